@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install everything lading and its tests need on a fresh Debian 12 machine (as root), then run a
+# real container end to end. Pass --no-demo to skip the container.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  python3 python3-venv            # the interpreter lading runs on
+  busybox-static                  # the rootfs of the demo and test containers
+  libseccomp2                     # seccomp filters, loaded through ctypes
+  iproute2 uidmap                 # network namespaces and id maps in tests
+  runc crun                       # the reference runtimes the benchmarks compare against
+  podman containerd skopeo umoci  # real clients and image tools driven by the tests
+  docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
+  hyperfine                       # benchmark timing
+)
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+ln -sf "$PWD/.venv/bin/lading" /usr/local/bin/lading
+
+[ "${1:-}" = "--no-demo" ] && exit 0
+exec bash scripts/demo.sh

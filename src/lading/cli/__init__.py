@@ -1,0 +1,1 @@
+"""Thin argparse front ends: parse, call one function, print."""

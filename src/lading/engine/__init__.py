@@ -1,0 +1,1 @@
+"""The engine: overlayfs layer store, containers, logs, monitor."""

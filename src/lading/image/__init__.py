@@ -1,0 +1,1 @@
+"""OCI images: content store, registry client, layer unpacking, image to bundle."""

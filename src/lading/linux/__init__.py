@@ -1,0 +1,1 @@
+"""Typed wrappers over Linux kernel interfaces. Nothing here knows what a container is."""

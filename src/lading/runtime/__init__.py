@@ -1,0 +1,1 @@
+"""OCI runtime semantics: state store, lifecycle, the container init process, exec, hooks."""

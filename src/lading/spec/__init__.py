@@ -1,0 +1,1 @@
+"""OCI data models (runtime config, state, features; image documents), decoded with precise errors."""

@@ -1,0 +1,182 @@
+"""Shared test helpers: a busybox rootfs, bundles, and a `lading` runner that checks for leaks.
+
+Tests drive the real command line as a user would (``python -m lading --root PRIVATE ...``), each
+with its own state root and temp dirs, and every container they make is tracked so the test fails
+if a process, mount, fd or state dir outlives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def lading_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def lading_argv() -> list[str]:
+    return [sys.executable, "-m", "lading"]
+
+
+def make_busybox_rootfs(dest: Path) -> Path:
+    """A minimal rootfs: static busybox with its applets, /etc/passwd and /etc/group."""
+    for d in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "usr/bin", "run"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, dest / "bin" / "busybox")
+    out = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout
+    for applet in out.split():
+        link = dest / "bin" / applet
+        if applet != "busybox" and not link.exists():
+            link.symlink_to("busybox")
+    (dest / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+    )
+    (dest / "etc" / "group").write_text("root:x:0:\ndaemon:x:1:\nusers:x:100:\nnogroup:x:65534:\n")
+    (dest / "tmp").chmod(0o1777)
+    return dest
+
+
+def default_config(args: list[str] | None = None, terminal: bool = False) -> dict[str, Any]:
+    """The config `runc spec` writes, with the given args."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    return {
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": terminal,
+            "user": {"uid": 0, "gid": 0},
+            "args": args or ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "lading",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {
+                "destination": "/sys/fs/cgroup",
+                "type": "cgroup",
+                "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+            },
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi",
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+            ],
+        },
+    }
+
+
+def pid_alive(pid: int, start_time: str | None = None) -> bool:
+    """True while pid is a live (non-zombie) process, with the same start time if given."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return False
+    return start_time is None or fields[19] == start_time
+
+
+def mounts_under(prefix: Path) -> list[str]:
+    out = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mp = line.split()[4]
+        if mp == str(prefix) or mp.startswith(str(prefix) + "/"):
+            out.append(mp)
+    return out
+
+
+def open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+class Lading:
+    """Runs `lading` with a private --root and remembers every container it saw."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.root = tmp / "state"
+        self.pids: dict[str, tuple[int, str]] = {}
+
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [*lading_argv(), "--root", str(self.root), *args]
+        p = subprocess.run(
+            argv, capture_output=True, text=True, input=input, timeout=timeout, env=lading_env(), **kw
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(f"{argv} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def state(self, cid: str) -> dict[str, Any]:
+        st: dict[str, Any] = json.loads(self("state", cid).stdout)
+        if st.get("pid"):
+            self.track(cid, int(st["pid"]))
+        return st
+
+    def track(self, cid: str, pid: int) -> None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            self.pids[cid] = (pid, stat[stat.rindex(")") + 2 :].split()[19])
+        except OSError:
+            pass
+
+    def leftovers(self) -> list[str]:
+        """Everything the tests' containers left behind: live processes, state dirs, mounts."""
+        found = [f"process {pid} of {cid}" for cid, (pid, st) in self.pids.items() if pid_alive(pid, st)]
+        if self.root.exists():
+            found += [f"state dir {p}" for p in self.root.iterdir()]
+        found += [f"mount {m}" for m in mounts_under(self.tmp)]
+        return found
+
+    def cleanup(self) -> None:
+        """Force-delete whatever a failing test left, so one failure does not leak into others."""
+        if self.root.exists():
+            for p in self.root.iterdir():
+                if p.is_dir():
+                    self("delete", "--force", p.name, check=False)
