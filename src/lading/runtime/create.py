@@ -62,7 +62,10 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     parent, child = Channel.pair()
     try:
         os.mkfifo(plan.fifo_path, 0o622)
-        if console_fd is None and opts.console_socket and spec.process.terminal:
+        if not spec.process.terminal and console_fd is not None:
+            os.close(console_fd)
+            console_fd = None
+        elif console_fd is None and opts.console_socket and spec.process.terminal:
             console_fd = _connect(opts.console_socket)
         plan.console_fd = console_fd
         plan.close_in_child = [lock.fd, parent.fileno()]

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, NoReturn
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import netdev
-from lading.runtime import hooks, process, rootfs
+from lading.linux.libc import check, libc
+from lading.runtime import console, hooks, process, rootfs
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
@@ -93,8 +94,6 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         if spec.hostname is not None:
             socket.sethostname(spec.hostname)
         if spec.domainname is not None:
-            from lading.linux.libc import check, libc
-
             name = spec.domainname.encode()
             check(libc.setdomainname(name, len(name)), "setdomainname")
     if plan.new_net:
@@ -116,8 +115,6 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
     if plan.console_fd is not None:
-        from lading.runtime import console
-
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
     cwd = proc.cwd or "/"

@@ -127,6 +127,8 @@ def mount_cgroup(root_fd: int, dest: str, flags: int) -> None:
             m.mount("cgroup2", fs.fd_path(target), "cgroup2", flags)
             return
         m.mount("tmpfs", fs.fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
+        os.close(target)
+        target = fs.open_in_root(root_fd, dest)  # the new tmpfs, not the directory it covers
         for sub, (fstype, options) in hierarchies.items():
             sfd = fs.mkdir_all_in_root(target, sub)
             try:
