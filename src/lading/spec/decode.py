@@ -24,6 +24,11 @@ _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _MISSING = object()
 
 
+class _Malformed:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
 class _Key(str):
     """A map key in a JSON path (printed as ["key"]), as opposed to a field name (printed as .name)."""
 
@@ -54,7 +59,7 @@ def decode(data: bytes, type: type[T], source: str) -> T:
         return msgspec.json.decode(data, type=type)
     except msgspec.ValidationError as e:
         raise LadingError(f"{source}: {_describe_invalid(e, data, type)}") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise LadingError(f"{source}: {_describe_malformed(e, data)}") from None
 
 
@@ -62,17 +67,26 @@ def decode(data: bytes, type: type[T], source: str) -> T:
 # error path only
 
 
-def _describe_malformed(error: msgspec.DecodeError, data: bytes) -> str:
-    if not data.strip():
-        return "malformed JSON: the document is empty"
+def _parse(data: bytes) -> Any:
+    """The document as plain Python values, or a description of why it is not JSON."""
     import json
 
+    if not data.strip():
+        return _Malformed("malformed JSON: the document is empty")
     try:
-        json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as e:
-        return f"malformed JSON: invalid UTF-8 at byte {e.start}"
+        return _Malformed(f"malformed JSON: invalid UTF-8 at byte {e.start}")
     except json.JSONDecodeError as e:
-        return f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg[:1].lower()}{e.msg[1:]}"
+        return _Malformed(
+            f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg[:1].lower()}{e.msg[1:]}"
+        )
+
+
+def _describe_malformed(error: Exception, data: bytes) -> str:
+    document = _parse(data)
+    if isinstance(document, _Malformed):
+        return document.message
     # The standard library is more lenient (NaN, Infinity): fall back to msgspec's byte offset.
     message = str(error)
     found = re.search(r"^JSON is malformed: (.*) \(byte (\d+)\)$", message)
@@ -85,15 +99,12 @@ def _describe_malformed(error: msgspec.DecodeError, data: bytes) -> str:
 
 
 def _describe_invalid(error: msgspec.ValidationError, data: bytes, type: Any) -> str:
-    import json
-
+    document = _parse(data)
+    if isinstance(document, _Malformed):  # msgspec stops at the first invalid value, before the syntax error
+        return document.message
     message, path = _AT.match(str(error)).groups()  # type: ignore[union-attr]
     parts = _parse_path(path or "$")
-    try:
-        document = json.loads(data)
-    except ValueError:
-        document = _MISSING
-    if document is not _MISSING and any(key is None for key in parts):
+    if any(key is None for key in parts):
         parts = _resolve_map_keys(document, parts, str(error), type)
 
     cause = error.__cause__
