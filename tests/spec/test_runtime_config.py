@@ -438,3 +438,51 @@ def test_generic_decode_for_other_documents() -> None:
     with pytest.raises(LadingError) as e:
         decode(b'{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": "x"}}', Process, "process.json")
     assert str(e.value) == 'process.json: $.user.gid: expected an integer, got "x"'
+
+
+GO_NAMES = [
+    "Spec",
+    "Process",
+    "User",
+    "Box",
+    "LinuxCapabilities",
+    "POSIXRlimit",
+    "Root",
+    "Mount",
+    "Hooks",
+    "Hook",
+    "Linux",
+    "LinuxNamespace",
+    "LinuxIDMapping",
+    "LinuxDevice",
+    "LinuxResources",
+    "LinuxMemory",
+    "LinuxCPU",
+    "LinuxPids",
+    "LinuxBlockIO",
+    "LinuxWeightDevice",
+    "LinuxThrottleDevice",
+    "LinuxHugepageLimit",
+    "LinuxNetwork",
+    "LinuxInterfacePriority",
+    "LinuxRdma",
+    "LinuxDeviceCgroup",
+    "LinuxSeccomp",
+    "LinuxSyscall",
+    "LinuxSeccompArg",
+    "LinuxIntelRdt",
+    "LinuxPersonality",
+    "LinuxTimeOffset",
+    "Scheduler",
+    "IOPriority",
+    "ExecCPUAffinity",
+    "LinuxMemoryPolicy",
+    "LinuxNetDevice",
+]
+
+
+def test_models_are_named_after_the_go_bindings() -> None:
+    import lading.spec.runtime_config as rc
+
+    for name in GO_NAMES:
+        assert issubclass(getattr(rc, name), msgspec.Struct), name
