@@ -193,6 +193,17 @@ BAD_VALUES = [
         [1, -5],
         "$.process.user.additionalGids[1]: expected an integer >= 0, got -5",
     ),
+    (
+        "process.rlimits.0.hard",
+        2**64,
+        "$.process.rlimits[0].hard: expected an integer <= 18446744073709551615, got 18446744073709551616",
+    ),
+    (
+        "linux.resources.cpu",
+        {"realtimePeriod": 2**64},
+        "$.linux.resources.cpu.realtimePeriod: "
+        "expected an integer <= 18446744073709551615, got 18446744073709551616",
+    ),
     ("process.oomScoreAdj", 1001, "$.process.oomScoreAdj: expected an integer <= 1000, got 1001"),
     ("process.oomScoreAdj", -1001, "$.process.oomScoreAdj: expected an integer >= -1000, got -1001"),
     ("process.rlimits.0.soft", -1, "$.process.rlimits[0].soft: expected an integer >= 0, got -1"),
