@@ -53,11 +53,18 @@ class Cgroup:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v1": dict(self.v1), "v2": self.v2, "v2_mount": self.v2_mount, "v2_controllers": list(self.v2_controllers)}
+        return {
+            "v1": dict(self.v1),
+            "v2": self.v2,
+            "v2_mount": self.v2_mount,
+            "v2_controllers": list(self.v2_controllers),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cgroup:
-        return cls(dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ()))
+        return cls(
+            dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ())
+        )
 
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))

@@ -7,6 +7,7 @@ user's configuration talking.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -113,10 +114,8 @@ def procs(directory: str, recursive: bool = True) -> list[int]:
             continue
         found.extend(int(p) for p in text.split())
         if recursive:
-            try:
+            with contextlib.suppress(OSError):
                 dirs.extend(e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
-            except OSError:
-                pass
     return found
 
 
@@ -142,7 +141,5 @@ def _remove_tree(directory: str) -> None:
         return
     for sub in entries:
         _remove_tree(sub)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.rmdir(directory)
-    except FileNotFoundError:
-        pass
