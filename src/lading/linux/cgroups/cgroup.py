@@ -190,6 +190,8 @@ class Cgroup:
         thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
         if sig == signal.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
             kill.kill_v2(self.v2)
+            if self.freezer_state() != "thawed":  # a frozen task dies only once thawed
+                self.thaw()
             return
         d = self._procs_dir()
         if d is None:
