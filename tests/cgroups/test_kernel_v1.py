@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +26,10 @@ def need(cg: Cgroup, controller: str) -> str:
 
 def test_process_joins_every_hierarchy(cgroup: Cgroup) -> None:
     p = start_in(cgroup, "exec sleep 30")
-    own = open(f"/proc/{p.pid}/cgroup").read()
+    own = Path(f"/proc/{p.pid}/cgroup").read_text()
     name = os.path.basename(next(iter(cgroup.v1.values())))
     for line in own.splitlines():
-        hid, controllers, path = line.split(":", 2)
+        _, controllers, path = line.split(":", 2)
         if controllers.startswith("name="):
             continue
         assert path.endswith("/" + name), line
@@ -145,8 +146,9 @@ def test_devices_deny(cgroup: Cgroup, tmp_path) -> None:
     node = tmp_path / "mem"
     p = start_in(
         cgroup,
-        f"cat /dev/null && echo null-ok; (head -c1 /dev/mem >/dev/null) 2>/dev/null || echo mem-denied; "
-        f"(echo x >/dev/zero) 2>/dev/null || echo zero-write-denied; mknod {node} c 1 1 2>/dev/null || echo mknod-denied",
+        "cat /dev/null && echo null-ok; (head -c1 /dev/mem >/dev/null) 2>/dev/null || echo mem-denied; "
+        "(echo x >/dev/zero) 2>/dev/null || echo zero-write-denied; "
+        f"mknod {node} c 1 1 2>/dev/null || echo mknod-denied",
     )
     out, _ = p.communicate(timeout=10)
     assert out.split() == ["null-ok", "mem-denied", "zero-write-denied", "mknod-denied"]
