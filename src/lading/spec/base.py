@@ -10,8 +10,6 @@ fields") live in each model's ``__post_init__`` and raise `Invalid`; msgspec run
 and reports where, and lading.spec.decode turns that into the one-line message the user sees.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import msgspec

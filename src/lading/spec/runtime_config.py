@@ -9,8 +9,6 @@ widths, enums, patterns); the rest (absolute paths, duplicates, pairs of fields)
 solaris, ...) are kept as plain JSON objects: lading runs on Linux and does not interpret them.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 
