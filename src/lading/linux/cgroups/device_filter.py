@@ -13,7 +13,6 @@ import struct
 from dataclasses import dataclass
 
 from lading.errors import LadingError
-from lading.linux.cgroups import bpf
 
 WILDCARD = -1
 _TYPES = {"b": 1, "c": 2}  # BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR
@@ -112,6 +111,8 @@ def install(cgroup_dir: str, rules: list[DeviceRule]) -> None:
     The new program is attached before the old ones are detached, so there is no moment without
     a filter; both are consulted meanwhile, and both must allow.
     """
+    from lading.linux.cgroups import bpf  # ctypes: only where a program is really installed
+
     prog_fd = bpf.load_device_program(encode(compile_rules(rules)))
     try:
         cg_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
