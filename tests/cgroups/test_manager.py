@@ -96,7 +96,7 @@ def test_update_and_check_before_update(made: list[cgroups.ContainerCgroup]) -> 
     assert cgroupfs.read(d, "memory.memsw.limit_in_bytes").strip() == str(256 << 20)
     p = start_in(
         c.cg,
-        f"exec {sys.executable} -c \"x = b'a' * (8 << 20); print(1, flush=True); __import__('time').sleep(9)\"",
+        f"exec {sys.executable} -c \"x = b'a' * (8 << 20); print(1, flush=True); __import__('time').sleep(9)\"",  # noqa: E501
     )
     assert p.stdout is not None and p.stdout.readline() == "1\n"
     tiny = decode(b'{"memory": {"limit": 4194304, "checkBeforeUpdate": true}}', LinuxResources, "r.json")
