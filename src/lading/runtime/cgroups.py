@@ -18,13 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from lading import log
 from lading.errors import LadingError
-from lading.linux.cgroups import cgroupfs, layout, oom, stats
+from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
-from lading.linux.cgroups.freezer import State
-from lading.runtime import cgroup_resources as res_
 
 if TYPE_CHECKING:
+    from lading.linux.cgroups import oom
+    from lading.linux.cgroups.device_filter import DeviceRule
+    from lading.linux.cgroups.freezer import State
+    from lading.runtime import cgroup_resources as res_
     from lading.spec.runtime_config import Linux, LinuxResources
+
+# Imported where used: state, kill and delete only need the directories and the freezer.
 
 DEFAULT_PARENT = "/lading"
 
@@ -64,6 +68,8 @@ class ContainerCgroup:
     # --- limits ----------------------------------------------------------------------------------
 
     def _version(self, controller: str) -> int | None:
+        from lading.runtime import cgroup_resources as res_
+
         if controller in self.cg.v1:
             return 1
         v2 = res_.V2_NAME.get(controller)
@@ -73,6 +79,8 @@ class ContainerCgroup:
 
     def apply(self, res: LinuxResources, linux: Linux | None = None, devices: bool = True) -> None:
         """Write every setting in ``res`` to the hierarchy that serves its controller."""
+        from lading.runtime import cgroup_resources as res_
+
         for controller in res_.requested(res):
             version = self._version(controller)
             if version is None:
@@ -105,7 +113,9 @@ class ContainerCgroup:
             return
         cgroupfs.write(d, w.file, w.value)
 
-    def _apply_devices(self, rules: list[Any]) -> None:
+    def _apply_devices(self, rules: list[DeviceRule]) -> None:
+        from lading.runtime import cgroup_resources as res_
+
         if "devices" in self.cg.v1:
             for w in res_.v1_device_writes(rules):
                 self._write(1, w)
@@ -119,6 +129,8 @@ class ContainerCgroup:
     def update(self, res: LinuxResources, where: str = "resources") -> None:
         """`lading update`: check and apply; devices only if given. checkBeforeUpdate refuses a
         memory limit below the current usage (v2 would otherwise OOM-kill to get there)."""
+        from lading.runtime import cgroup_resources as res_
+
         res_.validate(res, where)
         m = res.memory
         if m is not None and m.check_before_update and m.limit is not None and m.limit > 0:
@@ -157,10 +169,14 @@ class ContainerCgroup:
         return self.cg.freezer_state()
 
     def stats(self) -> dict[str, Any]:
+        from lading.linux.cgroups import stats
+
         return stats.collect(self.cg)
 
     def oom_kills(self) -> int:
         """OOM kills in the container's memory cgroup so far (0 without a memory controller)."""
+        from lading.linux.cgroups import oom
+
         if d := self.cg.directory(1, "memory"):
             return oom.oom_kills(d, 1)
         if d := self.cg.directory(2, "memory"):
@@ -168,6 +184,8 @@ class ContainerCgroup:
         return 0
 
     def oom_watcher(self) -> oom.OomWatcher | None:
+        from lading.linux.cgroups import oom
+
         if d := self.cg.directory(1, "memory"):
             return oom.OomWatcher(d, 1)
         if d := self.cg.directory(2, "memory"):
@@ -185,6 +203,9 @@ class ContainerCgroup:
 def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -> ContainerCgroup:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
     nothing is left behind."""
+    from lading.linux.cgroups import layout
+    from lading.runtime import cgroup_resources as res_
+
     res = linux.resources if linux else None
     if res is not None:
         res_.validate(res, f"{where}.resources")

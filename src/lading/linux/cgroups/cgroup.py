@@ -11,24 +11,39 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lading import log
 from lading.errors import LadingError
 from lading.linux.cgroups import cgroupfs, freezer, kill
-from lading.linux.cgroups.layout import Layout
+
+if TYPE_CHECKING:
+    from lading.linux.cgroups.layout import Layout
 
 # v1 controllers whose new cgroups start empty and must inherit the parent's value
 _INHERITED = {"cpuset": ("cpuset.cpus", "cpuset.mems")}
 
 
-@dataclass
 class Cgroup:
-    v1: dict[str, str]
-    v2: str | None = None
-    v2_mount: str | None = None
-    v2_controllers: tuple[str, ...] = ()
+    """Not a dataclass: later verbs load this from state.json, and start-up time counts there."""
+
+    def __init__(
+        self,
+        v1: dict[str, str],
+        v2: str | None = None,
+        v2_mount: str | None = None,
+        v2_controllers: tuple[str, ...] = (),
+    ) -> None:
+        self.v1 = v1  # v1 controller -> directory
+        self.v2 = v2  # directory on the cgroup2 hierarchy
+        self.v2_mount = v2_mount
+        self.v2_controllers = v2_controllers  # controllers this cgroup gets from cgroup2
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cgroup) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Cgroup({self.to_dict()!r})"
 
     @classmethod
     def locate(cls, layout: Layout, path: str) -> Cgroup:
