@@ -29,8 +29,14 @@ from lading.runtime.sync import Channel
 if TYPE_CHECKING:
     from lading.runtime.plan import Plan
 
-_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                        signal.SIGUSR2)
+_FATAL_WHILE_WAITING = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 
 
 def child_main(plan: Plan, chan: Channel) -> NoReturn:
@@ -46,8 +52,8 @@ def _report(chan: Channel, e: BaseException) -> None:
     if isinstance(e, LadingError):
         msg = str(e)
     elif isinstance(e, OSError):
-        msg = e.strerror if e.filename is None else f"{e.filename}: {e.strerror}"
-        msg = msg or str(e)
+        what = e.strerror or str(e)
+        msg = what if e.filename is None else f"{e.filename}: {what}"
     else:
         msg = f"{type(e).__name__}: {e}"
     try:
