@@ -60,6 +60,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     init_pid: int | None = None
     started: str | None = None
     cgroup: cgroups.ContainerCgroup | None = None
+    hooks_began = False
     parent, child = Channel.pair()
     try:
         os.mkfifo(plan.fifo_path, 0o622)
@@ -98,6 +99,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             state["cgroup"] = cgroup.to_state()
             store.save(cid, state)
             parent.expect("hooks", pidfd=pidfd)
+            hooks_began = True
             hook_state = plan.state_json("creating", init_pid)
             hooks.run("prestart", plan.hooks.get("prestart"), hook_state)
             hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
@@ -115,6 +117,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         if cgroup is not None:
             cgroup.destroy()
         store.remove(cid)
+        if hooks_began:  # runtime.md: a failed create hook continues the lifecycle at steps 12-13
+            hooks.run_poststop(plan.hooks.get("poststop"), plan.state_json("stopped", None))
         raise
     finally:
         parent.close()

@@ -106,17 +106,21 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         netdev.set_up("lo")
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
     rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
+    proc = spec.process
+    assert proc is not None
     chan.send("hooks")
     chan.expect("hooks-done")
-    state_json = plan.state_json("created", os.getpid())
-    hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
+    # Hooks in the container that give no env get the process's (as in runc; HOME only after
+    # pivot_root, from the container's /etc/passwd).
+    create_hooks = plan.hooks.get("createContainer")
+    hooks.run(
+        "createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc)
+    )
     rootfs.pivot(plan.rootfs, plan.no_pivot)
     rootfs.finish(spec)
     for key, value in plan.sysctl.items():
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
-    proc = spec.process
-    assert proc is not None
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
@@ -136,8 +140,12 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(fifo_fd)
     try:
-        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
+        # As runc: with the container process's identity and capabilities, so a program from the
+        # image never runs with more privilege than the container itself.
         plan.security.apply(proc, allow_setgroups=plan.allow_setgroups)
+        hooks.run(
+            "startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env
+        )
         process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))

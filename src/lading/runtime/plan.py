@@ -6,13 +6,13 @@ message before any process, mount or state exists; the init only carries the pla
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
+from lading.runtime import hooks
 
 if TYPE_CHECKING:
     from lading.runtime.security import Security
@@ -108,19 +108,9 @@ class Plan:
                 "config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings"
             )
 
-    def state(self, status: str, pid: int) -> dict[str, Any]:
-        """The container state as hooks and `state` show it (state-schema.json)."""
-        return {
-            "ociVersion": OCI_VERSION,
-            "id": self.cid,
-            "status": status,
-            "pid": pid,
-            "bundle": self.bundle,
-            "annotations": self.annotations,
-        }
-
-    def state_json(self, status: str, pid: int) -> str:
-        return json.dumps(self.state(status, pid))
+    def state_json(self, status: str, pid: int | None) -> str:
+        """The container state as hooks get it on stdin (state-schema.json)."""
+        return hooks.state_json(OCI_VERSION, self.cid, status, pid, self.bundle, self.annotations)
 
 
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
