@@ -32,6 +32,7 @@ MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
 MS_SHARED = 0x100000
 MS_RELATIME = 0x200000
+MS_I_VERSION = 0x800000
 MS_STRICTATIME = 0x1000000
 MS_LAZYTIME = 0x2000000
 
@@ -48,11 +49,14 @@ FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "diratime": (True, MS_NODIRATIME),
     "dirsync": (False, MS_DIRSYNC),
     "exec": (True, MS_NOEXEC),
+    "iversion": (False, MS_I_VERSION),
     "lazytime": (False, MS_LAZYTIME),
+    "loud": (True, MS_SILENT),
     "mand": (False, MS_MANDLOCK),
     "noatime": (False, MS_NOATIME),
     "nodev": (False, MS_NODEV),
     "nodiratime": (False, MS_NODIRATIME),
+    "noiversion": (True, MS_I_VERSION),
     "noexec": (False, MS_NOEXEC),
     "nolazytime": (True, MS_LAZYTIME),
     "nomand": (True, MS_MANDLOCK),
@@ -68,6 +72,7 @@ FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "silent": (False, MS_SILENT),
     "strictatime": (False, MS_STRICTATIME),
     "suid": (True, MS_NOSUID),
+    "symfollow": (True, MS_NOSYMFOLLOW),
     "sync": (False, MS_SYNCHRONOUS),
 }
 

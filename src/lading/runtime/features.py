@@ -1,0 +1,86 @@
+"""What lading implements, as the runtime spec's Features structure (features.md, features-linux.md).
+
+Each list is read from the table the code itself acts on, so it cannot claim what the code does
+not do: mount options from lading.linux.mount's option tables, namespaces from the plan's
+NS_NAMES, hook names from the config model the hooks are read through, cgroup support from the
+cgroup layer. What lading does not implement is stated as such (``enabled: false``), and what
+it does not act on at all is left out.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from lading import OCI_VERSION
+from lading.spec.features import (
+    AppArmorFeatures,
+    CgroupFeatures,
+    Features,
+    IDMapFeatures,
+    IntelRdtFeatures,
+    LinuxFeatures,
+    MountExtensionsFeatures,
+    NetDevicesFeatures,
+    SeccompFeatures,
+    SELinuxFeatures,
+)
+
+# config.json versions lading decodes (lading.spec.runtime_config accepts any 1.x).
+OCI_VERSION_MIN = "1.0.0"
+
+
+def features() -> Features:
+    return Features(
+        oci_version_min=OCI_VERSION_MIN,
+        oci_version_max=OCI_VERSION,
+        hooks=hook_names(),
+        mount_options=mount_options(),
+        potentially_unsafe_config_annotations=[],  # no annotation changes what lading does
+        linux=LinuxFeatures(
+            namespaces=namespaces(),
+            cgroup=cgroup(),
+            seccomp=SeccompFeatures(enabled=False),
+            apparmor=AppArmorFeatures(enabled=False),
+            selinux=SELinuxFeatures(enabled=False),
+            intel_rdt=IntelRdtFeatures(enabled=False, schemata=False, monitoring=False),
+            mount_extensions=MountExtensionsFeatures(idmap=IDMapFeatures(enabled=False)),
+            net_devices=NetDevicesFeatures(enabled=False),
+        ),
+    )
+
+
+def hook_names() -> list[str]:
+    """The keys of config.json's ``hooks``: create, start and delete run each of them."""
+    import msgspec
+
+    from lading.spec.runtime_config import Hooks
+
+    return [f.encode_name for f in msgspec.structs.fields(Hooks)]
+
+
+def mount_options() -> list[str]:
+    """Every option lading.linux.mount turns into a flag, a propagation or a recursive attribute
+    (anything else is passed to the filesystem as data, which features.md leaves out)."""
+    from lading.linux import mount
+
+    return sorted({*mount.FLAG_OPTIONS, *mount.PROPAGATION_OPTIONS, *mount.RECURSIVE_OPTIONS})
+
+
+def namespaces() -> list[str]:
+    from lading.runtime.plan import NS_NAMES
+
+    return sorted(NS_NAMES)
+
+
+def cgroup() -> CgroupFeatures:
+    from lading.linux.cgroups import layout
+    from lading.runtime.cgroup_resources import V2_NAME
+
+    modes = typing.get_args(layout.Mode)
+    return CgroupFeatures(
+        v1="v1" in modes,
+        v2="v2" in modes,
+        systemd=False,  # --systemd-cgroup is refused (lading.cli.main): cgroupfs only
+        systemd_user=False,
+        rdma="rdma" in V2_NAME,
+    )
