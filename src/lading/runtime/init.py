@@ -111,10 +111,10 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     state_json = plan.state_json("created", os.getpid())
     hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
     rootfs.pivot(plan.rootfs, plan.no_pivot)
-    rootfs.finish(spec)
-    for key, value in plan.sysctl.items():
+    for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    rootfs.finish(spec)
     proc = spec.process
     assert proc is not None
     if proc.oom_score_adj is not None:
@@ -123,9 +123,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.console_fd is not None:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
-    cwd = proc.cwd or "/"
-    os.makedirs(cwd, exist_ok=True)
-    os.chdir(cwd)
+    os.chdir(proc.cwd or "/")  # created by rootfs.prepare, before the root went read-only
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
