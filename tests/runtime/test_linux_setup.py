@@ -219,3 +219,14 @@ def test_symlinked_dev_cannot_put_devices_on_the_host(lading, bundle, tmp_path):
     bundle.write(args=["true"])
     lading("run", "-b", str(bundle), "c1", check=False)
     assert list(victim.iterdir()) == []
+
+
+def test_container_gets_its_own_session_keyring(lading, bundle):
+    out = run_sh(lading, bundle, "cat /proc/keys | grep -c _ses.c1 || true")
+    assert out.strip() == "1"
+
+
+def test_no_new_keyring_keeps_the_callers_keyring(lading, bundle):
+    bundle.write(args=["sh", "-c", "grep -c _ses.c1 /proc/keys || true"])
+    out = lading("run", "--no-new-keyring", "-b", str(bundle), "c1").stdout
+    assert out.strip() == "0"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux import netdev
+from lading.linux import keyring, netdev
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs
 from lading.runtime.sync import Channel
@@ -94,6 +94,8 @@ def _stage1(plan: Plan, chan: Channel) -> None:
 def _init(plan: Plan, chan: Channel) -> NoReturn:
     spec = plan.spec
     os.setsid()
+    if plan.new_keyring:
+        keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
     if plan.new_uts:
