@@ -20,8 +20,8 @@ import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
-from lading.linux import namespaces as ns
 from lading.linux import keyring, netdev
+from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs
 from lading.runtime.sync import Channel
