@@ -1,0 +1,291 @@
+"""The container's seccomp filter: config.json ``linux.seccomp`` -> a BPF program -> the kernel.
+
+Two steps, so that a bad profile fails ``create`` before anything is set up and the filter is
+the last thing installed before execve:
+
+* :func:`prepare` (in the runtime, before forking) validates the profile, resolves names with
+  libseccomp and compiles it. Every problem is one :class:`LadingError` naming the JSON path,
+  e.g. ``config.json: $.linux.seccomp.syscalls[3].action: unknown seccomp action "SCMP_ACT_FOO"``.
+* :func:`load` (in the container init) installs the compiled program with one seccomp(2) call
+  and returns the notification fd when the profile uses SCMP_ACT_NOTIFY. The init then hands
+  that fd to the seccomp agent with :func:`send_notify_fd` before execve.
+
+Where in the init: with ``process.noNewPrivileges`` the filter goes in as late as possible, just
+before execve (after capabilities, user switch, LSM labels), so the fewest syscalls run under
+it; without it, loading needs CAP_SYS_ADMIN, so it must happen before the capabilities are
+dropped (runc does the same).
+
+Semantics follow runc: syscall names no architecture knows are skipped with a debug message;
+rules whose action equals the default action are dropped (libseccomp refuses them); a rule whose
+``args`` compare one argument more than once becomes one rule per condition (so they OR rather
+than AND, which Docker-style profiles rely on); SCMP_ACT_ERRNO and SCMP_ACT_TRACE default to
+EPERM; SCMP_ACT_KILL means kill the thread.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import json
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lading import OCI_VERSION, log
+from lading.errors import LadingError
+from lading.linux import seccomp as sc
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import LinuxSeccomp, LinuxSyscall
+
+_EPERM = 1
+_MAX_ARGS = 6
+_WHERE = "config.json: $.linux.seccomp"
+
+ACTIONS: dict[str, int] = {
+    "SCMP_ACT_KILL": sc.ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": sc.ACT_KILL_PROCESS,
+    "SCMP_ACT_KILL_THREAD": sc.ACT_KILL_THREAD,
+    "SCMP_ACT_TRAP": sc.ACT_TRAP,
+    "SCMP_ACT_ERRNO": sc.ACT_ERRNO,
+    "SCMP_ACT_TRACE": sc.ACT_TRACE,
+    "SCMP_ACT_ALLOW": sc.ACT_ALLOW,
+    "SCMP_ACT_LOG": sc.ACT_LOG,
+    "SCMP_ACT_NOTIFY": sc.ACT_NOTIFY,
+}
+_TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+
+OPERATORS: dict[str, int] = {
+    "SCMP_CMP_NE": sc.CMP_NE,
+    "SCMP_CMP_LT": sc.CMP_LT,
+    "SCMP_CMP_LE": sc.CMP_LE,
+    "SCMP_CMP_EQ": sc.CMP_EQ,
+    "SCMP_CMP_GE": sc.CMP_GE,
+    "SCMP_CMP_GT": sc.CMP_GT,
+    "SCMP_CMP_MASKED_EQ": sc.CMP_MASKED_EQ,
+}
+
+# The architecture names of the runtime spec; libseccomp's name is the lower-case suffix.
+ARCHES: tuple[str, ...] = tuple(
+    "SCMP_ARCH_" + a
+    for a in (
+        *("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32", "MIPSEL"),
+        *("MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC"),
+        *("PARISC64", "RISCV64", "LOONGARCH64", "M68K", "SH", "SHEB"),
+    )
+)
+
+FLAGS: dict[str, int] = {
+    "SECCOMP_FILTER_FLAG_TSYNC": sc.FILTER_FLAG_TSYNC,
+    "SECCOMP_FILTER_FLAG_LOG": sc.FILTER_FLAG_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": sc.FILTER_FLAG_SPEC_ALLOW,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": sc.FILTER_FLAG_WAIT_KILLABLE_RECV,
+}
+
+# What the init does between loading the filter and handing the notify fd to the agent
+# (:func:`send_notify_fd`): if any of these were sent to the agent, nobody could answer.
+_HANDOFF_SYSCALLS = frozenset({"socket", "connect", "sendmsg", "sendto"})
+
+# libseccomp lays out a binary tree only when asked; worth it for long profiles (runc: > 32).
+_OPTIMIZE_ABOVE = 32
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A compiled filter, ready for :func:`load` (plain data: survives fork, pickling, exec)."""
+
+    program: bytes
+    flags: int
+    listener_path: str
+    listener_metadata: str
+
+    @property
+    def notifies(self) -> bool:
+        return bool(self.flags & sc.FILTER_FLAG_NEW_LISTENER)
+
+
+def _action(name: str, errno_ret: int | None, where: str, errno_where: str) -> int:
+    if name not in ACTIONS:
+        raise LadingError(f"{where}: unknown seccomp action {json.dumps(name)}")
+    if errno_ret is not None and name not in _TAKES_ERRNO:
+        only = " and ".join(_TAKES_ERRNO)
+        raise LadingError(f"{errno_where}: {name} does not take an errno (only {only} do)")
+    if errno_ret is not None and not 0 <= errno_ret <= 0xFFFF:
+        raise LadingError(f"{errno_where}: {errno_ret} is not an errno (0-65535)")
+    if name == "SCMP_ACT_ERRNO":
+        return sc.act_errno(_EPERM if errno_ret is None else errno_ret)
+    if name == "SCMP_ACT_TRACE":
+        return sc.act_trace(_EPERM if errno_ret is None else errno_ret)
+    return ACTIONS[name]
+
+
+def _conditions(call: LinuxSyscall, where: str) -> list[list[sc.ArgCmp]]:
+    """The condition lists of the rules one syscalls[] entry makes (one rule per list)."""
+    conds: list[sc.ArgCmp] = []
+    for j, arg in enumerate(call.args or ()):
+        at = f"{where}.args[{j}]"
+        if not 0 <= arg.index < _MAX_ARGS:
+            raise LadingError(f"{at}.index: {arg.index} is not a syscall argument index (0-5)")
+        if arg.op not in OPERATORS:
+            raise LadingError(f"{at}.op: unknown seccomp operator {json.dumps(arg.op)}")
+        for key, value in (("value", arg.value), ("valueTwo", arg.value_two)):
+            if not 0 <= value < 1 << 64:
+                raise LadingError(f"{at}.{key}: {value} does not fit in 64 bits")
+        conds.append(sc.ArgCmp(arg.index, OPERATORS[arg.op], arg.value, arg.value_two))
+    if len({c.arg for c in conds}) < len(conds):
+        return [[c] for c in conds]
+    return [conds]
+
+
+def _flags(seccomp: LinuxSeccomp) -> int:
+    flags = 0
+    for i, name in enumerate(seccomp.flags or ()):
+        if name not in FLAGS:
+            raise LadingError(f"{_WHERE}.flags[{i}]: unknown seccomp flag {json.dumps(name)}")
+        if not sc.flag_supported(FLAGS[name]):
+            raise LadingError(f"{_WHERE}.flags[{i}]: {name} is not supported by this kernel")
+        flags |= FLAGS[name]
+    return flags
+
+
+def _add_arches(builder: sc.Builder, seccomp: LinuxSeccomp) -> None:
+    for i, name in enumerate(seccomp.architectures or ()):
+        if name not in ARCHES:
+            raise LadingError(f"{_WHERE}.architectures[{i}]: unknown seccomp architecture {json.dumps(name)}")
+        token = sc.resolve_arch(name.removeprefix("SCMP_ARCH_").lower())
+        if token is None:
+            version = ".".join(map(str, sc.version()))
+            raise LadingError(
+                f"{_WHERE}.architectures[{i}]: {name} is not supported by the installed libseccomp {version}"
+            )
+        builder.add_arch(token)
+
+
+def _check_available(action: int, name: str, where: str) -> None:
+    if not sc.action_available(action):
+        raise LadingError(f"{where}: {name} is not supported by this kernel")
+
+
+def prepare(seccomp: LinuxSeccomp) -> Filter:
+    """Validate and compile ``linux.seccomp``; raises LadingError naming the JSON path."""
+    where = f"{_WHERE}.defaultAction"
+    default = _action(seccomp.default_action, seccomp.default_errno_ret, where, f"{_WHERE}.defaultErrnoRet")
+    if seccomp.default_action == "SCMP_ACT_NOTIFY":
+        raise LadingError(f"{where}: SCMP_ACT_NOTIFY cannot be the default action")
+    _check_available(default, seccomp.default_action, where)
+    if seccomp.listener_metadata and not seccomp.listener_path:
+        raise LadingError(f"{_WHERE}.listenerMetadata: is set but listenerPath is not")
+    flags = _flags(seccomp)
+    notifies = False
+    rules = 0
+    try:
+        builder = sc.Builder(default)
+    except OSError as e:
+        raise LadingError(f"{_WHERE}: libseccomp: {e.strerror}") from e
+    with builder:
+        _add_arches(builder, seccomp)
+        available = {default}
+        for i, call in enumerate(seccomp.syscalls or ()):
+            where = f"{_WHERE}.syscalls[{i}]"
+            action = _action(call.action, call.errno_ret, f"{where}.action", f"{where}.errnoRet")
+            if action not in available:
+                _check_available(action, call.action, f"{where}.action")
+                available.add(action)
+            if not call.names:
+                raise LadingError(f"{where}.names: must name at least one system call")
+            conditions = _conditions(call, where)
+            if call.action == "SCMP_ACT_NOTIFY":
+                if not seccomp.listener_path:
+                    raise LadingError(f"{where}.action: SCMP_ACT_NOTIFY needs $.linux.seccomp.listenerPath")
+                handoff = sorted(_HANDOFF_SYSCALLS.intersection(call.names))
+                if handoff:
+                    raise LadingError(
+                        f"{where}.action: SCMP_ACT_NOTIFY cannot be used for {', '.join(handoff)}: "
+                        "the runtime needs them to hand the notify fd to the agent"
+                    )
+            if action == default:
+                continue
+            for name in call.names:
+                nr = sc.resolve_syscall(name)
+                if nr is None:
+                    log.debug(f"seccomp: ignoring unknown syscall {json.dumps(name)} ({where}.names)")
+                    continue
+                for conds in conditions:
+                    try:
+                        builder.add_rule(action, nr, conds)
+                    except OSError as e:
+                        raise LadingError(
+                            f"{where}: libseccomp rejected the rule for {json.dumps(name)}: {e.strerror}"
+                        ) from e
+                    rules += 1
+                notifies = notifies or call.action == "SCMP_ACT_NOTIFY"
+        if rules > _OPTIMIZE_ABOVE and not builder.optimize(2):
+            log.debug("seccomp: libseccomp cannot build a binary tree filter; using a linear one")
+        try:
+            program = builder.export_bpf()
+        except OSError as e:
+            raise LadingError(f"{_WHERE}: libseccomp could not compile the filter: {e.strerror}") from e
+    if notifies:
+        flags |= sc.FILTER_FLAG_NEW_LISTENER
+        if flags & sc.FILTER_FLAG_TSYNC:
+            flags |= sc.FILTER_FLAG_TSYNC_ESRCH  # the kernel refuses TSYNC + listener without it
+    elif flags & sc.FILTER_FLAG_WAIT_KILLABLE_RECV:
+        log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no rule uses SCMP_ACT_NOTIFY")
+        flags &= ~sc.FILTER_FLAG_WAIT_KILLABLE_RECV
+    return Filter(program, flags, seccomp.listener_path if notifies else "", seccomp.listener_metadata)
+
+
+def load(f: Filter) -> int | None:
+    """Install the filter on the calling process; the notify fd if it has SCMP_ACT_NOTIFY rules.
+
+    Needs no_new_privs set or CAP_SYS_ADMIN. After this, only execve (and, with a notify fd,
+    :func:`send_notify_fd`) should follow.
+    """
+    try:
+        fd = sc.load(f.program, f.flags)
+    except OSError as e:
+        hint = " (without noNewPrivileges it needs CAP_SYS_ADMIN)" if e.errno == errno.EACCES else ""
+        raise LadingError(f"cannot load the seccomp filter: {e.strerror}{hint}") from e
+    return fd if f.notifies else None
+
+
+def container_process_state(state_json: bytes, pid: int, metadata: str = "") -> bytes:
+    """The "container process state" the seccomp agent receives (config-linux.md): the runtime's
+    ``state`` JSON (as ``lading state`` prints it) wrapped with the fd names, pid and metadata."""
+    head: dict[str, Any] = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid}
+    if metadata:
+        head["metadata"] = metadata
+    return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"state":' + state_json + b"}"
+
+
+def send_notify_fd(listener_path: str, fd: int, state_json: bytes) -> None:
+    """Send the notify fd (SCM_RIGHTS) and the container process state to the agent's socket:
+    one connection, fds with the first sendmsg only, then close, as config-linux.md requires."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(listener_path)
+            fds = array.array("i", [fd])
+            sent = sock.sendmsg([state_json], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            if sent < len(state_json):
+                sock.sendall(state_json[sent:])
+    except OSError as e:
+        raise LadingError(
+            f"seccomp: cannot send the notify fd to listenerPath {listener_path}: {e.strerror or e}"
+        ) from e
+
+
+def features() -> dict[str, Any]:
+    """The ``linux.seccomp`` object of ``lading features`` (features-linux.md)."""
+    try:
+        archs = [a for a in ARCHES if sc.resolve_arch(a.removeprefix("SCMP_ARCH_").lower()) is not None]
+    except OSError:
+        return {"enabled": False}
+    supported = [name for name, flag in FLAGS.items() if sc.flag_supported(flag)]
+    return {
+        "enabled": True,
+        "actions": sorted(ACTIONS),
+        "operators": sorted(OPERATORS),
+        "archs": sorted(archs),
+        "knownFlags": sorted(FLAGS),
+        "supportedFlags": sorted(supported),
+    }
