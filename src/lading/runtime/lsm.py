@@ -73,7 +73,7 @@ def prepare(process: Process, linux: Linux | None) -> LsmPlan:
             f'config.json: $.linux.mountLabel: "{linux.mount_label}" cannot be applied: '
             "SELinux is not enabled on this host"
         )
-    return LsmPlan(process.apparmor_profile, process.selinux_label)
+    return LsmPlan(process.apparmor_profile or "", process.selinux_label or "")
 
 
 def _write_attr(path: str, value: str, what: str) -> None:

@@ -1,6 +1,6 @@
 """The container process's resource limits: config.json ``process.rlimits`` -> prlimit(2).
 
-:func:`prepare` (in the runtime, before forking) checks names, duplicates and soft <= hard, each
+:func:`prepare` (in the runtime, before forking) checks names and soft <= hard, each
 problem one line with its JSON path. :func:`apply` sets the limits on a process: the init
 calls it on itself (pid 0) before it drops capabilities, since raising a hard limit needs
 CAP_SYS_RESOURCE; the runtime may equally call it on the init's pid. A limit that cannot be
@@ -30,19 +30,13 @@ class Rlimit:
 
 
 def prepare(process: Process) -> list[Rlimit]:
-    """Validate ``process.rlimits``; raises LadingError naming the JSON path."""
+    """Validate ``process.rlimits`` (the decoder has checked the form and duplicates already);
+    raises LadingError naming the JSON path."""
     out: list[Rlimit] = []
-    seen: dict[str, int] = {}
     for i, r in enumerate(process.rlimits or ()):
         where = f"config.json: $.process.rlimits[{i}]"
         if r.type not in rlimits.NUMBERS:
             raise LadingError(f"{where}.type: unknown rlimit {json.dumps(r.type)}")
-        if r.type in seen:
-            raise LadingError(f"{where}.type: {r.type} is already set by $.process.rlimits[{seen[r.type]}]")
-        seen[r.type] = i
-        for key, value in (("soft", r.soft), ("hard", r.hard)):
-            if not 0 <= value <= rlimits.INFINITY:
-                raise LadingError(f"{where}.{key}: {value} is not an unsigned 64-bit number")
         if r.soft > r.hard:
             raise LadingError(f"{where}: soft limit {r.soft} is above the hard limit {r.hard}")
         out.append(Rlimit(r.type, rlimits.NUMBERS[r.type], r.soft, r.hard))
