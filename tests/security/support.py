@@ -27,32 +27,43 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+class Child:
+    """fn running in a forked child; :meth:`result` waits for it and returns what it returned
+    (or re-raises what it raised)."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        r, w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(r)
+            try:
+                try:
+                    result: tuple[str, Any] = ("ok", fn())
+                except BaseException as e:
+                    result = ("raised", e)
+                os.write(w, pickle.dumps(result))
+            finally:
+                os._exit(0)
+        os.close(w)
+        self._r = r
+
+    def result(self) -> Any:
+        try:
+            data = _read_all(self._r)
+        finally:
+            os.close(self._r)
+        _, status = os.waitpid(self.pid, 0)
+        if not data:
+            raise AssertionError(f"the child died without a result: wait status {status:#x}")
+        kind, value = pickle.loads(data)
+        if kind == "raised":
+            raise value
+        return value
+
+
 def in_child(fn: Callable[[], T]) -> T:
     """Run fn in a forked child and return its result; re-raise what it raised."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            try:
-                result: tuple[str, Any] = ("ok", fn())
-            except BaseException as e:
-                result = ("raised", e)
-            os.write(w, pickle.dumps(result))
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        data = _read_all(r)
-    finally:
-        os.close(r)
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise AssertionError(f"the child died without a result: wait status {status:#x}")
-    kind, value = pickle.loads(data)
-    if kind == "raised":
-        raise value
-    return value  # type: ignore[no-any-return]
+    return Child(fn).result()  # type: ignore[no-any-return]
 
 
 def child_status(fn: Callable[[], object]) -> int:

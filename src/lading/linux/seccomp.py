@@ -59,7 +59,6 @@ FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
 
 _SECCOMP_SET_MODE_FILTER = 1
 _SECCOMP_GET_ACTION_AVAIL = 2
-_ATTR_CTL_OPTIMIZE = 8  # enum scmp_filter_attr SCMP_FLTATR_CTL_OPTIMIZE (libseccomp >= 2.5)
 _NR_SCMP_ERROR = -1
 
 
@@ -104,7 +103,6 @@ def _lib() -> ctypes.CDLL:
         "seccomp_arch_add": (ctypes.c_int, (ctx, ctypes.c_uint32)),
         "seccomp_arch_resolve_name": (ctypes.c_uint32, (ctypes.c_char_p,)),
         "seccomp_syscall_resolve_name": (ctypes.c_int, (ctypes.c_char_p,)),
-        "seccomp_attr_set": (ctypes.c_int, (ctx, ctypes.c_int, ctypes.c_uint32)),
         "seccomp_rule_add_array": (
             ctypes.c_int,
             (ctx, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ScmpArgCmp)),
@@ -166,10 +164,6 @@ class Builder:
         rc = _lib().seccomp_arch_add(self._context(), token)
         if rc != -errno.EEXIST:
             _check(rc, "seccomp_arch_add")
-
-    def optimize(self, level: int) -> bool:
-        """Ask for a binary tree (level 2) instead of a linear list; False if unsupported."""
-        return bool(_lib().seccomp_attr_set(self._context(), _ATTR_CTL_OPTIMIZE, level) == 0)
 
     def add_rule(self, action: int, syscall: int, args: Sequence[ArgCmp] = ()) -> None:
         """Take ``action`` when ``syscall`` is made and every condition in ``args`` holds."""
