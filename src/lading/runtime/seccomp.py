@@ -8,7 +8,8 @@ the last thing installed before execve:
   e.g. ``config.json: $.linux.seccomp.syscalls[3].action: unknown seccomp action "SCMP_ACT_FOO"``.
 * :func:`load` (in the container init) installs the compiled program with one seccomp(2) call
   and returns the notification fd when the profile uses SCMP_ACT_NOTIFY. The init then hands
-  that fd to the seccomp agent with :func:`send_notify_fd` before execve.
+  that fd to the seccomp agent with :func:`send_notify_fd` before execve, through the socket fd
+  the runtime opened with :func:`open_listener` before fork.
 
 Where in the init: with ``process.noNewPrivileges`` the filter goes in as late as possible, just
 before execve (after capabilities, user switch, LSM labels), so the fewest syscalls run under
@@ -247,12 +248,27 @@ def container_process_state(state_json: bytes, pid: int, metadata: str = "") -> 
     return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"state":' + state_json + b"}"
 
 
-def send_notify_fd(listener_path: str, fd: int, state_json: bytes) -> None:
+def open_listener(f: Filter) -> int | None:
+    """An O_PATH fd on the agent's socket, opened in the runtime before fork (None if the filter
+    does not notify). The socket lives on the host: once the init has pivoted into the rootfs the
+    path no longer resolves, but the fd, inherited across fork, still does (through
+    /proc/self/fd). It is close-on-exec, so the container process never sees it."""
+    if not f.notifies:
+        return None
+    try:
+        return os.open(f.listener_path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise LadingError(f"{_WHERE}.listenerPath: {f.listener_path}: {_why(e)}") from e
+
+
+def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: int | None = None) -> None:
     """Send the notify fd (SCM_RIGHTS) and the container process state to the agent's socket:
-    one connection, fds with the first sendmsg only, then close, as config-linux.md requires."""
+    one connection, fds with the first sendmsg only, then close, as config-linux.md requires.
+    With ``listener_fd`` (from :func:`open_listener`) the socket is reached through it."""
+    target = listener_path if listener_fd is None else f"/proc/self/fd/{listener_fd}"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(listener_path)
+            sock.connect(target)
             fds = array.array("i", [fd])
             sent = sock.sendmsg([state_json], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
             if sent < len(state_json):

@@ -15,7 +15,8 @@ the runtime's capabilities, in this order:
 7. with noNewPrivileges: PR_SET_NO_NEW_PRIVS, then the seccomp filter, as late as possible so
    the fewest syscalls run under it;
 8. with SCMP_ACT_NOTIFY rules: the notify fd and the container process state go to the
-   agent at listenerPath.
+   agent at listenerPath (reached through an O_PATH fd opened by :func:`prepare`, since the
+   host path is out of reach after pivot_root; the fd is close-on-exec).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Security:
         self.caps = capabilities.prepare(proc)
         self.lsm = lsm.prepare(proc, linux)
         self.seccomp = seccomp.prepare(linux.seccomp) if linux is not None and linux.seccomp else None
+        self.listener_fd = seccomp.open_listener(self.seccomp) if self.seccomp is not None else None
         self.no_new_privs = proc.no_new_privileges
 
     def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
@@ -59,7 +61,7 @@ class Security:
             message = seccomp.container_process_state(
                 state_json.encode(), pid, self.seccomp.listener_metadata or ""
             )
-            seccomp.send_notify_fd(self.seccomp.listener_path, notify_fd, message)
+            seccomp.send_notify_fd(self.seccomp.listener_path, notify_fd, message, self.listener_fd)
             os.close(notify_fd)
 
 
