@@ -100,11 +100,11 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
     Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
     anything read is the init's error. A writer that never connected means the init died first.
     """
+    pidfd = proc.open_pidfd(pid, started)  # before the fifo: the program may exit at once
+    if pidfd is None:
+        return "container init exited before start"
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = proc.open_pidfd(pid, started)
     try:
-        if pidfd is None:
-            return "container init exited before start"
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
@@ -129,8 +129,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
         return data.decode(errors="replace").strip()
     finally:
         os.close(fd)
-        if pidfd is not None:
-            os.close(pidfd)
+        os.close(pidfd)
 
 
 def _read_some(fd: int) -> bytes:
