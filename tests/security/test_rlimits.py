@@ -38,7 +38,7 @@ def test_limits_are_set_exactly_including_unlimited() -> None:
 
 
 @pytest.mark.skipif(
-    caps.capget().effective >> caps.NUMBERS["CAP_SYS_RESOURCE"] & 1,
+    bool(caps.capget().effective >> caps.NUMBERS["CAP_SYS_RESOURCE"] & 1),
     reason="this process may raise hard limits",
 )
 def test_a_hard_limit_that_cannot_be_raised_is_named_with_its_values() -> None:

@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def test_a_rule_makes_mkdir_fail_with_its_errno_while_everything_else_works(tmp_
         try:
             os.mkdir(tmp_path / "blocked")
         except OSError as e:
-            out["mkdir"] = errno.errorcode[e.errno]
+            out["mkdir"] = errno.errorcode[e.errno or 0]
         (tmp_path / "file").write_text("written")
         out["read"] = (tmp_path / "file").read_text()
         out["listdir"] = sorted(os.listdir(tmp_path))
@@ -139,7 +140,7 @@ def test_default_action_and_default_errno() -> None:
 
 
 VALUES = (0, 4, 5, 6, 0x15, 0x25, 1 << 40 | 5)
-OPS = {
+OPS: dict[str, tuple[int, int, Callable[[int], bool]]] = {
     "SCMP_CMP_NE": (5, 0, lambda x: x != 5),
     "SCMP_CMP_LT": (5, 0, lambda x: x < 5),
     "SCMP_CMP_LE": (5, 0, lambda x: x <= 5),
@@ -412,7 +413,7 @@ def test_a_notify_agent_gets_the_fd_and_the_state_and_answers_syscalls(tmp_path:
                 os.mkdir(tmp_path / name)
                 out.append(f"{name}: ok")
             except OSError as e:
-                out.append(f"{name}: {errno.errorcode[e.errno]}")
+                out.append(f"{name}: {errno.errorcode[e.errno or 0]}")
         return out
 
     try:
