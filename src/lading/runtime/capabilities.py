@@ -27,8 +27,7 @@ with exactly the ``ambient`` set as permitted and effective; uid 0 gets its ``bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lading import log
 from lading.linux import capabilities as caps
@@ -39,8 +38,7 @@ if TYPE_CHECKING:
 _SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-@dataclass(frozen=True)
-class CapPlan:
+class CapPlan(NamedTuple):
     """The five capability sets to give the container process, as bit masks."""
 
     bounding: int = 0

@@ -17,8 +17,7 @@ setup has been done.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lading.errors import LadingError
 
@@ -50,8 +49,7 @@ def selinux_enabled() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class LsmPlan:
+class LsmPlan(NamedTuple):
     apparmor_profile: str = ""
     selinux_label: str = ""
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lading.errors import LadingError
 from lading.linux import rlimits
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 
-@dataclass(frozen=True)
-class Rlimit:
+class Rlimit(NamedTuple):
     type: str
     resource: int
     soft: int

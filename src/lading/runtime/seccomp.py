@@ -33,8 +33,7 @@ import errno
 import json
 import os
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
@@ -92,8 +91,7 @@ FLAGS: dict[str, int] = {
 _HANDOFF_SYSCALLS = frozenset({"socket", "connect", "sendmsg", "sendto"})
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(NamedTuple):
     """A compiled filter, ready for :func:`load` (plain data: survives fork, pickling, exec)."""
 
     program: bytes
