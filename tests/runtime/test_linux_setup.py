@@ -28,10 +28,12 @@ def test_hostname_and_domainname(lading, bundle):
 
 
 def test_new_network_namespace_has_only_loopback_and_it_is_up(lading, bundle):
+    caps = ["CAP_NET_RAW"]  # busybox ping opens a raw socket
     out = run_sh(
         lading,
         bundle,
         "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ok",
+        capabilities={"bounding": caps, "effective": caps, "permitted": caps},
     )
     assert out.split() == ["lo", "unknown", "ok"]
 
