@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -224,13 +225,9 @@ def test_symlinked_dev_cannot_put_devices_on_the_host(lading, bundle, tmp_path):
 
 
 def test_container_gets_its_own_session_keyring(lading, bundle):
+    cid = f"keyring-{uuid.uuid4().hex[:8]}"  # keyrings are global: a name no other test uses
     bundle.config["linux"]["maskedPaths"].remove("/proc/keys")
-    out = run_sh(lading, bundle, "cat /proc/keys | grep -c _ses.c1 || true")
-    assert out.strip() == "1"
-
-
-def test_no_new_keyring_keeps_the_callers_keyring(lading, bundle):
-    bundle.config["linux"]["maskedPaths"].remove("/proc/keys")
-    bundle.write(args=["sh", "-c", "grep -c _ses.c1 /proc/keys || true"])
-    out = lading("run", "--no-new-keyring", "-b", str(bundle), "c1").stdout
-    assert out.strip() == "0"
+    bundle.write(args=["sh", "-c", f"grep -c _ses.{cid} /proc/keys || true"])
+    assert lading("run", "-b", str(bundle), cid).stdout.strip() == "1"
+    bundle.write(args=["sh", "-c", f"grep -c _ses.{cid} /proc/keys || true"])
+    assert lading("run", "--no-new-keyring", "-b", str(bundle), cid).stdout.strip() == "0"

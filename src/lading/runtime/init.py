@@ -80,9 +80,15 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     if plan.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(plan.time_offsets)
+    # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
+    # so that the runtime always hears "init" before anything the init says.
+    waiting, reported = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(reported)
+            os.read(waiting, 1)
+            os.close(waiting)
             _init(plan, chan)
         except BaseException as e:
             _report(chan, e)
@@ -111,7 +117,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
     chan.send("hooks")
     chan.expect("hooks-done")
-    state_json = plan.state_json("created", os.getpid())
+    state_json = plan.state_json("created", host_pid)
     hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
     rootfs.pivot(plan.rootfs, plan.no_pivot)
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
@@ -137,7 +143,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(fifo_fd)
     try:
-        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
+        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", host_pid))
         plan.security.apply(proc, plan.allow_setgroups, plan.state_json("running", host_pid), host_pid)
         process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
     except BaseException as e:
