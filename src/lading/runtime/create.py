@@ -31,12 +31,14 @@ class CreateOptions:
         console_socket: str | None = None,
         no_pivot: bool = False,
         preserve_fds: int = 0,
+        no_new_keyring: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
+        self.no_new_keyring = no_new_keyring
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -48,11 +50,12 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     store.dir(cid)  # validates the id before anything is made
     plan = Plan(spec, cid, bundle, os.path.join(store.dir(cid), EXEC_FIFO))
     plan.no_pivot = opts.no_pivot
+    plan.new_keyring = not opts.no_new_keyring
     plan.hooks = _hooks(spec)
     plan.keep_fds = range(3, 3 + _listen_fds() + opts.preserve_fds)
     if spec.process is None:
         raise LadingError("config.json: $.process: required to create a container")
-    plan.security = security.prepare(spec.process)
+    plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
 

@@ -52,6 +52,7 @@ class Plan:
         self.annotations: dict[str, str] = dict(spec.annotations or {})
         self.console_fd: int | None = None
         self.no_pivot = False
+        self.new_keyring = True
         self.keep_fds = range(3, 3)
         self.close_in_child: list[int] = []
         self.security: Security

@@ -69,6 +69,8 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
         create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+        if spec.process and spec.process.cwd:
+            os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
     finally:
         os.close(root_fd)
 
