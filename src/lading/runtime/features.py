@@ -3,8 +3,9 @@
 Each list is read from the table the code itself acts on, so it cannot claim what the code does
 not do: mount options from lading.linux.mount's option tables, namespaces from the plan's
 NS_NAMES, hook names from the config model the hooks are read through, cgroup support from the
-cgroup layer. What lading does not implement is stated as such (``enabled: false``), and what
-it does not act on at all is left out.
+cgroup layer, capabilities and seccomp from the tables the init applies them with. What lading
+does not implement is stated as such (``enabled: false``); what it does not act on at all is
+left out.
 """
 
 from __future__ import annotations
@@ -30,19 +31,25 @@ OCI_VERSION_MIN = "1.0.0"
 
 
 def features() -> Features:
+    from lading.linux import capabilities
+
+    seccomp = seccomp_features()
     return Features(
         oci_version_min=OCI_VERSION_MIN,
         oci_version_max=OCI_VERSION,
         hooks=hook_names(),
         mount_options=mount_options(),
+        annotations=runtime_annotations(seccomp),
         potentially_unsafe_config_annotations=[],  # no annotation changes what lading does
         linux=LinuxFeatures(
             namespaces=namespaces(),
+            capabilities=list(capabilities.NAMES),
             cgroup=cgroup(),
-            seccomp=SeccompFeatures(enabled=False),
-            apparmor=AppArmorFeatures(enabled=False),
-            selinux=SELinuxFeatures(enabled=False),
-            intel_rdt=IntelRdtFeatures(enabled=False, schemata=False, monitoring=False),
+            seccomp=seccomp,
+            # lading.runtime.lsm applies process.apparmorProfile and process.selinuxLabel
+            apparmor=AppArmorFeatures(enabled=True),
+            selinux=SELinuxFeatures(enabled=True),
+            intel_rdt=IntelRdtFeatures(enabled=False),
             mount_extensions=MountExtensionsFeatures(idmap=IDMapFeatures(enabled=False)),
             net_devices=NetDevicesFeatures(enabled=False),
         ),
@@ -84,3 +91,22 @@ def cgroup() -> CgroupFeatures:
         systemd_user=False,
         rdma="rdma" in V2_NAME,
     )
+
+
+def seccomp_features() -> SeccompFeatures:
+    """From the action, operator, architecture and flag tables lading.runtime.seccomp compiles
+    profiles with (architectures and flags as far as the installed libseccomp and kernel go)."""
+    import msgspec
+
+    from lading.runtime import seccomp
+
+    return msgspec.convert(seccomp.features(), SeccompFeatures)
+
+
+def runtime_annotations(seccomp: SeccompFeatures) -> dict[str, str]:
+    """The libseccomp lading compiles filters with, under the key runc uses for it."""
+    if not seccomp.enabled:
+        return {}
+    from lading.linux import seccomp as libseccomp
+
+    return {"io.github.seccomp.libseccomp.version": ".".join(map(str, libseccomp.version()))}

@@ -59,6 +59,7 @@ class Plan:
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
+        refuse_idmapped_mounts(spec)
         self.allow_setgroups = True
         if spec.hostname and not self.new_uts:
             raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
@@ -140,3 +141,14 @@ def validate_sysctl(sysctl: dict[str, str] | None, new_net: bool, new_uts: bool)
             continue
         raise LadingError(f"{where}: not a namespaced sysctl, it would change the host")
     return dict(sysctl or {})
+
+
+def refuse_idmapped_mounts(spec: Spec) -> None:
+    """Id-mapped mounts are not implemented: refuse them rather than mount without the mapping
+    (config.md: such a mount MUST have the idmapping applied). `lading features` says so too."""
+    for i, entry in enumerate(spec.mounts or []):
+        options = set(entry.options or [])
+        if entry.uid_mappings is not None or options & {"idmap", "ridmap"}:
+            raise LadingError(
+                f"config.json: $.mounts[{i}]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported"
+            )

@@ -236,7 +236,15 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
         m.mount(rootfs, "/", None, m.MS_MOVE)
         os.chroot(".")
     else:
-        m.pivot_root(".", ".")
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            m.pivot_root(".", ".")
+            # "." is still the new root, with the old one stacked on it: step onto the old root
+            # so that only its tree is made a slave (the detach must not reach the host) while
+            # the container's mounts keep the propagation the config gave them (as runc does).
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
         m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
         m.umount(".", m.MNT_DETACH)
     os.chdir("/")
