@@ -195,7 +195,7 @@ def test_signals_go_to_the_forwarder(terminals: tuple[Inner, Outer], tmp_path: P
     wait_for(outer.is_raw)
     for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
         proxy.send_signal(sig)
-        wait_for(lambda sig=sig: log.exists() and f"{int(sig)}\n" in log.read_text())
+        wait_for(lambda: log.exists() and f"{int(sig)}\n" in log.read_text())  # noqa: B023
     assert proxy.poll() is None
     _finish(proxy, outer)
 

@@ -88,7 +88,11 @@ def build_oci_archive(dest: Path, work: Path, name: str = IMAGE_NAME) -> Path:
     files = {
         "oci-layout": _json({"imageLayoutVersion": "1.0.0"}),
         "index.json": _json(
-            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [manifest]}
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [manifest],
+            }
         ),
         **blobs.files,
     }

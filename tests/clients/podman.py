@@ -13,6 +13,7 @@ import os
 import resource
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tests.clients.cgroups import cgroup_parent, remove_cgroup_tree
@@ -31,7 +32,7 @@ def _ulimit(name: str, which: int, wanted: int) -> str:
     return f'"{name}={value}:{value}"'
 
 
-def _containers_conf(d: Path, runtime: Runtime) -> str:
+def _containers_conf(d: Path, run: Path, runtime: Runtime) -> str:
     ulimits = ", ".join(
         [_ulimit("nofile", resource.RLIMIT_NOFILE, 1024), _ulimit("nproc", resource.RLIMIT_NPROC, 4096)]
     )
@@ -48,7 +49,7 @@ network_config_dir = "{d}/networks"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "{d}/events.log"
-tmp_dir = "{d}/tmp"
+tmp_dir = "{run}/tmp"
 static_dir = "{d}/storage/libpod"
 volume_path = "{d}/volumes"
 runtime = "{runtime.name}"
@@ -68,9 +69,12 @@ class Podman:
         self.cgroup_parent = cgroup_parent("podman")
         self._created_network_run_dir = not _NETWORK_RUN_DIR.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "containers.conf").write_text(_containers_conf(directory, runtime))
+        # podman refuses a runroot longer than 50 characters (conmon's socket paths live there).
+        self.run_dir = Path(tempfile.mkdtemp(prefix="lading-podman-"))
+        (directory / "containers.conf").write_text(_containers_conf(directory, self.run_dir, runtime))
         (directory / "storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\nrunroot = "{directory}/run"\ngraphroot = "{directory}/storage"\n'
+            f'[storage]\ndriver = "overlay"\nrunroot = "{self.run_dir}/run"\n'
+            f'graphroot = "{directory}/storage"\n'
         )
         self.env = dict(os.environ)
         self.env.update(
@@ -79,7 +83,7 @@ class Podman:
         )
 
     def argv(self, *args: str) -> list[str]:
-        return [PODMAN, "--root", f"{self.dir}/storage", "--runroot", f"{self.dir}/run", *args]
+        return [PODMAN, "--root", f"{self.dir}/storage", "--runroot", f"{self.run_dir}/run", *args]
 
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
@@ -106,9 +110,10 @@ class Podman:
         """Remove every container, image and file podman made; returns anything that would not go."""
         self.remove_containers()
         self("rmi", "--all", "--force", check=False)
-        left = unmount_under(self.dir)
+        left = unmount_under(self.dir) + unmount_under(self.run_dir)
         left += remove_cgroup_tree(self.cgroup_parent)
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
         if self._created_network_run_dir:
             try:
                 _NETWORK_RUN_DIR.rmdir()

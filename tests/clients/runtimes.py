@@ -69,7 +69,7 @@ def write_wrapper(path: Path, argv: list[str], root: Path, calls: Path, env: dic
         "#!/bin/bash\n"
         f"{exports}"
         f"printf '%q ' \"$@\" >> {shlex.quote(str(calls))}; echo >> {shlex.quote(str(calls))}\n"
-        f"exec {shlex.join(argv)} --root {shlex.quote(str(root))} \"$@\"\n"
+        f'exec {shlex.join(argv)} --root {shlex.quote(str(root))} "$@"\n'
     )
     path.chmod(0o755)
     return path
@@ -81,7 +81,9 @@ def make_runtime(name: str, directory: Path) -> Runtime:
     root = directory / "state"
     calls = directory / "calls.log"
     if name == "lading":
-        pythonpath = str(SRC) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        pythonpath = str(SRC) + (
+            os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
+        )
         argv, env = [sys.executable, "-m", "lading"], {"PYTHONPATH": pythonpath}
     elif name == "runc":
         argv, env = [RUNC], {}

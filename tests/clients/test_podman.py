@@ -44,7 +44,14 @@ def test_run_with_a_terminal(podman: Podman) -> None:
 @pytest.mark.verbs("exec")
 def test_run_detached_then_exec(podman: Podman) -> None:
     podman.run("-d", "--name", "c1", IMAGE_NAME, "sh", "-c", LOOP)
-    p = podman("exec", "c1", "sh", "-c", "echo in-exec; cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 4", check=False)
+    p = podman(
+        "exec",
+        "c1",
+        "sh",
+        "-c",
+        "echo in-exec; cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 4",
+        check=False,
+    )
     assert p.returncode == 4, p.stderr
     assert p.stdout == f"in-exec\nsh -c {LOOP} \n"
     p = podman("exec", "-t", "c1", "tty")
@@ -95,33 +102,34 @@ def test_pause_and_unpause(podman: Podman) -> None:
     assert inspect(podman, "c1", "{{.State.Status}}") == "running"
 
 
-def test_limits_capabilities_read_only_and_user(podman: Podman) -> None:
-    script = (
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max;"
-        "grep CapEff /proc/self/status; id; touch /written 2>/dev/null && echo writable || echo read-only"
-    )
+@pytest.mark.lading_xfail("cgroup resources are not applied yet")
+def test_memory_and_pids_limits(podman: Podman) -> None:
+    script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    p = podman.run("--rm", "--memory", "64m", "--pids-limit", "50", IMAGE_NAME, "sh", "-c", script)
+    assert p.stdout.split() == [str(64 * 1024 * 1024), "50"]
+
+
+@pytest.mark.lading_xfail("process capabilities are not applied yet")
+def test_cap_drop_and_add(podman: Podman) -> None:
     p = podman.run(
-        "--rm",
-        "--memory",
-        "64m",
-        "--pids-limit",
-        "50",
-        "--cap-drop",
-        "all",
-        "--cap-add",
-        "CAP_KILL",
-        "--read-only",
-        "--user",
-        "1:1",
-        IMAGE_NAME,
-        "sh",
-        "-c",
-        script,
+        "--rm", "--cap-drop", "all", "--cap-add", "CAP_KILL", IMAGE_NAME, "grep", "Cap", "/proc/self/status"
     )
+    caps = dict(line.split(":\t") for line in p.stdout.splitlines())
+    assert caps["CapEff"] == caps["CapBnd"] == caps["CapPrm"] == "0000000000000020"
+
+
+@pytest.mark.lading_xfail("the tmpcopyup mount option (tmpfs on /run, /tmp, /var/tmp) is not supported yet")
+def test_read_only_root(podman: Podman) -> None:
+    script = (
+        "touch /written 2>/dev/null && echo writable || echo read-only; touch /tmp/ok && echo tmp-writable"
+    )
+    p = podman.run("--rm", "--read-only", IMAGE_NAME, "sh", "-c", script)
+    assert p.stdout.split() == ["read-only", "tmp-writable"]
+
+
+def test_user(podman: Podman) -> None:
+    p = podman.run("--rm", "--user", "1:1", IMAGE_NAME, "sh", "-c", "id; grep CapEff /proc/self/status")
     assert p.stdout.splitlines() == [
-        str(64 * 1024 * 1024),
-        "50",
-        "CapEff:\t0000000000000020",
         "uid=1(daemon) gid=1(daemon) groups=1(daemon)",
-        "read-only",
+        "CapEff:\t0000000000000000",
     ]

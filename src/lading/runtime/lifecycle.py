@@ -100,11 +100,14 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
     Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
     anything read is the init's error. A writer that never connected means the init died first.
     """
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # The pidfd comes first: opening the fifo releases the init, whose program may exit (and be
+    # reaped by podman's or containerd's subreaper) before a pidfd taken afterwards could name it.
     pidfd = proc.open_pidfd(pid, started)
+    if pidfd is None:
+        return "container init exited before start"
+    fd = -1
     try:
-        if pidfd is None:
-            return "container init exited before start"
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
@@ -128,9 +131,9 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 break
         return data.decode(errors="replace").strip()
     finally:
-        os.close(fd)
-        if pidfd is not None:
-            os.close(pidfd)
+        if fd >= 0:
+            os.close(fd)
+        os.close(pidfd)
 
 
 def _read_some(fd: int) -> bytes:
