@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import select
 import socket
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -107,3 +109,49 @@ class ConsoleSocket:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def read_until(fd: int, want: bytes, timeout: float = 20) -> bytes:
+    """Read fd until want shows up; everything read so far is returned (or in the failure)."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while want not in got:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"timed out waiting for {want!r}; got {got!r}")
+        chunk = _read_chunk(fd)
+        if not chunk:
+            raise AssertionError(f"end of output while waiting for {want!r}; got {got!r}")
+        got += chunk
+    return got
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def make_stdin_controlling_tty() -> None:
+    """A preexec_fn: fd 0 (a tty) becomes the controlling terminal of the new session."""
+    import fcntl
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class UserTerminal:
+    """The user's terminal: a pty whose peer a test hands to a program as stdio and controlling tty."""
+
+    def __init__(self, rows: int = 24, cols: int = 80) -> None:
+        self.master, self.peer = os.openpty()
+        pty.set_window_size(self.master, rows, cols)
+
+    def is_raw(self) -> bool:
+        lflag: int = termios.tcgetattr(self.peer)[3]
+        return not lflag & (termios.ICANON | termios.ECHO | termios.ISIG)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self.peer)

@@ -7,21 +7,20 @@ busybox sh, standing in for the container.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import signal
 import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lading.linux import pty
 from tests.support import BUSYBOX, lading_env
+from tests.support_console import UserTerminal, make_stdin_controlling_tty, read_until, wait_for
 
 PROXY = "import sys; from lading.runtime.terminal import proxy; proxy(int(sys.argv[1]))"
 FORWARDING_PROXY = (
@@ -31,36 +30,6 @@ FORWARDING_PROXY = (
     "    with open(log, 'a') as f: f.write(f'{sig}\\n')\n"
     "proxy(int(sys.argv[1]), forward=forward)"
 )
-
-
-def _make_controlling_tty() -> None:
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def read_until(fd: int, want: bytes, timeout: float = 10) -> bytes:
-    """Read fd until want shows up; everything read so far is returned (or in the failure)."""
-    got = b""
-    deadline = time.monotonic() + timeout
-    while want not in got:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"timed out waiting for {want!r}; got {got!r}")
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            raise AssertionError(f"end of output while waiting for {want!r}; got {got!r}")
-        got += chunk
-    return got
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 class Inner:
@@ -75,7 +44,7 @@ class Inner:
                 stdout=peer,
                 stderr=peer,
                 start_new_session=True,
-                preexec_fn=_make_controlling_tty,
+                preexec_fn=make_stdin_controlling_tty,
                 env={"PS1": "inner$ ", "PATH": "/bin:/usr/bin", "TERM": "dumb"},
             )
         finally:
@@ -88,26 +57,9 @@ class Inner:
         os.close(self.master)
 
 
-class Outer:
-    """The user's terminal: a pty whose peer is the proxy's stdin, stdout and controlling tty."""
-
-    def __init__(self, rows: int = 24, cols: int = 80) -> None:
-        self.master, self.peer = os.openpty()
-        pty.set_window_size(self.master, rows, cols)
-
-    def lflag(self) -> int:
-        flags: int = termios.tcgetattr(self.peer)[3]
-        return flags
-
-    def is_raw(self) -> bool:
-        return not self.lflag() & (termios.ICANON | termios.ECHO | termios.ISIG)
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.peer)
-
-
-def start_proxy(inner: Inner, outer: Outer, *extra: str, script: str = PROXY) -> subprocess.Popen[bytes]:
+def start_proxy(
+    inner: Inner, outer: UserTerminal, *extra: str, script: str = PROXY
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", script, str(inner.master), *extra],
         pass_fds=[inner.master],
@@ -115,27 +67,27 @@ def start_proxy(inner: Inner, outer: Outer, *extra: str, script: str = PROXY) ->
         stdout=outer.peer,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_make_controlling_tty,
+        preexec_fn=make_stdin_controlling_tty,
         env=lading_env(),
     )
 
 
 @pytest.fixture
-def terminals() -> Iterator[tuple[Inner, Outer]]:
-    inner, outer = Inner(), Outer()
+def terminals() -> Iterator[tuple[Inner, UserTerminal]]:
+    inner, outer = Inner(), UserTerminal()
     yield inner, outer
     inner.close()
     outer.close()
 
 
-def _finish(proxy: subprocess.Popen[bytes], outer: Outer) -> None:
+def _finish(proxy: subprocess.Popen[bytes], outer: UserTerminal) -> None:
     os.write(outer.master, b"exit\r")
     assert proxy.wait(timeout=10) == 0, proxy.stderr.read() if proxy.stderr else ""
     if proxy.stderr:
         proxy.stderr.close()
 
 
-def test_raw_mode_while_proxying_and_restored_after(terminals: tuple[Inner, Outer]) -> None:
+def test_raw_mode_while_proxying_and_restored_after(terminals: tuple[Inner, UserTerminal]) -> None:
     inner, outer = terminals
     before = termios.tcgetattr(outer.peer)
     assert not outer.is_raw()
@@ -145,7 +97,7 @@ def test_raw_mode_while_proxying_and_restored_after(terminals: tuple[Inner, Oute
     assert termios.tcgetattr(outer.peer) == before
 
 
-def test_bytes_flow_both_ways(terminals: tuple[Inner, Outer]) -> None:
+def test_bytes_flow_both_ways(terminals: tuple[Inner, UserTerminal]) -> None:
     inner, outer = terminals
     proxy = start_proxy(inner, outer)
     read_until(outer.master, b"inner$ ")
@@ -161,7 +113,7 @@ def test_bytes_flow_both_ways(terminals: tuple[Inner, Outer]) -> None:
     _finish(proxy, outer)
 
 
-def test_window_size_initial_and_on_sigwinch(terminals: tuple[Inner, Outer]) -> None:
+def test_window_size_initial_and_on_sigwinch(terminals: tuple[Inner, UserTerminal]) -> None:
     inner, outer = terminals
     pty.set_window_size(outer.master, 20, 70)
     proxy = start_proxy(inner, outer)
@@ -175,7 +127,7 @@ def test_window_size_initial_and_on_sigwinch(terminals: tuple[Inner, Outer]) -> 
     _finish(proxy, outer)
 
 
-def test_terminal_restored_when_killed_by_signal(terminals: tuple[Inner, Outer]) -> None:
+def test_terminal_restored_when_killed_by_signal(terminals: tuple[Inner, UserTerminal]) -> None:
     inner, outer = terminals
     before = termios.tcgetattr(outer.peer)
     proxy = start_proxy(inner, outer)
@@ -188,7 +140,7 @@ def test_terminal_restored_when_killed_by_signal(terminals: tuple[Inner, Outer])
     assert termios.tcgetattr(outer.peer) == before
 
 
-def test_signals_go_to_the_forwarder(terminals: tuple[Inner, Outer], tmp_path: Path) -> None:
+def test_signals_go_to_the_forwarder(terminals: tuple[Inner, UserTerminal], tmp_path: Path) -> None:
     inner, outer = terminals
     log = tmp_path / "forwarded"
     proxy = start_proxy(inner, outer, str(log), script=FORWARDING_PROXY)
