@@ -100,14 +100,11 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
     Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
     anything read is the init's error. A writer that never connected means the init died first.
     """
-    # The pidfd comes first: opening the fifo releases the init, whose program may exit (and be
-    # reaped by podman's or containerd's subreaper) before a pidfd taken afterwards could name it.
-    pidfd = proc.open_pidfd(pid, started)
+    pidfd = proc.open_pidfd(pid, started)  # before the fifo: the program may exit at once
     if pidfd is None:
         return "container init exited before start"
-    fd = -1
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
@@ -131,8 +128,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 break
         return data.decode(errors="replace").strip()
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
         os.close(pidfd)
 
 
