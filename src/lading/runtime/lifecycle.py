@@ -18,6 +18,7 @@ from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.runtime import hooks
+from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
 
 
@@ -27,6 +28,9 @@ def status(store: Store, cid: str, state: dict[str, Any]) -> str:
         return "stopped"
     if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
         return "created"
+    cgroup = ContainerCgroup.from_state(state)
+    if cgroup is not None and cgroup.state() != "thawed":
+        return "paused"
     return "running"
 
 
@@ -144,6 +148,10 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     st = status(store, cid, state)
     if st not in ("created", "running", "paused"):
         raise LadingError(f"container {cid} is not running (status: {st})")
+    cgroup = ContainerCgroup.from_state(state)
+    if all_processes and cgroup is not None:
+        cgroup.kill_all(sig)
+        return
     if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
         raise LadingError(f"container {cid} is not running")
 
@@ -167,6 +175,9 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             proc.send_signal(pid, started, signal.SIGKILL)
             if not proc.wait_gone(pid, started):
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
+        cgroup = ContainerCgroup.from_state(state)
+        if cgroup is not None:
+            cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
         for i, hook in enumerate(config_hooks.get("poststop") or []):
@@ -210,4 +221,3 @@ def _realtime(name: str) -> int | None:
     if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
         raise LadingError(f"unknown signal {name!r}")
     return n
-
