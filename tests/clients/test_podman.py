@@ -109,7 +109,6 @@ def test_memory_and_pids_limits(podman: Podman) -> None:
     assert p.stdout.split() == [str(64 * 1024 * 1024), "50"]
 
 
-@pytest.mark.lading_xfail("process capabilities are not applied yet")
 def test_cap_drop_and_add(podman: Podman) -> None:
     p = podman.run(
         "--rm", "--cap-drop", "all", "--cap-add", "CAP_KILL", IMAGE_NAME, "grep", "Cap", "/proc/self/status"
