@@ -231,3 +231,14 @@ def test_container_gets_its_own_session_keyring(lading, bundle):
     assert lading("run", "-b", str(bundle), cid).stdout.strip() == "1"
     bundle.write(args=["sh", "-c", f"grep -c _ses.{cid} /proc/keys || true"])
     assert lading("run", "--no-new-keyring", "-b", str(bundle), cid).stdout.strip() == "0"
+
+
+def test_tmpcopyup_fills_a_tmpfs_with_what_it_covers(lading, bundle):
+    (bundle.rootfs / "data").mkdir()
+    (bundle.rootfs / "data" / "seed").write_text("from the image\n")
+    bundle.config["mounts"].append(
+        {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "rprivate"]}
+    )
+    out = run_sh(lading, bundle, "cat /data/seed; echo new > /data/more && cat /data/more")
+    assert out == "from the image\nnew\n"
+    assert not (bundle.rootfs / "data" / "more").exists()

@@ -126,6 +126,7 @@ class Options(NamedTuple):
     attr_set: int
     attr_clear: int
     data: str
+    tmpcopyup: bool
 
 
 def parse_options(options: list[str]) -> Options:
@@ -134,8 +135,11 @@ def parse_options(options: list[str]) -> Options:
     propagation: list[int] = []
     attr_set = attr_clear = 0
     data: list[str] = []
+    tmpcopyup = False
     for opt in options:
-        if opt in FLAG_OPTIONS:
+        if opt == "tmpcopyup":  # runc's extension: fill a new tmpfs with what it covers
+            tmpcopyup = True
+        elif opt in FLAG_OPTIONS:
             clear, flag = FLAG_OPTIONS[opt]
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION_OPTIONS:
@@ -145,7 +149,7 @@ def parse_options(options: list[str]) -> Options:
             attr_set, attr_clear = (attr_set & ~c) | s, attr_clear | c
         else:
             data.append(opt)
-    return Options(flags, propagation, attr_set, attr_clear, ",".join(data))
+    return Options(flags, propagation, attr_set, attr_clear, ",".join(data), tmpcopyup)
 
 
 def mount(

@@ -84,7 +84,7 @@ def _wait(state: dict[str, Any], master: int | None) -> int:
         from lading.runtime import terminal
 
         try:
-            terminal.proxy(master)
+            terminal.proxy(master, forward=lambda signum: proc.send_signal(pid, started, signum))
         finally:
             os.close(master)
     while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from lading.linux import fs
 from lading.linux import mount as m
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lading.spec.runtime_config import LinuxDevice, Mount, Spec
 
 # (path, type, major, minor): the devices every container gets (runtime-linux.md "Default Devices").
@@ -103,6 +106,8 @@ def mount_entry(root_fd: int, entry: Mount, bundle: str) -> None:
         target = fs.mkdir_all_in_root(root_fd, dest)
         try:
             m.mount(entry.source or entry.type, fs.fd_path(target), entry.type, opts.flags, opts.data)
+            if opts.tmpcopyup and entry.type == "tmpfs":
+                _on_mount(root_fd, dest, lambda p: _copy_up(fs.fd_path(target), p))
         finally:
             os.close(target)
     for prop in opts.propagation:
@@ -111,11 +116,16 @@ def mount_entry(root_fd: int, entry: Mount, bundle: str) -> None:
         _on_mount(root_fd, dest, lambda p: m.set_recursive_attributes(p, opts.attr_set, opts.attr_clear))
 
 
-def _on_mount(root_fd: int, dest: str, action: object) -> None:
+def _copy_up(covered: str, mounted: str) -> None:
+    """tmpcopyup: copy what the new tmpfs hides (still reachable through its old fd) into it."""
+    shutil.copytree(covered, mounted, symlinks=True, dirs_exist_ok=True)
+
+
+def _on_mount(root_fd: int, dest: str, action: Callable[[str], None]) -> None:
     """Run ``action(path)`` on the mount now at ``dest`` (re-resolved: the old fd is under it)."""
     fd = fs.open_in_root(root_fd, dest)
     try:
-        action(fs.fd_path(fd))  # type: ignore[operator]
+        action(fs.fd_path(fd))
     finally:
         os.close(fd)
 
