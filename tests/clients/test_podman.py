@@ -102,7 +102,6 @@ def test_pause_and_unpause(podman: Podman) -> None:
     assert inspect(podman, "c1", "{{.State.Status}}") == "running"
 
 
-@pytest.mark.lading_xfail("cgroup resources are not applied yet")
 def test_memory_and_pids_limits(podman: Podman) -> None:
     script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
     p = podman.run("--rm", "--memory", "64m", "--pids-limit", "50", IMAGE_NAME, "sh", "-c", script)
@@ -117,7 +116,6 @@ def test_cap_drop_and_add(podman: Podman) -> None:
     assert caps["CapEff"] == caps["CapBnd"] == caps["CapPrm"] == "0000000000000020"
 
 
-@pytest.mark.lading_xfail("the tmpcopyup mount option (tmpfs on /run, /tmp, /var/tmp) is not supported yet")
 def test_read_only_root(podman: Podman) -> None:
     script = (
         "touch /written 2>/dev/null && echo writable || echo read-only; touch /tmp/ok && echo tmp-writable"

@@ -242,3 +242,15 @@ def test_tmpcopyup_fills_a_tmpfs_with_what_it_covers(lading, bundle):
     out = run_sh(lading, bundle, "cat /data/seed; echo new > /data/more && cat /data/more")
     assert out == "from the image\nnew\n"
     assert not (bundle.rootfs / "data" / "more").exists()
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_sys_fs_cgroup_shows_the_containers_own_cgroup(lading, bundle, cgroupns):
+    if not cgroupns:
+        bundle.config["linux"]["namespaces"].remove({"type": "cgroup"})
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 77}
+    out = run_sh(
+        lading, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    )
+    assert out.split() == [str(64 * 1024 * 1024), "77"]

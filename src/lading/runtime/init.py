@@ -114,7 +114,13 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.new_net:
         netdev.set_up("lo")
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
+    rootfs.prepare(
+        spec,
+        plan.rootfs,
+        plan.bundle,
+        plan.new_userns or bool(plan.userns_path),
+        own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
+    )
     chan.send("hooks")
     chan.expect("hooks-done")
     state_json = plan.state_json("created", host_pid)
