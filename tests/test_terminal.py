@@ -57,9 +57,7 @@ class Inner:
         os.close(self.master)
 
 
-def start_proxy(
-    inner: Inner, outer: UserTerminal, *extra: str, script: str = PROXY
-) -> subprocess.Popen[bytes]:
+def start_proxy(inner: Inner, outer: UserTerminal, *extra: str, script: str = PROXY) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", script, str(inner.master), *extra],
         pass_fds=[inner.master],

@@ -35,9 +35,7 @@ RUNTIMES = [
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "verbs(*names): runtime verbs the test needs (xfail for lading until built)"
-    )
+    config.addinivalue_line("markers", "verbs(*names): runtime verbs the test needs (xfail for lading until built)")
     config.addinivalue_line("markers", "lading_xfail(reason): a known gap in lading (xfail for lading only)")
 
 
@@ -73,9 +71,7 @@ def runtime(runtime_name: str, tmp_path_factory: pytest.TempPathFactory) -> Runt
 
 
 @pytest.fixture(scope="session")
-def podman_session(
-    runtime_name: str, oci_archive: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Podman]:
+def podman_session(runtime_name: str, oci_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     directory = tmp_path_factory.mktemp(f"podman-{runtime_name}")
     podman = Podman(directory / "podman", make_runtime(runtime_name, directory / "runtime"))
     try:

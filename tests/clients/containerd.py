@@ -104,9 +104,7 @@ class Containerd:
             raise AssertionError(f"ctr {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
 
-    def run_argv(
-        self, runtime: Runtime, image: str, cid: str, *cmd: str, flags: tuple[str, ...] = ()
-    ) -> list[str]:
+    def run_argv(self, runtime: Runtime, image: str, cid: str, *cmd: str, flags: tuple[str, ...] = ()) -> list[str]:
         """The `ctr run` arguments (after ctr's globals) that run cmd in image with runtime."""
         return [
             "run",

@@ -73,8 +73,7 @@ class Podman:
         self.run_dir = Path(tempfile.mkdtemp(prefix="lading-podman-"))
         (directory / "containers.conf").write_text(_containers_conf(directory, self.run_dir, runtime))
         (directory / "storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\nrunroot = "{self.run_dir}/run"\n'
-            f'graphroot = "{directory}/storage"\n'
+            f'[storage]\ndriver = "overlay"\nrunroot = "{self.run_dir}/run"\ngraphroot = "{directory}/storage"\n'
         )
         self.env = dict(os.environ)
         self.env.update(
@@ -88,9 +87,7 @@ class Podman:
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            self.argv(*args), capture_output=True, text=True, input=input, timeout=timeout, env=self.env
-        )
+        p = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input, timeout=timeout, env=self.env)
         if check and p.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p

@@ -81,9 +81,7 @@ def make_runtime(name: str, directory: Path) -> Runtime:
     root = directory / "state"
     calls = directory / "calls.log"
     if name == "lading":
-        pythonpath = str(SRC) + (
-            os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
-        )
+        pythonpath = str(SRC) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
         argv, env = [sys.executable, "-m", "lading"], {"PYTHONPATH": pythonpath}
     elif name == "runc":
         argv, env = [RUNC], {}

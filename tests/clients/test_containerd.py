@@ -34,9 +34,7 @@ def wait_status(containerd: Containerd, cid: str, want: str, timeout: float = 20
 
 
 def test_run_rm_output_and_exit_code(containerd: Containerd, runtime: Runtime) -> None:
-    p = containerd.run(
-        runtime, IMAGE_NAME, "t1", "sh", "-c", "echo hello; exit 5", flags=("--rm",), check=False
-    )
+    p = containerd.run(runtime, IMAGE_NAME, "t1", "sh", "-c", "echo hello; exit 5", flags=("--rm",), check=False)
     assert p.returncode == 5, p.stderr
     assert p.stdout == "hello\n"
     assert containerd.ctr("containers", "list", "--quiet").stdout == ""
@@ -89,9 +87,7 @@ def test_kill_sends_sigterm(containerd: Containerd, runtime: Runtime) -> None:
 @pytest.mark.verbs("exec")
 def test_task_exec(containerd: Containerd, runtime: Runtime) -> None:
     containerd.run(runtime, IMAGE_NAME, "t1", "sh", "-c", LOOP, flags=("--detach",))
-    p = containerd.ctr(
-        "tasks", "exec", "--exec-id", "e1", "t1", "sh", "-c", "echo in-exec; exit 4", check=False
-    )
+    p = containerd.ctr("tasks", "exec", "--exec-id", "e1", "t1", "sh", "-c", "echo in-exec; exit 4", check=False)
     assert p.returncode == 4, p.stderr
     assert p.stdout == "in-exec\n"
 

@@ -109,17 +109,13 @@ def test_memory_and_pids_limits(podman: Podman) -> None:
 
 
 def test_cap_drop_and_add(podman: Podman) -> None:
-    p = podman.run(
-        "--rm", "--cap-drop", "all", "--cap-add", "CAP_KILL", IMAGE_NAME, "grep", "Cap", "/proc/self/status"
-    )
+    p = podman.run("--rm", "--cap-drop", "all", "--cap-add", "CAP_KILL", IMAGE_NAME, "grep", "Cap", "/proc/self/status")
     caps = dict(line.split(":\t") for line in p.stdout.splitlines())
     assert caps["CapEff"] == caps["CapBnd"] == caps["CapPrm"] == "0000000000000020"
 
 
 def test_read_only_root(podman: Podman) -> None:
-    script = (
-        "touch /written 2>/dev/null && echo writable || echo read-only; touch /tmp/ok && echo tmp-writable"
-    )
+    script = "touch /written 2>/dev/null && echo writable || echo read-only; touch /tmp/ok && echo tmp-writable"
     p = podman.run("--rm", "--read-only", IMAGE_NAME, "sh", "-c", script)
     assert p.stdout.split() == ["read-only", "tmp-writable"]
 

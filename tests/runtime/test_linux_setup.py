@@ -53,9 +53,9 @@ def test_joining_a_namespace_by_path(lading, bundle):
             if os.readlink(path) != os.readlink("/proc/self/ns/net"):
                 break
             time.sleep(0.01)
-        bundle.config["linux"]["namespaces"] = [
-            {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
-        ] + [{"type": "network", "path": path}]
+        bundle.config["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")] + [
+            {"type": "network", "path": path}
+        ]
         out = run_sh(lading, bundle, "readlink /proc/self/ns/net")
         assert out.strip() == os.readlink(path)
     finally:
@@ -250,7 +250,5 @@ def test_sys_fs_cgroup_shows_the_containers_own_cgroup(lading, bundle, cgroupns)
         bundle.config["linux"]["namespaces"].remove({"type": "cgroup"})
     bundle.config["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
     bundle.config["linux"]["resources"]["pids"] = {"limit": 77}
-    out = run_sh(
-        lading, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
-    )
+    out = run_sh(lading, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")
     assert out.split() == [str(64 * 1024 * 1024), "77"]

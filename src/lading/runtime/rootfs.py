@@ -163,9 +163,7 @@ def mount_cgroup(root_fd: int, dest: str, flags: int, own_namespace: bool) -> No
         _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_REMOUNT | m.MS_BIND | flags))
 
 
-def _mount_hierarchy(
-    parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: int, own_namespace: bool
-) -> None:
+def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: int, own_namespace: bool) -> None:
     fd = fs.mkdir_all_in_root(parent, sub)
     try:
         if own_namespace:
@@ -176,9 +174,7 @@ def _mount_hierarchy(
     finally:
         os.close(fd)
     if flags & ~m.MS_REC:
-        _on_mount(
-            parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC))
-        )
+        _on_mount(parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC)))
 
 
 def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) -> None:
@@ -188,9 +184,7 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) ->
             make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
-            make_device(
-                root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns
-            )
+            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
         for target, name in DEV_LINKS:
             _symlink(target, name, dev)
         if _lstat(dev, "pts/ptmx") is not None:
