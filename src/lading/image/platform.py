@@ -59,7 +59,10 @@ def choose(manifests: list[Descriptor], want: Platform, source: str) -> Descript
     for d in manifests:
         if d.platform is not None and matches(want, d.platform):
             return d
-    have = sorted({str(d.platform) for d in manifests if d.platform is not None and d.platform.os != "unknown"})
+    have = sorted(
+        {str(d.platform) for d in manifests if d.platform is not None and d.platform.os != "unknown"}
+    )
     raise LadingError(
-        f"{source}: no image for platform {want}; available: {', '.join(have) or 'none'} (choose with --platform)"
+        f"{source}: no image for platform {want};"
+        f" available: {', '.join(have) or 'none'} (choose with --platform)"
     )

@@ -65,7 +65,7 @@ class Progress:
 
     def _changed(self, key: str, force: bool) -> None:
         if not self.tty:
-            status, done, total = self._state[key]
+            status, _, total = self._state[key]
             size = f" {human(total)}" if status in ("Downloading", "Pull complete") and total > 0 else ""
             self.out.write(f"{key}: {status}{size}\n")
             self.out.flush()
@@ -87,7 +87,9 @@ class Progress:
             else:
                 lines.append(f"{key}: {status}")
         rate = all_done / max(time.monotonic() - self._start, 1e-3)
-        lines.append(f"total: {_bar(all_done, all_total)} {human(all_done)}/{human(all_total)} {human(rate)}/s")
+        lines.append(
+            f"total: {_bar(all_done, all_total)} {human(all_done)}/{human(all_total)} {human(rate)}/s"
+        )
         up = f"\x1b[{self._drawn}A" if self._drawn else ""
         self.out.write(up + "".join(f"\r\x1b[2K{line}\n" for line in lines))
         self.out.flush()

@@ -51,7 +51,9 @@ def check_manifest(m: spec.Manifest, source: str) -> None:
         raise LadingError(f"{source}: $.config.mediaType: {m.config.mediaType!r} is not an image config")
     for i, layer in enumerate(m.layers):
         if layer.mediaType not in spec.LAYER_COMPRESSION:
-            raise LadingError(f"{source}: $.layers[{i}].mediaType: unsupported layer type {layer.mediaType!r}")
+            raise LadingError(
+                f"{source}: $.layers[{i}].mediaType: unsupported layer type {layer.mediaType!r}"
+            )
 
 
 def pull(store: Store, ref: Reference, opts: PullOptions, progress: Progress) -> spec.Descriptor:
@@ -63,7 +65,9 @@ def pull(store: Store, ref: Reference, opts: PullOptions, progress: Progress) ->
         reg.close()
 
 
-def _pull(store: Store, reg: Registry, ref: Reference, opts: PullOptions, progress: Progress) -> spec.Descriptor:
+def _pull(
+    store: Store, reg: Registry, ref: Reference, opts: PullOptions, progress: Progress
+) -> spec.Descriptor:
     body, media_type, _ = reg.manifest(ref.digest or ref.tag)
     digest = digest_of(body, ref.digest or "sha256:")
     if ref.digest and digest != ref.digest:
@@ -75,11 +79,13 @@ def _pull(store: Store, reg: Registry, ref: Reference, opts: PullOptions, progre
         body, media_type, _ = reg.manifest(d.digest)
         digest = digest_of(body, d.digest)
         if digest != d.digest or len(body) != d.size:
-            raise LadingError(f"{ref}: manifest {d.digest} from the registry does not match its digest or size")
+            raise LadingError(
+                f"{ref}: manifest {d.digest} from the registry does not match its digest or size"
+            )
         if d.mediaType in spec.MANIFEST_TYPES:
             media_type = d.mediaType
         chosen = d.platform
-    if media_type == spec.DOCKER_MANIFEST_V1_SIGNED or media_type.endswith("manifest.v1+json"):
+    if media_type in (spec.DOCKER_MANIFEST_V1_SIGNED, spec.DOCKER_MANIFEST_V1):
         raise LadingError(f"{ref}: docker schema 1 manifests are not supported (deprecated since 2017)")
     if media_type not in spec.MANIFEST_TYPES:
         raise LadingError(f"{ref}: unsupported manifest media type {media_type!r}")
@@ -105,13 +111,17 @@ def _pull(store: Store, reg: Registry, ref: Reference, opts: PullOptions, progre
 def _small_blob(store: Store, reg: Registry, d: spec.Descriptor) -> bytes:
     if not store.has(d.digest):
         if d.size > 4 << 20:
-            raise LadingError(f"{reg.host}/{reg.repository}: config {d.digest} is implausibly large ({d.size} bytes)")
+            raise LadingError(
+                f"{reg.host}/{reg.repository}: config {d.digest} is implausibly large ({d.size} bytes)"
+            )
         resp = reg.blob(d.digest)
         store.put(resp.read_all(d.size), d.digest)
     return store.read_blob(d.digest)
 
 
-def _layers(store: Store, reg: Registry, layers: list[spec.Descriptor], retries: int, progress: Progress) -> None:
+def _layers(
+    store: Store, reg: Registry, layers: list[spec.Descriptor], retries: int, progress: Progress
+) -> None:
     unique = list({d.digest: d for d in layers}.values())
     cancel = threading.Event()
     for d in unique:

@@ -9,6 +9,7 @@ with back-off; everything else becomes one sentence the user can act on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import json
@@ -155,7 +156,9 @@ class Registry:
         body = resp.read_all(1 << 20)
         if resp.status in (401, 403):
             who = f"as {self.creds.username!r}" if self.creds else "anonymously"
-            raise LadingError(f"authentication to {self.host} failed {who}: the token server said {resp.status}")
+            raise LadingError(
+                f"authentication to {self.host} failed {who}: the token server said {resp.status}"
+            )
         if resp.status != 200:
             raise LadingError(f"{self.host}: token server {realm} answered {resp.status}")
         try:
@@ -186,7 +189,9 @@ class Registry:
             resp.body.read()
             if attempt == 1 or (sent_auth and challenge.scheme == "basic"):
                 who = f"as {self.creds.username!r}" if self.creds else "anonymously"
-                raise LadingError(f"authentication to {self.host} failed {who}: access denied to {self.repository}")
+                raise LadingError(
+                    f"authentication to {self.host} failed {who}: access denied to {self.repository}"
+                )
             with self._auth_lock:
                 self._authenticate(challenge)
         raise AssertionError("unreachable")
@@ -245,7 +250,9 @@ def unreachable(host: str, e: BaseException) -> LadingError:
     if isinstance(e, socket.timeout | TimeoutError):
         return LadingError(f"registry {host} timed out")
     if isinstance(e, ssl.SSLError):
-        return LadingError(f"registry {host}: TLS failed ({e.reason}); for a plain-HTTP registry use --insecure")
+        return LadingError(
+            f"registry {host}: TLS failed ({e.reason}); for a plain-HTTP registry use --insecure"
+        )
     if isinstance(e, ConnectionRefusedError):
         return LadingError(f"registry {host} is down or not listening (connection refused)")
     if isinstance(e, socket.gaierror):
@@ -256,10 +263,8 @@ def unreachable(host: str, e: BaseException) -> LadingError:
 def api_error(host: str, repository: str, reference: str, status: int, body: bytes) -> LadingError:
     """Turn a registry error response into what it means for the user."""
     codes: list[str] = []
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         codes = [e.get("code", "") for e in json.loads(body).get("errors", [])]
-    except (ValueError, AttributeError):
-        pass
     what = f"{host}/{repository}"
     if "NAME_UNKNOWN" in codes:
         return NotFoundError(f"unknown image {what}: the registry has no such repository")

@@ -44,15 +44,12 @@ class Ingest:
         self._hash = hasher(digest)
         self._file: IO[bytes] = open(partial, "a+b")  # noqa: SIM115 - closed by close()
         self._file.seek(0)
-        offset = 0
-        if size >= 0:
-            while chunk := self._file.read(_CHUNK):  # resume: rehash what an earlier attempt wrote
-                self._hash.update(chunk)
-                offset += len(chunk)
-        if size >= 0 and offset > size:
+        self.offset = 0
+        while chunk := self._file.read(_CHUNK):  # resume: rehash what an earlier attempt wrote
+            self._hash.update(chunk)
+            self.offset += len(chunk)
+        if size >= 0 and self.offset > size:
             self.restart()
-        else:
-            self.offset = offset
 
     def restart(self) -> None:
         """Forget what was written (the server sent the whole blob instead of the range asked for)."""
@@ -162,6 +159,29 @@ class Store:
                 yield ing
             finally:
                 ing.close()
+
+    def put_stream(self, f: IO[bytes]) -> tuple[str, int]:
+        """Store a blob whose digest is not known in advance (docker save layers); (digest, size)."""
+        import tempfile
+
+        self._init()
+        h, size = hashlib.sha256(), 0
+        with tempfile.NamedTemporaryFile(dir=self.root / "ingest", prefix="stream-", delete=False) as tmp:
+            try:
+                while chunk := f.read(_CHUNK):
+                    tmp.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+                digest = "sha256:" + h.hexdigest()
+                dest = self.blob_path(digest)
+                os.chmod(tmp.name, 0o644)
+                os.rename(tmp.name, dest)
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
+        return digest, size
 
     def put(self, data: bytes, digest: str | None = None) -> str:
         """Store a small blob given whole; verify it against ``digest`` if one is expected."""

@@ -18,6 +18,7 @@ compiled dependency for a format most registries still rarely serve.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -46,20 +47,26 @@ class LayerSource:
         self._pos = 0
         self._eof = False
         self._proc: subprocess.Popen[bytes] | None = None
+        self._out: io.BufferedReader | None = None
         self._gz: zlib._Decompress | None = None
         if compression == "gzip":
             self._gz = zlib.decompressobj(wbits=31)
         elif compression == "zstd":
             if shutil.which("zstd") is None:
-                raise LadingError(f"{name}: a zstd-compressed layer needs the zstd program (apt-get install zstd)")
-            self._proc = subprocess.Popen(["zstd", "-dcq"], stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                raise LadingError(
+                    f"{name}: a zstd-compressed layer needs the zstd program (apt-get install zstd)"
+                )
+            self._proc = proc = subprocess.Popen(
+                ["zstd", "-dcq"], stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            assert isinstance(proc.stdout, io.BufferedReader)
+            self._out = proc.stdout
         elif compression:
             raise LadingError(f"{name}: unsupported compression {compression!r}")
 
     def _produce(self) -> bytes:
-        if self._proc is not None:
-            assert self._proc.stdout is not None
-            return self._proc.stdout.read1(_OUT_CHUNK)
+        if self._out is not None:
+            return self._out.read1(_OUT_CHUNK)
         if self._gz is None:
             return self._f.read(_OUT_CHUNK)
         gz = self._gz

@@ -16,6 +16,7 @@ same layer, whatever order the entries come in. Directory mtimes are set after t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -103,10 +104,8 @@ class Unpacker:
         except FileNotFoundError:
             parent, _, base = path.rpartition("/")
             pfd = self._dir(parent, source)
-            try:
+            with contextlib.suppress(FileExistsError):  # a dangling symlink (an error below) or a race
                 os.mkdir(base, 0o755, dir_fd=pfd)
-            except FileExistsError:
-                pass  # a dangling symlink (an error below) or a race
             try:
                 fd = open_in_root(self.rootfd, path)
             except FileNotFoundError:
@@ -149,11 +148,18 @@ class Unpacker:
             self._close_stale()
         self._finish_dirs(dir_times)
         if diff_id and actual != diff_id:
-            raise LayerError(f"{source}: uncompressed content is {actual}, but the image config says {diff_id}")
+            raise LayerError(
+                f"{source}: uncompressed content is {actual}, but the image config says {diff_id}"
+            )
         return actual
 
     def _entry(
-        self, src: tar.LayerSource, e: tar.Entry, source: str, written: set[str], dir_times: list[tuple[str, int, int]]
+        self,
+        src: tar.LayerSource,
+        e: tar.Entry,
+        source: str,
+        written: set[str],
+        dir_times: list[tuple[str, int, int]],
     ) -> None:
         path = clean(e.name, source)
         parent, _, base = path.rpartition("/")
@@ -185,12 +191,18 @@ class Unpacker:
             tfd = self._dir(tparent, source)
             try:
                 self._create(
-                    pfd, base, lambda: os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+                    pfd,
+                    base,
+                    lambda: os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False),
                 )
             except FileNotFoundError:
-                raise LayerError(f"{source}: hardlink {e.name!r} to {e.linkname!r}, which does not exist") from None
+                raise LayerError(
+                    f"{source}: hardlink {e.name!r} to {e.linkname!r}, which does not exist"
+                ) from None
             except PermissionError:
-                raise LayerError(f"{source}: hardlink {e.name!r} to {e.linkname!r}: not a linkable file") from None
+                raise LayerError(
+                    f"{source}: hardlink {e.name!r} to {e.linkname!r}: not a linkable file"
+                ) from None
         elif e.type in (tar.CHAR, tar.BLOCKDEV, tar.FIFO):
             if e.type != tar.FIFO and not self.privileged:
                 self._warn("device", f"{source}: skipping device nodes (they need root), e.g. {e.name!r}")
@@ -267,7 +279,9 @@ class Unpacker:
                 os.setxattr(target, key, value, follow_symlinks=False)
             except OSError as err:
                 if err.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
-                    raise LayerError(f"{source}: {e.name!r}: cannot set xattr {key}: {err.strerror}") from None
+                    raise LayerError(
+                        f"{source}: {e.name!r}: cannot set xattr {key}: {err.strerror}"
+                    ) from None
                 self._warn(f"xattr {key}", f"{source}: cannot set xattr {key} here ({err.strerror}); skipped")
         if e.type != tar.DIRECTORY:
             if base is None:

@@ -10,11 +10,12 @@ they become file names in the store and a crafted one must never name a path.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final
 
 import msgspec
 
-from lading.errors import LadingError
+# documents here are decoded with the same one-line errors as config.json
+from lading.spec.decode import decode as decode
 
 # media types
 OCI_DESCRIPTOR: Final = "application/vnd.oci.descriptor.v1+json"
@@ -34,6 +35,7 @@ DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER_FOREIGN_GZIP: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+DOCKER_MANIFEST_V1: Final = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_MANIFEST_V1_SIGNED: Final = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 MANIFEST_TYPES: Final = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
@@ -150,24 +152,3 @@ class DockerArchiveEntry(msgspec.Struct, rename="pascal"):
     config: str
     layers: list[str]
     repo_tags: list[str] | None = None
-
-
-T = TypeVar("T")
-
-
-def decode(data: bytes, kind: type[T], source: str) -> T:
-    """Decode one JSON document, or fail with ``source: $.path: problem`` on one line."""
-    try:
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError as e:
-        raise LadingError(f"{source}: {_path_first(str(e))}") from None
-    except msgspec.DecodeError as e:
-        raise LadingError(f"{source}: invalid JSON: {e}") from None
-
-
-def _path_first(message: str) -> str:
-    """msgspec says "Expected `int`, got `str` - at `$.a[0]`"; put the path first, like the rest of lading."""
-    problem, sep, where = message.rpartition(" - at `")
-    if not sep:
-        return f"$: {message[0].lower()}{message[1:]}"
-    return f"{where.rstrip('`')}: {problem[0].lower()}{problem[1:]}"
