@@ -1,0 +1,95 @@
+"""Path resolution confined to a root directory, for building a container's rootfs safely.
+
+An image may hold symlinks such as ``/dev -> /`` or ``etc/x -> ../../../../host``. Every path the
+runtime creates or mounts onto inside a rootfs is therefore resolved with openat2(2)'s
+RESOLVE_IN_ROOT, which treats the rootfs as ``/`` for every step, absolute symlinks and ``..``
+included, so no image content can redirect a mount, a device node or a masked path onto the host.
+The caller then mounts onto ``/proc/self/fd/N``, the very inode that was resolved.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+
+from lading.linux.libc import SYS_OPENAT2, syscall
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+O_PATH = 0o10000000
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return syscall(
+        SYS_OPENAT2, dirfd, path.encode(), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}"
+    )
+
+
+def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:
+    """Open ``path`` as if ``root_fd`` were ``/``; symlinks cannot leave it."""
+    while True:
+        try:
+            return openat2(
+                root_fd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+            )
+        except OSError as e:
+            if e.errno != errno.EAGAIN:  # the kernel asks to retry when a rename raced the walk
+                raise
+
+
+def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+    """Create every missing directory of ``path`` inside the root; return an O_PATH fd to it."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    fd = os.dup(root_fd)
+    try:
+        for part in parts:
+            try:
+                nxt = open_in_root(fd, part, O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, mode, dir_fd=fd)
+                except FileExistsError:
+                    pass  # a dangling symlink: the open below resolves it inside the root
+                nxt = open_in_root(fd, part, O_PATH | os.O_DIRECTORY)
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755) -> int:
+    """An O_PATH fd to ``path`` in the root, created (as a directory or an empty file) if missing."""
+    if directory:
+        return mkdir_all_in_root(root_fd, path, mode)
+    parent, _, name = path.rstrip("/").rpartition("/")
+    pfd = mkdir_all_in_root(root_fd, parent, mode)
+    try:
+        try:
+            return open_in_root(pfd, name, O_PATH)
+        except FileNotFoundError:
+            fd = open_in_root(pfd, name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            os.close(fd)
+            return open_in_root(pfd, name, O_PATH)
+    finally:
+        os.close(pfd)
+
+
+def fd_path(fd: int) -> str:
+    """The magic-link path that names exactly the file behind fd, for mount(2) targets."""
+    return f"/proc/self/fd/{fd}"
+
+
+def is_dir(fd: int) -> bool:
+    return stat.S_ISDIR(os.fstat(fd).st_mode)

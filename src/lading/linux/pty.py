@@ -1,0 +1,96 @@
+"""Pseudo-terminals: open a pair, size it, make it a controlling terminal, pass the master on.
+
+A container with ``process.terminal`` gets a pty from its own devpts instance, so the pair is
+opened in whatever mount namespace the caller is in (the container's init calls this after
+pivot_root). The master end then travels to whoever drives the terminal (lading's foreground
+``run``, or the ``--console-socket`` listener podman and containerd provide) over a unix socket
+as SCM_RIGHTS ancillary data.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import fcntl
+import os
+import socket
+import struct
+import termios
+
+# <asm-generic/ioctls.h>; Python's termios module lacks these three.
+TIOCGPTN = 0x80045430  # _IOR('T', 0x30, unsigned int)
+TIOCSPTLCK = 0x40045431  # _IOW('T', 0x31, int)
+TIOCGPTPEER = 0x5441  # _IO('T', 0x41), Linux 4.13+
+
+_WINSIZE = struct.Struct("HHHH")  # struct winsize: rows, cols, xpixel, ypixel
+
+
+def open_pty() -> tuple[int, int]:
+    """Open /dev/ptmx here and return (master, peer), both close-on-exec and not controlling."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        return master, _open_peer(master)
+    except BaseException:
+        os.close(master)
+        raise
+
+
+def _open_peer(master: int) -> int:
+    flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        # Opens the peer through the master's own devpts instance, whatever /dev/pts points at.
+        return fcntl.ioctl(master, TIOCGPTPEER, flags)
+    except OSError:
+        return os.open(peer_path(master), flags)
+
+
+def pts_number(master: int) -> int:
+    """The N of /dev/pts/N for this master."""
+    buf = fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0))
+    number: int = struct.unpack("I", buf)[0]
+    return number
+
+
+def peer_path(master: int) -> str:
+    return f"/dev/pts/{pts_number(master)}"
+
+
+def set_window_size(fd: int, rows: int, cols: int) -> None:
+    """Set the size of the terminal behind fd (either end); the foreground group gets SIGWINCH."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, _WINSIZE.pack(rows, cols, 0, 0))
+
+
+def get_window_size(fd: int) -> tuple[int, int]:
+    """(rows, cols) of the terminal behind fd."""
+    rows, cols, _, _ = _WINSIZE.unpack(fcntl.ioctl(fd, termios.TIOCGWINSZ, _WINSIZE.pack(0, 0, 0, 0)))
+    return rows, cols
+
+
+def set_controlling_terminal(fd: int) -> None:
+    """Make fd's terminal the controlling terminal of this (session leader) process."""
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+def send_fd(sock_fd: int, fd: int, name: str) -> None:
+    """Send fd over the connected unix socket sock_fd, with name as the message (like runc)."""
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(sock, [name.encode()], [fd])
+    finally:
+        sock.detach()
+
+
+def recv_fd(sock: socket.socket) -> tuple[int, str]:
+    """Receive one fd (close-on-exec) and its name; OSError(EBADMSG) if none came."""
+    fd_size = array.array("i").itemsize
+    msg, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_LEN(4 * fd_size), socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fd_size])
+    for extra in fds[1:]:
+        os.close(extra)
+    if not fds:
+        raise OSError(errno.EBADMSG, "no file descriptor in the message")
+    return fds[0], msg.decode(errors="replace")

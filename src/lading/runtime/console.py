@@ -1,0 +1,41 @@
+"""The container's terminal: a pty made inside the container, its master sent to the caller.
+
+As runc does, the init opens /dev/ptmx of the container's own devpts (so the slave is
+/dev/pts/N *inside* the container), sends the master over the console socket with SCM_RIGHTS
+(podman's conmon and containerd's shim wait for it there), then makes the slave its controlling
+terminal, its stdio and /dev/console.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from lading.linux import mount as m
+from lading.linux import pty
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import Process
+
+
+def setup(console_fd: int, process: Process) -> None:
+    master, slave = pty.open_pty()
+    try:
+        if process.console_size:
+            pty.set_window_size(slave, process.console_size.height, process.console_size.width)
+        pty.send_fd(console_fd, master, "/dev/ptmx")
+    finally:
+        os.close(master)
+        os.close(console_fd)
+    pty.set_controlling_terminal(slave)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    _bind_console(slave)
+    if slave > 2:
+        os.close(slave)
+
+
+def _bind_console(slave: int) -> None:
+    if not os.path.exists("/dev/console"):
+        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    m.mount(f"/proc/self/fd/{slave}", "/dev/console", None, m.MS_BIND)

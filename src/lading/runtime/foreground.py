@@ -1,0 +1,97 @@
+"""`run`: create and start, then (unless detached) stay with the container until it exits.
+
+In the foreground lading makes itself a child subreaper, so the container's init (double-forked
+during create) is re-parented to it and can be waited for; it forwards every signal it gets to
+the init, proxies the terminal when the container has one and no console socket was given, and
+exits with the container's status (128+N when the container was killed by signal N).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Any
+
+from lading.errors import LadingError
+from lading.linux import prctl
+from lading.linux import process as proc
+from lading.runtime import lifecycle
+from lading.runtime.create import CreateOptions, create
+from lading.runtime.store import Store
+
+_NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH}
+
+
+def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep: bool = False) -> int:
+    ours: socket.socket | None = None
+    console_fd: int | None = None
+    if not opts.console_socket:
+        if detach:
+            console_fd = None
+        else:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            console_fd = theirs.detach()
+    if not detach:
+        prctl.set_child_subreaper()
+    try:
+        state = create(store, cid, opts, console_fd=console_fd)
+    except BaseException:
+        if ours is not None:
+            ours.close()
+        raise
+    master: int | None = None
+    try:
+        if ours is not None and _terminal(state):
+            from lading.linux import pty
+
+            master, _ = pty.recv_fd(ours)
+        lifecycle.start(store, cid)
+    except BaseException:
+        if master is not None:
+            os.close(master)
+        lifecycle.delete(store, cid, force=True)
+        raise
+    finally:
+        if ours is not None:
+            ours.close()
+    if detach:
+        return 0
+    try:
+        return _wait(state, master)
+    finally:
+        if not keep:
+            lifecycle.delete(store, cid, force=True)
+
+
+def _terminal(state: dict[str, Any]) -> bool:
+    return bool(((state.get("config") or {}).get("process") or {}).get("terminal"))
+
+
+def _wait(state: dict[str, Any], master: int | None) -> int:
+    pid, started = state["pid"], state.get("pidStartTime")
+
+    def forward(signum: int, _frame: object) -> None:
+        proc.send_signal(pid, started, signum)
+
+    for sig in signal.valid_signals():
+        if sig not in _NOT_FORWARDED and sig < signal.SIGRTMIN:
+            try:
+                signal.signal(sig, forward)
+            except (OSError, ValueError):
+                pass
+    if master is not None:
+        from lading.runtime import terminal
+
+        try:
+            terminal.proxy(master)
+        finally:
+            os.close(master)
+    while True:
+        try:
+            waited, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            raise LadingError(f"container init {pid} is not a child of this process") from None
+        if waited == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code

@@ -1,0 +1,139 @@
+"""The container's init process, from fork to execve of the user program.
+
+Process model (see docs/architecture.md): the runtime forks *stage 1*, which joins or creates the
+user namespace, is placed in the container's cgroup by the runtime, joins the namespaces given by
+path and unshares the new ones. Because a new PID (and time) namespace only applies to children,
+stage 1 forks the *init*, PID 1 of the container, reports its PID and exits. The init builds the
+rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, opens
+the console, and reports ready; then it blocks on exec.fifo until ``start`` opens the other end,
+runs startContainer hooks, drops privileges and execs the user program.
+
+All code here runs after fork in a copy of the runtime, with everything it needs already imported:
+after pivot_root Python's standard library is no longer reachable on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import TYPE_CHECKING, NoReturn
+
+from lading.errors import LadingError
+from lading.linux import namespaces as ns
+from lading.linux import netdev
+from lading.linux.libc import check, libc
+from lading.runtime import console, hooks, process, rootfs
+from lading.runtime.sync import Channel
+
+if TYPE_CHECKING:
+    from lading.runtime.plan import Plan
+
+_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                        signal.SIGUSR2)
+
+
+def child_main(plan: Plan, chan: Channel) -> NoReturn:
+    """Entry point of the forked child; never returns."""
+    try:
+        _stage1(plan, chan)
+    except BaseException as e:  # report the failure to the runtime, then die
+        _report(chan, e)
+    os._exit(1)
+
+
+def _report(chan: Channel, e: BaseException) -> None:
+    if isinstance(e, LadingError):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        msg = e.strerror if e.filename is None else f"{e.filename}: {e.strerror}"
+        msg = msg or str(e)
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    try:
+        chan.send("error", msg=msg)
+    except OSError:
+        os.write(2, f"lading init: {msg}\n".encode())
+
+
+def _stage1(plan: Plan, chan: Channel) -> None:
+    for fd in plan.close_in_child:
+        os.close(fd)
+    if plan.userns_path:
+        ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
+    elif plan.new_userns:
+        ns.unshare(ns.CLONE_NEWUSER)
+    chan.send("stage1", pid=os.getpid())
+    chan.expect("go")
+    if plan.new_userns or plan.userns_path:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    for path, flag in plan.join:
+        ns.setns(path, flag)
+    ns.unshare(plan.unshare_flags)
+    if plan.time_offsets:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(plan.time_offsets)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _init(plan, chan)
+        except BaseException as e:
+            _report(chan, e)
+        os._exit(1)
+    chan.send("init", pid=pid)
+    os._exit(0)
+
+
+def _init(plan: Plan, chan: Channel) -> NoReturn:
+    spec = plan.spec
+    os.setsid()
+    for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
+        signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
+    if plan.new_uts:
+        if spec.hostname is not None:
+            socket.sethostname(spec.hostname)
+        if spec.domainname is not None:
+            name = spec.domainname.encode()
+            check(libc.setdomainname(name, len(name)), "setdomainname")
+    if plan.new_net:
+        netdev.set_up("lo")
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
+    chan.send("hooks")
+    chan.expect("hooks-done")
+    state_json = plan.state_json("created", os.getpid())
+    hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
+    rootfs.pivot(plan.rootfs, plan.no_pivot)
+    rootfs.finish(spec)
+    for key, value in plan.sysctl.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    proc = spec.process
+    assert proc is not None
+    if proc.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(proc.oom_score_adj))
+    if plan.console_fd is not None:
+        console.setup(plan.console_fd, proc)
+    env = process.environment(proc)
+    cwd = proc.cwd or "/"
+    os.makedirs(cwd, exist_ok=True)
+    os.chdir(cwd)
+    path = process.find_executable(proc.args[0], env) if proc.args else ""
+    if not proc.args:
+        raise LadingError("config.json: $.process.args: at least one argument is required")
+    chan.send("ready")
+    chan.close()
+    # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
+    # failure is written to the fifo for `start` to report; a successful execve closes it (CLOEXEC).
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.close(fifo_fd)
+    try:
+        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
+        plan.security.apply(proc, allow_setgroups=plan.allow_setgroups)
+        process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
+    except BaseException as e:
+        msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
+        os.write(fd, msg.encode(errors="replace"))
+    os._exit(127)

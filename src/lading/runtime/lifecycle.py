@@ -1,0 +1,214 @@
+"""The verbs on an existing container: state, start, kill, delete, list (runtime.md "Operations").
+
+Status is never stored; it is derived each time from the live init process (PID plus start time,
+so a reused PID reads as ``stopped``), the presence of exec.fifo (``created`` until ``start``)
+and the cgroup freezer (``paused``). These verbs read state.json with the json module only, so
+they stay cheap to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+from typing import Any
+
+from lading import log
+from lading.errors import LadingError, NotFoundError
+from lading.linux import process as proc
+from lading.runtime import hooks
+from lading.runtime.store import EXEC_FIFO, Store
+
+
+def status(store: Store, cid: str, state: dict[str, Any]) -> str:
+    pid, started = state.get("pid", 0), state.get("pidStartTime")
+    if not pid or not proc.is_alive(pid, started):
+        return "stopped"
+    if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
+        return "created"
+    return "running"
+
+
+def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
+    st = status(store, cid, state)
+    out = {
+        "ociVersion": state["ociVersion"],
+        "id": cid,
+        "pid": state["pid"] if st != "stopped" else 0,
+        "status": st,
+        "bundle": state["bundle"],
+        "rootfs": state["rootfs"],
+        "created": state["created"],
+        "owner": state.get("owner", ""),
+    }
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    return out
+
+
+def get_state(store: Store, cid: str) -> dict[str, Any]:
+    return public_state(store, cid, store.load(cid))
+
+
+def list_states(store: Store) -> list[dict[str, Any]]:
+    out = []
+    for cid in store.ids():
+        try:
+            out.append(get_state(store, cid))
+        except (NotFoundError, LadingError):
+            continue  # being created or deleted right now
+    return out
+
+
+def _hook_state(state: dict[str, Any], status: str) -> str:
+    return json.dumps(
+        {
+            "ociVersion": state["ociVersion"],
+            "id": state["id"],
+            "status": status,
+            "pid": state["pid"],
+            "bundle": state["bundle"],
+            "annotations": state.get("annotations") or {},
+        }
+    )
+
+
+def start(store: Store, cid: str) -> None:
+    """Let the created init exec the user program; errors if the container is not `created`."""
+    with store.lock(cid):
+        state = store.load(cid)
+        st = status(store, cid, state)
+        if st != "created":
+            raise LadingError(f"cannot start a container that is {st}: {cid}")
+        fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
+        os.unlink(fifo)
+        if error:
+            raise LadingError(error)
+        config_hooks = (state.get("config") or {}).get("hooks") or {}
+        try:
+            hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
+        except LadingError as e:
+            log.warning(str(e))
+
+
+def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
+    """Open exec.fifo, which releases the init, and read until the init closes its end.
+
+    Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
+    anything read is the init's error. A writer that never connected means the init died first.
+    """
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    pidfd = proc.open_pidfd(pid, started)
+    try:
+        if pidfd is None:
+            return "container init exited before start"
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        data = b""
+        while True:
+            events = dict(poller.poll())
+            if fd in events:
+                chunk = _read_some(fd)
+                if chunk:
+                    data += chunk
+                    continue
+                if events[fd] & select.POLLHUP:
+                    break
+            if pidfd in events:
+                last = select.poll()
+                last.register(fd, select.POLLIN)
+                hung_up = any(ev & select.POLLHUP for _, ev in last.poll(0))
+                data += _read_some(fd)
+                if not hung_up and not data:
+                    return "container init exited before start"
+                break
+        return data.decode(errors="replace").strip()
+    finally:
+        os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+
+
+def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
+    state = store.load(cid)
+    st = status(store, cid, state)
+    if st not in ("created", "running", "paused"):
+        raise LadingError(f"container {cid} is not running (status: {st})")
+    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
+        raise LadingError(f"container {cid} is not running")
+
+
+def delete(store: Store, cid: str, force: bool = False) -> None:
+    """Remove a stopped (or created) container; --force kills a running one first."""
+    try:
+        lock = store.lock(cid)
+    except NotFoundError:
+        if force:
+            store.remove(cid)  # a create that died before writing state.json left only the dir
+            return
+        raise
+    with lock:
+        state = store.load(cid)
+        st = status(store, cid, state)
+        if st in ("running", "paused") and not force:
+            raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
+        pid, started = state["pid"], state.get("pidStartTime")
+        if st != "stopped":
+            proc.send_signal(pid, started, signal.SIGKILL)
+            if not proc.wait_gone(pid, started):
+                raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
+        config_hooks = (state.get("config") or {}).get("hooks") or {}
+        store.remove(cid)
+        for i, hook in enumerate(config_hooks.get("poststop") or []):
+            try:
+                hooks.run_one(f"poststop[{i}]", hook, _hook_state(state, "stopped"))
+            except LadingError as e:
+                log.warning(str(e))
+
+
+def signal_number(name: str) -> int:
+    """TERM, SIGTERM, sigterm and 15 all name the same signal; anything else is an error."""
+    if name.isdigit():
+        num = int(name)
+        if 0 < num < signal.NSIG:
+            return num
+        raise LadingError(f"invalid signal: {name}")
+    upper = name.upper()
+    if not upper.startswith("SIG"):
+        upper = "SIG" + upper
+    rt = _realtime(upper)
+    if rt is not None:
+        return rt
+    try:
+        return int(signal.Signals[upper])
+    except KeyError:
+        raise LadingError(f"unknown signal {name!r}") from None
+
+
+def _realtime(name: str) -> int | None:
+    if name.startswith("SIGRTMIN"):
+        base, rest = signal.SIGRTMIN, name[8:]
+    elif name.startswith("SIGRTMAX"):
+        base, rest = signal.SIGRTMAX, name[8:]
+        rest = rest.replace("-", "+-", 1) if rest.startswith("-") else rest
+    else:
+        return None
+    try:
+        n = base + (int(rest.replace("+", "")) if rest else 0)
+    except ValueError:
+        raise LadingError(f"unknown signal {name!r}") from None
+    if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
+        raise LadingError(f"unknown signal {name!r}")
+    return n
+

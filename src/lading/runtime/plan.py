@@ -1,0 +1,143 @@
+"""Everything the container's init needs, worked out and validated by the runtime before fork.
+
+Validation happens here, in the runtime, so that a bad config fails ``create`` with a precise
+message before any process, mount or state exists; the init only carries the plan out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from lading import OCI_VERSION
+from lading.errors import LadingError
+from lading.linux import namespaces as ns
+
+if TYPE_CHECKING:
+    from lading.runtime.security import Security
+    from lading.spec.runtime_config import Spec
+
+# runtime-spec namespace type -> /proc/PID/ns name
+NS_NAMES = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
+# Sysctls that are per-namespace (as runc allows); anything else would change the host.
+_IPC_SYSCTLS = {
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+    "kernel.shmmni", "kernel.shm_rmid_forced",
+}
+
+
+class Plan:
+    def __init__(self, spec: Spec, cid: str, bundle: str, fifo_path: str) -> None:
+        self.spec = spec
+        self.cid = cid
+        self.bundle = bundle
+        self.fifo_path = fifo_path
+        self.rootfs = resolve_rootfs(spec, bundle)
+        self.annotations: dict[str, str] = dict(spec.annotations or {})
+        self.console_fd: int | None = None
+        self.no_pivot = False
+        self.keep_fds = range(3, 3)
+        self.close_in_child: list[int] = []
+        self.security: Security
+        self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self._namespaces(spec)
+        self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
+        self.allow_setgroups = True
+        if spec.hostname and not self.new_uts:
+            raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
+
+    def _namespaces(self, spec: Spec) -> None:
+        self.join: list[tuple[str, int]] = []
+        self.unshare_flags = 0
+        self.new_userns = False
+        self.userns_path: str | None = None
+        seen: set[str] = set()
+        for i, n in enumerate((spec.linux.namespaces if spec.linux else None) or []):
+            where = f"config.json: $.linux.namespaces[{i}]"
+            if n.type not in NS_NAMES:
+                raise LadingError(f"{where}.type: unknown namespace type {n.type!r}")
+            if n.type in seen:
+                raise LadingError(f"{where}.type: duplicate namespace {n.type!r}")
+            seen.add(n.type)
+            flag = ns.FLAGS[NS_NAMES[n.type]]
+            if n.path:
+                if not os.path.exists(n.path):
+                    raise LadingError(f"{where}.path: {n.path}: no such file")
+                if n.type == "user":
+                    self.userns_path = n.path
+                elif not ns.same_namespace(n.path, NS_NAMES[n.type]):
+                    self.join.append((n.path, flag))
+            elif n.type == "user":
+                self.new_userns = True
+            else:
+                self.unshare_flags |= flag
+        if "mount" not in seen:
+            raise LadingError("config.json: $.linux.namespaces: a mount namespace is required")
+        self.new_uts = bool(self.unshare_flags & ns.CLONE_NEWUTS)
+        self.new_net = bool(self.unshare_flags & ns.CLONE_NEWNET)
+        linux = spec.linux
+        self.time_offsets = ""
+        if linux and linux.time_offsets:
+            if not self.unshare_flags & ns.CLONE_NEWTIME:
+                raise LadingError("config.json: $.linux.timeOffsets: needs a new time namespace")
+            clocks = {"monotonic": "monotonic", "boottime": "boottime"}
+            lines = []
+            for clock, off in linux.time_offsets.items():
+                if clock not in clocks:
+                    raise LadingError(f"config.json: $.linux.timeOffsets.{clock}: unknown clock")
+                lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
+            self.time_offsets = "".join(lines)
+        if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
+            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
+
+    def state(self, status: str, pid: int) -> dict[str, Any]:
+        """The container state as hooks and `state` show it (state-schema.json)."""
+        return {
+            "ociVersion": OCI_VERSION,
+            "id": self.cid,
+            "status": status,
+            "pid": pid,
+            "bundle": self.bundle,
+            "annotations": self.annotations,
+        }
+
+    def state_json(self, status: str, pid: int) -> str:
+        return json.dumps(self.state(status, pid))
+
+
+def resolve_rootfs(spec: Spec, bundle: str) -> str:
+    if spec.root is None or not spec.root.path:
+        raise LadingError("config.json: $.root.path: required")
+    path = os.path.join(bundle, spec.root.path)
+    if not os.path.isdir(path):
+        raise LadingError(f"config.json: $.root.path: {path}: no such directory")
+    return os.path.realpath(path)
+
+
+def validate_sysctl(sysctl: dict[str, str] | None, new_net: bool, new_uts: bool) -> dict[str, str]:
+    for key in sysctl or {}:
+        where = f"config.json: $.linux.sysctl[{key!r}]"
+        if "/" in key or ".." in key:
+            raise LadingError(f"{where}: invalid sysctl name")
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            continue
+        if key.startswith("net."):
+            if not new_net:
+                raise LadingError(f"{where}: needs a new network namespace")
+            continue
+        if key in ("kernel.hostname", "kernel.domainname"):
+            if not new_uts:
+                raise LadingError(f"{where}: needs a new uts namespace")
+            continue
+        raise LadingError(f"{where}: not a namespaced sysctl, it would change the host")
+    return dict(sysctl or {})

@@ -1,0 +1,91 @@
+"""The user-specified program: finding it, its environment, its user, and the final execve.
+
+These run in the container's init after pivot_root, so they read the container's own files
+(/etc/passwd for HOME) and search the container's PATH, like runc's init does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING, NoReturn
+
+from lading.errors import LadingError
+from lading.linux.libc import SYS_CLOSE_RANGE, syscall
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import Process
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+# Python sets these to SIG_IGN for itself; an exec'd program must get the default back.
+_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                  signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
+
+
+def environment(process: Process) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for entry in process.env or []:
+        key, sep, value = entry.partition("=")
+        if sep:
+            env[key] = value
+    if "HOME" not in env:
+        env["HOME"] = home_of(process.user.uid if process.user else 0)
+    return env
+
+
+def home_of(uid: int) -> str:
+    """The home directory of uid in the container's /etc/passwd, or / (as runc does)."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """Resolve args[0] against the container's PATH; a clear error if it is not there."""
+    if "/" in name:
+        if not os.path.exists(name):
+            raise LadingError(f'exec: "{name}": stat {name}: no such file or directory')
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise LadingError(f'exec: "{name}": permission denied')
+        return name
+    for d in env.get("PATH", "").split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise LadingError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def switch_user(process: Process, allow_setgroups: bool) -> None:
+    """setgroups, setresgid, setresuid: exactly the identity the config gives, nothing kept."""
+    user = process.user
+    uid, gid = (user.uid, user.gid) if user else (0, 0)
+    if allow_setgroups:
+        os.setgroups(list(user.additional_gids or []) if user else [])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if user and user.umask is not None:
+        os.umask(user.umask)
+
+
+def exec_user_process(path: str, args: list[str], env: dict[str, str], keep_fds: range) -> NoReturn:
+    """Reset signal handling, mark every runtime fd close-on-exec, and execve."""
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    _cloexec_from(3)
+    for fd in keep_fds:
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    os.execve(path, args, env)
+
+
+def _cloexec_from(first: int) -> None:
+    syscall(SYS_CLOSE_RANGE, first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC, what="close_range")

@@ -1,0 +1,280 @@
+"""Building the container's root filesystem inside its new mount namespace (the init process runs this).
+
+The steps follow runc's linuxStandardInit: make the host's mounts private to us, bind the rootfs
+onto itself, perform every ``mounts`` entry in order, create the default devices and /dev links,
+pivot_root into it, then mask, write-protect and seal. Every destination inside the rootfs is
+resolved with ``lading.linux.fs`` (openat2 RESOLVE_IN_ROOT) and mounted through its
+/proc/self/fd path, so a symlink in an image can never send a mount or a device onto the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from lading.errors import LadingError
+from lading.linux import fs
+from lading.linux import mount as m
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import LinuxDevice, Mount, Spec
+
+# (path, type, major, minor): the devices every container gets (runtime-linux.md "Default Devices").
+DEFAULT_DEVICES = [
+    ("/dev/null", "c", 1, 3),
+    ("/dev/zero", "c", 1, 5),
+    ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8),
+    ("/dev/urandom", "c", 1, 9),
+    ("/dev/tty", "c", 5, 0),
+]
+DEV_LINKS = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+]
+_ROOT_PROPAGATION = {
+    "shared": m.MS_SHARED | m.MS_REC,
+    "slave": m.MS_SLAVE | m.MS_REC,
+    "private": m.MS_PRIVATE | m.MS_REC,
+    "unbindable": m.MS_UNBINDABLE | m.MS_REC,
+}
+
+
+def root_propagation(name: str | None) -> int:
+    """rootfsPropagation as mount flags; runc's default is rslave."""
+    key = (name or "rslave").removeprefix("r")
+    if key not in _ROOT_PROPAGATION:
+        raise LadingError(f"config.json: $.linux.rootfsPropagation: unknown propagation {name!r}")
+    return _ROOT_PROPAGATION[key]
+
+
+def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
+    """Everything up to (not including) pivot_root: the caller runs createContainer hooks next."""
+    linux = spec.linux
+    propagation = root_propagation(linux.rootfs_propagation if linux else None)
+    m.mount(None, "/", None, propagation)
+    m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)
+    root_fd = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, entry in enumerate(spec.mounts or []):
+            try:
+                mount_entry(root_fd, entry, bundle)
+            except OSError as e:
+                raise LadingError(
+                    f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
+                    f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
+                ) from None
+        create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+    finally:
+        os.close(root_fd)
+
+
+def is_bind(entry: Mount) -> bool:
+    opts = entry.options or []
+    return entry.type == "bind" or "bind" in opts or "rbind" in opts
+
+
+def mount_entry(root_fd: int, entry: Mount, bundle: str) -> None:
+    opts = m.parse_options(entry.options or [])
+    dest = entry.destination
+    if entry.type == "cgroup":
+        mount_cgroup(root_fd, dest, opts.flags)
+        return
+    if is_bind(entry):
+        source = os.path.join(bundle, entry.source or "")
+        src_is_dir = os.path.isdir(source)
+        if not os.path.exists(source):
+            raise FileNotFoundError(errno.ENOENT, "source does not exist", source)
+        target = fs.create_in_root(root_fd, dest, directory=src_is_dir)
+        try:
+            m.mount(source, fs.fd_path(target), None, m.MS_BIND | (opts.flags & m.MS_REC))
+        finally:
+            os.close(target)
+        remount = opts.flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
+        if remount:
+            _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | remount))
+    else:
+        target = fs.mkdir_all_in_root(root_fd, dest)
+        try:
+            m.mount(entry.source or entry.type, fs.fd_path(target), entry.type, opts.flags, opts.data)
+        finally:
+            os.close(target)
+    for prop in opts.propagation:
+        _on_mount(root_fd, dest, lambda p, prop=prop: m.mount(None, p, None, prop))
+    if opts.attr_set or opts.attr_clear:
+        _on_mount(root_fd, dest, lambda p: m.set_recursive_attributes(p, opts.attr_set, opts.attr_clear))
+
+
+def _on_mount(root_fd: int, dest: str, action: object) -> None:
+    """Run ``action(path)`` on the mount now at ``dest`` (re-resolved: the old fd is under it)."""
+    fd = fs.open_in_root(root_fd, dest)
+    try:
+        action(fs.fd_path(fd))  # type: ignore[operator]
+    finally:
+        os.close(fd)
+
+
+def mount_cgroup(root_fd: int, dest: str, flags: int) -> None:
+    """Mount the cgroup filesystems the host has, as the container's cgroup namespace sees them."""
+    hierarchies = host_cgroup_mounts()
+    target = fs.mkdir_all_in_root(root_fd, dest)
+    try:
+        if list(hierarchies) == [""]:  # pure cgroup v2
+            m.mount("cgroup2", fs.fd_path(target), "cgroup2", flags)
+            return
+        m.mount("tmpfs", fs.fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
+        os.close(target)
+        target = fs.open_in_root(root_fd, dest)  # the new tmpfs, not the directory it covers
+        for sub, (fstype, options) in hierarchies.items():
+            sfd = fs.mkdir_all_in_root(target, sub)
+            try:
+                m.mount("cgroup", fs.fd_path(sfd), fstype, flags, options)
+            finally:
+                os.close(sfd)
+        if flags & m.MS_RDONLY:
+            m.mount(None, fs.fd_path(target), None, m.MS_REMOUNT | m.MS_BIND | m.MS_RDONLY | flags)
+    finally:
+        os.close(target)
+
+
+def host_cgroup_mounts() -> dict[str, tuple[str, str]]:
+    """{name under /sys/fs/cgroup: (fstype, mount data)} for each host cgroup hierarchy."""
+    found: dict[str, tuple[str, str]] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype, _, superopts = post.split()[:3]
+            mountpoint = pre.split()[4]
+            if fstype not in ("cgroup", "cgroup2") or not mountpoint.startswith("/sys/fs/cgroup"):
+                continue
+            name = mountpoint.removeprefix("/sys/fs/cgroup").strip("/")
+            data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
+            found[name] = (fstype, data)
+    return found
+
+
+def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) -> None:
+    dev = fs.mkdir_all_in_root(root_fd, "/dev")
+    try:
+        for path, kind, major, minor in DEFAULT_DEVICES:
+            make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
+        for d in devices:
+            mode = d.file_mode if d.file_mode is not None else 0o666
+            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+        for target, name in DEV_LINKS:
+            _symlink(target, name, dev)
+        if _lstat(dev, "pts/ptmx") is not None:
+            st = _lstat(dev, "ptmx")
+            if st is not None and not stat.S_ISLNK(st.st_mode):
+                os.unlink("ptmx", dir_fd=dev)
+            _symlink("pts/ptmx", "ptmx", dev)
+        if os.path.exists("/proc/kcore"):
+            _symlink("/proc/kcore", "core", dev)
+    finally:
+        os.close(dev)
+
+
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _symlink(target: str, name: str, dir_fd: int) -> None:
+    try:
+        os.symlink(target, name, dir_fd=dir_fd)
+    except FileExistsError:
+        pass
+
+
+_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def make_device(
+    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, in_userns: bool
+) -> None:
+    """mknod a device inside the rootfs (bind-mount the host's node where mknod is not allowed)."""
+    parent, _, name = path.rpartition("/")
+    pfd = fs.mkdir_all_in_root(root_fd, parent)
+    try:
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise LadingError(f"config.json: device {path} is a directory in the rootfs") from None
+        if in_userns and kind != "p":
+            fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd)
+            os.close(fd)
+            target = fs.open_in_root(pfd, name)
+            try:
+                m.mount(path, fs.fd_path(target), None, m.MS_BIND)
+            finally:
+                os.close(target)
+            return
+        os.mknod(name, _KINDS[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=pfd)
+        os.chmod(name, mode & 0o7777, dir_fd=pfd)
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+    finally:
+        os.close(pfd)
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    """Make the rootfs the process's /. pivot_root(".", ".") then detaching the old root leaves no
+    path to the host; --no-pivot moves the rootfs over / and chroots (for ramfs roots)."""
+    os.chdir(rootfs)
+    if no_pivot:
+        m.mount(rootfs, "/", None, m.MS_MOVE)
+        os.chroot(".")
+    else:
+        m.pivot_root(".", ".")
+        m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
+        m.umount(".", m.MNT_DETACH)
+    os.chdir("/")
+
+
+def finish(spec: Spec) -> None:
+    """After pivot_root: masked paths, read-only paths, then a read-only root."""
+    linux = spec.linux
+    for path in (linux.masked_paths if linux else None) or []:
+        mask(path)
+    for path in (linux.readonly_paths if linux else None) or []:
+        make_readonly(path)
+    if spec.root and spec.root.readonly:
+        flags = _current_flags("/")
+        m.mount(None, "/", None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | flags)
+
+
+def mask(path: str) -> None:
+    """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        m.mount("tmpfs", path, "tmpfs", m.MS_RDONLY)
+    else:
+        m.mount("/dev/null", path, None, m.MS_BIND)
+
+
+def make_readonly(path: str) -> None:
+    try:
+        m.mount(path, path, None, m.MS_BIND | m.MS_REC)
+    except FileNotFoundError:
+        return
+    m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | m.MS_REC | _current_flags(path))
+
+
+def _current_flags(path: str) -> int:
+    """The nosuid/nodev/noexec flags a mount already has (a bind remount must repeat them)."""
+    f = os.statvfs(path).f_flag
+    flags = 0
+    for st_flag, ms_flag in ((os.ST_NOSUID, m.MS_NOSUID), (os.ST_NODEV, m.MS_NODEV), (os.ST_NOEXEC, m.MS_NOEXEC)):
+        if f & st_flag:
+            flags |= ms_flag
+    return flags

@@ -1,0 +1,131 @@
+"""The state store: one directory per container under the runtime root, e.g. /run/lading/ID/.
+
+``state.json`` holds what later verbs need (init PID and start time, bundle, the config as it was at
+create time, cgroup paths); ``exec.fifo`` exists from create until start, and its presence is what
+makes a live container ``created`` rather than ``running``. Every verb that changes a container
+holds an flock on its directory, so concurrent verbs on one container are serialised.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+from typing import Any
+
+from lading.errors import LadingError, NotFoundError
+
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+_ID_RE = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
+
+
+def validate_id(cid: str) -> None:
+    """Container IDs name a directory, so they must be one safe path component (like runc)."""
+    if not cid:
+        raise LadingError("container id cannot be empty")
+    if cid in (".", "..") or not _ID_RE.fullmatch(cid) or len(cid.encode()) > 255:
+        raise LadingError(f"invalid container id {cid!r}: use 1-255 of [A-Za-z0-9_+.-], not . or ..")
+
+
+class Lock:
+    """An flock held on a container's directory until released (or the process exits)."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Store:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def dir(self, cid: str) -> str:
+        validate_id(cid)
+        return os.path.join(self.root, cid)
+
+    def reserve(self, cid: str) -> Lock:
+        """Create and lock a new container directory; fail if the ID is taken."""
+        path = self.dir(cid)
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise LadingError(f"container with id exists: {cid}") from None
+        return self._flock(path)
+
+    def lock(self, cid: str) -> Lock:
+        """Lock an existing container; NotFoundError if it does not exist (or vanished meanwhile)."""
+        path = self.dir(cid)
+        try:
+            lock = self._flock(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"container does not exist: {cid}") from None
+        if not os.path.exists(os.path.join(path, STATE_FILE)):
+            lock.release()
+            raise NotFoundError(f"container does not exist: {cid}")
+        return lock
+
+    @staticmethod
+    def _flock(path: str) -> Lock:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return Lock(fd, path)
+
+    def load(self, cid: str) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.dir(cid), STATE_FILE), "rb") as f:
+                data: dict[str, Any] = json.loads(f.read())
+        except FileNotFoundError:
+            raise NotFoundError(f"container does not exist: {cid}") from None
+        except ValueError as e:
+            raise LadingError(f"{cid}: corrupt state file: {e}") from None
+        return data
+
+    def save(self, cid: str, state: dict[str, Any]) -> None:
+        """Write state.json atomically (write a temp file, then rename over)."""
+        path = os.path.join(self.dir(cid), STATE_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.rename(tmp, path)
+
+    def remove(self, cid: str) -> None:
+        path = self.dir(cid)
+        try:
+            names = os.listdir(path)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+
+    def ids(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.root) if os.path.isdir(os.path.join(self.root, n)))
+        except FileNotFoundError:
+            return []

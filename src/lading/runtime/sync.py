@@ -1,0 +1,66 @@
+"""The channel between the runtime (parent) and the container's init process (child).
+
+A SOCK_SEQPACKET socketpair carries one small JSON object per message, so neither side ever has
+to frame or buffer: the init reports its PID, asks the runtime to run hooks at the points the spec
+gives, and finally says it is ready (or reports the error that stopped it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+from typing import Any
+
+from lading.errors import LadingError
+
+MAX_MESSAGE = 65536
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @staticmethod
+    def pair() -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return Channel(a), Channel(b)
+
+    def send(self, kind: str, **fields: Any) -> None:
+        self.sock.send(json.dumps({"type": kind, **fields}).encode())
+
+    def recv(self, timeout: float | None = None, pidfd: int | None = None) -> dict[str, Any]:
+        """The next message; an ``eof`` message when the other side closed or its process died."""
+        if pidfd is not None or timeout is not None:
+            p = select.poll()
+            p.register(self.sock.fileno(), select.POLLIN)
+            if pidfd is not None:
+                p.register(pidfd, select.POLLIN)
+            events = p.poll(None if timeout is None else int(timeout * 1000))
+            if not events:
+                raise LadingError("timed out waiting for the container init process")
+            if not any(fd == self.sock.fileno() for fd, _ in events):
+                return {"type": "eof"}
+        data = self.sock.recv(MAX_MESSAGE)
+        if not data:
+            return {"type": "eof"}
+        msg: dict[str, Any] = json.loads(data)
+        return msg
+
+    def expect(self, kind: str, pidfd: int | None = None) -> dict[str, Any]:
+        msg = self.recv(pidfd=pidfd)
+        if msg["type"] == "error":
+            raise LadingError(msg["msg"])
+        if msg["type"] != kind:
+            raise LadingError(f"container init exited before it was {kind}")
+        return msg
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def detach_fd(self) -> int:
+        return os.dup(self.sock.fileno())

@@ -1,0 +1,215 @@
+"""The caller's side of a container terminal: copy bytes between the user's tty and the pty master.
+
+When ``process.terminal`` is true and nobody passed ``--console-socket``, a foreground ``run`` (or
+``exec``) receives the pty master from the container's init and becomes the terminal emulator's
+stand-in: the caller's tty goes into raw mode (so ^C, ^Z and line editing reach the container's
+line discipline instead of ours), its size is copied to the pty at start and on every SIGWINCH,
+and bytes flow both ways until the container side hangs up. The caller's terminal settings are
+put back however the proxy ends. Piped (non-tty) stdin works too: when it ends, the pty's EOF
+character is written, so a shell reading the terminal sees end of input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import signal
+import socket
+import termios
+import tty
+from collections.abc import Callable, Iterator
+
+from lading.errors import LadingError
+from lading.linux import pty
+
+# What a foreground runtime passes on to the container (runc forwards all but SIGCHLD, SIGWINCH
+# and SIGURG); synchronous faults, SIGKILL and SIGSTOP are not catchable or not meaningful here.
+FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    s
+    for s in signal.valid_signals()
+    if isinstance(s, signal.Signals)
+    and s
+    not in {
+        signal.SIGCHLD,
+        signal.SIGWINCH,
+        signal.SIGURG,
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+        signal.SIGABRT,
+    }
+)
+# Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
+_STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+_CHUNK = 65536
+
+
+def connect_console_socket(path: str) -> socket.socket:
+    """Connect to a --console-socket listener (the end the pty master is sent over)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise LadingError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
+    return sock
+
+
+def receive_master(sock: socket.socket) -> int:
+    """Receive the pty master the container's init sent over sock."""
+    try:
+        master, _ = pty.recv_fd(sock)
+    except OSError as e:
+        raise LadingError(f"receiving the container's terminal: {e.strerror}") from None
+    return master
+
+
+@contextlib.contextmanager
+def raw_mode(fd: int) -> Iterator[None]:
+    """Put the tty fd in raw mode for the duration; restore its settings however the block ends."""
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextlib.contextmanager
+def _signals_to_pipe(signums: tuple[int, ...]) -> Iterator[int]:
+    """Deliver signums as bytes on a pipe (the read end is yielded) instead of interrupting us."""
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_handlers = {s: signal.signal(s, lambda *_: None) for s in signums}
+    old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    try:
+        yield r
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        os.close(r)
+        os.close(w)
+
+
+def _copy_window_size(src: int | None, master: int) -> None:
+    if src is None:
+        return
+    with contextlib.suppress(OSError):
+        pty.set_window_size(master, *pty.get_window_size(src))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def proxy(
+    master_fd: int, stdin_fd: int = 0, stdout_fd: int = 1, *, forward: Callable[[int], None] | None = None
+) -> None:
+    """Copy stdin to the pty master and the master to stdout until the container side hangs up.
+
+    Signals in FORWARDED_SIGNALS go to ``forward`` when given; without it, SIGHUP, SIGINT, SIGQUIT
+    and SIGTERM stop the proxy, and take their usual effect once the terminal is restored.
+    """
+    stdin_tty = os.isatty(stdin_fd)
+    size_src = stdin_fd if stdin_tty else stdout_fd if os.isatty(stdout_fd) else None
+    watched = FORWARDED_SIGNALS if forward else _STOPPING_SIGNALS
+    stopped_by: int | None = None
+    with contextlib.ExitStack() as stack:
+        if stdin_tty:
+            stack.enter_context(raw_mode(stdin_fd))
+        sigpipe = stack.enter_context(_signals_to_pipe((signal.SIGWINCH, *watched)))
+        _copy_window_size(size_src, master_fd)
+        stopped_by = _pump(master_fd, stdin_fd, stdout_fd, stdin_tty, sigpipe, size_src, forward)
+    if stopped_by is not None:
+        signal.raise_signal(stopped_by)
+
+
+def _pump(
+    master: int,
+    stdin: int,
+    stdout: int,
+    stdin_tty: bool,
+    sigpipe: int,
+    size_src: int | None,
+    forward: Callable[[int], None] | None,
+) -> int | None:
+    """The copy loop; returns the signal that stopped it, or None when the master hung up."""
+    os.set_blocking(master, False)
+    to_master = bytearray()
+    stdout_open = True
+    last_input = b"\n"
+    poller = select.poll()
+    poller.register(sigpipe, select.POLLIN)
+    poller.register(stdin, select.POLLIN)
+    while True:
+        poller.register(master, select.POLLIN | (select.POLLOUT if to_master else 0))
+        for fd, events in poller.poll():
+            if fd == sigpipe:
+                for signum in os.read(sigpipe, 256):
+                    if signum == signal.SIGWINCH:
+                        _copy_window_size(size_src, master)
+                    elif forward is not None:
+                        forward(signum)
+                    else:
+                        return signum
+            elif fd == stdin:
+                data = _read_input(stdin, events)
+                if data:
+                    to_master += data
+                    last_input = data[-1:]
+                else:
+                    poller.unregister(stdin)
+                    if not stdin_tty:
+                        to_master += _end_of_input(master, last_input)
+            elif fd == master:
+                if events & select.POLLOUT and to_master:
+                    with contextlib.suppress(BlockingIOError):
+                        del to_master[: os.write(master, to_master)]
+                if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    try:
+                        data = os.read(master, _CHUNK)
+                    except BlockingIOError:
+                        continue
+                    except OSError as e:
+                        if e.errno == errno.EIO:  # every peer fd is closed: the container is gone
+                            return None
+                        raise
+                    if not data:
+                        return None
+                    if stdout_open:
+                        try:
+                            _write_all(stdout, data)
+                        except BrokenPipeError:
+                            stdout_open = False  # keep draining so the container never blocks
+
+
+def _read_input(stdin: int, events: int) -> bytes:
+    """What stdin has to give; b"" once it ended, hung up or was never open."""
+    if not events & (select.POLLIN | select.POLLHUP):
+        return b""
+    try:
+        return os.read(stdin, _CHUNK)
+    except OSError as e:
+        if e.errno == errno.EIO:  # the caller's terminal hung up
+            return b""
+        raise
+
+
+def _end_of_input(master: int, last_input: bytes) -> bytes:
+    """The bytes that make a canonical-mode reader of the pty see end of input."""
+    try:
+        cc = termios.tcgetattr(master)[6][termios.VEOF]
+    except termios.error:
+        cc = b"\x04"
+    eof = bytes([cc]) if isinstance(cc, int) else bytes(cc)
+    # A pending partial line needs one EOF to be delivered and a second to read as end of input.
+    return eof if last_input == b"\n" else eof + eof
