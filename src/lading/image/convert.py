@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lading.errors import LadingError
-from lading.linux.openat2 import open_in_root
+from lading.linux.fs import open_in_root
 from lading.spec.image import ImageConfig
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -28,11 +28,12 @@ from typing import IO
 from lading import log
 from lading.errors import LadingError
 from lading.image import tarstream as tar
-from lading.linux.openat2 import open_in_root
+from lading.linux.fs import open_in_root
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR_CACHE = 64
+_DIR = os.O_PATH | os.O_DIRECTORY
 
 
 class LayerError(LadingError):
@@ -100,14 +101,14 @@ class Unpacker:
         if fd is not None:
             return fd
         try:
-            fd = open_in_root(self.rootfd, path)
+            fd = open_in_root(self.rootfd, path, _DIR)
         except FileNotFoundError:
             parent, _, base = path.rpartition("/")
             pfd = self._dir(parent, source)
             with contextlib.suppress(FileExistsError):  # a dangling symlink (an error below) or a race
                 os.mkdir(base, 0o755, dir_fd=pfd)
             try:
-                fd = open_in_root(self.rootfd, path)
+                fd = open_in_root(self.rootfd, path, _DIR)
             except FileNotFoundError:
                 raise LayerError(f"{source}: {path!r} is a symlink to nothing in the layers below") from None
         except NotADirectoryError:
@@ -312,7 +313,7 @@ class Unpacker:
         if target in written:
             return  # a whiteout hides lower layers only, never its own layer
         try:
-            pfd = open_in_root(self.rootfd, parent)
+            pfd = open_in_root(self.rootfd, parent, _DIR)
         except (FileNotFoundError, NotADirectoryError):
             return
         try:

@@ -31,7 +31,7 @@ class _OpenHow(ctypes.Structure):
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     return syscall(
-        SYS_OPENAT2, dirfd, path.encode(), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}"
+        SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}"
     )
 
 
