@@ -96,8 +96,8 @@ class TokenServer:
         tmp.mkdir(parents=True, exist_ok=True)
         self.key, self.cert = tmp / "key.pem", tmp / "cert.pem"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out", self.cert,
-             "-days", "2", "-subj", "/CN=lading-test-token"],
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+             "-out", self.cert, "-days", "2", "-subj", "/CN=lading-test-token"],
             check=True, capture_output=True,
         )  # fmt: skip
         der = subprocess.run(
@@ -172,6 +172,7 @@ class FaultyProxy:
         self.cut: int | None = None  # bytes of a full blob response to send before misbehaving
         self.stall = False  # after the cut, hang instead of dropping the connection
         self.faults_left = 0
+        self.corrupt = False  # flip a byte of every blob
         self.ranges: list[str] = []  # Range headers of blob requests
         self.blob_gets: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -200,9 +201,12 @@ class FaultyProxy:
                         outer.ranges.append(self.headers.get("Range", ""))
                         if resp.status in (200, 206):
                             outer.blob_gets[digest] = outer.blob_gets.get(digest, 0) + 1
-                        if outer.cut is not None and outer.faults_left > 0 and resp.status == 200:
+                        big = outer.cut is not None and len(body) > outer.cut
+                        if big and outer.faults_left > 0 and resp.status == 200:
                             outer.faults_left -= 1
                             fault = True
+                if blob and outer.corrupt and body:
+                    body = bytes([body[0] ^ 0xFF]) + body[1:]
                 self.send_response_only(resp.status, resp.reason)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length"):

@@ -132,6 +132,10 @@ def _layers(
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in done:
             f.result()  # re-raise the first failure
+    except BaseException:
+        cancel.set()
+        reg.abort()
+        raise
     finally:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -157,7 +161,7 @@ def _download(
                 if resp.status == 200 and ing.offset:
                     ing.restart()
                 progress.status(key, "Downloading", ing.offset)
-                while chunk := resp.body.read(_CHUNK):
+                while chunk := resp.chunk(_CHUNK):
                     if cancel.is_set():
                         raise _Cancelled
                     ing.write(chunk)

@@ -44,9 +44,21 @@ class Response:
     body: http.client.HTTPResponse
 
     def read_all(self, limit: int) -> bytes:
-        data = self.body.read(limit + 1)
+        try:
+            data = self.body.read(limit + 1)
+        except _TRANSIENT as e:
+            raise LadingError(f"the registry connection broke during a response: {e!r}") from None
         if len(data) > limit:
             raise LadingError(f"registry response larger than {limit} bytes")
+        if self.body.length:
+            raise LadingError("the registry closed the connection in the middle of a response")
+        return data
+
+    def chunk(self, size: int) -> bytes:
+        """The next part of the body; b"" at its end; IncompleteRead if the connection ends early."""
+        data = self.body.read1(size)  # what has arrived, not waiting for all of ``size``
+        if not data and self.body.length:  # http.client returns b"" rather than raising
+            raise http.client.IncompleteRead(b"", self.body.length)
         return data
 
 
@@ -68,6 +80,8 @@ class Registry:
         self._auth_lock = threading.Lock()
         self._authorization = ""
         self._pinged = False
+        self._all: list[http.client.HTTPConnection] = []  # every thread's, for abort()
+        self._all_lock = threading.Lock()
 
     # --- connections ----------------------------------------------------------------------------
 
@@ -84,6 +98,8 @@ class Registry:
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=_TIMEOUT)
             pool[(scheme, netloc)] = conn
+            with self._all_lock:
+                self._all.append(conn)
         return conn
 
     def _drop(self, scheme: str, netloc: str) -> None:
@@ -91,6 +107,14 @@ class Registry:
         conn = pool.pop((scheme, netloc), None)
         if conn is not None:
             conn.close()
+
+    def abort(self) -> None:
+        """Unblock every thread waiting on this registry (Ctrl-C): their reads fail at once."""
+        with self._all_lock:
+            for conn in self._all:
+                if conn.sock is not None:
+                    with contextlib.suppress(OSError):
+                        conn.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         for conn in self._local.__dict__.get("pool", {}).values():
@@ -222,6 +246,8 @@ class Registry:
         """(bytes, media type, Docker-Content-Digest header or "") of a manifest or index."""
         resp = self.request(f"/v2/{self.repository}/manifests/{reference}", accept=MANIFEST_ACCEPT)
         body = resp.read_all(4 << 20)
+        if resp.status == 404 and not reference.startswith("sha"):
+            self._unknown_tag(reference)
         if resp.status != 200:
             raise api_error(self.host, self.repository, reference, resp.status, body)
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
@@ -231,6 +257,19 @@ class Registry:
             except (ValueError, AttributeError):
                 media_type = ""
         return body, media_type, resp.headers.get("Docker-Content-Digest", "")
+
+    def _unknown_tag(self, tag: str) -> None:
+        """A missing manifest: say whether the tag or the whole repository is unknown."""
+        resp = self.request(f"/v2/{self.repository}/tags/list")
+        body = resp.read_all(4 << 20)
+        what = f"{self.host}/{self.repository}"
+        if resp.status == 404:
+            raise NotFoundError(f"unknown image {what}: the registry has no such repository")
+        tags: list[str] = []
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            tags = [str(t) for t in json.loads(body).get("tags") or []]
+        hint = f" (it has: {', '.join(tags[:8])}{', ...' if len(tags) > 8 else ''})" if tags else ""
+        raise NotFoundError(f"unknown tag {tag!r} for image {what}{hint}")
 
     def blob(self, digest: str, offset: int = 0) -> Response:
         """Open a blob (from ``offset``); status 206 means the range was honoured, 200 the whole blob."""

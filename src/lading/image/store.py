@@ -71,11 +71,9 @@ class Ingest:
         self._file.flush()
         actual = f"{self.digest.partition(':')[0]}:{self._hash.hexdigest()}"
         if actual != self.digest or (self.size >= 0 and self.offset != self.size):
+            got = f"got {actual}, {self.offset} bytes" + (f", expected {self.size}" if self.size >= 0 else "")
             self.restart()
-            raise LadingError(
-                f"blob {self.digest}: content does not match (got {actual}, {self.offset} bytes"
-                + (f", expected {self.size})" if self.size >= 0 else ")")
-            )
+            raise LadingError(f"blob {self.digest}: content does not match ({got})")
         os.fsync(self._file.fileno())
         dest = self.store.blob_path(self.digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
