@@ -29,14 +29,8 @@ from lading.runtime.sync import Channel
 if TYPE_CHECKING:
     from lading.runtime.plan import Plan
 
-_FATAL_WHILE_WAITING = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
+_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                        signal.SIGUSR2)
 
 
 def child_main(plan: Plan, chan: Channel) -> NoReturn:

@@ -211,3 +211,4 @@ def _realtime(name: str) -> int | None:
     if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
         raise LadingError(f"unknown signal {name!r}")
     return n
+

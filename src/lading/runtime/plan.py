@@ -31,14 +31,8 @@ NS_NAMES = {
 }
 # Sysctls that are per-namespace (as runc allows); anything else would change the host.
 _IPC_SYSCTLS = {
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+    "kernel.shmmni", "kernel.shm_rmid_forced",
 }
 
 
@@ -104,9 +98,7 @@ class Plan:
                 lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
             self.time_offsets = "".join(lines)
         if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
-            raise LadingError(
-                "config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings"
-            )
+            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
 
     def state(self, status: str, pid: int) -> dict[str, Any]:
         """The container state as hooks and `state` show it (state-schema.json)."""
