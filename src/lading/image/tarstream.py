@@ -17,11 +17,13 @@ compiled dependency for a format most registries still rarely serve.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import shutil
 import subprocess
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,9 +58,16 @@ class LayerSource:
                 raise LadingError(
                     f"{name}: a zstd-compressed layer needs the zstd program (apt-get install zstd)"
                 )
+            stdin: IO[bytes] | int = f
+            try:
+                f.fileno()
+            except (OSError, AttributeError):  # not a real file: feed the pipe from a thread
+                stdin = subprocess.PIPE
             self._proc = proc = subprocess.Popen(
-                ["zstd", "-dcq"], stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                ["zstd", "-dcq"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
+            if proc.stdin is not None:
+                threading.Thread(target=_feed, args=(f, proc.stdin), daemon=True).start()
             assert isinstance(proc.stdout, io.BufferedReader)
             self._out = proc.stdout
         elif compression:
@@ -151,6 +160,17 @@ class LayerSource:
             self._proc.wait()
 
 
+def _feed(src: IO[bytes], pipe: IO[bytes]) -> None:
+    try:
+        while chunk := src.read(_IN_CHUNK):
+            pipe.write(chunk)
+    except (BrokenPipeError, ValueError):
+        pass  # the reader stopped early (an error, or the end of the archive)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            pipe.close()
+
+
 @dataclass
 class Entry:
     name: str
@@ -223,7 +243,10 @@ def entries(src: LayerSource) -> Iterator[Entry]:
         header = first + src.read_exact(BLOCK - len(first)) if len(first) < BLOCK else first
         if header == bytes(BLOCK):
             return  # end-of-archive marker (a second zero block and padding are drained by the caller)
-        stored = _number(header[148:156], "checksum", source)
+        try:
+            stored = _number(header[148:156], "checksum", source)
+        except LadingError:
+            stored = -1
         if stored != sum(header[:148]) + 256 + sum(header[156:]):
             raise LadingError(f"{source}: not a tar archive (header checksum mismatch)")
         kind = chr(header[156]) if header[156] else REGULAR

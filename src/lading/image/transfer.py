@@ -85,7 +85,11 @@ def _copy_blob(store: Store, src: _Source, d: spec.Descriptor) -> None:
 
 
 def import_source(store: Store, path: str, name: str | None, want: spec.Platform) -> list[str]:
-    """Import every image in ``path`` (or the one ``name`` picks); returns the names stored."""
+    """Import the images in ``path`` (``DIR[:REF]`` picks the one whose ref.name is REF) as
+    ``name`` or under their own names; returns the names stored."""
+    pick = ""
+    if not os.path.exists(path) and ":" in path:
+        path, pick = path.rsplit(":", 1)
     src = _Source(path)
     try:
         with store.writing():
@@ -95,20 +99,21 @@ def import_source(store: Store, path: str, name: str | None, want: spec.Platform
                 raise LadingError(
                     f"{path}: neither an OCI image layout (no oci-layout) nor a docker save archive"
                 )
-            return _import_layout(store, src, name, want)
+            return _import_layout(store, src, name, pick, want)
     finally:
         src.close()
 
 
-def _import_layout(store: Store, src: _Source, name: str | None, want: spec.Platform) -> list[str]:
+def _import_layout(store: Store, src: _Source, name: str | None, pick: str, want: spec.Platform) -> list[str]:
     index = spec.decode(src.read("index.json"), spec.Index, f"{src.path}: index.json")
     entries = index.manifests
-    if name and len(entries) > 1:
-        picked = [d for d in entries if d.annotations.get(spec.REF_NAME) in (name, _tag_of(name))]
-        if len(picked) != 1:
-            names = ", ".join(d.annotations.get(spec.REF_NAME, d.digest) for d in entries)
-            raise LadingError(f"{src.path}: holds several images ({names}); name one that matches a ref.name")
-        entries = picked
+    names = ", ".join(d.annotations.get(spec.REF_NAME, d.digest) for d in entries)
+    if pick:
+        entries = [d for d in entries if d.annotations.get(spec.REF_NAME) == pick]
+        if not entries:
+            raise NotFoundError(f"{src.path}: no image named {pick!r} (it has: {names})")
+    elif name and len(entries) > 1:
+        raise LadingError(f"{src.path}: holds several images ({names}); choose one as {src.path}:REF")
     stored = []
     for d in entries:
         ref_name = name or d.annotations.get(spec.REF_NAME, "")
@@ -119,10 +124,6 @@ def _import_layout(store: Store, src: _Source, name: str | None, want: spec.Plat
             )
         stored.append(_import_one(store, src, d, str(reference.parse(ref_name)), want))
     return stored
-
-
-def _tag_of(name: str) -> str:
-    return reference.parse(name).tag
 
 
 def _import_one(store: Store, src: _Source, d: spec.Descriptor, name: str, want: spec.Platform) -> str:

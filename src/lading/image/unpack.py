@@ -16,7 +16,7 @@ same layer, whatever order the entries come in. Directory mtimes are set after t
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import errno
 import os
 import shutil
@@ -103,20 +103,51 @@ class Unpacker:
         try:
             fd = open_in_root(self.rootfd, path, _DIR)
         except FileNotFoundError:
-            parent, _, base = path.rpartition("/")
-            pfd = self._dir(parent, source)
-            with contextlib.suppress(FileExistsError):  # a dangling symlink (an error below) or a race
-                os.mkdir(base, 0o755, dir_fd=pfd)
-            try:
-                fd = open_in_root(self.rootfd, path, _DIR)
-            except FileNotFoundError:
-                raise LayerError(f"{source}: {path!r} is a symlink to nothing in the layers below") from None
+            fd = self._make_dirs(path, source)
         except NotADirectoryError:
             raise LayerError(f"{source}: {path!r} is not a directory in the layers below") from None
         if len(self._dirs) >= _DIR_CACHE:
             self._forget()
         self._dirs[path] = fd
         return fd
+
+    def _make_dirs(self, path: str, source: str) -> int:
+        """Create the missing directories of ``path``, following symlinks (even dangling ones)
+        the way the kernel would inside the root; returns an fd for the directory."""
+        todo = collections.deque(path.split("/"))
+        real: list[str] = []  # the resolved path so far: no symlinks in it
+        hops = 0
+        while todo:
+            part = todo.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if real:
+                    real.pop()
+                continue
+            cur = open_in_root(self.rootfd, "/".join(real), _DIR)
+            try:
+                try:
+                    st = os.stat(part, dir_fd=cur, follow_symlinks=False)
+                except FileNotFoundError:
+                    os.mkdir(part, 0o755, dir_fd=cur)
+                    real.append(part)
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    hops += 1
+                    if hops > 40:
+                        raise LayerError(f"{source}: {path!r}: too many levels of symlinks")
+                    target = os.readlink(part, dir_fd=cur)
+                    if target.startswith("/"):
+                        real = []
+                    todo.extendleft(reversed(target.split("/")))
+                elif stat.S_ISDIR(st.st_mode):
+                    real.append(part)
+                else:
+                    raise LayerError(f"{source}: {path!r}: {'/'.join([*real, part])!r} is not a directory")
+            finally:
+                os.close(cur)
+        return open_in_root(self.rootfd, "/".join(real), _DIR)
 
     def _remove(self, pfd: int, base: str) -> None:
         try:
@@ -275,9 +306,11 @@ class Unpacker:
         if base is None and set_mode:
             os.fchmod(fd, e.mode)
         for key, value in e.xattrs.items():
-            target: int | str = fd if base is None else f"/proc/self/fd/{fd}/{base}"
             try:
-                os.setxattr(target, key, value, follow_symlinks=False)
+                if base is None:
+                    os.setxattr(fd, key, value)
+                else:
+                    os.setxattr(f"/proc/self/fd/{fd}/{base}", key, value, follow_symlinks=False)
             except OSError as err:
                 if err.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
                     raise LayerError(
