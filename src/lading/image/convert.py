@@ -53,7 +53,7 @@ def _table(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def resolve_user(spec_: str, rootfs: str) -> dict[str, Any]:
+def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.User") -> dict[str, Any]:
     """``user``, ``uid``, ``user:group``, ``uid:gid`` (and mixes) to process.user."""
     if not spec_:
         return {"uid": 0, "gid": 0}
@@ -64,7 +64,7 @@ def resolve_user(spec_: str, rootfs: str) -> dict[str, Any]:
         uid = int(user)
         gid = int(entry[3]) if entry and entry[2] == user else 0
     elif entry is None:
-        raise LadingError(f"image config: $.config.User: user {user!r} is not in the image's /etc/passwd")
+        raise LadingError(f"{source}: user {user!r} is not in the image's /etc/passwd")
     else:
         uid, gid = int(entry[2]), int(entry[3])
     result: dict[str, Any] = {"uid": uid, "gid": gid}
@@ -75,9 +75,7 @@ def resolve_user(spec_: str, rootfs: str) -> dict[str, Any]:
         else:
             g = next((g for g in groups if len(g) >= 3 and g[0] == group), None)
             if g is None:
-                raise LadingError(
-                    f"image config: $.config.User: group {group!r} is not in the image's /etc/group"
-                )
+                raise LadingError(f"{source}: group {group!r} is not in the image's /etc/group")
             result["gid"] = int(g[2])
     elif not user.isdigit():
         extra = sorted(
@@ -129,7 +127,9 @@ def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
     return {
         "process": {
             "terminal": o.terminal,
-            "user": resolve_user(o.user if o.user is not None else c.user, rootfs),
+            "user": resolve_user(c.user, rootfs)
+            if o.user is None
+            else resolve_user(o.user, rootfs, "--user"),
             "args": args,
             "env": _merge_env(env, o.env),
             "cwd": o.cwd or c.working_dir or "/",
