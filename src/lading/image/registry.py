@@ -57,8 +57,10 @@ class Response:
     def chunk(self, size: int) -> bytes:
         """The next part of the body; b"" at its end; IncompleteRead if the connection ends early."""
         data = self.body.read1(size)  # what has arrived, not waiting for all of ``size``
-        if not data and self.body.length:  # http.client returns b"" rather than raising
-            raise http.client.IncompleteRead(b"", self.body.length)
+        if not data:
+            if self.body.length:  # http.client returns b"" rather than raising
+                raise http.client.IncompleteRead(b"", self.body.length)
+            self.body.read()  # marks the response done, so the connection can be reused
         return data
 
 

@@ -116,7 +116,10 @@ def _import_layout(store: Store, src: _Source, name: str | None, pick: str, want
         raise LadingError(f"{src.path}: holds several images ({names}); choose one as {src.path}:REF")
     stored = []
     for d in entries:
-        ref_name = name or d.annotations.get(spec.REF_NAME, "")
+        # docker save (since 25) writes a layout whose ref.name is only the tag; the full name is here
+        ref_name = (
+            name or d.annotations.get("io.containerd.image.name") or d.annotations.get(spec.REF_NAME, "")
+        )
         if not name and "/" not in ref_name:
             raise LadingError(
                 f"{src.path}: image {d.digest} is named only {ref_name!r};"
