@@ -73,6 +73,26 @@ def test_zstd_layers(image: ImageCLI, registry: RunningRegistry, tmp_path: Path)
     assert (tmp_path / "root" / "opt" / "gone").read_text() == "gone\n"
 
 
+def test_docker_schema2_media_types(
+    image: ImageCLI, registry: RunningRegistry, test_images: BuiltImages
+) -> None:
+    ref = f"{registry.host}/test/docker-v2s2:1"
+    subprocess.run(
+        ["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", "--format", "v2s2",
+         f"oci:{test_images.layout}:layers", f"docker://{ref}"],
+        check=True, capture_output=True, env={**os.environ, "HOME": str(image.store.parent)},
+    )  # fmt: skip
+    image("pull", "--insecure", ref)
+    info = manifest_of(image, ref)
+    assert info["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert info["manifest"]["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert {x["mediaType"] for x in info["manifest"]["layers"]} == {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    }
+    image("unpack", ref, str(image.store.parent / "root"))
+    assert (image.store.parent / "root" / "data" / "new").read_text() == "new\n"
+
+
 def test_pull_by_digest_and_normalized_names(image: ImageCLI, registry: RunningRegistry) -> None:
     digest = manifest_of_pulled(image, f"{registry.host}/test/busybox:1")
     other = ImageCLI(image.store.parent / "store2")
