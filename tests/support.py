@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,18 @@ def default_config(args: list[str] | None = None, terminal: bool = False) -> dic
                 "source": "shm",
                 "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
             },
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
             {
                 "destination": "/sys/fs/cgroup",
                 "type": "cgroup",
@@ -98,12 +109,23 @@ def default_config(args: list[str] | None = None, terminal: bool = False) -> dic
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/acpi",
+                "/proc/asound",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/sys/firmware",
                 "/proc/scsi",
             ],
             "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
             ],
         },
     }
@@ -146,9 +168,15 @@ class Lading:
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
         argv = [*lading_argv(), "--root", str(self.root), *args]
-        p = subprocess.run(
-            argv, capture_output=True, text=True, input=input, timeout=timeout, env=lading_env(), **kw
-        )
+        # Files, not pipes: a created or detached container keeps the runtime's stdio open, so a
+        # pipe would not reach EOF until the container exits (containerd and podman use files too).
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.run(
+                argv, stdout=out, stderr=err, text=True, input=input, timeout=timeout, env=lading_env(), **kw
+            )
+            out.seek(0)
+            err.seek(0)
+            p = subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
         if check and p.returncode != 0:
             raise AssertionError(f"{argv} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
         return p

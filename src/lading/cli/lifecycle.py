@@ -38,7 +38,14 @@ def run(verb: str, args: argparse.Namespace) -> int:
     if verb in ("create", "run"):
         from lading.runtime.create import CreateOptions
 
-        opts = CreateOptions(args.bundle, args.pid_file, args.console_socket, args.no_pivot, args.preserve_fds)
+        opts = CreateOptions(
+            args.bundle,
+            args.pid_file,
+            args.console_socket,
+            args.no_pivot,
+            args.preserve_fds,
+            args.no_new_keyring,
+        )
         if verb == "create":
             from lading.runtime.create import create
 
@@ -71,8 +78,17 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
         print(json.dumps(states))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(str(s["id"]), str(s["pid"]), str(s["status"]), str(s["bundle"]), str(s["created"]),
-                  str(s["owner"]) or "root") for s in states]
+        rows += [
+            (
+                str(s["id"]),
+                str(s["pid"]),
+                str(s["status"]),
+                str(s["bundle"]),
+                str(s["created"]),
+                str(s["owner"]) or "root",
+            )
+            for s in states
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")

@@ -148,7 +148,9 @@ def parse_options(options: list[str]) -> Options:
     return Options(flags, propagation, attr_set, attr_clear, ",".join(data))
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     check(
         libc.mount(
             source.encode() if source is not None else None,

@@ -17,7 +17,7 @@ from typing import Any
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
-from lading.runtime import hooks, security
+from lading.runtime import cgroups, hooks, security
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
 from lading.runtime.sync import Channel
@@ -31,12 +31,14 @@ class CreateOptions:
         console_socket: str | None = None,
         no_pivot: bool = False,
         preserve_fds: int = 0,
+        no_new_keyring: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
+        self.no_new_keyring = no_new_keyring
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -48,6 +50,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     store.dir(cid)  # validates the id before anything is made
     plan = Plan(spec, cid, bundle, os.path.join(store.dir(cid), EXEC_FIFO))
     plan.no_pivot = opts.no_pivot
+    plan.new_keyring = not opts.no_new_keyring
     plan.hooks = _hooks(spec)
     plan.keep_fds = range(3, 3 + _listen_fds() + opts.preserve_fds)
     if spec.process is None:
@@ -59,6 +62,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     lock = store.reserve(cid)
     init_pid: int | None = None
     started: str | None = None
+    cgroup: cgroups.ContainerCgroup | None = None
     parent, child = Channel.pair()
     try:
         os.mkfifo(plan.fifo_path, 0o622)
@@ -79,6 +83,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             msg = parent.expect("stage1")
             if plan.new_userns:
                 _write_id_maps(msg["pid"], spec)
+            cgroup = cgroups.create(cid, spec.linux)
+            cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
         except BaseException:
@@ -92,6 +98,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             raise LadingError("container init exited during create")
         try:
             state = _record(plan, init_pid, started, spec)
+            state["cgroup"] = cgroup.to_state()
             store.save(cid, state)
             parent.expect("hooks", pidfd=pidfd)
             hook_state = plan.state_json("creating", init_pid)
@@ -108,6 +115,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         if init_pid is not None:
             proc.send_signal(init_pid, started, signal.SIGKILL)
             proc.wait_gone(init_pid, started)
+        if cgroup is not None:
+            cgroup.destroy()
         store.remove(cid)
         raise
     finally:

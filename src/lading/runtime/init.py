@@ -20,8 +20,8 @@ import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
+from lading.linux import keyring, netdev
 from lading.linux import namespaces as ns
-from lading.linux import netdev
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs
 from lading.runtime.sync import Channel
@@ -29,8 +29,14 @@ from lading.runtime.sync import Channel
 if TYPE_CHECKING:
     from lading.runtime.plan import Plan
 
-_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                        signal.SIGUSR2)
+_FATAL_WHILE_WAITING = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 
 
 def child_main(plan: Plan, chan: Channel) -> NoReturn:
@@ -46,8 +52,8 @@ def _report(chan: Channel, e: BaseException) -> None:
     if isinstance(e, LadingError):
         msg = str(e)
     elif isinstance(e, OSError):
-        msg = e.strerror if e.filename is None else f"{e.filename}: {e.strerror}"
-        msg = msg or str(e)
+        what = e.strerror or str(e)
+        msg = what if e.filename is None else f"{e.filename}: {what}"
     else:
         msg = f"{type(e).__name__}: {e}"
     try:
@@ -88,6 +94,8 @@ def _stage1(plan: Plan, chan: Channel) -> None:
 def _init(plan: Plan, chan: Channel) -> NoReturn:
     spec = plan.spec
     os.setsid()
+    if plan.new_keyring:
+        keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
     if plan.new_uts:
@@ -105,10 +113,10 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     state_json = plan.state_json("created", os.getpid())
     hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
     rootfs.pivot(plan.rootfs, plan.no_pivot)
-    rootfs.finish(spec)
-    for key, value in plan.sysctl.items():
+    for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    rootfs.finish(spec)
     proc = spec.process
     assert proc is not None
     if proc.oom_score_adj is not None:
@@ -117,9 +125,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.console_fd is not None:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
-    cwd = proc.cwd or "/"
-    os.makedirs(cwd, exist_ok=True)
-    os.chdir(cwd)
+    os.chdir(proc.cwd or "/")  # created by rootfs.prepare, before the root went read-only
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")

@@ -18,6 +18,7 @@ from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.runtime import hooks
+from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
 
 
@@ -27,6 +28,9 @@ def status(store: Store, cid: str, state: dict[str, Any]) -> str:
         return "stopped"
     if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
         return "created"
+    cgroup = ContainerCgroup.from_state(state)
+    if cgroup is not None and cgroup.state() != "thawed":
+        return "paused"
     return "running"
 
 
@@ -100,11 +104,11 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
     Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
     anything read is the init's error. A writer that never connected means the init died first.
     """
+    pidfd = proc.open_pidfd(pid, started)  # before the fifo: the program may exit at once
+    if pidfd is None:
+        return "container init exited before start"
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = proc.open_pidfd(pid, started)
     try:
-        if pidfd is None:
-            return "container init exited before start"
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
@@ -129,8 +133,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
         return data.decode(errors="replace").strip()
     finally:
         os.close(fd)
-        if pidfd is not None:
-            os.close(pidfd)
+        os.close(pidfd)
 
 
 def _read_some(fd: int) -> bytes:
@@ -145,6 +148,10 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     st = status(store, cid, state)
     if st not in ("created", "running", "paused"):
         raise LadingError(f"container {cid} is not running (status: {st})")
+    cgroup = ContainerCgroup.from_state(state)
+    if all_processes and cgroup is not None:
+        cgroup.kill_all(sig)
+        return
     if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
         raise LadingError(f"container {cid} is not running")
 
@@ -168,6 +175,9 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             proc.send_signal(pid, started, signal.SIGKILL)
             if not proc.wait_gone(pid, started):
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
+        cgroup = ContainerCgroup.from_state(state)
+        if cgroup is not None:
+            cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
         for i, hook in enumerate(config_hooks.get("poststop") or []):
@@ -211,4 +221,3 @@ def _realtime(name: str) -> int | None:
     if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
         raise LadingError(f"unknown signal {name!r}")
     return n
-

@@ -31,8 +31,14 @@ NS_NAMES = {
 }
 # Sysctls that are per-namespace (as runc allows); anything else would change the host.
 _IPC_SYSCTLS = {
-    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
-    "kernel.shmmni", "kernel.shm_rmid_forced",
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
 }
 
 
@@ -46,6 +52,7 @@ class Plan:
         self.annotations: dict[str, str] = dict(spec.annotations or {})
         self.console_fd: int | None = None
         self.no_pivot = False
+        self.new_keyring = True
         self.keep_fds = range(3, 3)
         self.close_in_child: list[int] = []
         self.security: Security
@@ -98,7 +105,9 @@ class Plan:
                 lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
             self.time_offsets = "".join(lines)
         if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
-            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
+            raise LadingError(
+                "config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings"
+            )
 
     def state(self, status: str, pid: int) -> dict[str, Any]:
         """The container state as hooks and `state` show it (state-schema.json)."""

@@ -18,8 +18,17 @@ if TYPE_CHECKING:
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 # Python sets these to SIG_IGN for itself; an exec'd program must get the default back.
-_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
-                  signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
+_RESET_SIGNALS = (
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCHLD,
+)
 
 
 def environment(process: Process) -> dict[str, str]:

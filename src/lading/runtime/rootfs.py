@@ -69,6 +69,8 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
         create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+        if spec.process and spec.process.cwd:
+            os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
     finally:
         os.close(root_fd)
 
@@ -164,7 +166,9 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) ->
             make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
-            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+            make_device(
+                root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns
+            )
         for target, name in DEV_LINKS:
             _symlink(target, name, dev)
         if _lstat(dev, "pts/ptmx") is not None:
@@ -274,7 +278,11 @@ def _current_flags(path: str) -> int:
     """The nosuid/nodev/noexec flags a mount already has (a bind remount must repeat them)."""
     f = os.statvfs(path).f_flag
     flags = 0
-    for st_flag, ms_flag in ((os.ST_NOSUID, m.MS_NOSUID), (os.ST_NODEV, m.MS_NODEV), (os.ST_NOEXEC, m.MS_NOEXEC)):
+    for st_flag, ms_flag in (
+        (os.ST_NOSUID, m.MS_NOSUID),
+        (os.ST_NODEV, m.MS_NODEV),
+        (os.ST_NOEXEC, m.MS_NOEXEC),
+    ):
         if f & st_flag:
             flags |= ms_flag
     return flags

@@ -7,10 +7,8 @@ ignored, as the runtime spec requires ("Extensibility" in config.md).
 
 Checks that a type annotation cannot say (an absolute path, a duplicate entry, "one of these two
 fields") live in each model's ``__post_init__`` and raise `Invalid`; msgspec runs them while decoding
-and reports where, and lading.spec.decode turns that into the one-line message the user sees.
+and reports where, and lading.spec.decode_errors turns that into the one-line message the user sees.
 """
-
-from __future__ import annotations
 
 from typing import Annotated
 
@@ -25,8 +23,9 @@ Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Uint16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
 Uint32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
-# msgspec cannot express an upper bound above int64; its decoder rejects integers above 2**64-1 itself.
+# msgspec cannot bound an integer above int64: models with Uint64 fields call require_uint64.
 Uint64 = Annotated[int, msgspec.Meta(ge=0)]
+UINT64_MAX = 2**64 - 1
 
 
 class Invalid(ValueError):
@@ -56,3 +55,11 @@ def quote(value: object) -> str:
 def require_absolute(where: str, path: str) -> None:
     if not path.startswith("/"):
         raise Invalid(where, f"expected an absolute path, got {quote(path)}")
+
+
+def require_uint64(struct: object, *fields: tuple[str, str]) -> None:
+    """Check the upper bound of Uint64 fields, given as (attribute, JSON name) pairs."""
+    for attribute, name in fields:
+        value = getattr(struct, attribute)
+        if value is not None and value > UINT64_MAX:
+            raise Invalid(f".{name}", f"expected an integer <= {UINT64_MAX}, got {value}")

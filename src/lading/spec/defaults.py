@@ -12,9 +12,12 @@ Plain dicts, not models: `lading spec` only writes JSON and should not pay for i
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from lading import OCI_VERSION
+
+TYPE_CHECKING = False  # `typing` costs milliseconds that `lading spec` need not pay
+if TYPE_CHECKING:
+    from typing import Any
 
 _CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 _NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]

@@ -4,8 +4,6 @@ It describes what lading recognizes, not what the host supports. Every field but
 bounds may be absent; absent (None) is not the same as empty, so None fields are left out.
 """
 
-from __future__ import annotations
-
 from lading.spec.base import OCIStruct
 
 

@@ -9,14 +9,23 @@ widths, enums, patterns); the rest (absolute paths, duplicates, pairs of fields)
 solaris, ...) are kept as plain JSON objects: lading runs on Linux and does not interpret them.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from lading.spec.base import Int32, Int64, Invalid, OCIStruct, Uint16, Uint32, Uint64, quote, require_absolute
+from lading.spec.base import (
+    Int32,
+    Int64,
+    Invalid,
+    OCIStruct,
+    Uint16,
+    Uint32,
+    Uint64,
+    quote,
+    require_absolute,
+    require_uint64,
+)
 
 # SemVer 2.0.0 with major version 1 (config.md: ociVersion; lading implements 1.x).
 _SEMVER = re.compile(
@@ -186,6 +195,9 @@ class POSIXRlimit(OCIStruct, kw_only=True):
     hard: Uint64
     soft: Uint64
 
+    def __post_init__(self) -> None:
+        require_uint64(self, ("hard", "hard"), ("soft", "soft"))
+
 
 class Scheduler(OCIStruct, kw_only=True):
     """process.scheduler: sched_setattr(2) parameters."""
@@ -197,6 +209,9 @@ class Scheduler(OCIStruct, kw_only=True):
     runtime: Uint64 = 0
     deadline: Uint64 = 0
     period: Uint64 = 0
+
+    def __post_init__(self) -> None:
+        require_uint64(self, ("runtime", "runtime"), ("deadline", "deadline"), ("period", "period"))
 
 
 class IOPriority(OCIStruct, kw_only=True):
@@ -380,6 +395,15 @@ class LinuxCPU(OCIStruct, kw_only=True):
     mems: str | None = None
     idle: Int64 | None = None
 
+    def __post_init__(self) -> None:
+        require_uint64(
+            self,
+            ("shares", "shares"),
+            ("burst", "burst"),
+            ("period", "period"),
+            ("realtime_period", "realtimePeriod"),
+        )
+
 
 class LinuxPids(OCIStruct, kw_only=True):
     limit: Int64 | None = None  # -1: no limit; 0 is a real limit
@@ -401,6 +425,9 @@ class LinuxThrottleDevice(OCIStruct, kw_only=True):
     minor: Int64
     rate: Uint64
 
+    def __post_init__(self) -> None:
+        require_uint64(self, ("rate", "rate"))
+
 
 class LinuxBlockIO(OCIStruct, kw_only=True):
     weight: Uint16 | None = None
@@ -419,6 +446,9 @@ class LinuxBlockIO(OCIStruct, kw_only=True):
 class LinuxHugepageLimit(OCIStruct, kw_only=True):
     page_size: HugepageSize  # "2MB", "1GB", ...
     limit: Uint64
+
+    def __post_init__(self) -> None:
+        require_uint64(self, ("limit", "limit"))
 
 
 class LinuxInterfacePriority(OCIStruct, kw_only=True):
@@ -463,6 +493,9 @@ class LinuxSeccompArg(OCIStruct, kw_only=True):
     value: Uint64
     value_two: Uint64 = 0
     op: SeccompOperator
+
+    def __post_init__(self) -> None:
+        require_uint64(self, ("value", "value"), ("value_two", "valueTwo"))
 
 
 class LinuxSyscall(OCIStruct, kw_only=True):

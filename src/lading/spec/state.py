@@ -4,8 +4,6 @@ This is the document a runtime hands to hooks on stdin and to a seccomp agent in
 `ContainerProcessState`; `lading state` prints runc's richer variant, built elsewhere.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import msgspec

@@ -1,0 +1,226 @@
+"""One cgroup path made real in every hierarchy, and the operations that span hierarchies.
+
+On v1 the "same" cgroup is a directory per controller mount; on v2 it is one directory; on a
+hybrid host it is both, each controller served by v1 if v1 has it and otherwise by cgroup2. The
+directories are plain strings so a Cgroup round-trips through a small dict kept in a container's
+state file, and later commands (kill --all, pause, delete) can use it without re-resolving.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from lading import log
+from lading.errors import LadingError
+from lading.linux.cgroups import cgroupfs, freezer, kill
+
+if TYPE_CHECKING:
+    from lading.linux.cgroups.layout import Layout
+
+# v1 controllers whose new cgroups start empty and must inherit the parent's value
+_INHERITED = {"cpuset": ("cpuset.cpus", "cpuset.mems")}
+
+
+class Cgroup:
+    """Not a dataclass: later verbs load this from state.json, and start-up time counts there."""
+
+    def __init__(
+        self,
+        v1: dict[str, str],
+        v2: str | None = None,
+        v2_mount: str | None = None,
+        v2_controllers: tuple[str, ...] = (),
+    ) -> None:
+        self.v1 = v1  # v1 controller -> directory
+        self.v2 = v2  # directory on the cgroup2 hierarchy
+        self.v2_mount = v2_mount
+        self.v2_controllers = v2_controllers  # controllers this cgroup gets from cgroup2
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cgroup) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Cgroup({self.to_dict()!r})"
+
+    @classmethod
+    def locate(cls, layout: Layout, path: str) -> Cgroup:
+        """Directories for ``path``: absolute from each hierarchy's root, or relative to this
+        process's own cgroup (v1) or to its parent (v2, where the own cgroup holds processes and
+        so cannot have controllers enabled for children)."""
+        v1: dict[str, str] = {}
+        for controller, h in layout.v1.items():
+            if controller.startswith("name="):
+                continue
+            base = "/" if path.startswith("/") else h.own
+            v1[controller] = h.directory(os.path.normpath(os.path.join(base, path)))
+        v2 = None
+        if layout.unified is not None:
+            base = "/" if path.startswith("/") else os.path.dirname(layout.unified.own)
+            v2 = layout.unified.directory(os.path.normpath(os.path.join(base, path)))
+        return cls(
+            v1,
+            v2,
+            layout.unified.mountpoint if layout.unified else None,
+            tuple(sorted(layout.v2_controllers)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v1": dict(self.v1),
+            "v2": self.v2,
+            "v2_mount": self.v2_mount,
+            "v2_controllers": list(self.v2_controllers),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Cgroup:
+        return cls(
+            dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ())
+        )
+
+    def directories(self) -> list[str]:
+        dirs = list(dict.fromkeys(self.v1.values()))
+        return [*dirs, self.v2] if self.v2 else dirs
+
+    def directory(self, version: int, controller: str) -> str | None:
+        """Where ``controller``'s files for this cgroup are, or None if that controller is not here."""
+        if version == 1:
+            return self.v1.get(controller)
+        if controller and controller not in self.v2_controllers:
+            return None
+        return self.v2
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Make the directories; on cgroup2, enable the controllers on the way down."""
+        for controller, d in self.v1.items():
+            cgroupfs.make(d, _INHERITED.get(controller, ()))
+        if self.v2 and self.v2_mount:
+            try:
+                self._create_v2(self.v2, self.v2_mount)
+            except LadingError as e:
+                if self.v1:  # hybrid: cgroup2 is a convenience there, not a requirement
+                    log.debug(f"not using cgroup2 on this hybrid host: {e}")
+                    self.v2, self.v2_controllers = None, ()
+                else:
+                    raise
+
+    def _create_v2(self, leaf: str, mount: str) -> None:
+        rel = os.path.relpath(leaf, mount)
+        parent = mount
+        for part in rel.split(os.sep)[:-1] if rel != "." else []:
+            self._enable(parent)
+            parent = os.path.join(parent, part)
+            cgroupfs.make(parent)
+        if rel != ".":
+            self._enable(parent)
+            cgroupfs.make(leaf)
+
+    def _enable(self, directory: str) -> None:
+        enabled = set(cgroupfs.read(directory, "cgroup.subtree_control").split())
+        for c in self.v2_controllers:
+            if c not in enabled:
+                try:
+                    cgroupfs.write(directory, "cgroup.subtree_control", f"+{c}")
+                except LadingError as e:
+                    log.debug(str(e))
+
+    def write(self, version: int, controller: str, name: str, value: str) -> None:
+        d = self.directory(version, controller)
+        if d is None:
+            raise LadingError(f"cgroup: the {controller} controller is not available on this host")
+        cgroupfs.write(d, name, value)
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` into this cgroup in every hierarchy."""
+        for d in self.directories():
+            cgroupfs.add_process(d, pid)
+
+    def procs(self) -> list[int]:
+        """Every process in the cgroup and its sub-cgroups."""
+        d = self._procs_dir()
+        return sorted(set(cgroupfs.procs(d))) if d else []
+
+    def _procs_dir(self) -> str | None:
+        if self.v2:
+            return self.v2
+        for c in ("pids", "freezer", "memory", "cpu"):
+            if c in self.v1:
+                return self.v1[c]
+        return next(iter(self.v1.values()), None)
+
+    def wait_empty(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.procs():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def remove(self) -> None:
+        errors: list[str] = []
+        for d in self.directories():
+            try:
+                cgroupfs.remove(d)
+            except LadingError as e:
+                errors.append(str(e))
+        if errors:
+            raise LadingError("; ".join(errors))
+
+    # --- freezer ---------------------------------------------------------------------------------
+
+    def freezer_state(self) -> freezer.State:
+        if "freezer" in self.v1:
+            return freezer.state_v1(self.v1["freezer"])
+        if self.v2:
+            return freezer.state_v2(self.v2)
+        return "thawed"
+
+    def freeze(self) -> None:
+        if "freezer" in self.v1:
+            freezer.freeze_v1(self.v1["freezer"])
+        elif self.v2:
+            freezer.freeze_v2(self.v2)
+        else:
+            raise LadingError("cgroup: no freezer controller on this host, so the container cannot be paused")
+
+    def thaw(self) -> None:
+        if "freezer" in self.v1:
+            freezer.thaw_v1(self.v1["freezer"])
+        elif self.v2:
+            freezer.thaw_v2(self.v2)
+
+    def can_freeze(self) -> bool:
+        return "freezer" in self.v1 or self.v2 is not None
+
+    # --- signals ---------------------------------------------------------------------------------
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to every process. SIGKILL goes through cgroup.kill where the kernel has it;
+        otherwise the cgroup is frozen while the processes are listed and signalled, then left
+        thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
+        if sig == signal.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
+            kill.kill_v2(self.v2)
+            if self.freezer_state() != "thawed":  # a frozen task dies only once thawed
+                self.thaw()
+            return
+        d = self._procs_dir()
+        if d is None:
+            return
+        if not self.can_freeze():
+            kill.signal_each(d, sig)
+            return
+        before = self.freezer_state()
+        try:
+            self.freeze()
+        except LadingError as e:  # signal anyway: a stuck freeze must not stop a kill
+            log.warning(str(e))
+        try:
+            kill.signal_each(d, sig)
+        finally:
+            if sig == signal.SIGKILL or before != "frozen":
+                self.thaw()

@@ -1,0 +1,145 @@
+"""Reading, writing, creating and removing cgroup directories, and moving processes into them.
+
+Every failure becomes one LadingError line naming the file and the kernel's reason, because a
+refused cgroup write (an out-of-range limit, a controller that is not enabled) is usually the
+user's configuration talking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+
+from lading.errors import LadingError
+
+
+def write(directory: str, name: str, value: str) -> None:
+    path = os.path.join(directory, name)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LadingError(f"cgroup: cannot open {path}: {e.strerror}") from None
+    try:
+        os.write(fd, value.encode())
+    except OSError as e:
+        raise LadingError(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def read(directory: str, name: str) -> str:
+    path = os.path.join(directory, name)
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        raise LadingError(f"cgroup: cannot read {path}: {e.strerror}") from None
+
+
+def read_optional(directory: str, name: str) -> str | None:
+    """The file's text, or None when the file does not exist (a controller or kernel feature is absent)."""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENODEV):
+            return None
+        raise LadingError(f"cgroup: cannot read {os.path.join(directory, name)}: {e.strerror}") from None
+
+
+def parse_uint(text: str) -> int:
+    """A cgroup integer; "max" (v2 unlimited) reads as 0 like runc's stats do."""
+    text = text.strip()
+    return 0 if text == "max" else int(text)
+
+
+def parse_flat_keyed(text: str) -> dict[str, int]:
+    """Files of ``key value`` lines (memory.stat, cpu.stat, memory.events, ...)."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = parse_uint(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
+    """Create ``directory`` and missing parents; returns the directories it created, top first.
+
+    ``copy_from_parent`` names files that start out empty in a new cgroup and must be filled in
+    before a process can join (v1 cpuset.cpus and cpuset.mems).
+    """
+    missing: list[str] = []
+    d = directory
+    while not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    created: list[str] = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise LadingError(f"cgroup: cannot create {d}: {e.strerror}") from None
+        created.append(d)
+        for name in copy_from_parent:
+            if not read(d, name).strip():
+                write(d, name, read(os.path.dirname(d), name).strip())
+    return created
+
+
+def add_process(directory: str, pid: int) -> None:
+    write(directory, "cgroup.procs", str(pid))
+
+
+def procs(directory: str, recursive: bool = True) -> list[int]:
+    """The processes in the cgroup (and its descendants); an absent cgroup has none."""
+    found: list[int] = []
+    dirs = [directory]
+    while dirs:
+        d = dirs.pop()
+        text = read_optional(d, "cgroup.procs")
+        if text is None:
+            continue
+        found.extend(int(p) for p in text.split())
+        if recursive:
+            with contextlib.suppress(OSError):
+                dirs.extend(e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
+    return found
+
+
+def remove(directory: str, timeout: float = 5.0) -> None:
+    """Remove the cgroup and any sub-cgroups, retrying while exiting tasks drain out."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            _remove_tree(directory)
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise LadingError(f"cgroup: cannot remove {e.filename or directory}: {e.strerror}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _remove_tree(directory: str) -> None:
+    try:
+        entries = [e.path for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return
+    for sub in entries:
+        _remove_tree(sub)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(directory)

@@ -1,0 +1,165 @@
+"""Which cgroup hierarchies this host mounts, and where this process sits in each.
+
+A host is "v1" (one cgroup mount per controller or group of controllers), "v2" (a single cgroup2
+mount holding every controller) or "hybrid" (v1 controllers plus a cgroup2 mount, usually at
+/sys/fs/cgroup/unified, that holds whatever controllers v1 did not claim). Everything is read from
+/proc/self/mountinfo and /proc/self/cgroup, so it works the same inside a container with a cgroup
+namespace, where a mount's root and this process's paths are both relative to the namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["v1", "v2", "hybrid"]
+
+# cgroup v1 mount options that are not controller names
+_NOT_CONTROLLERS = frozenset({"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none"})
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """One mounted hierarchy: ``controllers`` is empty for cgroup2 (see ``Layout.v2_controllers``)."""
+
+    version: Literal[1, 2]
+    mountpoint: str
+    root: str
+    controllers: frozenset[str]
+    own: str = "/"
+
+    def directory(self, path: str) -> str:
+        """The directory of hierarchy path ``path`` (absolute in the hierarchy) under this mount."""
+        if self.root != "/" and (path == self.root or path.startswith(self.root + "/")):
+            path = path[len(self.root) :]
+        return self.mountpoint + ("" if path in ("", "/") else path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    mode: Mode
+    v1: dict[str, Hierarchy] = field(default_factory=dict)
+    unified: Hierarchy | None = None
+    v2_controllers: frozenset[str] = frozenset()
+
+    def hierarchies(self) -> list[Hierarchy]:
+        """Every distinct hierarchy, v1 ones first (co-mounted controllers appear once)."""
+        seen: list[Hierarchy] = []
+        for h in self.v1.values():
+            if h not in seen:
+                seen.append(h)
+        if self.unified is not None:
+            seen.append(self.unified)
+        return seen
+
+    def version_of(self, controller: str) -> Literal[1, 2] | None:
+        """Where ``controller`` (v1 name for v1, v2 name for v2) lives, or None if nowhere."""
+        if controller in self.v1:
+            return 1
+        if controller in self.v2_controllers:
+            return 2
+        return None
+
+
+def _unescape(s: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal."""
+    if "\\" not in s:
+        return s
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and len(s[i + 1 : i + 4]) == 3 and s[i + 1 : i + 4].isdigit():
+            out.append(chr(int(s[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> list[Hierarchy]:
+    """The cgroup and cgroup2 mounts in a mountinfo file, first mount of each hierarchy only."""
+    found: list[Hierarchy] = []
+    seen: set[tuple[int, frozenset[str]]] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if " - " not in line or len(fields) < 10:
+            continue
+        sep = fields.index("-")
+        fstype, options = fields[sep + 1], fields[sep + 3]
+        if fstype == "cgroup2":
+            key: tuple[int, frozenset[str]] = (2, frozenset())
+            version: Literal[1, 2] = 2
+            controllers: frozenset[str] = frozenset()
+        elif fstype == "cgroup":
+            version = 1
+            controllers = frozenset(
+                o
+                for o in options.split(",")
+                if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")
+            )
+            key = (1, controllers)
+        else:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append(Hierarchy(version, _unescape(fields[4]), _unescape(fields[3]), controllers))
+    return found
+
+
+def parse_proc_cgroup(text: str) -> tuple[dict[str, str], str | None]:
+    """(v1 controller -> own path, own v2 path) from a /proc/PID/cgroup file."""
+    v1: dict[str, str] = {}
+    v2: str | None = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, names, path = parts
+        if names == "":
+            v2 = path
+        else:
+            for name in names.split(","):
+                v1[name] = path
+    return v1, v2
+
+
+def build(mounts: list[Hierarchy], own_v1: dict[str, str], own_v2: str | None, v2_controllers: str) -> Layout:
+    """The layout from parsed mounts, this process's paths, and the cgroup2 root's cgroup.controllers."""
+    v1: dict[str, Hierarchy] = {}
+    unified: Hierarchy | None = None
+    for m in mounts:
+        if m.version == 2:
+            unified = Hierarchy(2, m.mountpoint, m.root, m.controllers, own_v2 or "/")
+            continue
+        own = next((own_v1[c] for c in sorted(m.controllers) if c in own_v1), "/")
+        h = Hierarchy(1, m.mountpoint, m.root, m.controllers, own)
+        for c in m.controllers:
+            v1.setdefault(c, h)
+    if not v1 and unified is not None:
+        mode: Mode = "v2"
+    elif unified is not None:
+        mode = "hybrid"
+    else:
+        mode = "v1"
+    claimed = set(v1)
+    v2 = frozenset(v2_controllers.split()) - claimed if unified is not None else frozenset()
+    return Layout(mode, v1, unified, v2)
+
+
+def detect() -> Layout:
+    """The layout of this host as this process sees it."""
+    with open("/proc/self/mountinfo") as f:
+        mounts = parse_mountinfo(f.read())
+    with open("/proc/self/cgroup") as f:
+        own_v1, own_v2 = parse_proc_cgroup(f.read())
+    available = ""
+    for m in mounts:
+        if m.version == 2:
+            try:
+                with open(os.path.join(m.mountpoint, "cgroup.controllers")) as f:
+                    available = f.read()
+            except OSError:
+                pass
+    return build(mounts, own_v1, own_v2, available)

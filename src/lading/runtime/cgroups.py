@@ -1,0 +1,229 @@
+"""The container's cgroup: where it goes, creating it with its limits, and everything later verbs
+do with it (update, pause/resume, kill --all, ps, events, delete).
+
+``create`` runs during `lading create`, before the init runs anything of the user's: it checks
+linux.resources and linux.cgroupsPath, makes the cgroup in every hierarchy, applies the limits and
+the device rules. Its ``to_state()`` dict goes into state.json, and ``from_state`` rebuilds the
+object from it in later verbs without decoding config.json (no msgspec import there).
+
+cgroupsPath: absolute paths are taken from each hierarchy's root; relative ones are below this
+process's own cgroup (its parent on cgroup2, as runc does); absent means /lading/<container-id>.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+from lading import log
+from lading.errors import LadingError
+from lading.linux.cgroups import cgroupfs
+from lading.linux.cgroups.cgroup import Cgroup
+
+if TYPE_CHECKING:
+    from lading.linux.cgroups import oom
+    from lading.linux.cgroups.device_filter import DeviceRule
+    from lading.linux.cgroups.freezer import State
+    from lading.runtime import cgroup_resources as res_
+    from lading.spec.runtime_config import Linux, LinuxResources
+
+# Imported where used: state, kill and delete only need the directories and the freezer.
+
+DEFAULT_PARENT = "/lading"
+
+
+def cgroup_path(cid: str, cgroups_path: str | None, where: str = "config.json: $.linux.cgroupsPath") -> str:
+    """The validated cgroupsPath, or the default for the container."""
+    if not cgroups_path:
+        return f"{DEFAULT_PARENT}/{cid}"
+    if "\0" in cgroups_path or "\n" in cgroups_path:
+        raise LadingError(f"{where}: must not contain NUL or newline characters")
+    parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise LadingError(f"{where}: must not contain '..', got {cgroups_path!r}")
+    if not parts:
+        raise LadingError(f"{where}: must name a cgroup below the root, got {cgroups_path!r}")
+    return ("/" if cgroups_path.startswith("/") else "") + "/".join(parts)
+
+
+class ContainerCgroup:
+    def __init__(self, cg: Cgroup, path: str) -> None:
+        self.cg = cg
+        self.path = path
+
+    # --- state.json ------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {"path": self.path, **self.cg.to_dict()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ContainerCgroup | None:
+        """The container's cgroup from its state.json (the ``cgroup`` key), if it has one."""
+        d = state.get("cgroup")
+        if not isinstance(d, dict):
+            return None
+        return cls(Cgroup.from_dict(d), str(d.get("path", "")))
+
+    # --- limits ----------------------------------------------------------------------------------
+
+    def _version(self, controller: str) -> int | None:
+        from lading.runtime import cgroup_resources as res_
+
+        if controller in self.cg.v1:
+            return 1
+        v2 = res_.V2_NAME.get(controller)
+        if v2 is not None and self.cg.v2 and v2 in self.cg.v2_controllers:
+            return 2
+        return None
+
+    def apply(self, res: LinuxResources, linux: Linux | None = None, devices: bool = True) -> None:
+        """Write every setting in ``res`` to the hierarchy that serves its controller."""
+        from lading.runtime import cgroup_resources as res_
+
+        for controller in res_.requested(res):
+            version = self._version(controller)
+            if version is None:
+                raise LadingError(f"cgroup: the {controller} controller is not available on this host")
+            current = None
+            if controller == "memory" and version == 1 and res.memory and res.memory.limit is not None:
+                current = self._memory_limit_v1()
+            for w in res_.controller_writes(res, controller, version, current):
+                self._write(version, w)
+        for w in res_.unified_writes(res):
+            if not self.cg.v2:
+                raise LadingError("linux.resources.unified: this host has no cgroup v2 hierarchy")
+            if w.controller not in self.cg.v2_controllers and w.controller != "cgroup":
+                raise LadingError(
+                    f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here"
+                )
+            self._write(2, w)
+        if devices:
+            self._apply_devices(res_.device_rules(res, linux))
+
+    def _memory_limit_v1(self) -> int | None:
+        text = cgroupfs.read_optional(self.cg.v1["memory"], "memory.limit_in_bytes")
+        return int(text) if text and text.strip().isdigit() else None
+
+    def _write(self, version: int, w: res_.Write) -> None:
+        d = self.cg.directory(version, w.controller)
+        if d is None:
+            raise LadingError(f"cgroup: the {w.controller} controller is not available on this host")
+        if w.optional and not os.path.exists(os.path.join(d, w.file)):
+            return
+        cgroupfs.write(d, w.file, w.value)
+
+    def _apply_devices(self, rules: list[DeviceRule]) -> None:
+        from lading.runtime import cgroup_resources as res_
+
+        if "devices" in self.cg.v1:
+            for w in res_.v1_device_writes(rules):
+                self._write(1, w)
+        elif self.cg.v2 and not self.cg.v1:
+            from lading.linux.cgroups import device_filter
+
+            device_filter.install(self.cg.v2, rules)
+        else:
+            log.warning("cgroup: no devices controller on this host; device rules are not enforced")
+
+    def update(self, res: LinuxResources, where: str = "resources") -> None:
+        """`lading update`: check and apply; devices only if given. checkBeforeUpdate refuses a
+        memory limit below the current usage (v2 would otherwise OOM-kill to get there)."""
+        from lading.runtime import cgroup_resources as res_
+
+        res_.validate(res, where)
+        m = res.memory
+        if m is not None and m.check_before_update and m.limit is not None and m.limit > 0:
+            usage = self.memory_usage()
+            if usage > m.limit:
+                raise LadingError(
+                    f"{where}.memory.limit: {m.limit} is below the container's current memory usage ({usage})"
+                )
+        self.apply(res, devices=res.devices is not None)
+
+    def memory_usage(self) -> int:
+        if d := self.cg.directory(1, "memory"):
+            return int(cgroupfs.read(d, "memory.usage_in_bytes"))
+        if d := self.cg.directory(2, "memory"):
+            return int(cgroupfs.read(d, "memory.current"))
+        return 0
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def add(self, pid: int) -> None:
+        self.cg.add(pid)
+
+    def pids(self) -> list[int]:
+        return self.cg.procs()
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        self.cg.kill_all(sig)
+
+    def freeze(self) -> None:
+        self.cg.freeze()
+
+    def thaw(self) -> None:
+        self.cg.thaw()
+
+    def state(self) -> State:
+        return self.cg.freezer_state()
+
+    def stats(self) -> dict[str, Any]:
+        from lading.linux.cgroups import stats
+
+        return stats.collect(self.cg)
+
+    def oom_kills(self) -> int:
+        """OOM kills in the container's memory cgroup so far (0 without a memory controller)."""
+        from lading.linux.cgroups import oom
+
+        if d := self.cg.directory(1, "memory"):
+            return oom.oom_kills(d, 1)
+        if d := self.cg.directory(2, "memory"):
+            return oom.oom_kills(d, 2)
+        return 0
+
+    def oom_watcher(self) -> oom.OomWatcher | None:
+        from lading.linux.cgroups import oom
+
+        if d := self.cg.directory(1, "memory"):
+            return oom.OomWatcher(d, 1)
+        if d := self.cg.directory(2, "memory"):
+            return oom.OomWatcher(d, 2)
+        return None
+
+    def destroy(self) -> None:
+        """Kill whatever is left and remove the cgroup from every hierarchy."""
+        if self.cg.procs():
+            self.cg.kill_all(signal.SIGKILL)
+            self.cg.wait_empty()
+        self.cg.remove()
+
+
+def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -> ContainerCgroup:
+    """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
+    nothing is left behind."""
+    from lading.linux.cgroups import layout
+    from lading.runtime import cgroup_resources as res_
+
+    res = linux.resources if linux else None
+    if res is not None:
+        res_.validate(res, f"{where}.resources")
+    path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath")
+    cg = Cgroup.locate(layout.detect(), path)
+    existed = [d for d in cg.directories() if os.path.isdir(d)]
+    container = ContainerCgroup(cg, path)
+    try:
+        cg.create()
+        if res is not None:
+            container.apply(res, linux)
+        else:
+            container._apply_devices(res_.device_rules(None, linux))
+    except BaseException:
+        if not existed:
+            try:
+                cg.remove()
+            except LadingError as e:
+                log.warning(str(e))
+        raise
+    return container

@@ -1,0 +1,41 @@
+"""Start a process inside a cgroup before it runs anything of interest."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from lading.linux.cgroups.cgroup import Cgroup
+
+
+def start_in(cg: Cgroup, script: str, **kw: object) -> subprocess.Popen[str]:
+    """Run ``sh -c script`` with the cgroup joined first (the shell waits for a line on stdin)."""
+    p = subprocess.Popen(
+        ["sh", "-c", f"read _; {script}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[call-overload]
+    )
+    cg.add(p.pid)
+    assert p.stdin is not None
+    p.stdin.write("\n")
+    p.stdin.close()
+    p.stdin = None
+    return p
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_for(check, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
