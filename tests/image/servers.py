@@ -83,7 +83,10 @@ def _b64(data: bytes) -> str:
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+    """Joins its handler threads on close, so no socket outlives the test that made it."""
+
+    daemon_threads = False
+    block_on_close = True
 
 
 class TokenServer:
@@ -173,6 +176,7 @@ class FaultyProxy:
         self.stall = False  # after the cut, hang instead of dropping the connection
         self.faults_left = 0
         self.corrupt = False  # flip a byte of every blob
+        self.stopping = threading.Event()
         self.ranges: list[str] = []  # Range headers of blob requests
         self.blob_gets: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -218,7 +222,7 @@ class FaultyProxy:
                     self.wfile.write(body[: outer.cut])
                     self.wfile.flush()
                     if outer.stall:
-                        time.sleep(60)
+                        outer.stopping.wait(60)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
@@ -230,5 +234,6 @@ class FaultyProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
