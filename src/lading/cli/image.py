@@ -116,7 +116,7 @@ def _pull(store: Any, args: argparse.Namespace) -> int:
         retries=max(0, args.retries),
         explicit_platform=bool(args.platform),
     )
-    progress = Progress(open("/dev/null", "w") if args.quiet else sys.stderr)  # noqa: SIM115
+    progress = Progress(sys.stderr, quiet=args.quiet)
     desc = pull(store, ref, opts, progress)
     print(f"Digest: {desc.digest}")
     print(str(ref))

@@ -29,9 +29,10 @@ def _bar(done: int, total: int, width: int = 40) -> str:
 
 
 class Progress:
-    def __init__(self, out: TextIO | None = None, tty: bool | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, tty: bool | None = None, quiet: bool = False) -> None:
         self.out = out or sys.stderr
         self.tty = self.out.isatty() if tty is None else tty
+        self.quiet = quiet
         self._lock = threading.Lock()
         self._order: list[str] = []
         self._state: dict[str, tuple[str, int, int]] = {}  # key -> (status, done, total)
@@ -60,10 +61,12 @@ class Progress:
 
     def close(self) -> None:
         with self._lock:
-            if self.tty:
+            if self.tty and not self.quiet:
                 self._draw()
 
     def _changed(self, key: str, force: bool) -> None:
+        if self.quiet:
+            return
         if not self.tty:
             status, _, total = self._state[key]
             size = f" {human(total)}" if status in ("Downloading", "Pull complete") and total > 0 else ""
