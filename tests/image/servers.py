@@ -38,9 +38,10 @@ def wait_port(port: int, timeout: float = 15) -> None:
 
 
 class Registry:
-    """docker-registry on a free port, storing under ``tmp``; ``auth`` is its YAML auth section."""
+    """docker-registry on a free port, storing under ``tmp``; ``extra`` is YAML appended to its
+    config after the ``http`` section (an ``auth`` section, or indented keys of ``http`` itself)."""
 
-    def __init__(self, tmp: Path, auth: str = "") -> None:
+    def __init__(self, tmp: Path, extra: str = "") -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -49,7 +50,7 @@ class Registry:
             "version: 0.1\n"
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: lading-test-secret\n" + auth
+            f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: lading-test-secret\n" + extra
         )
         self.log = open(tmp / "registry.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(

@@ -267,7 +267,7 @@ def test_progress_on_a_terminal(image: ImageCLI, registry: RunningRegistry) -> N
 @pytest.fixture(scope="module")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory, test_images: BuiltImages) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("basic")
-    reg = Registry(tmp / "reg", auth=htpasswd(tmp / "htpasswd", "alice", "s3cret"))
+    reg = Registry(tmp / "reg", extra=htpasswd(tmp / "htpasswd", "alice", "s3cret"))
     try:
         skopeo_push(test_images.layout, "busybox", f"{reg.host}/private/busybox:1", creds="alice:s3cret")
         yield reg.host
@@ -297,7 +297,7 @@ def test_token_auth(
 ) -> None:
     tmp = tmp_path_factory.mktemp("token")
     tokens = TokenServer(tmp / "tokens", "bob", "hunter2")
-    reg = Registry(tmp / "reg", auth=tokens.registry_auth())
+    reg = Registry(tmp / "reg", extra=tokens.registry_auth())
     try:
         skopeo_push(test_images.layout, "busybox", f"{reg.host}/team/busybox:1", creds="bob:hunter2")
         ref = f"{reg.host}/team/busybox:1"
@@ -314,3 +314,25 @@ def test_token_auth(
     finally:
         reg.stop()
         tokens.stop()
+
+
+def test_tls_registry(
+    image: ImageCLI, tmp_path_factory: pytest.TempPathFactory, test_images: BuiltImages
+) -> None:
+    tmp = tmp_path_factory.mktemp("tls")
+    key, cert = tmp / "key.pem", tmp / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    reg = Registry(tmp / "reg", extra=f"  tls:\n    certificate: {cert}\n    key: {key}\n")
+    try:
+        skopeo_push(test_images.layout, "busybox", f"{reg.host}/secure/busybox:1")
+        ref = f"{reg.host}/secure/busybox:1"
+        p = image("pull", "--retries", "0", ref, check=False)
+        assert p.returncode == 1 and "TLS failed" in p.stderr and "--insecure" in p.stderr, p.stderr
+        image("pull", "--insecure", ref)  # plain HTTP answered 400: TLS without verification
+        assert ref in image("ls", "-q").stdout
+    finally:
+        reg.stop()

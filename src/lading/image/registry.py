@@ -151,14 +151,20 @@ class Registry:
         return f"{self.scheme}://{self.host}{path}"
 
     def _ping(self) -> None:
-        """Find the scheme (plain HTTP for --insecure registries that do not speak TLS)."""
+        """Find the scheme of an --insecure registry: plain HTTP if it answers that, else TLS
+        without verification (a TLS port answers a plain request with 400)."""
         if self._pinged:
             return
         if self.insecure:
+            self.scheme = "http"
             try:
-                self._send("GET", self._url("/v2/"), {}).body.read()
+                resp = self._send("GET", self._url("/v2/"), {})
+                resp.body.read()
+                if resp.status == 400:
+                    self.scheme = "https"
             except _TRANSIENT:
-                self.scheme = "http"
+                self._drop("http", self.host)
+                self.scheme = "https"
         self._pinged = True
 
     def _authenticate(self, challenge: Challenge) -> None:
