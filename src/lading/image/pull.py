@@ -8,10 +8,10 @@ from the bytes already written (an HTTP Range request) instead of starting over.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from lading import log
@@ -126,20 +126,37 @@ def _layers(
     cancel = threading.Event()
     for d in unique:
         progress.add(short(d.digest), d.size, "Already exists" if store.has(d.digest) else "Waiting")
-    pool = ThreadPoolExecutor(max_workers=_PARALLEL)
+    todo = collections.deque(unique)
+    errors: list[BaseException] = []
+
+    def worker() -> None:  # plain threads: concurrent.futures would import logging on every pull
+        while not cancel.is_set():
+            try:
+                d = todo.popleft()
+            except IndexError:
+                return
+            try:
+                _download(store, reg, d, retries, progress, cancel)
+            except BaseException as e:
+                errors.append(e)
+                cancel.set()  # the others stop at their next chunk; what they wrote stays for a resume
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(_PARALLEL, len(unique)))]
     try:
-        futures = [pool.submit(_download, store, reg, d, retries, progress, cancel) for d in unique]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in done:
-            f.result()  # re-raise the first failure
-    except BaseException:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except BaseException:  # Ctrl-C: unblock the downloads and let them stop
         cancel.set()
         reg.abort()
+        for t in threads:
+            t.join()
         raise
     finally:
-        cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
         progress.close()
+    if errors:
+        raise errors[0]
 
 
 def short(digest: str) -> str:
