@@ -77,7 +77,7 @@ def test_what_lading_does_not_implement_is_said_so(features):
     assert linux["netDevices"] == {"enabled": False}
     assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
     assert features["potentiallyUnsafeConfigAnnotations"] == []
-    for option in ("tmpcopyup", "idmap", "ridmap"):
+    for option in ("idmap", "ridmap"):
         assert option not in features["mountOptions"]
 
 
@@ -161,13 +161,9 @@ def test_each_listed_mount_option_works(features, lading, bundle, tmp_path):
     for option in features["mountOptions"]:
         if option in ("bind", "rbind", "remount"):  # remount changes an existing mount: a bind here
             options = [option] if option != "remount" else ["bind", "remount", "ro"]
-            mounts.append(
-                {"destination": f"/opts/{option}", "type": "bind", "source": str(source), "options": options}
-            )
+            mounts.append({"destination": f"/opts/{option}", "type": "bind", "source": str(source), "options": options})
         else:
-            mounts.append(
-                {"destination": f"/opts/{option}", "type": "tmpfs", "source": "tmpfs", "options": [option]}
-            )
+            mounts.append({"destination": f"/opts/{option}", "type": "tmpfs", "source": "tmpfs", "options": [option]})
     bundle.config["mounts"] += mounts
     bundle.config["root"]["readonly"] = False
     bundle.write(args=["cat", "/proc/self/mountinfo"])
@@ -211,10 +207,7 @@ def test_id_mapped_mounts_are_refused_as_the_features_say(lading, bundle, tmp_pa
     bundle.write(args=["true"])
     p = lading("run", "--bundle", str(bundle), f"idmap-{os.getpid()}", check=False)
     assert p.returncode == 1
-    assert (
-        "config.json: $.mounts[7]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported"
-        in p.stderr
-    )
+    assert "config.json: $.mounts[7]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported" in p.stderr
 
 
 class Schemas:
@@ -252,9 +245,7 @@ class Schemas:
         if "enum" in schema:
             assert value in schema["enum"], f"{where}: {value!r} is not one of {schema['enum']}"
         if "pattern" in schema:
-            assert re.search(schema["pattern"], value), (
-                f"{where}: {value!r} does not match {schema['pattern']}"
-            )
+            assert re.search(schema["pattern"], value), f"{where}: {value!r} does not match {schema['pattern']}"
         if isinstance(value, dict):
             for key in schema.get("required", []):
                 assert key in value, f"{where}: {key} is required"

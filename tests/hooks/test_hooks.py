@@ -151,9 +151,7 @@ def test_start_container_hooks_run_as_the_container_user(lading, bundle, tmp_pat
     assert rec.read("as-user", "probe").split() == ["1000", "1000"]
 
 
-def test_start_container_hooks_have_the_container_capabilities_and_precede_its_seccomp_filter(
-    lading, bundle, tmp_path
-):
+def test_start_container_hooks_have_the_container_capabilities_and_precede_its_seccomp_filter(lading, bundle, tmp_path):
     """As in runc: the hooks run with the process's capabilities and no_new_privs, and (with
     noNewPrivileges) before the seccomp filter, which only the user program runs under."""
     rec = Recorder(tmp_path, bundle)
@@ -163,9 +161,7 @@ def test_start_container_hooks_have_the_container_capabilities_and_precede_its_s
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
     }
-    script = (
-        "grep -E 'CapEff|NoNewPrivs' /proc/self/status; mkdir /hooklog/by-program 2>/dev/null || echo denied"
-    )
+    script = "grep -E 'CapEff|NoNewPrivs' /proc/self/status; mkdir /hooklog/by-program 2>/dev/null || echo denied"
     bundle.write(args=["sh", "-c", script])
     p = lading("run", "--bundle", str(bundle), unique_id())
     program = p.stdout.splitlines()

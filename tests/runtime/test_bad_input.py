@@ -71,9 +71,7 @@ def test_missing_executable_by_path(lading, bundle):
 
 
 def test_missing_bind_mount_source(lading, bundle):
-    bundle.config["mounts"].append(
-        {"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}
-    )
+    bundle.config["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]})
     bundle.write(args=["true"])
     assert_refused(lading, bundle, "$.mounts[7]", "/no/such/dir")
 

@@ -65,9 +65,7 @@ def test_run_forwards_signals_to_the_container(lading, bundle):
 def test_create_start_state_delete(lading, bundle, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    bundle.config["mounts"].append(
-        {"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]}
-    )
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]})
     bundle.write(args=["sh", "-c", "echo started > /out/marker; exec sleep 100"])
     lading("create", "--bundle", str(bundle), "c1")
     st = lading.state("c1")
@@ -314,8 +312,7 @@ def test_concurrent_starts_and_deletes_are_serialised(lading, bundle):
     lading.state("c1")
     argv = [*lading_argv(), "--root", str(lading.root)]
     starts = [
-        subprocess.Popen([*argv, "start", "c1"], env=lading_env(), stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
+        subprocess.Popen([*argv, "start", "c1"], env=lading_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)
     ]
     results = [(p.wait(timeout=60), p.stderr.read()) for p in starts]
     assert sorted(code for code, _ in results) == [0, 1, 1, 1], results

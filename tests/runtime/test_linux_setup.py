@@ -53,9 +53,9 @@ def test_joining_a_namespace_by_path(lading, bundle):
             if os.readlink(path) != os.readlink("/proc/self/ns/net"):
                 break
             time.sleep(0.01)
-        bundle.config["linux"]["namespaces"] = [
-            {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
-        ] + [{"type": "network", "path": path}]
+        bundle.config["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")] + [
+            {"type": "network", "path": path}
+        ]
         out = run_sh(lading, bundle, "readlink /proc/self/ns/net")
         assert out.strip() == os.readlink(path)
     finally:
@@ -231,3 +231,24 @@ def test_container_gets_its_own_session_keyring(lading, bundle):
     assert lading("run", "-b", str(bundle), cid).stdout.strip() == "1"
     bundle.write(args=["sh", "-c", f"grep -c _ses.{cid} /proc/keys || true"])
     assert lading("run", "--no-new-keyring", "-b", str(bundle), cid).stdout.strip() == "0"
+
+
+def test_tmpcopyup_fills_a_tmpfs_with_what_it_covers(lading, bundle):
+    (bundle.rootfs / "data").mkdir()
+    (bundle.rootfs / "data" / "seed").write_text("from the image\n")
+    bundle.config["mounts"].append(
+        {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "rprivate"]}
+    )
+    out = run_sh(lading, bundle, "cat /data/seed; echo new > /data/more && cat /data/more")
+    assert out == "from the image\nnew\n"
+    assert not (bundle.rootfs / "data" / "more").exists()
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_sys_fs_cgroup_shows_the_containers_own_cgroup(lading, bundle, cgroupns):
+    if not cgroupns:
+        bundle.config["linux"]["namespaces"].remove({"type": "cgroup"})
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 77}
+    out = run_sh(lading, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")
+    assert out.split() == [str(64 * 1024 * 1024), "77"]

@@ -56,9 +56,7 @@ def test_unknown_capabilities_are_skipped_with_one_warning(capsys: pytest.Captur
     assert plan == CapPlan(bounding=1)
     err = capsys.readouterr().err
     assert err.count("level=warning") == 1
-    msg = (
-        "config.json: $.process.capabilities: ignoring unknown or unavailable capabilities: CAP_FOO cap_kill"
-    )
+    msg = "config.json: $.process.capabilities: ignoring unknown or unavailable capabilities: CAP_FOO cap_kill"
     assert f'msg="{msg}"' in err
 
 
@@ -140,9 +138,7 @@ def test_a_non_root_process_without_ambient_caps_has_none_after_exec() -> None:
         capabilities={"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]},
     )
     security = Security(proc, None)
-    code, out, err = exec_in_child(
-        lambda: security.apply(proc, True), [BUSYBOX, "grep", "Cap", "/proc/self/status"]
-    )
+    code, out, err = exec_in_child(lambda: security.apply(proc, True), [BUSYBOX, "grep", "Cap", "/proc/self/status"])
     assert code == 0, err
     assert status_caps(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 1, "CapAmb": 0}
 
@@ -154,9 +150,7 @@ def test_capabilities_the_runtime_lacks_are_skipped_with_a_warning() -> None:
     name = caps.name(missing)
     proc = process(user={"uid": 1000, "gid": 1000}, capabilities=every_set("CAP_KILL", name))
     security = Security(proc, None)
-    code, out, err = exec_in_child(
-        lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"]
-    )
+    code, out, err = exec_in_child(lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"])
     assert code == 0, err
     assert status_caps(out) == {"CapAmb": 1 << caps.NUMBERS["CAP_KILL"]}
     assert f'msg="cannot grant capabilities the runtime does not hold: {name}"' in err
@@ -168,9 +162,7 @@ def test_ambient_capabilities_that_are_not_inheritable_are_not_raised() -> None:
         capabilities={"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]},
     )
     security = Security(proc, None)
-    code, out, err = exec_in_child(
-        lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"]
-    )
+    code, out, err = exec_in_child(lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"])
     assert code == 0, err
     assert status_caps(out) == {"CapAmb": 0}
     assert 'msg="ambient capabilities must be permitted and inheritable; not raised: CAP_KILL"' in err

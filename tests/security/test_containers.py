@@ -22,9 +22,7 @@ def mask(*names: str) -> int:
     return caps.mask(caps.NUMBERS[n] for n in names)
 
 
-def run(
-    lading: Lading, bundle: Bundle, cid: str, *args: str, **process: Any
-) -> subprocess.CompletedProcess[str]:
+def run(lading: Lading, bundle: Bundle, cid: str, *args: str, **process: Any) -> subprocess.CompletedProcess[str]:
     bundle.write(args=list(args), **process)
     return lading("run", "--bundle", str(bundle), cid, check=False)
 
@@ -195,8 +193,7 @@ def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle
         ),
         (
             {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_FOO"]},
-            "{bundle}/config.json: $.linux.seccomp.architectures[1]: "
-            'unknown seccomp architecture "SCMP_ARCH_FOO"',
+            '{bundle}/config.json: $.linux.seccomp.architectures[1]: unknown seccomp architecture "SCMP_ARCH_FOO"',
         ),
         (
             {
@@ -209,8 +206,7 @@ def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle
                     }
                 ],
             },
-            "{bundle}/config.json: $.linux.seccomp.syscalls[0].args[0].op: "
-            'unknown seccomp operator "SCMP_CMP_FOO"',
+            '{bundle}/config.json: $.linux.seccomp.syscalls[0].args[0].op: unknown seccomp operator "SCMP_CMP_FOO"',
         ),
         (
             {

@@ -11,9 +11,7 @@ from lading.runtime import lsm
 from lading.runtime.lsm import LsmPlan
 from tests.security.support import linux, process
 
-no_lsm = pytest.mark.skipif(
-    lsm.apparmor_enabled() or lsm.selinux_enabled(), reason="the host has AppArmor or SELinux"
-)
+no_lsm = pytest.mark.skipif(lsm.apparmor_enabled() or lsm.selinux_enabled(), reason="the host has AppArmor or SELinux")
 
 
 @no_lsm
@@ -44,8 +42,7 @@ def test_the_kernel_refuses_an_exec_label_without_an_lsm() -> None:
     with pytest.raises(LadingError) as e:
         lsm.apply(LsmPlan(apparmor_profile="p"))
     assert str(e.value) == (
-        'cannot set the AppArmor profile "p" for the container process: '
-        "/proc/thread-self/attr/exec: Invalid argument"
+        'cannot set the AppArmor profile "p" for the container process: /proc/thread-self/attr/exec: Invalid argument'
     )
 
 
@@ -70,8 +67,7 @@ def test_a_missing_attr_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(LadingError) as e:
         lsm.apply(LsmPlan(selinux_label="l"), str(tmp_path))
     assert str(e.value) == (
-        f'cannot set the SELinux label "l" for the container process: {tmp_path}/exec: '
-        "No such file or directory"
+        f'cannot set the SELinux label "l" for the container process: {tmp_path}/exec: No such file or directory'
     )
     lsm.apply(LsmPlan(), str(tmp_path))  # nothing to set: nothing written
 

@@ -113,9 +113,7 @@ def test_actions_that_return(action: str, errno_ret: int | None, expected: objec
     assert in_child(child) == (os.getpid() if expected == "ppid" else expected)
 
 
-@pytest.mark.parametrize(
-    "action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"]
-)
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])
 def test_actions_that_kill(action: str) -> None:
     def child() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -193,9 +191,7 @@ def test_unknown_syscalls_are_skipped_with_a_debug_message(capsys: pytest.Captur
     log.configure(None, debug=True)
     try:
         f = seccomp.prepare(
-            spec_seccomp(
-                defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["no_such_call", "mkdir"], "SCMP_ACT_ERRNO")]
-            )
+            spec_seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["no_such_call", "mkdir"], "SCMP_ACT_ERRNO")])
         )
     finally:
         log.configure(None)
@@ -238,9 +234,7 @@ def test_flags(flag: str) -> None:
 
 
 def test_architectures_are_added_to_the_filter() -> None:
-    native = seccomp.prepare(
-        spec_seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["mkdir"], "SCMP_ACT_ERRNO")])
-    )
+    native = seccomp.prepare(spec_seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["mkdir"], "SCMP_ACT_ERRNO")]))
     multi = seccomp.prepare(
         spec_seccomp(
             defaultAction="SCMP_ACT_ALLOW",
@@ -309,9 +303,7 @@ def test_an_architecture_libseccomp_lacks_is_named() -> None:
 
 
 def test_loading_without_no_new_privs_or_cap_sys_admin_fails_clearly() -> None:
-    f = seccomp.prepare(
-        spec_seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["mkdir"], "SCMP_ACT_ERRNO")])
-    )
+    f = seccomp.prepare(spec_seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=[rule(["mkdir"], "SCMP_ACT_ERRNO")]))
 
     def child() -> None:
         os.setresuid(1000, 1000, 1000)
@@ -369,9 +361,7 @@ class Agent:
         nid, pid, _flags, nr, _arch, _ip, *_args = _NOTIF.unpack(buf)
         note = {"id": nid, "pid": pid, "nr": nr}
         val, error, flags = respond(note)
-        fcntl.ioctl(
-            self.notify_fd, SECCOMP_IOCTL_NOTIF_SEND, bytearray(_RESP.pack(nid, val, error, flags)), True
-        )
+        fcntl.ioctl(self.notify_fd, SECCOMP_IOCTL_NOTIF_SEND, bytearray(_RESP.pack(nid, val, error, flags)), True)
         return note
 
     def close(self) -> None:
@@ -382,11 +372,7 @@ class Agent:
 
 def test_a_notify_agent_gets_the_fd_and_the_state_and_answers_syscalls(tmp_path: Path) -> None:
     agent = Agent(tmp_path / "agent.sock")
-    flags = (
-        ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
-        if sc.flag_supported(sc.FILTER_FLAG_WAIT_KILLABLE_RECV)
-        else []
-    )
+    flags = ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"] if sc.flag_supported(sc.FILTER_FLAG_WAIT_KILLABLE_RECV) else []
     f = seccomp.prepare(
         spec_seccomp(
             defaultAction="SCMP_ACT_ALLOW",
@@ -403,9 +389,7 @@ def test_a_notify_agent_gets_the_fd_and_the_state_and_answers_syscalls(tmp_path:
         caps.set_no_new_privs()
         fd = seccomp.load(f)
         assert fd is not None
-        seccomp.send_notify_fd(
-            f.listener_path, fd, seccomp.container_process_state(state.encode(), 42, "MKDIR=fake")
-        )
+        seccomp.send_notify_fd(f.listener_path, fd, seccomp.container_process_state(state.encode(), 42, "MKDIR=fake"))
         os.close(fd)
         out = []
         for name in ("refused", "faked", "real"):

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("lifecycle", "lists containers started by lading with the given root"),
     "kill": ("lifecycle", "kill sends the specified signal to the container's init process"),
     "delete": ("lifecycle", "delete any resources held by the container"),
+    "image": ("image", "manage OCI images: pull, ls, inspect, rm, tag, import, export, unpack, bundle"),
     "features": ("features", "show the enabled features"),
 }
 

@@ -30,18 +30,14 @@ class _OpenHow(ctypes.Structure):
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return syscall(
-        SYS_OPENAT2, dirfd, path.encode(), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}"
-    )
+    return syscall(SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}")
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:
     """Open ``path`` as if ``root_fd`` were ``/``; symlinks cannot leave it."""
     while True:
         try:
-            return openat2(
-                root_fd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-            )
+            return openat2(root_fd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         except OSError as e:
             if e.errno != errno.EAGAIN:  # the kernel asks to retry when a rename raced the walk
                 raise

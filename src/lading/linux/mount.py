@@ -123,6 +123,10 @@ RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
 }
 
 
+# runc's extension, done by the runtime rather than mount(2): fill a new tmpfs with what it covers.
+TMPCOPYUP = "tmpcopyup"
+
+
 class Options(NamedTuple):
     """Mount options split the way the kernel wants them."""
 
@@ -131,6 +135,7 @@ class Options(NamedTuple):
     attr_set: int
     attr_clear: int
     data: str
+    tmpcopyup: bool
 
 
 def parse_options(options: list[str]) -> Options:
@@ -139,8 +144,11 @@ def parse_options(options: list[str]) -> Options:
     propagation: list[int] = []
     attr_set = attr_clear = 0
     data: list[str] = []
+    tmpcopyup = False
     for opt in options:
-        if opt in FLAG_OPTIONS:
+        if opt == TMPCOPYUP:
+            tmpcopyup = True
+        elif opt in FLAG_OPTIONS:
             clear, flag = FLAG_OPTIONS[opt]
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION_OPTIONS:
@@ -150,12 +158,10 @@ def parse_options(options: list[str]) -> Options:
             attr_set, attr_clear = (attr_set & ~c) | s, attr_clear | c
         else:
             data.append(opt)
-    return Options(flags, propagation, attr_set, attr_clear, ",".join(data))
+    return Options(flags, propagation, attr_set, attr_clear, ",".join(data), tmpcopyup)
 
 
-def mount(
-    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
-) -> None:
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     check(
         libc.mount(
             source.encode() if source is not None else None,

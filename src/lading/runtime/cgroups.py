@@ -94,9 +94,7 @@ class ContainerCgroup:
             if not self.cg.v2:
                 raise LadingError("linux.resources.unified: this host has no cgroup v2 hierarchy")
             if w.controller not in self.cg.v2_controllers and w.controller != "cgroup":
-                raise LadingError(
-                    f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here"
-                )
+                raise LadingError(f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here")
             self._write(2, w)
         if devices:
             self._apply_devices(res_.device_rules(res, linux))

@@ -66,11 +66,13 @@ def hook_names() -> list[str]:
 
 
 def mount_options() -> list[str]:
-    """Every option lading.linux.mount turns into a flag, a propagation or a recursive attribute
-    (anything else is passed to the filesystem as data, which features.md leaves out)."""
+    """Every option lading.linux.mount turns into a flag, a propagation or a recursive attribute,
+    and tmpcopyup (anything else is passed to the filesystem as data, which features.md leaves
+    out)."""
     from lading.linux import mount
 
-    return sorted({*mount.FLAG_OPTIONS, *mount.PROPAGATION_OPTIONS, *mount.RECURSIVE_OPTIONS})
+    tables = (mount.FLAG_OPTIONS, mount.PROPAGATION_OPTIONS, mount.RECURSIVE_OPTIONS)
+    return sorted({mount.TMPCOPYUP}.union(*tables))
 
 
 def namespaces() -> list[str]:

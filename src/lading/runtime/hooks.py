@@ -46,9 +46,7 @@ def state_json(
     return json.dumps(state)
 
 
-def run(
-    kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Mapping[str, str] | None = None
-) -> None:
+def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Mapping[str, str] | None = None) -> None:
     """Run each hook in order; raise LadingError naming the first one that fails.
 
     ``env`` is the environment of hooks that give none (default: this process's)."""
@@ -104,17 +102,14 @@ def run_one(name: str, hook: dict[str, Any], state_json: str, env: Mapping[str, 
     detail = output.decode(errors="replace").strip().replace("\n", "; ")
     if status is None:
         raise LadingError(
-            f"{name} hook {path} timed out after {timeout}s and was killed"
-            + (f": {detail}" if detail else "")
+            f"{name} hook {path} timed out after {timeout}s and was killed" + (f": {detail}" if detail else "")
         )
     if status != 0:
         why = f"exit status {status}" if status > 0 else f"signal {-status}"
         raise LadingError(f"{name} hook {path} failed with {why}" + (f": {detail}" if detail else ""))
 
 
-def _communicate(
-    pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float | None
-) -> tuple[int | None, bytes]:
+def _communicate(pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float | None) -> tuple[int | None, bytes]:
     """Feed the state to the hook (then close ``in_fd``) and collect its output until it exits;
     None status (after killing its process group) on timeout. A hook need not read its stdin."""
     pidfd = os.pidfd_open(pid)

@@ -114,7 +114,13 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.new_net:
         netdev.set_up("lo")
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
+    rootfs.prepare(
+        spec,
+        plan.rootfs,
+        plan.bundle,
+        plan.new_userns or bool(plan.userns_path),
+        own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
+    )
     proc = spec.process
     assert proc is not None
     chan.send("hooks")
@@ -123,9 +129,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).
     create_hooks = plan.hooks.get("createContainer")
-    hooks.run(
-        "createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc)
-    )
+    hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
     rootfs.pivot(plan.rootfs, plan.no_pivot)
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
@@ -153,9 +157,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         # filter that noNewPrivileges puts last.
         agent_state = plan.state_json("running", host_pid)
         plan.security.apply(proc, plan.allow_setgroups, agent_state, host_pid)
-        hooks.run(
-            "startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env
-        )
+        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
         plan.security.seal(agent_state, host_pid)
         process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
     except BaseException as e:

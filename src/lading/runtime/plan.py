@@ -106,9 +106,7 @@ class Plan:
                 lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
             self.time_offsets = "".join(lines)
         if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
-            raise LadingError(
-                "config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings"
-            )
+            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
 
     def state_json(self, status: str, pid: int | None) -> str:
         """The container state as hooks get it on stdin (state-schema.json)."""

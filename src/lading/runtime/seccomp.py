@@ -204,9 +204,7 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
                         builder.add_rule(action, nr, conds)
                     except OSError as e:
                         why = _why(e)
-                        raise LadingError(
-                            f"{where}: libseccomp rejected the rule for {json.dumps(name)}: {why}"
-                        ) from e
+                        raise LadingError(f"{where}: libseccomp rejected the rule for {json.dumps(name)}: {why}") from e
                 notifies = notifies or call.action == "SCMP_ACT_NOTIFY"
         try:
             program = builder.export_bpf()

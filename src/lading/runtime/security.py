@@ -67,9 +67,7 @@ class Security:
         assert self.seccomp is not None
         notify_fd = seccomp.load(self.seccomp)
         if notify_fd is not None:
-            message = seccomp.container_process_state(
-                state_json.encode(), pid, self.seccomp.listener_metadata or ""
-            )
+            message = seccomp.container_process_state(state_json.encode(), pid, self.seccomp.listener_metadata or "")
             seccomp.send_notify_fd(self.seccomp.listener_path, notify_fd, message, self.listener_fd)
             os.close(notify_fd)
 
