@@ -215,8 +215,8 @@ def test_device_rules_and_v1_writes() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (None, "/lading/c1"),
-        ("", "/lading/c1"),
+        (None, "/lading-c1"),
+        ("", "/lading-c1"),
         ("/a/b", "/a/b"),
         ("/a//b/./c/", "/a/b/c"),
         ("pods/c1", "pods/c1"),

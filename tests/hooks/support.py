@@ -104,13 +104,10 @@ def namespaces(pid: int | str) -> tuple[str, str]:
 
 
 def cgroup_dirs(cid: str) -> list[str]:
-    """Any cgroup directory of the container's default path (/lading/ID) in any hierarchy."""
-    found = []
-    for base in Path("/sys/fs/cgroup").iterdir():
-        for candidate in (base / "lading" / cid, Path("/sys/fs/cgroup/lading") / cid):
-            if candidate.exists():
-                found.append(str(candidate))
-    return sorted(set(found))
+    """Any cgroup directory of the container's default path (/lading-[ROOTHASH-]ID) in any hierarchy."""
+    found = {str(p) for p in Path("/sys/fs/cgroup").glob(f"*/lading-*{cid}")}
+    found |= {str(p) for p in Path("/sys/fs/cgroup").glob(f"lading-*{cid}")}
+    return sorted(found)
 
 
 def processes_with_args(*args: str) -> list[int]:

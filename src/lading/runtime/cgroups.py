@@ -7,7 +7,10 @@ the device rules. Its ``to_state()`` dict goes into state.json, and ``from_state
 object from it in later verbs without decoding config.json (no msgspec import there).
 
 cgroupsPath: absolute paths are taken from each hierarchy's root; relative ones are below this
-process's own cgroup (its parent on cgroup2, as runc does); absent means /lading/<container-id>.
+process's own cgroup (its parent on cgroup2, as runc does); absent means ``/lading-<id>`` for the
+default state root and ``/lading-<hash of root>-<id>`` for any other, so that two state roots (two
+podman stores, two test runs) with the same container ID never share, or kill, each other's cgroup.
+The default is flat, so delete leaves no empty parent behind.
 """
 
 from __future__ import annotations
@@ -30,13 +33,26 @@ if TYPE_CHECKING:
 
 # Imported where used: state, kill and delete only need the directories and the freezer.
 
-DEFAULT_PARENT = "/lading"
+DEFAULT_ROOT = "/run/lading"
 
 
-def cgroup_path(cid: str, cgroups_path: str | None, where: str = "config.json: $.linux.cgroupsPath") -> str:
+def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
+    if os.path.abspath(state_root) == DEFAULT_ROOT:
+        return f"/lading-{cid}"
+    import hashlib
+
+    return f"/lading-{hashlib.sha256(os.path.abspath(state_root).encode()).hexdigest()[:8]}-{cid}"
+
+
+def cgroup_path(
+    cid: str,
+    cgroups_path: str | None,
+    where: str = "config.json: $.linux.cgroupsPath",
+    state_root: str = DEFAULT_ROOT,
+) -> str:
     """The validated cgroupsPath, or the default for the container."""
     if not cgroups_path:
-        return f"{DEFAULT_PARENT}/{cid}"
+        return default_path(cid, state_root)
     if "\0" in cgroups_path or "\n" in cgroups_path:
         raise LadingError(f"{where}: must not contain NUL or newline characters")
     parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
@@ -198,7 +214,9 @@ class ContainerCgroup:
         self.cg.remove()
 
 
-def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -> ContainerCgroup:
+def create(
+    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
+) -> ContainerCgroup:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
     nothing is left behind."""
     from lading.linux.cgroups import layout
@@ -207,7 +225,7 @@ def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -
     res = linux.resources if linux else None
     if res is not None:
         res_.validate(res, f"{where}.resources")
-    path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath")
+    path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath", state_root)
     cg = Cgroup.locate(layout.detect(), path)
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)

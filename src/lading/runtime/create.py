@@ -84,7 +84,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             msg = parent.expect("stage1")
             if plan.new_userns:
                 _write_id_maps(msg["pid"], spec)
-            cgroup = cgroups.create(cid, spec.linux)
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
             cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
