@@ -39,9 +39,9 @@ DEFAULT_ROOT = "/run/lading"
 def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
     if os.path.abspath(state_root) == DEFAULT_ROOT:
         return f"/lading-{cid}"
-    import hashlib
+    import zlib
 
-    return f"/lading-{hashlib.sha256(os.path.abspath(state_root).encode()).hexdigest()[:8]}-{cid}"
+    return f"/lading-{zlib.crc32(os.path.abspath(state_root).encode()):08x}-{cid}"
 
 
 def cgroup_path(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from typing import TYPE_CHECKING
 
@@ -125,6 +124,8 @@ def _set_propagation(path: str, changes: list[int]) -> None:
 
 def _copy_up(covered: str, mounted: str) -> None:
     """tmpcopyup: copy what the new tmpfs hides (still reachable through its old fd) into it."""
+    import shutil  # before pivot_root, so the standard library is still reachable
+
     shutil.copytree(covered, mounted, symlinks=True, dirs_exist_ok=True)
 
 
