@@ -52,7 +52,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     plan.keep_fds = range(3, 3 + _listen_fds() + opts.preserve_fds)
     if spec.process is None:
         raise LadingError("config.json: $.process: required to create a container")
-    plan.security = security.prepare(spec.process)
+    plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
 

@@ -93,6 +93,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
 
 def _init(plan: Plan, chan: Channel) -> NoReturn:
     spec = plan.spec
+    host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
@@ -137,7 +138,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     os.close(fifo_fd)
     try:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
-        plan.security.apply(proc, allow_setgroups=plan.allow_setgroups)
+        plan.security.apply(proc, plan.allow_setgroups, plan.state_json("running", host_pid), host_pid)
         process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
