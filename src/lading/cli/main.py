@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("lifecycle", "lists containers started by lading with the given root"),
     "kill": ("lifecycle", "kill sends the specified signal to the container's init process"),
     "delete": ("lifecycle", "delete any resources held by the container"),
+    "exec": ("exec", "execute new process inside the container"),
 }
 
 

@@ -23,7 +23,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import netdev
 from lading.linux.libc import check, libc
-from lading.runtime import console, hooks, process, rootfs
+from lading.runtime import console, hooks, process, rootfs, shield
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
@@ -44,11 +44,12 @@ def child_main(plan: Plan, chan: Channel) -> NoReturn:
     try:
         _stage1(plan, chan)
     except BaseException as e:  # report the failure to the runtime, then die
-        _report(chan, e)
+        report(chan, e)
     os._exit(1)
 
 
-def _report(chan: Channel, e: BaseException) -> None:
+def report(chan: Channel, e: BaseException) -> None:
+    """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
     if isinstance(e, LadingError):
         msg = str(e)
     elif isinstance(e, OSError):
@@ -65,6 +66,10 @@ def _report(chan: Channel, e: BaseException) -> None:
 def _stage1(plan: Plan, chan: Channel) -> None:
     for fd in plan.close_in_child:
         os.close(fd)
+    keep = {chan.fileno(), *plan.keep_fds}
+    if plan.console_fd is not None:
+        keep.add(plan.console_fd)
+    shield.enter(keep)
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
     elif plan.new_userns:
@@ -85,7 +90,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
         try:
             _init(plan, chan)
         except BaseException as e:
-            _report(chan, e)
+            report(chan, e)
         os._exit(1)
     chan.send("init", pid=pid)
     os._exit(0)
@@ -126,7 +131,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     env = process.environment(proc)
     cwd = proc.cwd or "/"
     os.makedirs(cwd, exist_ok=True)
-    os.chdir(cwd)
+    shield.chdir_inside(cwd)
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
