@@ -85,6 +85,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     ns_fds = ns.open_other(init_pid)
     fds = list(ns_fds.values())
     ours: socket.socket | None = None
+    forwarder: Forwarder | None = None
     try:
         root_fd = os.open(f"/proc/{init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         fds.append(root_fd)
@@ -108,6 +109,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             fds.append(job.console_fd)
         if not opts.detach:
             prctl.set_child_subreaper()
+            forwarder = Forwarder()
         pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
     except BaseException:
         if ours is not None:
@@ -132,9 +134,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         raise
-    if opts.detach:
+    if forwarder is None:
         return 0
-    return _wait(pid, master)
+    return _wait(pid, master, forwarder)
 
 
 def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
@@ -169,27 +171,45 @@ def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
         child.close()
 
 
-def _wait(pid: int, master: int | None) -> int:
-    """Forward signals to the process (and proxy its terminal) until it exits; its status."""
+class Forwarder:
+    """Signal handlers installed before the process exists, so a signal sent to `lading exec`
+    right after the program started is not lost: until the PID is known they are kept, then
+    delivered in order."""
 
-    def forward(signum: int, _frame: object = None) -> None:
+    def __init__(self) -> None:
+        from lading.runtime.terminal import FORWARDED_SIGNALS
+
+        self.pid: int | None = None
+        self.pending: list[int] = []
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, self.handle)
+
+    def handle(self, signum: int, _frame: object = None) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+            return
         try:
-            os.kill(pid, signum)  # our child until we reap it: the PID cannot be reused
+            os.kill(self.pid, signum)  # our child until we reap it: the PID cannot be reused
         except ProcessLookupError:
             pass
 
+    def target(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            self.handle(signum)
+        self.pending.clear()
+
+
+def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
+    """Forward signals to the process (and proxy its terminal) until it exits; its status."""
+    forwarder.target(pid)
     if master is not None:
         from lading.runtime import terminal
 
         try:
-            terminal.proxy(master, forward=forward)
+            terminal.proxy(master, forward=forwarder.handle)
         finally:
             os.close(master)
-    else:
-        from lading.runtime.terminal import FORWARDED_SIGNALS
-
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, forward)
     while True:
         waited, status = os.waitpid(pid, 0)
         if waited == pid:
