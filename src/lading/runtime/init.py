@@ -130,7 +130,10 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
     cwd = proc.cwd or "/"
-    os.makedirs(cwd, exist_ok=True)
+    try:
+        os.makedirs(cwd, exist_ok=True)
+    except OSError as e:
+        raise LadingError(f"cannot create cwd {cwd!r}: {e.strerror}") from None
     shield.chdir_inside(cwd)
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
