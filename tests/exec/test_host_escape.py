@@ -215,3 +215,60 @@ def test_create_with_cwd_through_a_host_fd_is_refused(lading, bundle, tmp_path):
         else:  # closed at once in the child: the number now names one of the runtime's own fds
             assert p.stderr.startswith("cannot create cwd '/proc/self/fd/3': "), p.stderr
         assert not (lading.root / "c1").exists()
+
+
+def _dynamic_loader() -> Path | None:
+    for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"):
+        if Path(p).exists():
+            return Path(p)
+    return None
+
+
+@pytest.mark.skipif(_dynamic_loader() is None, reason="no known dynamic loader on this host")
+def test_a_program_whose_interpreter_is_proc_self_exe_never_runs_the_host_python(lading, bundle):
+    """The CVE-2019-5736 exploit proper: the container's program is ``#!/proc/self/exe``, so
+    execve would start whatever the exec'ing process runs; with the host's dynamic loader in the
+    image, the host's python would come up inside the container (blocked here reading an
+    ld.so.preload FIFO) and a container process could open it through /proc/PID/exe."""
+    loader = _dynamic_loader()
+    assert loader is not None
+    target = bundle.rootfs / str(loader).lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(loader.resolve().read_bytes())
+    target.chmod(0o755)
+    evil = bundle.rootfs / "bin" / "evil"
+    evil.write_text("#!/proc/self/exe\n")
+    evil.chmod(0o755)
+    bundle.config["root"]["readonly"] = False
+    start(lading, bundle, userns=True)
+    watcher = r"""
+    mkfifo /etc/ld.so.preload; touch /armed
+    while :; do
+      for d in /proc/[0-9]*; do
+        case "$(readlink $d/exe 2>/dev/null)" in
+          *python*) (exec 3< $d/exe) 2>/dev/null && echo "opened $(readlink $d/exe)" >> /hits
+                    echo > /etc/ld.so.preload; exit;;
+        esac
+      done
+    done
+    """
+    lading("exec", "-d", "--cap", "CAP_SYS_PTRACE", "c1", "sh", "-c", watcher)
+    _wait_for(bundle.rootfs / "armed")
+    victim = lading("exec", "c1", "/bin/evil", check=False, timeout=30)
+    assert not (bundle.rootfs / "hits").exists(), (bundle.rootfs / "hits").read_text()
+    assert (victim.returncode, victim.stderr) == (127, "")
+
+
+def test_the_init_also_execs_through_the_trampoline(lading, bundle):
+    """create/start: a failed execve is still reported by `start`, and a /proc/self/exe
+    interpreter ends at once instead of starting the host's python."""
+    (bundle.rootfs / "bin" / "junk").write_bytes(b"\x01\x02 not a program")
+    (bundle.rootfs / "bin" / "junk").chmod(0o755)
+    (bundle.rootfs / "bin" / "evil").write_text("#!/proc/self/exe\n")
+    (bundle.rootfs / "bin" / "evil").chmod(0o755)
+    bundle.write(args=["/bin/junk"])
+    p = lading("run", "--bundle", str(bundle), "c1", check=False)
+    assert (p.returncode, p.stderr) == (1, "exec failed: Exec format error\n")
+    bundle.write(args=["/bin/evil"])
+    p = lading("run", "--bundle", str(bundle), "c2", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (127, "", "")

@@ -5,9 +5,10 @@ the host's files (see shield.py), waits until the runtime has put it in the cont
 then joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
 namespace only applies to children, so stage 1 forks the *process*, reports its PID and exits.
 The process chroots to the container's root (the init's, through /proc/INIT/root), sets up its
-terminal, environment and cwd, applies the security settings and execs the program. An error is
-sent to the runtime; a successful execve closes the channel (close-on-exec), which is how the
-runtime learns the program started.
+terminal, environment and cwd, applies the security settings and execs the program through the
+trampoline (lading.linux.trampoline). An error before that is sent over the channel; the
+trampoline reports a failed execve on the error pipe; a successful execve closes both (they are
+close-on-exec), which is how the runtime learns the program started.
 
 Namespaces are joined user namespace last: as the runtime's root, joining the others first works
 whether they belong to the container's user namespace or to the host's (a network namespace made
@@ -21,6 +22,7 @@ import os
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.linux import namespaces as ns
+from lading.linux import trampoline
 from lading.runtime import console, process, shield
 from lading.runtime.init import report
 
@@ -39,7 +41,7 @@ def child_main(job: Job, chan: Channel) -> NoReturn:
 
 
 def _stage1(job: Job, chan: Channel) -> None:
-    keep = {chan.fileno(), job.root_fd, *job.ns_fds.values(), *job.keep_fds}
+    keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.keep_fds}
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
@@ -95,5 +97,6 @@ def _process(job: Job, chan: Channel, host_pid: int) -> NoReturn:
     shield.chdir_inside(proc.cwd)
     assert proc.args
     path = process.find_executable(proc.args[0], env)
+    via = trampoline.load(job.error_fd)
     job.security.apply(proc, job.allow_setgroups, job.state_json, host_pid)
-    process.exec_user_process(path, list(proc.args), env, job.keep_fds)
+    process.exec_user_process(path, list(proc.args), env, job.keep_fds, via, job.error_fd)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux import prctl
+from lading.linux import prctl, trampoline
 from lading.linux import process as proc_
 from lading.runtime import lifecycle, security
 from lading.runtime.cgroups import ContainerCgroup
@@ -61,6 +61,7 @@ class Job:
     allow_setgroups: bool
     state_json: str
     console_fd: int | None = None
+    error_fd: int = -1
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
@@ -142,6 +143,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
 def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
     """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process."""
     parent, child = Channel.pair()
+    errors, job.error_fd = os.pipe2(os.O_CLOEXEC)
     try:
         stage1 = os.fork()
         if stage1 == 0:
@@ -150,6 +152,7 @@ def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
             parent.close()
             child_main(job, child)
         child.close()
+        os.close(job.error_fd)
         try:
             if cgroup is not None:
                 cgroup.add(stage1)
@@ -160,15 +163,25 @@ def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
             raise
         finally:
             os.waitpid(stage1, 0)
-        msg = parent.recv()  # end of file: the program was exec'd (the channel is close-on-exec)
-        if msg["type"] == "error":
+        msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
+        error = msg["msg"] if msg["type"] == "error" else _read_all(errors)
+        if error:
             if reap:
                 os.waitpid(pid, 0)
-            raise LadingError(msg["msg"])
+            raise LadingError(trampoline.describe(error) if isinstance(error, bytes) else error)
         return pid
     finally:
         parent.close()
         child.close()
+        os.close(errors)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything written to the pipe until every writer is gone (exec'd or exited)."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
 
 
 class Forwarder:

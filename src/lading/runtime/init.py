@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux import netdev
+from lading.linux import netdev, trampoline
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs, shield
 from lading.runtime.sync import Channel
@@ -146,8 +146,9 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     os.close(fifo_fd)
     try:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
+        via = trampoline.load(fd)
         plan.security.apply(proc, plan.allow_setgroups, plan.state_json("running", host_pid), host_pid)
-        process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
+        process.exec_user_process(path, list(proc.args), env, plan.keep_fds, via, fd)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
         os.write(fd, msg.encode(errors="replace"))
