@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delete": ("lifecycle", "delete any resources held by the container"),
     "image": ("image", "manage OCI images: pull, ls, inspect, rm, tag, import, export, unpack, bundle"),
     "features": ("features", "show the enabled features"),
+    "exec": ("exec", "execute new process inside the container"),
 }
 
 

@@ -48,3 +48,34 @@ def same_namespace(path: str, kind: str) -> bool:
     except OSError:
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def open_other(pid: int) -> dict[str, int]:
+    """{kind: fd} for each namespace of process ``pid`` that this process is not also in.
+
+    The fds are O_RDONLY|O_CLOEXEC handles on /proc/PID/ns/KIND, opened now so that joining later
+    cannot be redirected by PID reuse; kinds the kernel lacks are skipped.
+    """
+    fds: dict[str, int] = {}
+    try:
+        for kind in FLAGS:
+            try:
+                fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                if kind in ("time", "cgroup"):
+                    continue  # an older kernel without this namespace kind
+                raise
+            theirs, ours = os.fstat(fd), os.stat(f"/proc/self/ns/{kind}")
+            if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+                os.close(fd)
+            else:
+                fds[kind] = fd
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+def setns_fd(fd: int, kind: str) -> None:
+    check(libc.setns(fd, FLAGS[kind]), f"setns {kind}")

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 
-def setup(console_fd: int, process: Process) -> None:
+def setup(console_fd: int, process: Process, bind_dev_console: bool = True) -> None:
+    """Make a pty, send its master over console_fd, and make the slave our terminal and stdio.
+
+    ``bind_dev_console`` is for the init only: a process exec'd later leaves /dev/console alone."""
     master, slave = pty.open_pty()
     try:
         if process.console_size:
@@ -30,7 +33,8 @@ def setup(console_fd: int, process: Process) -> None:
     pty.set_controlling_terminal(slave)
     for target in (0, 1, 2):
         os.dup2(slave, target)
-    _bind_console(slave)
+    if bind_dev_console:
+        _bind_console(slave)
     if slave > 2:
         os.close(slave)
 

@@ -20,10 +20,10 @@ import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
-from lading.linux import keyring, netdev
+from lading.linux import keyring, netdev, trampoline
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
-from lading.runtime import console, hooks, process, rootfs
+from lading.runtime import console, hooks, process, rootfs, shield
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
@@ -44,11 +44,12 @@ def child_main(plan: Plan, chan: Channel) -> NoReturn:
     try:
         _stage1(plan, chan)
     except BaseException as e:  # report the failure to the runtime, then die
-        _report(chan, e)
+        report(chan, e)
     os._exit(1)
 
 
-def _report(chan: Channel, e: BaseException) -> None:
+def report(chan: Channel, e: BaseException) -> None:
+    """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
     if isinstance(e, LadingError):
         msg = str(e)
     elif isinstance(e, OSError):
@@ -65,6 +66,10 @@ def _report(chan: Channel, e: BaseException) -> None:
 def _stage1(plan: Plan, chan: Channel) -> None:
     for fd in plan.close_in_child:
         os.close(fd)
+    keep = {chan.fileno(), *plan.keep_fds}
+    if plan.console_fd is not None:
+        keep.add(plan.console_fd)
+    shield.enter(keep)
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
     elif plan.new_userns:
@@ -91,7 +96,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.close(waiting)
             _init(plan, chan)
         except BaseException as e:
-            _report(chan, e)
+            report(chan, e)
         os._exit(1)
     chan.send("init", pid=pid)
     os._exit(0)
@@ -141,7 +146,8 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.console_fd is not None:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
-    os.chdir(proc.cwd or "/")  # created by rootfs.prepare, before the root went read-only
+    cwd = proc.cwd or "/"  # created by rootfs.prepare, before the root went read-only
+    shield.chdir_inside(cwd)
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
@@ -154,12 +160,13 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     try:
         # As runc: after the capabilities and user are the container's, so a program from the
         # image never runs with more privilege than the container itself; before the seccomp
-        # filter that noNewPrivileges puts last.
+        # filter that noNewPrivileges puts last. The trampoline is made before any filter.
         agent_state = plan.state_json("running", host_pid)
+        via = trampoline.load(fd)
         plan.security.apply(proc, plan.allow_setgroups, agent_state, host_pid)
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
         plan.security.seal(agent_state, host_pid)
-        process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
+        process.exec_user_process(path, list(proc.args), env, plan.keep_fds, via, fd)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
         os.write(fd, msg.encode(errors="replace"))

@@ -15,6 +15,7 @@ from typing import Any
 
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
+from lading.linux import trampoline
 from lading.runtime import hooks
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
@@ -139,7 +140,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 if not hung_up and not data:
                     return "container init exited before start"
                 break
-        return data.decode(errors="replace").strip()
+        return trampoline.describe(data)
     finally:
         os.close(fd)
         os.close(pidfd)

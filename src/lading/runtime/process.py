@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
+from lading.linux import trampoline
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
 from lading.linux.process import reset_signals
 
@@ -77,8 +78,12 @@ def switch_user(process: Process, allow_setgroups: bool) -> None:
         os.umask(user.umask)
 
 
-def exec_user_process(path: str, args: list[str], env: dict[str, str], keep_fds: range) -> NoReturn:
-    """Reset signal handling, mark every runtime fd close-on-exec, and execve."""
+def exec_user_process(
+    path: str, args: list[str], env: dict[str, str], keep_fds: range, trampoline_fd: int, error_fd: int
+) -> NoReturn:
+    """Reset signal handling, mark every runtime fd close-on-exec, and execve through the
+    trampoline (see lading.linux.trampoline: made by the caller before seccomp is loaded), which
+    reports a failed execve to error_fd."""
     reset_signals()
     _cloexec_from(3)
     for fd in keep_fds:
@@ -86,7 +91,7 @@ def exec_user_process(path: str, args: list[str], env: dict[str, str], keep_fds:
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    os.execve(path, args, env)
+    trampoline.execve(trampoline_fd, error_fd, path, args, env)
 
 
 def _cloexec_from(first: int) -> None:

@@ -1,0 +1,103 @@
+"""The forked side of `exec`: from the runtime's fork to execve of the new process in the container.
+
+*Stage 1* (forked by the runtime) makes itself non-dumpable and closes every inherited handle on
+the host's files (see shield.py), waits until the runtime has put it in the container's cgroup,
+then joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
+namespace only applies to children, so stage 1 forks the *process*, reports its PID and exits.
+The process chroots to the container's root (the init's, through /proc/INIT/root), sets up its
+terminal, environment and cwd, applies the security settings and execs the program through the
+trampoline (lading.linux.trampoline). An error before that is sent over the channel; the
+trampoline reports a failed execve on the error pipe; a successful execve closes both (they are
+close-on-exec), which is how the runtime learns the program started.
+
+Namespaces are joined user namespace last: as the runtime's root, joining the others first works
+whether they belong to the container's user namespace or to the host's (a network namespace made
+by the engine, for instance), while from inside the container's user namespace only the former
+could be joined. Everything is imported before fork: the container cannot see Python's library.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, NoReturn
+
+from lading.linux import namespaces as ns
+from lading.linux import trampoline
+from lading.runtime import console, process, shield
+from lading.runtime.init import report
+
+if TYPE_CHECKING:
+    from lading.runtime.execute import Job
+    from lading.runtime.sync import Channel
+
+
+def child_main(job: Job, chan: Channel) -> NoReturn:
+    """Entry point of the forked stage 1; never returns."""
+    try:
+        _stage1(job, chan)
+    except BaseException as e:
+        report(chan, e)
+    os._exit(1)
+
+
+def _stage1(job: Job, chan: Channel) -> None:
+    keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.keep_fds}
+    if job.console_fd is not None:
+        keep.add(job.console_fd)
+    shield.enter(keep)
+    chan.expect("go")
+    _join(job.ns_fds)
+    if "user" in job.ns_fds:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    for fd in job.ns_fds.values():
+        os.close(fd)
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(pid_w)
+        try:
+            host_pid = int(os.read(pid_r, 32))
+            os.close(pid_r)
+            _process(job, chan, host_pid)
+        except BaseException as e:
+            report(chan, e)
+        os._exit(1)
+    os.write(pid_w, str(pid).encode())
+    chan.send("process", pid=pid)
+    os._exit(0)
+
+
+def _join(fds: dict[str, int]) -> None:
+    """setns into every namespace given, the user namespace last (see the module docstring);
+    one refused for lack of privilege is tried again from inside the user namespace."""
+    retry = []
+    for kind, fd in fds.items():
+        if kind == "user":
+            continue
+        try:
+            ns.setns_fd(fd, kind)
+        except PermissionError:
+            retry.append(kind)
+    if "user" in fds:
+        ns.setns_fd(fds["user"], "user")
+    for kind in retry:
+        ns.setns_fd(fds[kind], kind)
+
+
+def _process(job: Job, chan: Channel, host_pid: int) -> NoReturn:
+    proc = job.process
+    os.setsid()
+    os.fchdir(job.root_fd)
+    os.chroot(".")
+    os.close(job.root_fd)
+    if job.console_fd is not None:
+        console.setup(job.console_fd, proc, bind_dev_console=False)
+    env = process.environment(proc)
+    shield.chdir_inside(proc.cwd)
+    assert proc.args
+    path = process.find_executable(proc.args[0], env)
+    via = trampoline.load(job.error_fd)
+    job.security.apply(proc, job.allow_setgroups, job.state_json, host_pid)
+    job.security.seal(job.state_json, host_pid)
+    process.exec_user_process(path, list(proc.args), env, job.keep_fds, via, job.error_fd)

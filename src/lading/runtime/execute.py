@@ -1,0 +1,286 @@
+"""`exec`: start another process in an existing container, the runtime's side.
+
+The runtime checks the container's status (running or created; paused only with
+``--ignore-paused``), builds the process (exec_process.py), validates its security settings, and
+opens handles on the init's namespaces and root before forking, re-checking afterwards that the
+init is still the same process so a reused PID cannot redirect the join. The fork (see
+exec_init.py) is put in every hierarchy of the container's cgroup before it joins anything.
+
+In the foreground, lading is a child subreaper (the new process is a grandchild), forwards
+signals to the process, proxies its terminal when it has one and no console socket was given,
+and exits with its status (128+N when it was killed by signal N). With ``--detach`` it returns as
+soon as the program has been exec'd, after writing its host PID to ``--pid-file``: this is how
+podman and containerd always call it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lading.errors import LadingError
+from lading.linux import namespaces as ns
+from lading.linux import prctl, trampoline
+from lading.linux import process as proc_
+from lading.runtime import lifecycle, security
+from lading.runtime.cgroups import ContainerCgroup
+from lading.runtime.create import write_pid_file
+from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
+from lading.runtime.sync import Channel
+
+if TYPE_CHECKING:
+    from lading.runtime.security import Security
+    from lading.runtime.store import Store
+    from lading.spec.runtime_config import Process, Spec
+
+
+@dataclass
+class ExecOptions:
+    flags: ProcessFlags = field(default_factory=ProcessFlags)
+    process_file: str | None = None
+    console_socket: str | None = None
+    detach: bool = False
+    pid_file: str | None = None
+    preserve_fds: int = 0
+    ignore_paused: bool = False
+
+
+@dataclass
+class Job:
+    """Everything the forked side needs, prepared by the runtime."""
+
+    process: Process
+    security: Security
+    ns_fds: dict[str, int]
+    root_fd: int
+    keep_fds: range
+    allow_setgroups: bool
+    state_json: str
+    console_fd: int | None = None
+    error_fd: int = -1
+
+
+def execute(store: Store, cid: str, opts: ExecOptions) -> int:
+    """Run the process; its exit status in the foreground, 0 once it started when detached."""
+    state = store.load(cid)
+    status = lifecycle.status(store, cid, state)
+    if status == "stopped":
+        raise LadingError(f"cannot exec in a stopped container: {cid}")
+    if status == "paused" and not opts.ignore_paused:
+        raise LadingError(f"cannot exec in a paused container (use --ignore-paused to override): {cid}")
+    spec = _recorded_spec(cid, state)
+    if opts.process_file:
+        process = from_file(opts.process_file)
+    elif spec.process is None:
+        raise LadingError(f"container {cid} has no process to take defaults from: use --process")
+    else:
+        process = from_flags(spec.process, opts.flags)
+    _check_terminal(process, opts)
+    sec = security.prepare(process, spec.linux)
+
+    init_pid, started = state["pid"], state.get("pidStartTime")
+    ns_fds = ns.open_other(init_pid)
+    fds = list(ns_fds.values())
+    ours: socket.socket | None = None
+    forwarder: Forwarder | None = None
+    try:
+        root_fd = os.open(f"/proc/{init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fds.append(root_fd)
+        if not proc_.is_alive(init_pid, started):
+            raise LadingError(f"cannot exec in a stopped container: {cid}")
+        job = Job(
+            process,
+            sec,
+            ns_fds,
+            root_fd,
+            range(3, 3 + _listen_fds() + opts.preserve_fds),
+            _setgroups_allowed(init_pid, "user" in ns_fds),
+            _state_json(state, status),
+        )
+        if process.terminal:
+            if opts.console_socket:
+                job.console_fd = _connect(opts.console_socket)
+            else:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                job.console_fd = theirs.detach()
+            fds.append(job.console_fd)
+        if not opts.detach:
+            prctl.set_child_subreaper()
+            forwarder = Forwarder()
+        pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
+    except BaseException:
+        if ours is not None:
+            ours.close()
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+    master: int | None = None
+    try:
+        if ours is not None:
+            from lading.runtime import terminal
+
+            master = terminal.receive_master(ours)
+            ours.close()
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+    except BaseException:
+        if master is not None:
+            os.close(master)
+        if not opts.detach:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    if forwarder is None:
+        return 0
+    return _wait(pid, master, forwarder)
+
+
+def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
+    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process."""
+    parent, child = Channel.pair()
+    errors, job.error_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        stage1 = os.fork()
+        if stage1 == 0:
+            from lading.runtime.exec_init import child_main
+
+            parent.close()
+            child_main(job, child)
+        child.close()
+        os.close(job.error_fd)
+        try:
+            if cgroup is not None:
+                cgroup.add(stage1)
+            parent.send("go")
+            pid: int = parent.expect("process")["pid"]
+        except BaseException:
+            os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
+            raise
+        finally:
+            os.waitpid(stage1, 0)
+        msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
+        error = msg["msg"] if msg["type"] == "error" else _read_all(errors)
+        if error:
+            if reap:
+                os.waitpid(pid, 0)
+            raise LadingError(trampoline.describe(error) if isinstance(error, bytes) else error)
+        return pid
+    finally:
+        parent.close()
+        child.close()
+        os.close(errors)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything written to the pipe until every writer is gone (exec'd or exited)."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
+
+
+class Forwarder:
+    """Signal handlers installed before the process exists, so a signal sent to `lading exec`
+    right after the program started is not lost: until the PID is known they are kept, then
+    delivered in order."""
+
+    def __init__(self) -> None:
+        from lading.runtime.terminal import FORWARDED_SIGNALS
+
+        self.pid: int | None = None
+        self.pending: list[int] = []
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, self.handle)
+
+    def handle(self, signum: int, _frame: object = None) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(self.pid, signum)  # our child until we reap it: the PID cannot be reused
+        except ProcessLookupError:
+            pass
+
+    def target(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            self.handle(signum)
+        self.pending.clear()
+
+
+def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
+    """Forward signals to the process (and proxy its terminal) until it exits; its status."""
+    forwarder.target(pid)
+    if master is not None:
+        from lading.runtime import terminal
+
+        try:
+            terminal.proxy(master, forward=forwarder.handle)
+        finally:
+            os.close(master)
+    while True:
+        waited, status = os.waitpid(pid, 0)
+        if waited == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
+def _recorded_spec(cid: str, state: dict[str, Any]) -> Spec:
+    """The config the container was created with, as state.json recorded it."""
+    from lading.spec.decode import decode
+    from lading.spec.runtime_config import Spec
+
+    config = state.get("config")
+    if not isinstance(config, dict):
+        raise LadingError(f"{cid}: state.json has no recorded config")
+    return decode(json.dumps(config).encode(), Spec, f"{cid}: state.json: config")
+
+
+def _check_terminal(process: Process, opts: ExecOptions) -> None:
+    """runc's rules for a terminal and a console socket."""
+    if opts.detach and process.terminal and not opts.console_socket:
+        raise LadingError("cannot allocate tty if lading will detach without setting console socket")
+    if (not opts.detach or not process.terminal) and opts.console_socket:
+        raise LadingError("cannot use console socket if lading will not detach or allocate tty")
+
+
+def _setgroups_allowed(pid: int, own_userns: bool) -> bool:
+    if not own_userns:
+        return True
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def _state_json(state: dict[str, Any], status: str) -> str:
+    return json.dumps(
+        {
+            "ociVersion": state["ociVersion"],
+            "id": state["id"],
+            "status": status,
+            "pid": state["pid"],
+            "bundle": state["bundle"],
+            "annotations": state.get("annotations") or {},
+        }
+    )
+
+
+def _connect(path: str) -> int:
+    from lading.runtime import terminal
+
+    return terminal.connect_console_socket(path).detach()
+
+
+def _listen_fds() -> int:
+    """Socket-activation fds (LISTEN_FDS) are passed on, as runc does."""
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
