@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("lifecycle", "lists containers started by lading with the given root"),
     "kill": ("lifecycle", "kill sends the specified signal to the container's init process"),
     "delete": ("lifecycle", "delete any resources held by the container"),
+    "update": ("cgroups", "update container resource constraints"),
+    "pause": ("cgroups", "pause suspends all processes inside the container"),
+    "resume": ("cgroups", "resumes all processes that have been previously paused"),
+    "ps": ("cgroups", "ps displays the processes running inside a container"),
+    "events": ("cgroups", "display container events such as OOM notifications, cpu, memory, and IO usage"),
 }
 
 
