@@ -12,7 +12,8 @@ DEBIAN_PACKAGES=(
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
-  hyperfine                       # benchmark timing
+  zstd                            # zstd-compressed image layers (a streaming filter)
+  hyperfine time                  # benchmark timing and peak memory
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

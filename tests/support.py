@@ -200,7 +200,17 @@ class Lading:
         if self.root.exists():
             found += [f"state dir {p}" for p in self.root.iterdir()]
         found += [f"mount {m}" for m in mounts_under(self.tmp)]
+        found += [f"cgroup {d}" for cid in self.pids for d in self.cgroup_dirs(cid)]
         return found
+
+    def cgroup_dirs(self, cid: str) -> list[str]:
+        """The container's default cgroup in every hierarchy, where it exists."""
+        from lading.runtime.cgroups import default_path
+
+        name = default_path(cid, str(self.root)).lstrip("/")
+        return [str(d) for d in Path("/sys/fs/cgroup").glob(f"*/{name}")] + [
+            str(d) for d in Path("/sys/fs/cgroup").glob(name)
+        ]
 
     def cleanup(self) -> None:
         """Force-delete whatever a failing test left, so one failure does not leak into others."""

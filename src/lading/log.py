@@ -13,16 +13,19 @@ import sys
 import time
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-_path: str | None = None
+_fd = -1
 _json = False
 _threshold = _LEVELS["warning"]
 
 
 def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
-    global _path, _json, _threshold
-    _path = path or None
+    """Open the log file once: the container's init inherits the fd and can still log after
+    pivot_root, when the path is no longer reachable."""
+    global _fd, _json, _threshold
+    if path:
+        _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     _json = fmt == "json"
-    _threshold = _LEVELS["debug"] if debug else _LEVELS["info"] if _path else _LEVELS["warning"]
+    _threshold = _LEVELS["debug"] if debug else _LEVELS["info"] if path else _LEVELS["warning"]
 
 
 def _timestamp() -> str:
@@ -44,16 +47,12 @@ def write(level: str, msg: str) -> None:
     if _LEVELS[level] < _threshold:
         return
     line = _format(level, msg)
-    if _path:
+    if _fd >= 0:
         try:
-            fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            os.write(_fd, line.encode())
         except OSError:
             pass
-    if not _path or level == "error":
+    if _fd < 0 or level == "error":
         sys.stderr.write(msg + "\n" if level == "error" else line)
         sys.stderr.flush()
 

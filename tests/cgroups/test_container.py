@@ -33,9 +33,7 @@ def test_kill_all_and_delete_remove_the_cgroup(lading, bundle) -> None:
     bundle.write(args=["sh", "-c", "sleep 30 & sleep 30 & exec sleep 30"])
     # the init keeps create's stdout open until start: do not wait for it to close
     argv = [*lading_argv(), "--root", str(lading.root), "create", "--bundle", str(bundle), "cg-kill"]
-    subprocess.run(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=lading_env(), check=True, timeout=60
-    )
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=lading_env(), check=True, timeout=60)
     lading("start", "cg-kill")
     state = lading.state("cg-kill")
     saved = json.loads((lading.root / "cg-kill" / "state.json").read_text())

@@ -81,9 +81,7 @@ def test_create_applies_limits_and_round_trips_through_state(made: list[cgroups.
 
 
 def test_update_and_check_before_update(made: list[cgroups.ContainerCgroup]) -> None:
-    c = cgroups.create(
-        "c2", linux(cgroupsPath="/" + unique_name(), resources={"memory": {"limit": 32 << 20}})
-    )
+    c = cgroups.create("c2", linux(cgroupsPath="/" + unique_name(), resources={"memory": {"limit": 32 << 20}}))
     made.append(c)
     if c.cg.directory(1, "memory") is None:
         pytest.skip("no v1 memory controller")
@@ -96,7 +94,7 @@ def test_update_and_check_before_update(made: list[cgroups.ContainerCgroup]) -> 
     assert cgroupfs.read(d, "memory.memsw.limit_in_bytes").strip() == str(256 << 20)
     p = start_in(
         c.cg,
-        f"exec {sys.executable} -c \"x = b'a' * (8 << 20); print(1, flush=True); __import__('time').sleep(9)\"",  # noqa: E501
+        f"exec {sys.executable} -c \"x = b'a' * (8 << 20); print(1, flush=True); __import__('time').sleep(9)\"",
     )
     assert p.stdout is not None and p.stdout.readline() == "1\n"
     tiny = decode(b'{"memory": {"limit": 4194304, "checkBeforeUpdate": true}}', LinuxResources, "r.json")
@@ -128,9 +126,7 @@ def test_hugetlb_goes_to_whichever_hierarchy_has_it(made: list[cgroups.Container
     assert cgroupfs.read(d, name).strip() == str(8 << 20)
 
 
-def test_relative_path_is_below_our_own_cgroup(
-    host: layout.Layout, made: list[cgroups.ContainerCgroup]
-) -> None:
+def test_relative_path_is_below_our_own_cgroup(host: layout.Layout, made: list[cgroups.ContainerCgroup]) -> None:
     name = unique_name()
     c = cgroups.create("c4", linux(cgroupsPath=name))
     made.append(c)

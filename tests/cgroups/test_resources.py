@@ -82,9 +82,7 @@ def test_shares_to_weight(shares: int, weight: int) -> None:
 
 
 def test_cpu_v1() -> None:
-    got = writes(
-        1, cpu={"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0-1", "mems": "0"}
-    )
+    got = writes(1, cpu={"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0-1", "mems": "0"})
     assert got == [
         ("cpu", "cpu.shares", "512"),
         ("cpu", "cpu.cfs_period_us", "100000"),
@@ -217,8 +215,8 @@ def test_device_rules_and_v1_writes() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (None, "/lading/c1"),
-        ("", "/lading/c1"),
+        (None, "/lading-c1"),
+        ("", "/lading-c1"),
         ("/a/b", "/a/b"),
         ("/a//b/./c/", "/a/b/c"),
         ("pods/c1", "pods/c1"),

@@ -25,9 +25,7 @@ def with_out_dir(bundle, tmp_path: Path) -> Path:
     """Bind-mount a fresh host directory at /out in the container."""
     out = tmp_path / "out"
     out.mkdir()
-    bundle.config["mounts"].append(
-        {"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]}
-    )
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]})
     return out
 
 

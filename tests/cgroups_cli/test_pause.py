@@ -77,9 +77,7 @@ def test_kill_reaches_a_paused_container(lading, bundle) -> None:
 
 def test_kill_all_reaches_a_paused_container(lading, bundle) -> None:
     run_detached(lading, bundle, "pz-killall", SEVERAL)
-    pids = wait_for(
-        lambda: len(container_pids(lading, "pz-killall")) >= 5 and container_pids(lading, "pz-killall")
-    )
+    pids = wait_for(lambda: len(container_pids(lading, "pz-killall")) >= 5 and container_pids(lading, "pz-killall"))
     lading("pause", "pz-killall")
     lading("kill", "--all", "pz-killall", "KILL")
     wait_for(lambda: all(gone(p) for p in pids), what="every process to die")

@@ -114,10 +114,7 @@ def test_oom_kill_is_reported_and_ends_the_container(lading, bundle, tmp_path) -
     events = None
     try:
         wait_for(
-            lambda: (
-                (lading.root / "ev-oom" / "state.json").exists()
-                and lading.state("ev-oom")["status"] == "running"
-            ),
+            lambda: (lading.root / "ev-oom" / "state.json").exists() and lading.state("ev-oom")["status"] == "running",
             what="the container to run",
         )
         events = _events(lading, "ev-oom", "100ms")

@@ -65,9 +65,7 @@ def test_run_forwards_signals_to_the_container(lading, bundle):
 def test_create_start_state_delete(lading, bundle, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    bundle.config["mounts"].append(
-        {"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]}
-    )
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]})
     bundle.write(args=["sh", "-c", "echo started > /out/marker; exec sleep 100"])
     lading("create", "--bundle", str(bundle), "c1")
     st = lading.state("c1")
@@ -289,3 +287,40 @@ def test_two_hundred_cycles_leave_nothing_behind(lading, bundle):
         lading("delete", "--force", f"c{i}")
     assert len(os.listdir("/proc/self/fd")) == fds
     assert not any(Path(lading.root).iterdir())
+
+
+def test_reused_pid_reads_as_stopped(lading, bundle):
+    """A PID is only the container's while its start time matches the one recorded at create."""
+    bundle.write(args=["sleep", "100"])
+    lading("run", "-d", "-b", str(bundle), "c1")
+    lading.state("c1")
+    state_file = lading.root / "c1" / "state.json"
+    saved = json.loads(state_file.read_text())
+    saved["pidStartTime"] = str(int(saved["pidStartTime"]) + 1)
+    state_file.write_text(json.dumps(saved))
+    assert lading.state("c1")["status"] == "stopped"
+    p = lading("kill", "c1", "KILL", check=False)
+    assert p.returncode == 1, "a stranger with the same pid must never be signalled"
+    saved["pidStartTime"] = str(int(saved["pidStartTime"]) - 1)
+    state_file.write_text(json.dumps(saved))
+    lading("delete", "--force", "c1")
+
+
+def test_concurrent_starts_and_deletes_are_serialised(lading, bundle):
+    bundle.write(args=["sleep", "100"])
+    lading("create", "-b", str(bundle), "c1")
+    lading.state("c1")
+    argv = [*lading_argv(), "--root", str(lading.root)]
+    starts = [
+        subprocess.Popen([*argv, "start", "c1"], env=lading_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in starts]
+    assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
+    assert lading.state("c1")["status"] == "running"
+    deletes = [
+        subprocess.Popen([*argv, "delete", "--force", "c1"], env=lading_env(), stderr=subprocess.DEVNULL)
+        for _ in range(4)
+    ]
+    codes = [p.wait(timeout=60) for p in deletes]
+    assert codes.count(0) >= 1 and set(codes) <= {0, 1}
+    assert not (lading.root / "c1").exists()

@@ -201,8 +201,7 @@ BAD_VALUES = [
     (
         "linux.resources.cpu",
         {"realtimePeriod": 2**64},
-        "$.linux.resources.cpu.realtimePeriod: "
-        "expected an integer <= 18446744073709551615, got 18446744073709551616",
+        "$.linux.resources.cpu.realtimePeriod: expected an integer <= 18446744073709551615, got 18446744073709551616",
     ),
     ("process.oomScoreAdj", 1001, "$.process.oomScoreAdj: expected an integer <= 1000, got 1001"),
     ("process.oomScoreAdj", -1001, "$.process.oomScoreAdj: expected an integer >= -1000, got -1001"),
@@ -249,9 +248,7 @@ BAD_VALUES = [
         "linux.seccomp",
         {
             "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [
-                {"names": ["x"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "EQ"}]}
-            ],
+            "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "EQ"}]}],
         },
         '$.linux.seccomp.syscalls[0].args[0].op: unknown seccomp operator "EQ"',
     ),
@@ -288,8 +285,7 @@ BAD_VALUES = [
     (
         "linux.resources.hugepageLimits",
         [{"pageSize": "2M", "limit": 1}],
-        "$.linux.resources.hugepageLimits[0].pageSize: "
-        'expected a string matching ^[1-9][0-9]*[KMG]B$, got "2M"',
+        '$.linux.resources.hugepageLimits[0].pageSize: expected a string matching ^[1-9][0-9]*[KMG]B$, got "2M"',
     ),
     (
         "linux.resources.devices.0.access",
@@ -441,9 +437,7 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
 
 
 def test_generic_decode_for_other_documents() -> None:
-    resources = decode(
-        b'{"memory": {"limit": 1048576}, "pids": {"limit": -1}}', LinuxResources, "resources.json"
-    )
+    resources = decode(b'{"memory": {"limit": 1048576}, "pids": {"limit": -1}}', LinuxResources, "resources.json")
     assert resources.memory is not None and resources.memory.limit == 1048576
     assert resources.pids is not None and resources.pids.limit == -1
     with pytest.raises(LadingError) as e:

@@ -52,16 +52,12 @@ _HELP = {
 
 def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
     if verb == "update":
-        p.add_argument(
-            "-r", "--resources", default="", help="a JSON file of linux.resources to apply, or - for stdin"
-        )
+        p.add_argument("-r", "--resources", default="", help="a JSON file of linux.resources to apply, or - for stdin")
         for flag, _, _, _ in _UPDATE_FLAGS:
             names = [flag, "--cpu-shares"] if flag == "--cpu-share" else [flag]
             p.add_argument(*names, dest=flag[2:].replace("-", "_"), default=None, help=_HELP[flag])
         p.add_argument("--l3-cache-schema", default="", help="Intel RDT/CAT L3 cache schema (not supported)")
-        p.add_argument(
-            "--mem-bw-schema", default="", help="Intel RDT/MBA memory bandwidth schema (not supported)"
-        )
+        p.add_argument("--mem-bw-schema", default="", help="Intel RDT/MBA memory bandwidth schema (not supported)")
     elif verb == "ps":
         p.add_argument("-f", "--format", default="table", choices=["table", "json"])
     elif verb == "events":

@@ -39,7 +39,12 @@ def run(verb: str, args: argparse.Namespace) -> int:
         from lading.runtime.create import CreateOptions
 
         opts = CreateOptions(
-            args.bundle, args.pid_file, args.console_socket, args.no_pivot, args.preserve_fds
+            args.bundle,
+            args.pid_file,
+            args.console_socket,
+            args.no_pivot,
+            args.preserve_fds,
+            args.no_new_keyring,
         )
         if verb == "create":
             from lading.runtime.create import create

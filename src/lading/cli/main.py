@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("cgroups", "resumes all processes that have been previously paused"),
     "ps": ("cgroups", "ps displays the processes running inside a container"),
     "events": ("cgroups", "display container events such as OOM notifications, cpu, memory, and IO usage"),
+    "image": ("image", "manage OCI images: pull, ls, inspect, rm, tag, import, export, unpack, bundle"),
+    "features": ("features", "show the enabled features"),
 }
 
 

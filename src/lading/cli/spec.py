@@ -28,15 +28,11 @@ def run(verb: str, args: argparse.Namespace) -> int:
         raise LadingError(f"bundle {bundle}: no such directory")
     text = json.dumps(default_config(rootless=args.spec_rootless), indent="\t")
     try:
-        fd = os.open(
-            os.path.join(bundle, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666
-        )
+        fd = os.open(os.path.join(bundle, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except FileExistsError:
         raise LadingError("File config.json exists. Remove it first") from None
     except OSError as e:
-        raise LadingError(
-            f"{os.path.join(bundle, 'config.json')}: {(e.strerror or str(e)).lower()}"
-        ) from None
+        raise LadingError(f"{os.path.join(bundle, 'config.json')}: {(e.strerror or str(e)).lower()}") from None
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return 0

@@ -30,42 +30,43 @@ class _OpenHow(ctypes.Structure):
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return syscall(
-        SYS_OPENAT2, dirfd, path.encode(), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}"
-    )
+    return syscall(SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}")
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:
     """Open ``path`` as if ``root_fd`` were ``/``; symlinks cannot leave it."""
     while True:
         try:
-            return openat2(
-                root_fd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-            )
+            return openat2(root_fd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         except OSError as e:
             if e.errno != errno.EAGAIN:  # the kernel asks to retry when a rename raced the walk
                 raise
 
 
 def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
-    """Create every missing directory of ``path`` inside the root; return an O_PATH fd to it."""
+    """Create every missing directory of ``path`` inside the root; return an O_PATH fd to it.
+
+    Each prefix is resolved from the root (never from the previous component), so a symlink on
+    the way is followed as the container would see it, and still cannot leave the root.
+    """
     parts = [p for p in path.split("/") if p and p != "."]
-    fd = os.dup(root_fd)
+    current = os.dup(root_fd)
     try:
-        for part in parts:
+        for i, part in enumerate(parts):
+            prefix = "/".join(parts[: i + 1])
             try:
-                nxt = open_in_root(fd, part, O_PATH | os.O_DIRECTORY)
+                nxt = open_in_root(root_fd, prefix, O_PATH | os.O_DIRECTORY)
             except FileNotFoundError:
                 try:
-                    os.mkdir(part, mode, dir_fd=fd)
+                    os.mkdir(part, mode, dir_fd=current)
                 except FileExistsError:
-                    pass  # a dangling symlink: the open below resolves it inside the root
-                nxt = open_in_root(fd, part, O_PATH | os.O_DIRECTORY)
-            os.close(fd)
-            fd = nxt
-        return fd
+                    raise FileNotFoundError(errno.ENOENT, "dangling symlink in the rootfs", prefix) from None
+                nxt = open_in_root(root_fd, prefix, O_PATH | os.O_DIRECTORY)
+            os.close(current)
+            current = nxt
+        return current
     except BaseException:
-        os.close(fd)
+        os.close(current)
         raise
 
 

@@ -32,6 +32,7 @@ MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
 MS_SHARED = 0x100000
 MS_RELATIME = 0x200000
+MS_I_VERSION = 0x800000
 MS_STRICTATIME = 0x1000000
 MS_LAZYTIME = 0x2000000
 
@@ -48,11 +49,14 @@ FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "diratime": (True, MS_NODIRATIME),
     "dirsync": (False, MS_DIRSYNC),
     "exec": (True, MS_NOEXEC),
+    "iversion": (False, MS_I_VERSION),
     "lazytime": (False, MS_LAZYTIME),
+    "loud": (True, MS_SILENT),
     "mand": (False, MS_MANDLOCK),
     "noatime": (False, MS_NOATIME),
     "nodev": (False, MS_NODEV),
     "nodiratime": (False, MS_NODIRATIME),
+    "noiversion": (True, MS_I_VERSION),
     "noexec": (False, MS_NOEXEC),
     "nolazytime": (True, MS_LAZYTIME),
     "nomand": (True, MS_MANDLOCK),
@@ -68,6 +72,7 @@ FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "silent": (False, MS_SILENT),
     "strictatime": (False, MS_STRICTATIME),
     "suid": (True, MS_NOSUID),
+    "symfollow": (True, MS_NOSYMFOLLOW),
     "sync": (False, MS_SYNCHRONOUS),
 }
 
@@ -118,6 +123,10 @@ RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
 }
 
 
+# runc's extension, done by the runtime rather than mount(2): fill a new tmpfs with what it covers.
+TMPCOPYUP = "tmpcopyup"
+
+
 class Options(NamedTuple):
     """Mount options split the way the kernel wants them."""
 
@@ -126,6 +135,7 @@ class Options(NamedTuple):
     attr_set: int
     attr_clear: int
     data: str
+    tmpcopyup: bool
 
 
 def parse_options(options: list[str]) -> Options:
@@ -134,8 +144,11 @@ def parse_options(options: list[str]) -> Options:
     propagation: list[int] = []
     attr_set = attr_clear = 0
     data: list[str] = []
+    tmpcopyup = False
     for opt in options:
-        if opt in FLAG_OPTIONS:
+        if opt == TMPCOPYUP:
+            tmpcopyup = True
+        elif opt in FLAG_OPTIONS:
             clear, flag = FLAG_OPTIONS[opt]
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION_OPTIONS:
@@ -145,12 +158,10 @@ def parse_options(options: list[str]) -> Options:
             attr_set, attr_clear = (attr_set & ~c) | s, attr_clear | c
         else:
             data.append(opt)
-    return Options(flags, propagation, attr_set, attr_clear, ",".join(data))
+    return Options(flags, propagation, attr_set, attr_clear, ",".join(data), tmpcopyup)
 
 
-def mount(
-    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
-) -> None:
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     check(
         libc.mount(
             source.encode() if source is not None else None,

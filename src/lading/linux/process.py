@@ -10,6 +10,19 @@ from __future__ import annotations
 import os
 import signal
 
+# Python sets these to SIG_IGN or its own handlers; an exec'd program must get the default back.
+_RESET_SIGNALS = (
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCHLD,
+)
+
 
 def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state is [0]), or None if gone."""
@@ -79,3 +92,10 @@ def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask, as a program about to be exec'd should get."""
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -67,6 +67,18 @@ def get_window_size(fd: int) -> tuple[int, int]:
     return rows, cols
 
 
+def unread_input(master: int) -> int:
+    """Bytes typed into the terminal that its reader has not read yet (for canonical mode: whole
+    lines only). Asked through a short-lived peer fd, so the master still sees the hangup later.
+    """
+    peer = _open_peer(master)
+    try:
+        count: int = struct.unpack("i", fcntl.ioctl(peer, termios.FIONREAD, struct.pack("i", 0)))[0]
+        return count
+    finally:
+        os.close(peer)
+
+
 def set_controlling_terminal(fd: int) -> None:
     """Make fd's terminal the controlling terminal of this (session leader) process."""
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)

@@ -74,15 +74,12 @@ def validate(res: LinuxResources, where: str) -> None:
             _limit(f"{where}.memory.{key}", getattr(m, name))
         if m.limit is not None and m.swap is not None and m.limit > 0 and 0 < m.swap < m.limit:
             raise LadingError(
-                f"{where}.memory.swap: the memory+swap limit ({m.swap}) must not be below "
-                f"the memory limit ({m.limit})"
+                f"{where}.memory.swap: the memory+swap limit ({m.swap}) must not be below the memory limit ({m.limit})"
             )
     if c := res.cpu:
         _limit(f"{where}.cpu.quota", c.quota)
         if c.quota is not None and c.quota == 0:
-            raise LadingError(
-                f"{where}.cpu.quota: must be -1 (unlimited) or a positive number of microseconds"
-            )
+            raise LadingError(f"{where}.cpu.quota: must be -1 (unlimited) or a positive number of microseconds")
         if c.burst is not None and c.quota is not None and c.quota > 0 and c.burst > c.quota:
             raise LadingError(f"{where}.cpu.burst: must not exceed the quota ({c.quota}), got {c.burst}")
         if c.period is not None and c.period == 0:
@@ -99,9 +96,7 @@ def validate(res: LinuxResources, where: str) -> None:
         for name in ("major", "minor"):
             value = getattr(d, name)
             if value is not None and value < -1:
-                raise LadingError(
-                    f"{where}.devices[{i}].{name}: must be -1 (all) or a device number, got {value}"
-                )
+                raise LadingError(f"{where}.devices[{i}].{name}: must be -1 (all) or a device number, got {value}")
     if b := res.block_io:
         for name in ("weight", "leaf_weight"):
             value = getattr(b, name)
@@ -174,9 +169,7 @@ def memory_writes(m: LinuxMemory, version: int, current_limit: int | None = None
         swap = m.swap if m.swap is not None else (-1 if m.limit == -1 else None)
         if swap is not None:
             sw = Write("memory", "memory.memsw.limit_in_bytes", str(swap))
-            raising = swap == -1 or (
-                m.limit is not None and current_limit is not None and m.limit > current_limit
-            )
+            raising = swap == -1 or (m.limit is not None and current_limit is not None and m.limit > current_limit)
             limit = [sw, *limit] if raising else [*limit, sw]
         out = limit
         if m.reservation is not None:
@@ -188,9 +181,7 @@ def memory_writes(m: LinuxMemory, version: int, current_limit: int | None = None
         if m.disable_oom_killer:
             out.append(Write("memory", "memory.oom_control", "1"))
         if m.kernel is not None:
-            log.debug(
-                "linux.resources.memory.kernel is ignored: kernels no longer limit kernel memory separately"
-            )
+            log.debug("linux.resources.memory.kernel is ignored: kernels no longer limit kernel memory separately")
         return out
     out = []
     swap = _v2_swap(m.limit, m.swap)
@@ -323,9 +314,7 @@ def blkio_writes(b: LinuxBlockIO, version: int) -> list[Write]:
         if wd.weight is not None:
             out.append(Write("io", "io.bfq.weight", f"{wd.major}:{wd.minor} {wd.weight}", optional=True))
             out.append(
-                Write(
-                    "io", "io.weight", f"{wd.major}:{wd.minor} {blkio_weight_to_io(wd.weight)}", optional=True
-                )
+                Write("io", "io.weight", f"{wd.major}:{wd.minor} {blkio_weight_to_io(wd.weight)}", optional=True)
             )
     for attr, _, key in throttles:
         for t in getattr(b, attr) or []:
@@ -338,9 +327,7 @@ def hugetlb_writes(res: LinuxResources, version: int) -> list[Write]:
     for h in res.hugepage_limits or []:
         if version == 1:
             out.append(Write("hugetlb", f"hugetlb.{h.page_size}.limit_in_bytes", str(h.limit)))
-            out.append(
-                Write("hugetlb", f"hugetlb.{h.page_size}.rsvd.limit_in_bytes", str(h.limit), optional=True)
-            )
+            out.append(Write("hugetlb", f"hugetlb.{h.page_size}.rsvd.limit_in_bytes", str(h.limit), optional=True))
         else:
             out.append(Write("hugetlb", f"hugetlb.{h.page_size}.max", str(h.limit)))
             out.append(Write("hugetlb", f"hugetlb.{h.page_size}.rsvd.max", str(h.limit), optional=True))

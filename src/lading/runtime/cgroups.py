@@ -7,7 +7,10 @@ the device rules. Its ``to_state()`` dict goes into state.json, and ``from_state
 object from it in later verbs without decoding config.json (no msgspec import there).
 
 cgroupsPath: absolute paths are taken from each hierarchy's root; relative ones are below this
-process's own cgroup (its parent on cgroup2, as runc does); absent means /lading/<container-id>.
+process's own cgroup (its parent on cgroup2, as runc does); absent means ``/lading-<id>`` for the
+default state root and ``/lading-<hash of root>-<id>`` for any other, so that two state roots (two
+podman stores, two test runs) with the same container ID never share, or kill, each other's cgroup.
+The default is flat, so delete leaves no empty parent behind.
 """
 
 from __future__ import annotations
@@ -30,13 +33,26 @@ if TYPE_CHECKING:
 
 # Imported where used: state, kill and delete only need the directories and the freezer.
 
-DEFAULT_PARENT = "/lading"
+DEFAULT_ROOT = "/run/lading"
 
 
-def cgroup_path(cid: str, cgroups_path: str | None, where: str = "config.json: $.linux.cgroupsPath") -> str:
+def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
+    if os.path.abspath(state_root) == DEFAULT_ROOT:
+        return f"/lading-{cid}"
+    import zlib
+
+    return f"/lading-{zlib.crc32(os.path.abspath(state_root).encode()):08x}-{cid}"
+
+
+def cgroup_path(
+    cid: str,
+    cgroups_path: str | None,
+    where: str = "config.json: $.linux.cgroupsPath",
+    state_root: str = DEFAULT_ROOT,
+) -> str:
     """The validated cgroupsPath, or the default for the container."""
     if not cgroups_path:
-        return f"{DEFAULT_PARENT}/{cid}"
+        return default_path(cid, state_root)
     if "\0" in cgroups_path or "\n" in cgroups_path:
         raise LadingError(f"{where}: must not contain NUL or newline characters")
     parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
@@ -94,9 +110,7 @@ class ContainerCgroup:
             if not self.cg.v2:
                 raise LadingError("linux.resources.unified: this host has no cgroup v2 hierarchy")
             if w.controller not in self.cg.v2_controllers and w.controller != "cgroup":
-                raise LadingError(
-                    f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here"
-                )
+                raise LadingError(f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here")
             self._write(2, w)
         if devices:
             self._apply_devices(res_.device_rules(res, linux))
@@ -201,7 +215,9 @@ class ContainerCgroup:
         self.cg.remove()
 
 
-def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -> ContainerCgroup:
+def create(
+    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
+) -> ContainerCgroup:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
     nothing is left behind."""
     from lading.linux.cgroups import layout
@@ -210,7 +226,7 @@ def create(cid: str, linux: Linux | None, where: str = "config.json: $.linux") -
     res = linux.resources if linux else None
     if res is not None:
         res_.validate(res, f"{where}.resources")
-    path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath")
+    path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath", state_root)
     cg = Cgroup.locate(layout.detect(), path)
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)

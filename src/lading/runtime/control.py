@@ -114,9 +114,7 @@ def ps_table(pids: list[int], ps_args: list[str]) -> str:
     except OSError as e:
         raise LadingError(f"cannot run ps: {e.strerror}") from None
     if p.returncode != 0:
-        raise LadingError(
-            f"ps {' '.join(ps_args)}: exit status {p.returncode}: {(p.stdout + p.stderr).strip()}"
-        )
+        raise LadingError(f"ps {' '.join(ps_args)}: exit status {p.returncode}: {(p.stdout + p.stderr).strip()}")
     lines = p.stdout.splitlines()
     if not lines or "PID" not in lines[0].split():
         raise LadingError("couldn't find PID field in ps output")

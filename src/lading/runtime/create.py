@@ -31,12 +31,14 @@ class CreateOptions:
         console_socket: str | None = None,
         no_pivot: bool = False,
         preserve_fds: int = 0,
+        no_new_keyring: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
+        self.no_new_keyring = no_new_keyring
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -48,11 +50,12 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     store.dir(cid)  # validates the id before anything is made
     plan = Plan(spec, cid, bundle, os.path.join(store.dir(cid), EXEC_FIFO))
     plan.no_pivot = opts.no_pivot
+    plan.new_keyring = not opts.no_new_keyring
     plan.hooks = _hooks(spec)
     plan.keep_fds = range(3, 3 + _listen_fds() + opts.preserve_fds)
     if spec.process is None:
         raise LadingError("config.json: $.process: required to create a container")
-    plan.security = security.prepare(spec.process)
+    plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
 
@@ -60,6 +63,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     init_pid: int | None = None
     started: str | None = None
     cgroup: cgroups.ContainerCgroup | None = None
+    hooks_began = False
     parent, child = Channel.pair()
     try:
         os.mkfifo(plan.fifo_path, 0o622)
@@ -80,7 +84,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             msg = parent.expect("stage1")
             if plan.new_userns:
                 _write_id_maps(msg["pid"], spec)
-            cgroup = cgroups.create(cid, spec.linux)
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
             cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
@@ -98,6 +102,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             state["cgroup"] = cgroup.to_state()
             store.save(cid, state)
             parent.expect("hooks", pidfd=pidfd)
+            hooks_began = True
             hook_state = plan.state_json("creating", init_pid)
             hooks.run("prestart", plan.hooks.get("prestart"), hook_state)
             hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
@@ -115,6 +120,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         if cgroup is not None:
             cgroup.destroy()
         store.remove(cid)
+        if hooks_began:  # runtime.md: a failed create hook continues the lifecycle at steps 12-13
+            hooks.run_poststop(plan.hooks.get("poststop"), plan.state_json("stopped", None))
         raise
     finally:
         parent.close()

@@ -71,8 +71,11 @@ def _terminal(state: dict[str, Any]) -> bool:
 def _wait(state: dict[str, Any], master: int | None) -> int:
     pid, started = state["pid"], state.get("pidStartTime")
 
-    def forward(signum: int, _frame: object) -> None:
+    def send(signum: int) -> None:
         proc.send_signal(pid, started, signum)
+
+    def forward(signum: int, _frame: object) -> None:
+        send(signum)
 
     for sig in signal.valid_signals():
         if sig not in _NOT_FORWARDED and sig < signal.SIGRTMIN:
@@ -84,7 +87,7 @@ def _wait(state: dict[str, Any], master: int | None) -> int:
         from lading.runtime import terminal
 
         try:
-            terminal.proxy(master)
+            terminal.proxy(master, forward=send)
         finally:
             os.close(master)
     while True:

@@ -5,89 +5,147 @@ the runtime namespace (prestart, createRuntime, poststart, poststop) are started
 createContainer and startContainer run from the container's init process, inside the container's
 namespaces. Both use this module, which forks and execs directly (no subprocess import) because
 the init may have already pivoted into a root without Python's standard library.
+
+As with runc: a hook without ``env`` inherits the environment of whoever runs it (the caller
+passes the runtime's environment, or the container process's for the hooks in the container); a
+hook gets the state on stdin, its stdout and stderr are kept (the last 4 KiB) for the error
+message, and no other fd of the runtime. Each hook leads its own process group, so a hook that
+times out is killed with everything it started; one that exits in time may leave a daemon behind
+(prestart hooks that start a network helper rely on that).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from lading import log
 from lading.errors import LadingError
+from lading.linux.process import reset_signals
 
 OUTPUT_LIMIT = 4096
+_MAX_POLL_MS = 2**31 - 1
+_FD_LIMIT = 2**31 - 1
 
 
-def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str) -> None:
-    """Run each hook in order; raise LadingError naming the first one that fails."""
+def state_json(
+    oci_version: str, cid: str, status: str, pid: int | None, bundle: str, annotations: dict[str, str]
+) -> str:
+    """The state hooks get on stdin (runtime.md "State"); no pid once stopped, as it may
+    already belong to another process."""
+    state: dict[str, Any] = {"ociVersion": oci_version, "id": cid, "status": status}
+    if pid is not None and status != "stopped":
+        state["pid"] = pid
+    state["bundle"] = bundle
+    state["annotations"] = annotations
+    return json.dumps(state)
+
+
+def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Mapping[str, str] | None = None) -> None:
+    """Run each hook in order; raise LadingError naming the first one that fails.
+
+    ``env`` is the environment of hooks that give none (default: this process's)."""
     for i, hook in enumerate(hooks or []):
-        run_one(f"{kind}[{i}]", hook, state_json)
+        run_one(f"{kind}[{i}]", hook, state_json, env)
 
 
-def run_one(name: str, hook: dict[str, Any], state_json: str) -> None:
+def run_poststop(poststop: list[dict[str, Any]] | None, state_json: str) -> None:
+    """Every poststop hook, in order; a failing one is only a warning (runtime.md lifecycle 13)."""
+    for i, hook in enumerate(poststop or []):
+        try:
+            run_one(f"poststop[{i}]", hook, state_json)
+        except LadingError as e:
+            log.warning(str(e))
+
+
+def run_one(name: str, hook: dict[str, Any], state_json: str, env: Mapping[str, str] | None = None) -> None:
     path = hook["path"]
     args = hook.get("args") or [path]
-    env = hook.get("env") or []
+    if "env" in hook:
+        hook_env = dict(e.split("=", 1) for e in hook["env"] if "=" in e)
+    else:
+        hook_env = dict(os.environ if env is None else env)
     timeout = hook.get("timeout")
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the hook
         try:
+            os.setpgid(0, 0)
             os.dup2(stdin_r, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
+            os.closerange(3, _FD_LIMIT)
+            reset_signals()
+            os.execve(path, args, hook_env)
+        except OSError as e:
+            os.write(2, f"exec {path}: {e.strerror or e}\n".encode())
         except BaseException as e:
             os.write(2, f"{e}\n".encode())
         finally:
             os._exit(127)
+    try:
+        os.setpgid(pid, pid)  # also here, so a timeout can never miss the group
+    except OSError:
+        pass  # the hook already did it and exec'd
     os.close(stdin_r)
     os.close(out_w)
     try:
-        try:
-            os.write(stdin_w, state_json.encode())
-        except BrokenPipeError:
-            pass  # the hook need not read its stdin
-        os.close(stdin_w)
-        stdin_w = -1
-        status, output = _wait(pid, out_r, timeout)
+        status, output = _communicate(pid, stdin_w, state_json.encode(), out_r, timeout)
     finally:
-        if stdin_w >= 0:
-            os.close(stdin_w)
         os.close(out_r)
+    detail = output.decode(errors="replace").strip().replace("\n", "; ")
     if status is None:
-        raise LadingError(f"{name} hook {path} timed out after {timeout}s")
+        raise LadingError(
+            f"{name} hook {path} timed out after {timeout}s and was killed" + (f": {detail}" if detail else "")
+        )
     if status != 0:
-        detail = output.decode(errors="replace").strip().replace("\n", "; ")
         why = f"exit status {status}" if status > 0 else f"signal {-status}"
         raise LadingError(f"{name} hook {path} failed with {why}" + (f": {detail}" if detail else ""))
 
 
-def _wait(pid: int, out_fd: int, timeout: float | None) -> tuple[int | None, bytes]:
-    """Collect output until the hook exits; None status (after killing it) on timeout."""
+def _communicate(pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float | None) -> tuple[int | None, bytes]:
+    """Feed the state to the hook (then close ``in_fd``) and collect its output until it exits;
+    None status (after killing its process group) on timeout. A hook need not read its stdin."""
     pidfd = os.pidfd_open(pid)
+    os.set_blocking(in_fd, False)
     poller = select.poll()
     poller.register(out_fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
+    poller.register(in_fd, select.POLLOUT)
     deadline = None if timeout is None else time.monotonic() + timeout
     output = b""
     exited = False
     try:
         while not exited:
-            left = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            left = None
+            if deadline is not None:
+                left = min(_MAX_POLL_MS, max(0, int((deadline - time.monotonic()) * 1000)))
             events = poller.poll(left)
             if not events:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 os.waitpid(pid, 0)
                 return None, output
             for fd, _ in events:
                 if fd == pidfd:
                     exited = True
+                elif fd == in_fd:
+                    try:
+                        data = data[os.write(in_fd, data) :]
+                    except BrokenPipeError:
+                        data = b""
+                    if not data:
+                        poller.unregister(in_fd)
+                        os.close(in_fd)
+                        in_fd = -1
                 else:
                     chunk = os.read(out_fd, 4096)
                     if not chunk:
@@ -95,6 +153,8 @@ def _wait(pid: int, out_fd: int, timeout: float | None) -> tuple[int | None, byt
                     output = (output + chunk)[-OUTPUT_LIMIT:]
     finally:
         os.close(pidfd)
+        if in_fd >= 0:
+            os.close(in_fd)
     _, status = os.waitpid(pid, 0)
     os.set_blocking(out_fd, False)
     try:

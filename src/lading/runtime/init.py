@@ -20,8 +20,8 @@ import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
+from lading.linux import keyring, netdev
 from lading.linux import namespaces as ns
-from lading.linux import netdev
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs
 from lading.runtime.sync import Channel
@@ -80,9 +80,15 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     if plan.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(plan.time_offsets)
+    # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
+    # so that the runtime always hears "init" before anything the init says.
+    waiting, reported = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(reported)
+            os.read(waiting, 1)
+            os.close(waiting)
             _init(plan, chan)
         except BaseException as e:
             _report(chan, e)
@@ -93,7 +99,10 @@ def _stage1(plan: Plan, chan: Channel) -> None:
 
 def _init(plan: Plan, chan: Channel) -> NoReturn:
     spec = plan.spec
+    host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
+    if plan.new_keyring:
+        keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
     if plan.new_uts:
@@ -105,27 +114,34 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.new_net:
         netdev.set_up("lo")
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(spec, plan.rootfs, plan.bundle, plan.new_userns or bool(plan.userns_path))
-    chan.send("hooks")
-    chan.expect("hooks-done")
-    state_json = plan.state_json("created", os.getpid())
-    hooks.run("createContainer", plan.hooks.get("createContainer"), state_json)
-    rootfs.pivot(plan.rootfs, plan.no_pivot)
-    rootfs.finish(spec)
-    for key, value in plan.sysctl.items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-            f.write(value)
+    rootfs.prepare(
+        spec,
+        plan.rootfs,
+        plan.bundle,
+        plan.new_userns or bool(plan.userns_path),
+        own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
+    )
     proc = spec.process
     assert proc is not None
+    chan.send("hooks")
+    chan.expect("hooks-done")
+    # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
+    # they give no env, the process's (as in runc; HOME only after pivot_root, from the
+    # container's /etc/passwd).
+    create_hooks = plan.hooks.get("createContainer")
+    hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
+    rootfs.pivot(plan.rootfs, plan.no_pivot)
+    for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    rootfs.finish(spec)
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
     if plan.console_fd is not None:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
-    cwd = proc.cwd or "/"
-    os.makedirs(cwd, exist_ok=True)
-    os.chdir(cwd)
+    os.chdir(proc.cwd or "/")  # created by rootfs.prepare, before the root went read-only
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
@@ -136,8 +152,13 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(fifo_fd)
     try:
-        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("running", os.getpid()))
-        plan.security.apply(proc, allow_setgroups=plan.allow_setgroups)
+        # As runc: after the capabilities and user are the container's, so a program from the
+        # image never runs with more privilege than the container itself; before the seccomp
+        # filter that noNewPrivileges puts last.
+        agent_state = plan.state_json("running", host_pid)
+        plan.security.apply(proc, plan.allow_setgroups, agent_state, host_pid)
+        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
+        plan.security.seal(agent_state, host_pid)
         process.exec_user_process(path, list(proc.args), env, plan.keep_fds)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))

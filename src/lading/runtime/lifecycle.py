@@ -8,13 +8,11 @@ they stay cheap to start.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 from typing import Any
 
-from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.runtime import hooks
@@ -67,15 +65,13 @@ def list_states(store: Store) -> list[dict[str, Any]]:
 
 
 def _hook_state(state: dict[str, Any], status: str) -> str:
-    return json.dumps(
-        {
-            "ociVersion": state["ociVersion"],
-            "id": state["id"],
-            "status": status,
-            "pid": state["pid"],
-            "bundle": state["bundle"],
-            "annotations": state.get("annotations") or {},
-        }
+    return hooks.state_json(
+        state["ociVersion"],
+        state["id"],
+        status,
+        state["pid"],
+        state["bundle"],
+        state.get("annotations") or {},
     )
 
 
@@ -94,8 +90,21 @@ def start(store: Store, cid: str) -> None:
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         try:
             hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
-        except LadingError as e:
-            log.warning(str(e))
+        except LadingError:
+            # runtime.md lifecycle step 9: an error, and the container stopped; `delete` then
+            # undoes the create and runs the poststop hooks (steps 12 and 13).
+            _stop(state)
+            raise
+
+
+def _stop(state: dict[str, Any]) -> None:
+    """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
+    pid, started = state["pid"], state.get("pidStartTime")
+    proc.send_signal(pid, started, signal.SIGKILL)
+    cgroup = ContainerCgroup.from_state(state)
+    if cgroup is not None:
+        cgroup.kill_all(signal.SIGKILL)
+    proc.wait_gone(pid, started)
 
 
 def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
@@ -184,11 +193,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
-        for i, hook in enumerate(config_hooks.get("poststop") or []):
-            try:
-                hooks.run_one(f"poststop[{i}]", hook, _hook_state(state, "stopped"))
-            except LadingError as e:
-                log.warning(str(e))
+        hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
 
 
 def signal_number(name: str) -> int:

@@ -6,13 +6,13 @@ message before any process, mount or state exists; the init only carries the pla
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
+from lading.runtime import hooks
 
 if TYPE_CHECKING:
     from lading.runtime.security import Security
@@ -52,12 +52,14 @@ class Plan:
         self.annotations: dict[str, str] = dict(spec.annotations or {})
         self.console_fd: int | None = None
         self.no_pivot = False
+        self.new_keyring = True
         self.keep_fds = range(3, 3)
         self.close_in_child: list[int] = []
         self.security: Security
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
+        refuse_idmapped_mounts(spec)
         self.allow_setgroups = True
         if spec.hostname and not self.new_uts:
             raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
@@ -104,23 +106,11 @@ class Plan:
                 lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
             self.time_offsets = "".join(lines)
         if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
-            raise LadingError(
-                "config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings"
-            )
+            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
 
-    def state(self, status: str, pid: int) -> dict[str, Any]:
-        """The container state as hooks and `state` show it (state-schema.json)."""
-        return {
-            "ociVersion": OCI_VERSION,
-            "id": self.cid,
-            "status": status,
-            "pid": pid,
-            "bundle": self.bundle,
-            "annotations": self.annotations,
-        }
-
-    def state_json(self, status: str, pid: int) -> str:
-        return json.dumps(self.state(status, pid))
+    def state_json(self, status: str, pid: int | None) -> str:
+        """The container state as hooks get it on stdin (state-schema.json)."""
+        return hooks.state_json(OCI_VERSION, self.cid, status, pid, self.bundle, self.annotations)
 
 
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
@@ -149,3 +139,14 @@ def validate_sysctl(sysctl: dict[str, str] | None, new_net: bool, new_uts: bool)
             continue
         raise LadingError(f"{where}: not a namespaced sysctl, it would change the host")
     return dict(sysctl or {})
+
+
+def refuse_idmapped_mounts(spec: Spec) -> None:
+    """Id-mapped mounts are not implemented: refuse them rather than mount without the mapping
+    (config.md: such a mount MUST have the idmapping applied). `lading features` says so too."""
+    for i, entry in enumerate(spec.mounts or []):
+        options = set(entry.options or [])
+        if entry.uid_mappings is not None or options & {"idmap", "ridmap"}:
+            raise LadingError(
+                f"config.json: $.mounts[{i}]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported"
+            )

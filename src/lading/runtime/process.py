@@ -7,36 +7,31 @@ These run in the container's init after pivot_root, so they read the container's
 from __future__ import annotations
 
 import os
-import signal
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
+from lading.linux.process import reset_signals
 
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
-# Python sets these to SIG_IGN for itself; an exec'd program must get the default back.
-_RESET_SIGNALS = (
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCHLD,
-)
 
 
-def environment(process: Process) -> dict[str, str]:
+def parse_env(process: Process) -> dict[str, str]:
+    """process.env as a mapping (entries without "=" are dropped, a later one wins)."""
     env: dict[str, str] = {}
     for entry in process.env or []:
         key, sep, value = entry.partition("=")
         if sep:
             env[key] = value
+    return env
+
+
+def environment(process: Process) -> dict[str, str]:
+    """The user program's environment: process.env, and HOME from the container's /etc/passwd."""
+    env = parse_env(process)
     if "HOME" not in env:
         env["HOME"] = home_of(process.user.uid if process.user else 0)
     return env
@@ -84,9 +79,7 @@ def switch_user(process: Process, allow_setgroups: bool) -> None:
 
 def exec_user_process(path: str, args: list[str], env: dict[str, str], keep_fds: range) -> NoReturn:
     """Reset signal handling, mark every runtime fd close-on-exec, and execve."""
-    for sig in _RESET_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    reset_signals()
     _cloexec_from(3)
     for fd in keep_fds:
         try:

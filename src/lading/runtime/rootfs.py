@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING
 from lading.errors import LadingError
 from lading.linux import fs
 from lading.linux import mount as m
+from lading.linux.cgroups import layout as cgroup_layout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lading.spec.runtime_config import LinuxDevice, Mount, Spec
 
 # (path, type, major, minor): the devices every container gets (runtime-linux.md "Default Devices").
@@ -52,7 +55,7 @@ def root_propagation(name: str | None) -> int:
     return _ROOT_PROPAGATION[key]
 
 
-def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
+def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns: bool) -> None:
     """Everything up to (not including) pivot_root: the caller runs createContainer hooks next."""
     linux = spec.linux
     propagation = root_propagation(linux.rootfs_propagation if linux else None)
@@ -62,13 +65,15 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool) -> None:
     try:
         for i, entry in enumerate(spec.mounts or []):
             try:
-                mount_entry(root_fd, entry, bundle)
+                mount_entry(root_fd, entry, bundle, own_cgroupns)
             except OSError as e:
                 raise LadingError(
                     f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
         create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+        if spec.process and spec.process.cwd:
+            os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
     finally:
         os.close(root_fd)
 
@@ -78,11 +83,11 @@ def is_bind(entry: Mount) -> bool:
     return entry.type == "bind" or "bind" in opts or "rbind" in opts
 
 
-def mount_entry(root_fd: int, entry: Mount, bundle: str) -> None:
+def mount_entry(root_fd: int, entry: Mount, bundle: str, own_cgroupns: bool = True) -> None:
     opts = m.parse_options(entry.options or [])
     dest = entry.destination
     if entry.type == "cgroup":
-        mount_cgroup(root_fd, dest, opts.flags)
+        mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
         return
     if is_bind(entry):
         source = os.path.join(bundle, entry.source or "")
@@ -101,60 +106,76 @@ def mount_entry(root_fd: int, entry: Mount, bundle: str) -> None:
         target = fs.mkdir_all_in_root(root_fd, dest)
         try:
             m.mount(entry.source or entry.type, fs.fd_path(target), entry.type, opts.flags, opts.data)
+            if opts.tmpcopyup and entry.type == "tmpfs":
+                covered = fs.fd_path(target)
+                _on_mount(root_fd, dest, lambda mounted: _copy_up(covered, mounted))
         finally:
             os.close(target)
-    for prop in opts.propagation:
-        _on_mount(root_fd, dest, lambda p, prop=prop: m.mount(None, p, None, prop))
+    if opts.propagation:
+        _on_mount(root_fd, dest, lambda p: _set_propagation(p, opts.propagation))
     if opts.attr_set or opts.attr_clear:
         _on_mount(root_fd, dest, lambda p: m.set_recursive_attributes(p, opts.attr_set, opts.attr_clear))
 
 
-def _on_mount(root_fd: int, dest: str, action: object) -> None:
+def _set_propagation(path: str, changes: list[int]) -> None:
+    for change in changes:
+        m.mount(None, path, None, change)
+
+
+def _copy_up(covered: str, mounted: str) -> None:
+    """tmpcopyup: copy what the new tmpfs hides (still reachable through its old fd) into it."""
+    import shutil  # before pivot_root, so the standard library is still reachable
+
+    shutil.copytree(covered, mounted, symlinks=True, dirs_exist_ok=True)
+
+
+def _on_mount(root_fd: int, dest: str, action: Callable[[str], None]) -> None:
     """Run ``action(path)`` on the mount now at ``dest`` (re-resolved: the old fd is under it)."""
     fd = fs.open_in_root(root_fd, dest)
     try:
-        action(fs.fd_path(fd))  # type: ignore[operator]
+        action(fs.fd_path(fd))
     finally:
         os.close(fd)
 
 
-def mount_cgroup(root_fd: int, dest: str, flags: int) -> None:
-    """Mount the cgroup filesystems the host has, as the container's cgroup namespace sees them."""
-    hierarchies = host_cgroup_mounts()
+def mount_cgroup(root_fd: int, dest: str, flags: int, own_namespace: bool) -> None:
+    """/sys/fs/cgroup in the container: each host hierarchy, showing only the container's cgroup.
+
+    With its own cgroup namespace the container gets fresh cgroup mounts, rooted at its cgroup by
+    the kernel; without one (podman's default on cgroup v1) each hierarchy's directory of the
+    container is bind-mounted, as runc does.
+    """
+    layout = cgroup_layout.detect()
+    if layout.mode == "v2" and layout.unified is not None:
+        _mount_hierarchy(root_fd, dest, layout.unified, flags, own_namespace)
+        return
     target = fs.mkdir_all_in_root(root_fd, dest)
     try:
-        if list(hierarchies) == [""]:  # pure cgroup v2
-            m.mount("cgroup2", fs.fd_path(target), "cgroup2", flags)
-            return
         m.mount("tmpfs", fs.fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
-        os.close(target)
-        target = fs.open_in_root(root_fd, dest)  # the new tmpfs, not the directory it covers
-        for sub, (fstype, options) in hierarchies.items():
-            sfd = fs.mkdir_all_in_root(target, sub)
-            try:
-                m.mount("cgroup", fs.fd_path(sfd), fstype, flags, options)
-            finally:
-                os.close(sfd)
-        if flags & m.MS_RDONLY:
-            m.mount(None, fs.fd_path(target), None, m.MS_REMOUNT | m.MS_BIND | m.MS_RDONLY | flags)
     finally:
         os.close(target)
+    target = fs.open_in_root(root_fd, dest)  # the new tmpfs, not the directory it covers
+    try:
+        for h in layout.hierarchies():
+            _mount_hierarchy(target, os.path.relpath(h.mountpoint, "/sys/fs/cgroup"), h, flags, own_namespace)
+    finally:
+        os.close(target)
+    if flags & m.MS_RDONLY:
+        _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_REMOUNT | m.MS_BIND | flags))
 
 
-def host_cgroup_mounts() -> dict[str, tuple[str, str]]:
-    """{name under /sys/fs/cgroup: (fstype, mount data)} for each host cgroup hierarchy."""
-    found: dict[str, tuple[str, str]] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _, superopts = post.split()[:3]
-            mountpoint = pre.split()[4]
-            if fstype not in ("cgroup", "cgroup2") or not mountpoint.startswith("/sys/fs/cgroup"):
-                continue
-            name = mountpoint.removeprefix("/sys/fs/cgroup").strip("/")
-            data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
-            found[name] = (fstype, data)
-    return found
+def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: int, own_namespace: bool) -> None:
+    fd = fs.mkdir_all_in_root(parent, sub)
+    try:
+        if own_namespace:
+            fstype = "cgroup2" if h.version == 2 else "cgroup"
+            m.mount("cgroup", fs.fd_path(fd), fstype, flags, ",".join(sorted(h.controllers)))
+            return
+        m.mount(h.directory(h.own), fs.fd_path(fd), None, m.MS_BIND | m.MS_REC)
+    finally:
+        os.close(fd)
+    if flags & ~m.MS_REC:
+        _on_mount(parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC)))
 
 
 def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) -> None:
@@ -164,9 +185,7 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) ->
             make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
-            make_device(
-                root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns
-            )
+            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
         for target, name in DEV_LINKS:
             _symlink(target, name, dev)
         if _lstat(dev, "pts/ptmx") is not None:
@@ -234,7 +253,15 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
         m.mount(rootfs, "/", None, m.MS_MOVE)
         os.chroot(".")
     else:
-        m.pivot_root(".", ".")
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            m.pivot_root(".", ".")
+            # "." is still the new root, with the old one stacked on it: step onto the old root
+            # so that only its tree is made a slave (the detach must not reach the host) while
+            # the container's mounts keep the propagation the config gave them (as runc does).
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
         m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
         m.umount(".", m.MNT_DETACH)
     os.chdir("/")

@@ -1,28 +1,76 @@
 """Applying the process's security settings in the init, in the one order that works.
 
-Order: rlimits; user and groups; no_new_privs; then (last, so that setup itself is never
-blocked) seccomp. Each step runs right before execve of the user program.
+:func:`prepare` runs in the runtime before fork and validates everything (a bad capability is a
+warning; a bad rlimit, seccomp profile or unavailable LSM label fails ``create`` cleanly).
+:meth:`Security.apply` runs in the init right before execve of the user program, as uid 0 with
+the runtime's capabilities, in this order:
+
+1. rlimits: raising a hard limit needs CAP_SYS_RESOURCE, so before anything is dropped;
+2. AppArmor profile and SELinux label for the exec (before the user switch: the attr files
+   belong to the task's original credentials);
+3. without noNewPrivileges: the seccomp filter (loading it then needs CAP_SYS_ADMIN);
+4. bounding set drop and PR_SET_KEEPCAPS (needs CAP_SETPCAP);
+5. setgroups, setresgid, setresuid, umask;
+6. effective/permitted/inheritable (capset), then ambient;
+7. with noNewPrivileges: PR_SET_NO_NEW_PRIVS, then (after the startContainer hooks, in
+   :meth:`Security.seal`) the seccomp filter, as late as possible so the fewest syscalls run
+   under it;
+8. with SCMP_ACT_NOTIFY rules: the notify fd and the container process state go to the
+   agent at listenerPath (reached through an O_PATH fd opened by :func:`prepare`, since the
+   host path is out of reach after pivot_root; the fd is close-on-exec).
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from lading.linux import prctl
-from lading.runtime import process
+from lading.linux import capabilities as linux_caps
+from lading.runtime import capabilities, lsm, process, rlimits, seccomp
 
 if TYPE_CHECKING:
-    from lading.spec.runtime_config import Process
+    from lading.spec.runtime_config import Linux, Process
 
 
 class Security:
     """What was validated and prepared in the runtime before fork, applied in the init."""
 
-    def apply(self, proc: Process, allow_setgroups: bool) -> None:
+    def __init__(self, proc: Process, linux: Linux | None) -> None:
+        self.rlimits = rlimits.prepare(proc)
+        self.caps = capabilities.prepare(proc)
+        self.lsm = lsm.prepare(proc, linux)
+        self.seccomp = seccomp.prepare(linux.seccomp) if linux is not None and linux.seccomp else None
+        self.listener_fd = seccomp.open_listener(self.seccomp) if self.seccomp is not None else None
+        self.no_new_privs = proc.no_new_privileges
+
+    def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
+        """Steps 1-7 above but the seccomp filter of step 7, which :meth:`seal` loads once the
+        startContainer hooks have run (as runc does). ``state_json`` and ``pid`` (the container
+        state and the init's pid as the runtime sees it) only go to a seccomp agent."""
+        rlimits.apply(self.rlimits)
+        lsm.apply(self.lsm)
+        if self.seccomp is not None and not self.no_new_privs:
+            self._load_seccomp(state_json, pid)
+        capabilities.before_user_switch(self.caps)
         process.switch_user(proc, allow_setgroups)
-        if proc.no_new_privileges:
-            prctl.set_no_new_privs()
+        capabilities.after_user_switch(self.caps)
+        if self.no_new_privs:
+            linux_caps.set_no_new_privs()
+
+    def seal(self, state_json: str = "{}", pid: int = 0) -> None:
+        """Step 7's seccomp filter (with noNewPrivileges), right before execve."""
+        if self.seccomp is not None and self.no_new_privs:
+            self._load_seccomp(state_json, pid)
+
+    def _load_seccomp(self, state_json: str, pid: int) -> None:
+        """Load the filter; step 8 at once, since a notifying filter blocks until an agent answers."""
+        assert self.seccomp is not None
+        notify_fd = seccomp.load(self.seccomp)
+        if notify_fd is not None:
+            message = seccomp.container_process_state(state_json.encode(), pid, self.seccomp.listener_metadata or "")
+            seccomp.send_notify_fd(self.seccomp.listener_path, notify_fd, message, self.listener_fd)
+            os.close(notify_fd)
 
 
-def prepare(proc: Process) -> Security:
-    return Security()
+def prepare(proc: Process, linux: Linux | None = None) -> Security:
+    return Security(proc, linux)

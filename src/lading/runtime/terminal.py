@@ -5,8 +5,10 @@ When ``process.terminal`` is true and nobody passed ``--console-socket``, a fore
 stand-in: the caller's tty goes into raw mode (so ^C, ^Z and line editing reach the container's
 line discipline instead of ours), its size is copied to the pty at start and on every SIGWINCH,
 and bytes flow both ways until the container side hangs up. The caller's terminal settings are
-put back however the proxy ends. Piped (non-tty) stdin works too: when it ends, the pty's EOF
-character is written, so a shell reading the terminal sees end of input.
+put back however the proxy ends. Piped (non-tty) stdin works too: when it ends and the container
+has read everything sent so far, the pty's EOF character is written, so a shell reading the
+terminal sees end of input. (Waiting matters: an EOF queued while the terminal is still in
+canonical mode is lost when a line-editing shell then switches it to raw mode.)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
 # Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
 _STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 _CHUNK = 65536
+_EOF_CHECK_MS = 50  # how often to look whether the container has read the last piped input
 
 
 def connect_console_socket(path: str) -> socket.socket:
@@ -147,12 +150,16 @@ def _pump(
     to_master = bytearray()
     stdout_open = True
     last_input = b"\n"
+    eof_pending = False
     poller = select.poll()
     poller.register(sigpipe, select.POLLIN)
     poller.register(stdin, select.POLLIN)
     while True:
+        if eof_pending and not to_master and pty.unread_input(master) == 0:
+            to_master += _end_of_input(master, last_input)
+            eof_pending = False
         poller.register(master, select.POLLIN | (select.POLLOUT if to_master else 0))
-        for fd, events in poller.poll():
+        for fd, events in poller.poll(_EOF_CHECK_MS if eof_pending else None):
             if fd == sigpipe:
                 for signum in os.read(sigpipe, 256):
                     if signum == signal.SIGWINCH:
@@ -168,8 +175,7 @@ def _pump(
                     last_input = data[-1:]
                 else:
                     poller.unregister(stdin)
-                    if not stdin_tty:
-                        to_master += _end_of_input(master, last_input)
+                    eof_pending = not stdin_tty
             elif fd == master:
                 if events & select.POLLOUT and to_master:
                     with contextlib.suppress(BlockingIOError):

@@ -41,9 +41,7 @@ def _parse(data: bytes) -> Any:
     except UnicodeDecodeError as e:
         return _Malformed(f"malformed JSON: invalid UTF-8 at byte {e.start}")
     except json.JSONDecodeError as e:
-        return _Malformed(
-            f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg[:1].lower()}{e.msg[1:]}"
-        )
+        return _Malformed(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg[:1].lower()}{e.msg[1:]}")
 
 
 def describe_malformed(error: Exception, data: bytes) -> str:
@@ -116,9 +114,7 @@ def _lookup(document: Any, parts: list[str | int | None]) -> Any:
     return node
 
 
-def _resolve_map_keys(
-    document: Any, parts: list[str | int | None], error: str, type: Any
-) -> list[str | int | None]:
+def _resolve_map_keys(document: Any, parts: list[str | int | None], error: str, type: Any) -> list[str | int | None]:
     """Find which key of each map in the path is at fault by decoding the document with that map
     cut down to one entry: the key whose entry alone reproduces the error is the culprit."""
     resolved = list(parts)

@@ -107,9 +107,7 @@ SeccompOperator = Annotated[
     msgspec.Meta(title="seccomp operator"),
 ]
 SchedulerPolicy = Annotated[
-    Literal[
-        "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"
-    ],
+    Literal["SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"],
     msgspec.Meta(title="scheduler policy"),
 ]
 SchedulerFlag = Annotated[
@@ -602,8 +600,6 @@ class Spec(OCIStruct, kw_only=True):
         if version is None:
             raise Invalid(".ociVersion", f"{quote(self.oci_version)} is not a SemVer version")
         if version.group(1) != "1":
-            raise Invalid(
-                ".ociVersion", f"unsupported version {quote(self.oci_version)}: lading implements 1.x"
-            )
+            raise Invalid(".ociVersion", f"unsupported version {quote(self.oci_version)}: lading implements 1.x")
         if self.annotations and "" in self.annotations:
             raise Invalid('.annotations[""]', "annotation keys must not be empty")

@@ -77,9 +77,7 @@ class Cgroup:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cgroup:
-        return cls(
-            dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ())
-        )
+        return cls(dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ()))
 
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))

@@ -34,9 +34,7 @@ class DeviceRule:
         return f"{self.type} {major}:{minor} {self.access}"
 
     def matches_everything(self) -> bool:
-        return (
-            self.type == "a" and self.major == self.minor == WILDCARD and set(self.access) >= {"r", "w", "m"}
-        )
+        return self.type == "a" and self.major == self.minor == WILDCARD and set(self.access) >= {"r", "w", "m"}
 
 
 # --- instruction encoding (struct bpf_insn: u8 code, u8 dst:4|src:4, s16 off, s32 imm) -------------

@@ -94,9 +94,7 @@ def parse_mountinfo(text: str) -> list[Hierarchy]:
         elif fstype == "cgroup":
             version = 1
             controllers = frozenset(
-                o
-                for o in options.split(",")
-                if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")
+                o for o in options.split(",") if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")
             )
             key = (1, controllers)
         else:

@@ -88,9 +88,7 @@ def cpu_v2(d: str) -> dict[str, Any]:
         st.get("system_usec", 0) * 1000,
         st.get("user_usec", 0) * 1000,
     )
-    throttling = _throttling(
-        st.get("nr_periods", 0), st.get("nr_throttled", 0), st.get("throttled_usec", 0) * 1000
-    )
+    throttling = _throttling(st.get("nr_periods", 0), st.get("nr_throttled", 0), st.get("throttled_usec", 0) * 1000)
     return {"usage": usage, "throttling": throttling}
 
 

@@ -1,1 +1,0 @@
-"""The engine: overlayfs layer store, containers, logs, monitor."""

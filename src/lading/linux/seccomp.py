@@ -1,0 +1,253 @@
+"""seccomp filters: built with libseccomp, loaded with the seccomp(2) system call.
+
+libseccomp (``libseccomp.so.2``, Debian's libseccomp2) resolves syscall and architecture names
+and compiles rules into a BPF program; :meth:`Builder.export_bpf` hands that program back as
+bytes. Loading is done here with seccomp(2) itself rather than seccomp_load(): the program can
+then be built in one process and installed in another (after fork or exec), the installing
+process makes exactly one system call, and every filter flag the kernel knows can be passed,
+whatever the libseccomp version (2.5 has no attribute for WAIT_KILLABLE_RECV, for example).
+
+Numbers follow <seccomp.h> (libseccomp) and <linux/seccomp.h>; nothing here knows about OCI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import NamedTuple
+
+# Filter return actions (<linux/seccomp.h> SECCOMP_RET_*, as libseccomp spells them).
+ACT_KILL_PROCESS = 0x80000000
+ACT_KILL_THREAD = 0x00000000
+ACT_TRAP = 0x00030000
+ACT_ERRNO = 0x00050000
+ACT_TRACE = 0x7FF00000
+ACT_LOG = 0x7FFC0000
+ACT_NOTIFY = 0x7FC00000
+ACT_ALLOW = 0x7FFF0000
+
+
+def act_errno(err: int) -> int:
+    """Fail the system call with this errno."""
+    return ACT_ERRNO | (err & 0xFFFF)
+
+
+def act_trace(msg: int) -> int:
+    """Notify a ptrace tracer, passing ``msg`` (PTRACE_EVENT_SECCOMP)."""
+    return ACT_TRACE | (msg & 0xFFFF)
+
+
+# Argument comparisons (enum scmp_compare).
+CMP_NE = 1
+CMP_LT = 2
+CMP_LE = 3
+CMP_EQ = 4
+CMP_GE = 5
+CMP_GT = 6
+CMP_MASKED_EQ = 7
+
+# seccomp(2) SECCOMP_SET_MODE_FILTER flags.
+FILTER_FLAG_TSYNC = 1 << 0
+FILTER_FLAG_LOG = 1 << 1
+FILTER_FLAG_SPEC_ALLOW = 1 << 2
+FILTER_FLAG_NEW_LISTENER = 1 << 3
+FILTER_FLAG_TSYNC_ESRCH = 1 << 4
+FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
+
+_SECCOMP_SET_MODE_FILTER = 1
+_SECCOMP_GET_ACTION_AVAIL = 2
+_NR_SCMP_ERROR = -1
+
+
+class ArgCmp(NamedTuple):
+    """One condition on a system call argument (struct scmp_arg_cmp)."""
+
+    arg: int
+    op: int
+    value: int
+    value_two: int = 0
+
+
+class _ScmpArgCmp(ctypes.Structure):
+    _fields_ = (
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    )
+
+
+class _ScmpVersion(ctypes.Structure):
+    _fields_ = (("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+@cache
+def _lib() -> ctypes.CDLL:
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError as e:
+        raise OSError(errno.ENOENT, f"libseccomp.so.2 is not installed (Debian: libseccomp2): {e}") from e
+    ctx = ctypes.c_void_p
+    sigs: dict[str, tuple[object, tuple[object, ...]]] = {
+        "seccomp_version": (ctypes.POINTER(_ScmpVersion), ()),
+        "seccomp_api_get": (ctypes.c_uint, ()),
+        "seccomp_init": (ctx, (ctypes.c_uint32,)),
+        "seccomp_release": (None, (ctx,)),
+        "seccomp_arch_add": (ctypes.c_int, (ctx, ctypes.c_uint32)),
+        "seccomp_arch_resolve_name": (ctypes.c_uint32, (ctypes.c_char_p,)),
+        "seccomp_syscall_resolve_name": (ctypes.c_int, (ctypes.c_char_p,)),
+        "seccomp_rule_add_array": (
+            ctypes.c_int,
+            (ctx, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ScmpArgCmp)),
+        ),
+        "seccomp_export_bpf": (ctypes.c_int, (ctx, ctypes.c_int)),
+    }
+    for fname, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, fname)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def _check(rc: int, what: str) -> int:
+    """libseccomp returns -errno on failure."""
+    if rc < 0:
+        raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
+    return rc
+
+
+def version() -> tuple[int, int, int]:
+    v = _lib().seccomp_version().contents
+    return (v.major, v.minor, v.micro)
+
+
+def api_level() -> int:
+    """libseccomp's view of what the kernel supports (see seccomp_api_get(3))."""
+    return int(_lib().seccomp_api_get())
+
+
+def resolve_syscall(name: str) -> int | None:
+    """The native number of a system call, a negative pseudo-number for one that exists only on
+    other architectures (libseccomp maps it per architecture), or None if no architecture has it."""
+    nr = int(_lib().seccomp_syscall_resolve_name(name.encode()))
+    return None if nr == _NR_SCMP_ERROR else nr
+
+
+def resolve_arch(name: str) -> int | None:
+    """The AUDIT_ARCH_* token of an architecture name libseccomp knows ("x86_64", "aarch64")."""
+    token = int(_lib().seccomp_arch_resolve_name(name.encode()))
+    return token or None
+
+
+class Builder:
+    """A libseccomp filter context: add architectures and rules, then export the BPF program."""
+
+    def __init__(self, default_action: int) -> None:
+        self._ctx: int | None = _lib().seccomp_init(default_action)
+        if not self._ctx:
+            raise OSError(errno.EINVAL, f"seccomp_init: invalid default action {default_action:#x}")
+
+    def _context(self) -> int:
+        if self._ctx is None:
+            raise ValueError("seccomp filter builder used after close()")
+        return self._ctx
+
+    def add_arch(self, token: int) -> None:
+        """Also match system calls made through this architecture's ABI (the native one is in)."""
+        rc = _lib().seccomp_arch_add(self._context(), token)
+        if rc != -errno.EEXIST:
+            _check(rc, "seccomp_arch_add")
+
+    def add_rule(self, action: int, syscall: int, args: Sequence[ArgCmp] = ()) -> None:
+        """Take ``action`` when ``syscall`` is made and every condition in ``args`` holds."""
+        arr = (_ScmpArgCmp * len(args))(*(_ScmpArgCmp(*a) for a in args))
+        _check(
+            _lib().seccomp_rule_add_array(self._context(), action, syscall, len(args), arr),
+            "seccomp_rule_add",
+        )
+
+    def export_bpf(self) -> bytes:
+        """The compiled program: an array of struct sock_filter, ready for :func:`load`."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            _check(_lib().seccomp_export_bpf(self._context(), fd), "seccomp_export_bpf")
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            _lib().seccomp_release(self._ctx)
+            self._ctx = None
+
+    def __enter__(self) -> Builder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@cache
+def _syscall() -> tuple[Callable[..., int], int]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = libc.syscall
+    fn.restype = ctypes.c_long
+    fn.argtypes = (ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p)
+    nr = resolve_syscall("seccomp")
+    if nr is None or nr < 0:
+        raise OSError(errno.ENOSYS, "seccomp(2) is not available on this architecture")
+    return fn, nr
+
+
+def _seccomp(op: int, flags: int, arg: int | None) -> int:
+    fn, nr = _syscall()
+    rc = int(fn(nr, op, flags, arg))
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"seccomp: {os.strerror(err)}")
+    return rc
+
+
+def load(program: bytes, flags: int = 0) -> int:
+    """Install a BPF program on the calling thread (all threads with FILTER_FLAG_TSYNC).
+
+    Needs no_new_privs or CAP_SYS_ADMIN. Returns the notification fd when ``flags`` has
+    FILTER_FLAG_NEW_LISTENER, else 0.
+    """
+    if not program or len(program) % 8:
+        raise ValueError("a BPF program is a non-empty array of 8-byte instructions")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    return _seccomp(_SECCOMP_SET_MODE_FILTER, flags, ctypes.addressof(prog))
+
+
+def flag_supported(flag: int) -> bool:
+    """Whether the kernel accepts this filter flag (probed without installing anything)."""
+    if flag & FILTER_FLAG_WAIT_KILLABLE_RECV:
+        flag |= FILTER_FLAG_NEW_LISTENER  # only valid together
+    try:
+        _seccomp(_SECCOMP_SET_MODE_FILTER, flag, None)
+    except OSError as e:
+        return e.errno == errno.EFAULT
+    raise AssertionError("seccomp(2) accepted a NULL filter")
+
+
+def action_available(action: int) -> bool:
+    """Whether the kernel implements a filter return action (SECCOMP_GET_ACTION_AVAIL)."""
+    value = ctypes.c_uint32(action & 0xFFFF0000)
+    try:
+        _seccomp(_SECCOMP_GET_ACTION_AVAIL, 0, ctypes.addressof(value))
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,292 @@
+"""The container's seccomp filter: config.json ``linux.seccomp`` -> a BPF program -> the kernel.
+
+Two steps, so that a bad profile fails ``create`` before anything is set up and the filter is
+the last thing installed before execve:
+
+* :func:`prepare` (in the runtime, before forking) validates the profile, resolves names with
+  libseccomp and compiles it. Every problem is one :class:`LadingError` naming the JSON path,
+  e.g. ``config.json: $.linux.seccomp.syscalls[3].action: unknown seccomp action "SCMP_ACT_FOO"``.
+* :func:`load` (in the container init) installs the compiled program with one seccomp(2) call
+  and returns the notification fd when the profile uses SCMP_ACT_NOTIFY. The init then hands
+  that fd to the seccomp agent with :func:`send_notify_fd` before execve, through the socket fd
+  the runtime opened with :func:`open_listener` before fork.
+
+Where in the init: with ``process.noNewPrivileges`` the filter goes in as late as possible, just
+before execve (after capabilities, user switch, LSM labels), so the fewest syscalls run under
+it; without it, loading needs CAP_SYS_ADMIN, so it must happen before the capabilities are
+dropped (runc does the same).
+
+Semantics follow runc: syscall names no architecture knows are skipped with a debug message;
+rules whose action equals the default action are dropped (libseccomp refuses them); a rule whose
+``args`` compare one argument more than once becomes one rule per condition (so they OR rather
+than AND, which Docker-style profiles rely on); SCMP_ACT_ERRNO and SCMP_ACT_TRACE default to
+EPERM; SCMP_ACT_KILL means kill the thread. Unlike runc, long profiles are not compiled as a
+binary tree (SCMP_FLTATR_CTL_OPTIMIZE): that triples libseccomp's compile time for a
+Docker-size profile, while the kernel (5.11+) already skips the filter for syscalls it always
+allows, whatever its layout.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import json
+import os
+import socket
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from lading import OCI_VERSION, log
+from lading.errors import LadingError
+from lading.linux import seccomp as sc
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import LinuxSeccomp, LinuxSyscall
+
+_EPERM = 1
+_MAX_ARGS = 6
+_WHERE = "config.json: $.linux.seccomp"
+
+ACTIONS: dict[str, int] = {
+    "SCMP_ACT_KILL": sc.ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": sc.ACT_KILL_PROCESS,
+    "SCMP_ACT_KILL_THREAD": sc.ACT_KILL_THREAD,
+    "SCMP_ACT_TRAP": sc.ACT_TRAP,
+    "SCMP_ACT_ERRNO": sc.ACT_ERRNO,
+    "SCMP_ACT_TRACE": sc.ACT_TRACE,
+    "SCMP_ACT_ALLOW": sc.ACT_ALLOW,
+    "SCMP_ACT_LOG": sc.ACT_LOG,
+    "SCMP_ACT_NOTIFY": sc.ACT_NOTIFY,
+}
+_TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+
+OPERATORS: dict[str, int] = {
+    "SCMP_CMP_NE": sc.CMP_NE,
+    "SCMP_CMP_LT": sc.CMP_LT,
+    "SCMP_CMP_LE": sc.CMP_LE,
+    "SCMP_CMP_EQ": sc.CMP_EQ,
+    "SCMP_CMP_GE": sc.CMP_GE,
+    "SCMP_CMP_GT": sc.CMP_GT,
+    "SCMP_CMP_MASKED_EQ": sc.CMP_MASKED_EQ,
+}
+
+# The architecture names of the runtime spec; libseccomp's name is the lower-case suffix.
+ARCHES: tuple[str, ...] = tuple(
+    "SCMP_ARCH_" + a
+    for a in (
+        *("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32", "MIPSEL"),
+        *("MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC"),
+        *("PARISC64", "RISCV64", "LOONGARCH64", "M68K", "SH", "SHEB"),
+    )
+)
+
+FLAGS: dict[str, int] = {
+    "SECCOMP_FILTER_FLAG_TSYNC": sc.FILTER_FLAG_TSYNC,
+    "SECCOMP_FILTER_FLAG_LOG": sc.FILTER_FLAG_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": sc.FILTER_FLAG_SPEC_ALLOW,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": sc.FILTER_FLAG_WAIT_KILLABLE_RECV,
+}
+
+# What the init does between loading the filter and handing the notify fd to the agent
+# (:func:`send_notify_fd`): if any of these were sent to the agent, nobody could answer.
+_HANDOFF_SYSCALLS = frozenset({"socket", "connect", "sendmsg", "sendto"})
+
+
+class Filter(NamedTuple):
+    """A compiled filter, ready for :func:`load` (plain data: survives fork, pickling, exec)."""
+
+    program: bytes
+    flags: int
+    listener_path: str
+    listener_metadata: str
+
+    @property
+    def notifies(self) -> bool:
+        return bool(self.flags & sc.FILTER_FLAG_NEW_LISTENER)
+
+
+def _why(e: OSError) -> str:
+    """The bare errno text (the linux layer puts the call's name in front of it)."""
+    return os.strerror(e.errno) if e.errno else str(e)
+
+
+def _action(name: str, errno_ret: int | None, errno_where: str) -> int:
+    if errno_ret is not None and name not in _TAKES_ERRNO:
+        only = " and ".join(_TAKES_ERRNO)
+        raise LadingError(f"{errno_where}: {name} does not take an errno (only {only} do)")
+    if errno_ret is not None and not 0 <= errno_ret <= 0xFFFF:
+        raise LadingError(f"{errno_where}: {errno_ret} is not an errno (0-65535)")
+    if name == "SCMP_ACT_ERRNO":
+        return sc.act_errno(_EPERM if errno_ret is None else errno_ret)
+    if name == "SCMP_ACT_TRACE":
+        return sc.act_trace(_EPERM if errno_ret is None else errno_ret)
+    return ACTIONS[name]
+
+
+def _conditions(call: LinuxSyscall, where: str) -> list[list[sc.ArgCmp]]:
+    """The condition lists of the rules one syscalls[] entry makes (one rule per list)."""
+    conds: list[sc.ArgCmp] = []
+    for j, arg in enumerate(call.args or ()):
+        at = f"{where}.args[{j}]"
+        if not 0 <= arg.index < _MAX_ARGS:
+            raise LadingError(f"{at}.index: {arg.index} is not a syscall argument index (0-5)")
+        conds.append(sc.ArgCmp(arg.index, OPERATORS[arg.op], arg.value, arg.value_two))
+    if len({c.arg for c in conds}) < len(conds):
+        return [[c] for c in conds]
+    return [conds]
+
+
+def _flags(seccomp: LinuxSeccomp) -> int:
+    flags = 0
+    for i, name in enumerate(seccomp.flags or ()):
+        if not sc.flag_supported(FLAGS[name]):
+            raise LadingError(f"{_WHERE}.flags[{i}]: {name} is not supported by this kernel")
+        flags |= FLAGS[name]
+    return flags
+
+
+def _add_arches(builder: sc.Builder, seccomp: LinuxSeccomp) -> None:
+    for i, name in enumerate(seccomp.architectures or ()):
+        token = sc.resolve_arch(name.removeprefix("SCMP_ARCH_").lower())
+        if token is None:
+            version = ".".join(map(str, sc.version()))
+            raise LadingError(
+                f"{_WHERE}.architectures[{i}]: {name} is not supported by the installed libseccomp {version}"
+            )
+        builder.add_arch(token)
+
+
+def _check_available(action: int, name: str, where: str) -> None:
+    if not sc.action_available(action):
+        raise LadingError(f"{where}: {name} is not supported by this kernel")
+
+
+def prepare(seccomp: LinuxSeccomp) -> Filter:
+    """Validate and compile ``linux.seccomp``; raises LadingError naming the JSON path."""
+    try:
+        sc.version()
+    except OSError as e:  # libseccomp is not installed
+        raise LadingError(f"{_WHERE}: {e.strerror}") from e
+    where = f"{_WHERE}.defaultAction"
+    default = _action(seccomp.default_action, seccomp.default_errno_ret, f"{_WHERE}.defaultErrnoRet")
+    if seccomp.default_action == "SCMP_ACT_NOTIFY":
+        raise LadingError(f"{where}: SCMP_ACT_NOTIFY cannot be the default action")
+    _check_available(default, seccomp.default_action, where)
+    flags = _flags(seccomp)
+    notifies = False
+    with sc.Builder(default) as builder:
+        _add_arches(builder, seccomp)
+        available = {default}
+        for i, call in enumerate(seccomp.syscalls or ()):
+            where = f"{_WHERE}.syscalls[{i}]"
+            action = _action(call.action, call.errno_ret, f"{where}.errnoRet")
+            if action not in available:
+                _check_available(action, call.action, f"{where}.action")
+                available.add(action)
+            conditions = _conditions(call, where)
+            if call.action == "SCMP_ACT_NOTIFY":
+                if not seccomp.listener_path:
+                    raise LadingError(f"{where}.action: SCMP_ACT_NOTIFY needs $.linux.seccomp.listenerPath")
+                handoff = sorted(_HANDOFF_SYSCALLS.intersection(call.names))
+                if handoff:
+                    raise LadingError(
+                        f"{where}.action: SCMP_ACT_NOTIFY cannot be used for {', '.join(handoff)}: "
+                        "the runtime needs them to hand the notify fd to the agent"
+                    )
+            if action == default:
+                continue
+            for name in call.names:
+                nr = sc.resolve_syscall(name)
+                if nr is None:
+                    log.debug(f"seccomp: ignoring unknown syscall {json.dumps(name)} ({where}.names)")
+                    continue
+                for conds in conditions:
+                    try:
+                        builder.add_rule(action, nr, conds)
+                    except OSError as e:
+                        why = _why(e)
+                        raise LadingError(f"{where}: libseccomp rejected the rule for {json.dumps(name)}: {why}") from e
+                notifies = notifies or call.action == "SCMP_ACT_NOTIFY"
+        try:
+            program = builder.export_bpf()
+        except OSError as e:
+            raise LadingError(f"{_WHERE}: libseccomp could not compile the filter: {_why(e)}") from e
+    if notifies:
+        flags |= sc.FILTER_FLAG_NEW_LISTENER
+        if flags & sc.FILTER_FLAG_TSYNC:
+            flags |= sc.FILTER_FLAG_TSYNC_ESRCH  # the kernel refuses TSYNC + listener without it
+    elif flags & sc.FILTER_FLAG_WAIT_KILLABLE_RECV:
+        log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no rule uses SCMP_ACT_NOTIFY")
+        flags &= ~sc.FILTER_FLAG_WAIT_KILLABLE_RECV
+    listener = (seccomp.listener_path or "") if notifies else ""
+    return Filter(program, flags, listener, seccomp.listener_metadata or "")
+
+
+def load(f: Filter) -> int | None:
+    """Install the filter on the calling process; the notify fd if it has SCMP_ACT_NOTIFY rules.
+
+    Needs no_new_privs set or CAP_SYS_ADMIN. After this, only execve (and, with a notify fd,
+    :func:`send_notify_fd`) should follow.
+    """
+    try:
+        fd = sc.load(f.program, f.flags)
+    except OSError as e:
+        hint = " (without noNewPrivileges it needs CAP_SYS_ADMIN)" if e.errno == errno.EACCES else ""
+        raise LadingError(f"cannot load the seccomp filter: {_why(e)}{hint}") from e
+    return fd if f.notifies else None
+
+
+def container_process_state(state_json: bytes, pid: int, metadata: str = "") -> bytes:
+    """The "container process state" the seccomp agent receives (config-linux.md): the runtime's
+    ``state`` JSON (as ``lading state`` prints it) wrapped with the fd names, pid and metadata."""
+    head: dict[str, Any] = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid}
+    if metadata:
+        head["metadata"] = metadata
+    return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"state":' + state_json + b"}"
+
+
+def open_listener(f: Filter) -> int | None:
+    """An O_PATH fd on the agent's socket, opened in the runtime before fork (None if the filter
+    does not notify). The socket lives on the host: once the init has pivoted into the rootfs the
+    path no longer resolves, but the fd, inherited across fork, still does (through
+    /proc/self/fd). It is close-on-exec, so the container process never sees it."""
+    if not f.notifies:
+        return None
+    try:
+        return os.open(f.listener_path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise LadingError(f"{_WHERE}.listenerPath: {f.listener_path}: {_why(e)}") from e
+
+
+def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: int | None = None) -> None:
+    """Send the notify fd (SCM_RIGHTS) and the container process state to the agent's socket:
+    one connection, fds with the first sendmsg only, then close, as config-linux.md requires.
+    With ``listener_fd`` (from :func:`open_listener`) the socket is reached through it."""
+    target = listener_path if listener_fd is None else f"/proc/self/fd/{listener_fd}"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(target)
+            fds = array.array("i", [fd])
+            sent = sock.sendmsg([state_json], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            if sent < len(state_json):
+                sock.sendall(state_json[sent:])
+    except OSError as e:
+        raise LadingError(
+            f"seccomp: cannot send the notify fd to listenerPath {listener_path}: {e.strerror or e}"
+        ) from e
+
+
+def features() -> dict[str, Any]:
+    """The ``linux.seccomp`` object of ``lading features`` (features-linux.md)."""
+    try:
+        archs = [a for a in ARCHES if sc.resolve_arch(a.removeprefix("SCMP_ARCH_").lower()) is not None]
+    except OSError:
+        return {"enabled": False}
+    supported = [name for name, flag in FLAGS.items() if sc.flag_supported(flag)]
+    return {
+        "enabled": True,
+        "actions": sorted(ACTIONS),
+        "operators": sorted(OPERATORS),
+        "archs": sorted(archs),
+        "knownFlags": sorted(FLAGS),
+        "supportedFlags": sorted(supported),
+    }

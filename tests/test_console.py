@@ -1,0 +1,114 @@
+"""Containers with process.terminal: the master over --console-socket, and foreground `run` on a pty.
+
+The console-socket tests do what conmon and containerd's shim do (tests/support_console.py is a
+small recvtty); the foreground tests give `lading run` a real pty as its terminal, the way a
+user's shell would, and type into it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import termios
+
+from lading.linux import pty
+from tests.conftest import Bundle
+from tests.support import Lading, lading_argv, lading_env
+from tests.support_console import (
+    ConsoleSocket,
+    UserTerminal,
+    make_stdin_controlling_tty,
+    read_until,
+    wait_for,
+)
+
+SH = ["sh"]
+
+
+def test_create_with_console_socket(lading: Lading, bundle: Bundle) -> None:
+    bundle.config["process"]["consoleSize"] = {"height": 30, "width": 90}
+    bundle.write(terminal=True, args=SH)
+    with ConsoleSocket(lading.tmp / "console.sock") as console:
+        lading("create", "--bundle", str(bundle), "--console-socket", str(console.path), "c1")
+        master = console.accept()
+        assert pty.get_window_size(master) == (30, 90)
+        lading.state("c1")
+        lading("start", "c1")
+        console.write(b"tty; stty size; echo do''ne\r")
+        out = console.read_until(b"done")
+        assert b"/dev/pts/0" in out
+        assert b"30 90" in out
+        pty.set_window_size(master, 40, 100)
+        console.write(b"stty size; exit 3\r")
+        out = console.read_to_hangup()
+        assert b"40 100" in out
+    wait_for(lambda: lading.state("c1")["status"] == "stopped")
+    lading("delete", "c1")
+
+
+def test_run_detached_with_console_socket(lading: Lading, bundle: Bundle) -> None:
+    bundle.write(terminal=True, args=["sh", "-c", "read line; echo got-$line"])
+    with ConsoleSocket(lading.tmp / "console.sock") as console:
+        lading("run", "--detach", "--bundle", str(bundle), "--console-socket", str(console.path), "c1")
+        console.accept()
+        lading.state("c1")
+        console.write(b"hi\r")
+        assert b"got-hi" in console.read_to_hangup()
+    wait_for(lambda: lading.state("c1")["status"] == "stopped")
+    lading("delete", "c1")
+
+
+def _run_on(terminal: UserTerminal, lading: Lading, bundle: Bundle, cid: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*lading_argv(), "--root", str(lading.root), "run", "--bundle", str(bundle), cid],
+        stdin=terminal.peer,
+        stdout=terminal.peer,
+        stderr=terminal.peer,
+        start_new_session=True,
+        preexec_fn=make_stdin_controlling_tty,
+        env=lading_env(),
+    )
+
+
+def test_foreground_run_on_a_terminal(lading: Lading, bundle: Bundle) -> None:
+    bundle.write(terminal=True, args=SH)
+    terminal = UserTerminal(rows=21, cols=77)
+    try:
+        before = termios.tcgetattr(terminal.peer)
+        proc = _run_on(terminal, lading, bundle, "c1")
+        try:
+            wait_for(terminal.is_raw)
+            terminal_out = read_until(terminal.master, b"# ")
+            os.write(terminal.master, b"tty; stty size; echo do''ne\r")
+            terminal_out = read_until(terminal.master, b"done\r\n")
+            assert b"/dev/pts/0" in terminal_out and b"21 77" in terminal_out
+            lading.state("c1")
+            # The user resizes their window: the kernel tells lading (SIGWINCH), lading the container.
+            pty.set_window_size(terminal.master, 50, 120)
+            os.write(terminal.master, b"sleep 0.3; stty size\r")
+            read_until(terminal.master, b"50 120")
+            os.write(terminal.master, b"exit 5\r")
+            assert proc.wait(timeout=30) == 5
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+        assert termios.tcgetattr(terminal.peer) == before
+    finally:
+        terminal.close()
+
+
+def test_foreground_run_with_piped_input(lading: Lading, bundle: Bundle) -> None:
+    bundle.write(terminal=True, args=SH)
+    p = lading("run", "--bundle", str(bundle), "c1", input="echo pi''ped; tty\n", check=False)
+    assert p.returncode == 0, p.stderr
+    assert "\npiped\n/dev/pts/0\n" in p.stdout  # text mode turned the pty's \r\n into \n
+
+
+def test_console_socket_that_nobody_listens_on(lading: Lading, bundle: Bundle) -> None:
+    bundle.write(terminal=True, args=SH)
+    missing = lading.tmp / "nobody.sock"
+    p = lading("create", "--bundle", str(bundle), "--console-socket", str(missing), "c1", check=False)
+    assert p.returncode == 1
+    assert str(missing) in p.stderr and len(p.stderr.strip().splitlines()) == 1
