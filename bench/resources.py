@@ -135,7 +135,7 @@ def remove_parent(parent: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=20, help="timed runs per runtime (default 20)")
+    ap.add_argument("-n", "--runs", type=int, default=20, help="timed runs per runtime (default 20)")
     ap.add_argument("--memory", default=str(128 << 20), help="memory limit for the timed runs, in bytes")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("runc") is None:
