@@ -95,6 +95,7 @@ def test_kernel_memory_is_accepted_with_a_warning(lading, bundle) -> None:
     run_detached(lading, bundle, "up-kmem", "exec sleep 100")
     p = lading("update", "--kernel-memory", "10m", "up-kmem")
     assert "kernel memory settings are ignored" in p.stderr
+    assert "memory" not in saved_state(lading, "up-kmem")["config"]["linux"]["resources"]
     lading("delete", "--force", "up-kmem")
 
 

@@ -116,7 +116,8 @@ def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
         source = "stdin" if args.resources == "-" else args.resources
         data = sys.stdin.buffer.read() if args.resources == "-" else read_document(args.resources)
         res = decode(data, LinuxResources, source)
-        _warn_kernel_memory(res)
+        if res.memory is not None and res.memory.kernel is not None:
+            log.warning("kernel memory settings are ignored and will be removed")
         return res, f"{source}: $"
     doc: dict[str, dict[str, Any]] = {}
     for flag, section, key, kind in _UPDATE_FLAGS:
@@ -124,19 +125,15 @@ def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
         if raw is None or raw == "":
             continue
         value = _flag_value(flag, raw, kind)
+        if flag == "--kernel-memory":
+            log.warning("kernel memory settings are ignored and will be removed")
+            continue
         if value == 0 and kind != "str":
             continue  # runc: 0 leaves a setting unchanged
         doc.setdefault(section, {})[key] = value
     import json
 
-    res = decode(json.dumps(doc).encode(), LinuxResources, "update flags")
-    _warn_kernel_memory(res)
-    return res, "update flags: $"
-
-
-def _warn_kernel_memory(res: LinuxResources) -> None:
-    if res.memory is not None and res.memory.kernel is not None:
-        log.warning("kernel memory settings are ignored and will be removed")
+    return decode(json.dumps(doc).encode(), LinuxResources, "update flags"), "update flags: $"
 
 
 def _flag_value(flag: str, raw: str, kind: str) -> int | str:
