@@ -140,9 +140,10 @@ class ContainerCgroup:
         else:
             log.warning("cgroup: no devices controller on this host; device rules are not enforced")
 
-    def update(self, res: LinuxResources, where: str = "resources") -> None:
-        """`lading update`: check and apply; devices only if given. checkBeforeUpdate refuses a
-        memory limit below the current usage (v2 would otherwise OOM-kill to get there)."""
+    def update(self, res: LinuxResources, where: str = "resources", linux: Linux | None = None) -> None:
+        """`lading update`: check and apply; devices only if given (with ``linux.devices`` still
+        allowed). checkBeforeUpdate refuses a memory limit below the current usage (v2 would
+        otherwise OOM-kill to get there)."""
         from lading.runtime import cgroup_resources as res_
 
         res_.validate(res, where)
@@ -153,7 +154,7 @@ class ContainerCgroup:
                 raise LadingError(
                     f"{where}.memory.limit: {m.limit} is below the container's current memory usage ({usage})"
                 )
-        self.apply(res, devices=res.devices is not None)
+        self.apply(res, linux, devices=res.devices is not None)
 
     def memory_usage(self) -> int:
         if d := self.cg.directory(1, "memory"):

@@ -164,6 +164,8 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
         return
     if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
         raise LadingError(f"container {cid} is not running")
+    if sig == signal.SIGKILL and st == "paused" and cgroup is not None:
+        cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
 
 def delete(store: Store, cid: str, force: bool = False) -> None:
@@ -181,11 +183,13 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
         pid, started = state["pid"], state.get("pidStartTime")
+        cgroup = ContainerCgroup.from_state(state)
         if st != "stopped":
             proc.send_signal(pid, started, signal.SIGKILL)
+            if st == "paused" and cgroup is not None:
+                cgroup.thaw()
             if not proc.wait_gone(pid, started):
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
-        cgroup = ContainerCgroup.from_state(state)
         if cgroup is not None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
         config_hooks = (state.get("config") or {}).get("hooks") or {}
