@@ -210,10 +210,13 @@ def test_create_with_cwd_through_a_host_fd_is_refused(lading, bundle, tmp_path):
             timeout=60,
         )
         assert (p.returncode, p.stdout) == (1, ""), p.stderr
-        if preserve == "1":
-            assert p.stderr == "cwd '/proc/self/fd/3' is outside the container's root filesystem\n"
-        else:  # closed at once in the child: the number now names one of the runtime's own fds
-            assert p.stderr.startswith("cannot create cwd '/proc/self/fd/3': "), p.stderr
+        # refused while building the rootfs (a magic link cannot be resolved inside the root), or
+        # at the chdir (the directory reached is outside the container's root)
+        assert p.stderr in (
+            "config.json: $.process.cwd: cannot create '/proc/self/fd/3' in the rootfs: "
+            "Too many levels of symbolic links\n",
+            "cwd '/proc/self/fd/3' is outside the container's root filesystem\n",
+        ), p.stderr
         assert not (lading.root / "c1").exists()
 
 

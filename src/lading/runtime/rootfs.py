@@ -73,7 +73,12 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns:
                 ) from None
         create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
         if spec.process and spec.process.cwd:
-            os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
+            try:
+                os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
+            except OSError as e:
+                raise LadingError(
+                    f"config.json: $.process.cwd: cannot create {spec.process.cwd!r} in the rootfs: {os.strerror(e.errno or 0)}"
+                ) from None
     finally:
         os.close(root_fd)
 
