@@ -76,9 +76,8 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns:
             try:
                 os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
             except OSError as e:
-                raise LadingError(
-                    f"config.json: $.process.cwd: cannot create {spec.process.cwd!r} in the rootfs: {os.strerror(e.errno or 0)}"
-                ) from None
+                cwd, why = spec.process.cwd, os.strerror(e.errno or 0)
+                raise LadingError(f"config.json: $.process.cwd: cannot create {cwd!r} in the rootfs: {why}") from None
     finally:
         os.close(root_fd)
 
