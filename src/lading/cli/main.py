@@ -36,11 +36,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """A fixed width: argparse would import shutil (and with it bz2 and lzma) to measure the terminal."""
+    return argparse.RawDescriptionHelpFormatter(prog, width=100)
+
+
 def _global_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lading",
         description="lading: an OCI container runtime",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
         epilog="commands:\n" + "\n".join(f"  {name:<10} {h}" for name, (_, h) in COMMANDS.items()),
     )
     p.add_argument("--root", default="/run/lading", help="root directory for storage of container state")
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     module_name, helptext = COMMANDS[g.command]
     module = importlib.import_module(f"lading.cli.{module_name}")
-    sub = argparse.ArgumentParser(prog=f"lading {g.command}", description=helptext)
+    sub = argparse.ArgumentParser(prog=f"lading {g.command}", description=helptext, formatter_class=_formatter)
     module.add_arguments(g.command, sub)
     args = sub.parse_args(g.args, namespace=g)
     if g.systemd_cgroup:

@@ -22,11 +22,15 @@ import select
 import signal
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from lading import log
 from lading.errors import LadingError
 from lading.linux.process import reset_signals
+
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OUTPUT_LIMIT = 4096
 _MAX_POLL_MS = 2**31 - 1

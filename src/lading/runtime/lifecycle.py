@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import select
 import signal
-from typing import Any
 
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
-from lading.linux import trampoline
 from lading.runtime import hooks
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
+
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def status(store: Store, cid: str, state: dict[str, Any]) -> str:
@@ -140,6 +143,8 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 if not hung_up and not data:
                     return "container init exited before start"
                 break
+        from lading.linux import trampoline  # only when there is an error to describe
+
         return trampoline.describe(data)
     finally:
         os.close(fd)

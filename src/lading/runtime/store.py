@@ -13,9 +13,13 @@ import fcntl
 import json
 import os
 import re
-from typing import Any
 
 from lading.errors import LadingError, NotFoundError
+
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
