@@ -324,3 +324,15 @@ def test_concurrent_starts_and_deletes_are_serialised(lading, bundle):
     codes = [p.wait(timeout=60) for p in deletes]
     assert codes.count(0) >= 1 and set(codes) <= {0, 1}
     assert not (lading.root / "c1").exists()
+
+
+def test_socket_activation_fds_are_passed_on(lading, bundle, tmp_path):
+    """LISTEN_FDS from a socket-activating caller (systemd) reaches the container, as with runc."""
+    bundle.write(args=["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"])
+    src = tmp_path / "data"
+    src.write_text("activated\n")
+    argv = ["sh", "-c", 'exec 3< "$0"; LISTEN_FDS=1 exec "$@"', str(src), *lading_argv(), "--root", str(lading.root)]
+    out = subprocess.run(
+        [*argv, "run", "-b", str(bundle), "c1"], capture_output=True, text=True, env=lading_env(), timeout=60
+    )
+    assert (out.returncode, out.stdout) == (0, "1 1\nactivated\n"), out.stderr

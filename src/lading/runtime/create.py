@@ -52,7 +52,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     plan.no_pivot = opts.no_pivot
     plan.new_keyring = not opts.no_new_keyring
     plan.hooks = _hooks(spec)
-    plan.keep_fds = range(3, 3 + _listen_fds() + opts.preserve_fds)
+    plan.listen_fds = _listen_fds()
+    plan.keep_fds = range(3, 3 + plan.listen_fds + opts.preserve_fds)
     if spec.process is None:
         raise LadingError("config.json: $.process: required to create a container")
     plan.security = security.prepare(spec.process, spec.linux)

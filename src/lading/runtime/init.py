@@ -146,6 +146,8 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if plan.console_fd is not None:
         console.setup(plan.console_fd, proc)
     env = process.environment(proc)
+    if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
+        env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
     cwd = proc.cwd or "/"  # created by rootfs.prepare, before the root went read-only
     shield.chdir_inside(cwd)
     path = process.find_executable(proc.args[0], env) if proc.args else ""

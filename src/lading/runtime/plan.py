@@ -54,6 +54,7 @@ class Plan:
         self.no_pivot = False
         self.new_keyring = True
         self.keep_fds = range(3, 3)
+        self.listen_fds = 0
         self.close_in_child: list[int] = []
         self.security: Security
         self.hooks: dict[str, list[dict[str, Any]]] = {}
