@@ -14,6 +14,7 @@ runtime reads it for $HOME).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -90,7 +91,8 @@ def test_a_joining_exec_is_out_of_reach(lading, bundle):
     assert victim.stdout == "ran as 0 with HOME=/root\n"
     if out == "no victim\n":  # the scan never saw the joining runtime: nothing was tested
         pytest.skip("the joining exec was not caught inside the container within 10s")
-    assert out == "victim python\n", "the runtime's process was reachable from the container"
+    # one line naming the victim (python, python3, ...); any more is a way into the host that worked
+    assert re.fullmatch(r"victim python[\w.]*\n", out), out
 
 
 def test_a_created_containers_init_is_out_of_reach(lading, bundle):
@@ -109,7 +111,8 @@ def test_a_created_containers_init_is_out_of_reach(lading, bundle):
         "-c",
         PROBE + "echo $(cat /proc/1/comm); probe /proc/1; true",
     )
-    assert out.stdout == "python\n", "the waiting init was reachable from the container"
+    # the init's name (python, python3, ...) and nothing else: any more is a way into the host
+    assert re.fullmatch(r"python[\w.]*\n", out.stdout), out.stdout
 
 
 def test_no_exe_of_the_runtime_is_ever_opened_while_execs_join(lading, bundle):
