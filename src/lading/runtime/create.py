@@ -82,10 +82,11 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             child_main(plan, child)
         child.close()
         try:
+            # made while stage 1 starts up, then joined by it
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
             msg = parent.expect("stage1")
             if plan.new_userns:
                 _write_id_maps(msg["pid"], spec)
-            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
             cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
