@@ -206,11 +206,11 @@ def test_symlinks_in_the_rootfs_cannot_send_mounts_to_the_host(lading, bundle, l
     (bundle.rootfs / "mnt" / "evil").symlink_to(link)
     bundle.config["mounts"].append({"destination": "/mnt/evil/x", "type": "tmpfs", "source": "tmpfs"})
     bundle.write(args=["sh", "-c", f"grep -c ' {inside} ' /proc/self/mountinfo"])
-    before = Path("/proc/self/mountinfo").read_text()
     out = lading("run", "-b", str(bundle), "c1").stdout
     assert out.split() == ["1"], "the mount lands inside the rootfs, at the link's target"
     assert not Path("/x").exists() and not Path("/tmp/x").exists()
-    assert Path("/proc/self/mountinfo").read_text() == before
+    host_mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
+    assert not host_mounts & {"/x", "/tmp/x", "/mnt/evil/x"}
 
 
 def test_symlinked_dev_cannot_put_devices_on_the_host(lading, bundle, tmp_path):
