@@ -4,6 +4,7 @@ Measured, each N times on the same busybox bundle with a private --root per runt
   run            `run ID` of /bin/true, in the foreground, until it exits
   create+start+delete   the three verbs podman and containerd call for a short container
   state          `state ID` of a created container
+  exec true      `exec ID true` in a container started with `run -d` running sleep
 
 crun refuses a hybrid cgroup layout (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified); it
 is run in a fresh mount namespace with that cgroup2 mount removed.
@@ -96,14 +97,25 @@ def bench(runner: Runner, n: int) -> dict[str, float]:
         results["state"] = median_ms(n, lambda _: runner("state", "stated"))
     finally:
         runner("delete", "--force", "stated", check=False)
+    runner("run", "--detach", "--bundle", str(runner.bundle / SLEEPER), "sleeper")
+    try:
+        results["exec true"] = median_ms(n, lambda _: runner("exec", "sleeper", "true"))
+    finally:
+        runner("delete", "--force", "sleeper", check=False)
     return results
+
+
+SLEEPER = "sleeper"  # the bundle (inside the main one, sharing its rootfs) that exec runs in
 
 
 def make_bundle(directory: Path) -> Path:
     make_busybox_rootfs(directory / "rootfs")
-    config = default_config(["/bin/true"])
-    config["ociVersion"] = "1.0.2"  # the newest version every runtime here accepts (crun 1.8)
-    (directory / "config.json").write_text(json.dumps(config))
+    for where, args in [(directory, ["/bin/true"]), (directory / SLEEPER, ["sleep", "1000000"])]:
+        config = default_config(args)
+        config["ociVersion"] = "1.0.2"  # the newest version every runtime here accepts (crun 1.8)
+        config["root"]["path"] = str(directory / "rootfs")
+        where.mkdir(exist_ok=True)
+        (where / "config.json").write_text(json.dumps(config))
     return directory
 
 

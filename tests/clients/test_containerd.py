@@ -125,3 +125,15 @@ def test_runtime_state_is_json(containerd: Containerd, runtime: Runtime) -> None
     assert p.returncode == 0, p.stderr
     st = json.loads(p.stdout)
     assert st["id"] == "t1" and st["status"] == "running" and st["pid"] > 0
+
+
+def test_missing_executable_reports_the_runtime_error(containerd: Containerd, runtime: Runtime) -> None:
+    """The runtime's own message (from the --log file the shim passes) is in ctr's error."""
+    for cid, program, why in [
+        ("t1", "/no/such/program", "stat /no/such/program: no such file or directory"),
+        ("t2", "no-such-program", "executable file not found in $PATH"),
+    ]:
+        p = containerd.run(runtime, IMAGE_NAME, cid, program, flags=("--rm",), check=False)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.startswith("ctr: failed to create shim task: OCI runtime create failed: "), p.stderr
+        assert f'exec: "{program}": {why}: unknown' in p.stderr

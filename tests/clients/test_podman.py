@@ -126,3 +126,28 @@ def test_user(podman: Podman) -> None:
         "uid=1(daemon) gid=1(daemon) groups=1(daemon)",
         "CapEff:\t0000000000000000",
     ]
+
+
+def test_missing_executable_reports_the_runtime_error(podman: Podman) -> None:
+    """The runtime's own message (from the --log file podman passes) is in podman's error."""
+    p = podman.run("--rm", IMAGE_NAME, "/no/such/program", check=False)
+    assert p.returncode == 127, p.stderr
+    want = 'exec: "/no/such/program": stat /no/such/program: no such file or directory'
+    assert p.stderr.startswith(f"Error: {podman.runtime.name}: "), p.stderr
+    assert f"{want}: OCI runtime attempted to invoke a command that was not found" in p.stderr
+
+
+def test_an_ulimit_the_runtime_cannot_set_fails_create(podman: Podman) -> None:
+    """Above fs.nr_open: the runtime's create fails and podman reports the runtime's reason."""
+    with open("/proc/sys/fs/nr_open") as f:
+        too_many = int(f.read()) + 1
+    p = podman.run("--rm", "--ulimit", f"nofile={too_many}:{too_many}", IMAGE_NAME, "true", check=False)
+    assert p.returncode == 126, p.stderr
+    assert p.stderr.startswith("Error: ") and f" {podman.runtime.name}: " in p.stderr, p.stderr
+    want = {
+        "lading": f"cannot set RLIMIT_NOFILE to soft {too_many}, hard {too_many}",
+        "runc": "error setting rlimit type 7: operation not permitted",
+    }
+    assert want[podman.runtime.name] in p.stderr
+    create_calls = [c for c in podman.runtime.logged_calls() if "create" in c]
+    assert create_calls and not [c for c in podman.runtime.logged_calls() if "start" in c]

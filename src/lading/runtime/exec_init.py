@@ -98,6 +98,7 @@ def _process(job: Job, chan: Channel, host_pid: int) -> NoReturn:
     assert proc.args
     path = process.find_executable(proc.args[0], env)
     via = trampoline.load(job.error_fd)
+    job.security.set_rlimits()
     job.security.apply(proc, job.allow_setgroups, job.state_json, host_pid)
     job.security.seal(job.state_json, host_pid)
     process.exec_user_process(path, list(proc.args), env, job.keep_fds, via, job.error_fd)

@@ -153,6 +153,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     path = process.find_executable(proc.args[0], env) if proc.args else ""
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
+    plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a

@@ -5,7 +5,10 @@ warning; a bad rlimit, seccomp profile or unavailable LSM label fails ``create``
 :meth:`Security.apply` runs in the init right before execve of the user program, as uid 0 with
 the runtime's capabilities, in this order:
 
-1. rlimits: raising a hard limit needs CAP_SYS_RESOURCE, so before anything is dropped;
+1. rlimits (:meth:`Security.set_rlimits`): raising a hard limit needs CAP_SYS_RESOURCE, so before
+   anything is dropped. A container's init sets them before it reports ready, as runc does, so a
+   limit that cannot be set fails ``create`` (whose error podman and containerd show the user)
+   rather than ``start``; an exec'd process sets them here;
 2. AppArmor profile and SELinux label for the exec (before the user switch: the attr files
    belong to the task's original credentials);
 3. without noNewPrivileges: the seccomp filter (loading it then needs CAP_SYS_ADMIN);
@@ -43,11 +46,14 @@ class Security:
         self.listener_fd = seccomp.open_listener(self.seccomp) if self.seccomp is not None else None
         self.no_new_privs = proc.no_new_privileges
 
+    def set_rlimits(self) -> None:
+        """Step 1 above."""
+        rlimits.apply(self.rlimits)
+
     def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
-        """Steps 1-7 above but the seccomp filter of step 7, which :meth:`seal` loads once the
+        """Steps 2-7 above but the seccomp filter of step 7, which :meth:`seal` loads once the
         startContainer hooks have run (as runc does). ``state_json`` and ``pid`` (the container
         state and the init's pid as the runtime sees it) only go to a seccomp agent."""
-        rlimits.apply(self.rlimits)
         lsm.apply(self.lsm)
         if self.seccomp is not None and not self.no_new_privs:
             self._load_seccomp(state_json, pid)
