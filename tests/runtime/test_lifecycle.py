@@ -336,3 +336,18 @@ def test_socket_activation_fds_are_passed_on(lading, bundle, tmp_path):
         [*argv, "run", "-b", str(bundle), "c1"], capture_output=True, text=True, env=lading_env(), timeout=60
     )
     assert (out.returncode, out.stdout) == (0, "1 1\nactivated\n"), out.stderr
+
+
+def test_state_is_creating_until_create_returns(lading, bundle, tmp_path):
+    """A createRuntime hook asks for the state while create is still running."""
+    seen = tmp_path / "seen"
+    hook = tmp_path / "hook.sh"
+    argv = " ".join([*lading_argv(), "--root", str(lading.root)])
+    hook.write_text(f"#!/bin/sh\n{argv} state c1 > {seen}\n")
+    hook.chmod(0o755)
+    bundle.config["hooks"] = {"createRuntime": [{"path": str(hook)}]}
+    bundle.write(args=["true"])
+    lading("create", "-b", str(bundle), "c1")
+    assert json.loads(seen.read_text())["status"] == "creating"
+    assert lading.state("c1")["status"] == "created"
+    lading("delete", "c1")

@@ -102,7 +102,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         try:
             state = _record(plan, init_pid, started, spec)
             state["cgroup"] = cgroup.to_state()
-            store.save(cid, state)
+            store.save(cid, {**state, "creating": True})  # `state` shows "creating" until ready
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
             hook_state = plan.state_json("creating", init_pid)
@@ -110,6 +110,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
             parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
+            store.save(cid, state)
         finally:
             os.close(pidfd)
         if opts.pid_file:

@@ -28,6 +28,8 @@ def status(store: Store, cid: str, state: dict[str, Any]) -> str:
     pid, started = state.get("pid", 0), state.get("pidStartTime")
     if not pid or not proc.is_alive(pid, started):
         return "stopped"
+    if state.get("creating"):
+        return "creating"
     if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
         return "created"
     cgroup = ContainerCgroup.from_state(state)
