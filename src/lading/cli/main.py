@@ -55,7 +55,8 @@ def _global_parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true", help="use systemd for cgroups (not supported)")
     p.add_argument("--rootless", default="auto", help="ignored; accepted for runc compatibility")
     p.add_argument("--criu", default="", help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="version", version=f"lading version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}")
+    version = f"lading version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}"
+    p.add_argument("-v", "--version", action="version", version=version)
     p.add_argument("command", nargs="?", metavar="COMMAND")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return p
