@@ -50,18 +50,6 @@ class Reference:
             out += f"@{self.digest}"
         return out
 
-    @property
-    def familiar(self) -> str:
-        """The short form docker shows: ``busybox:1.36`` for ``docker.io/library/busybox:1.36``."""
-        full = str(self)
-        for prefix in (f"{DOCKER_HUB}/library/", f"{DOCKER_HUB}/"):
-            if full.startswith(prefix):
-                return full[len(prefix) :]
-        return full
-
-    def with_tag(self, tag: str) -> Reference:
-        return Reference(self.domain, self.path, tag, "")
-
 
 def parse(text: str) -> Reference:
     """Parse and normalize an image reference, or fail naming what is wrong with it."""

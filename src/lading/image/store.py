@@ -211,12 +211,6 @@ class Store:
         """(name, manifest descriptor) for every named image, in index order."""
         return [(d.annotations.get(spec.REF_NAME, ""), d) for d in self.index().manifests]
 
-    def lookup(self, name: str) -> spec.Descriptor | None:
-        for ref, d in self.images():
-            if ref == name:
-                return d
-        return None
-
     def set_ref(self, name: str, desc: spec.Descriptor) -> None:
         """Point ``name`` at ``desc`` (replacing what it named before)."""
         with self._flock("index.lock"):

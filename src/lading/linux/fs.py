@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import stat
 
 from lading.linux.libc import SYS_OPENAT2, syscall
 
@@ -90,7 +89,3 @@ def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755) 
 def fd_path(fd: int) -> str:
     """The magic-link path that names exactly the file behind fd, for mount(2) targets."""
     return f"/proc/self/fd/{fd}"
-
-
-def is_dir(fd: int) -> bool:
-    return stat.S_ISDIR(os.fstat(fd).st_mode)

@@ -7,7 +7,6 @@ from lading.linux.libc import check, libc
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
@@ -21,7 +20,3 @@ def set_child_subreaper() -> None:
 
 def set_dumpable(on: bool) -> None:
     prctl(PR_SET_DUMPABLE, int(on))
-
-
-def set_no_new_privs() -> None:
-    prctl(PR_SET_NO_NEW_PRIVS, 1)

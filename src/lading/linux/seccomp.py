@@ -128,11 +128,6 @@ def version() -> tuple[int, int, int]:
     return (v.major, v.minor, v.micro)
 
 
-def api_level() -> int:
-    """libseccomp's view of what the kernel supports (see seccomp_api_get(3))."""
-    return int(_lib().seccomp_api_get())
-
-
 def resolve_syscall(name: str) -> int | None:
     """The native number of a system call, a negative pseudo-number for one that exists only on
     other architectures (libseccomp maps it per architecture), or None if no architecture has it."""

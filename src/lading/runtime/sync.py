@@ -8,7 +8,6 @@ gives, and finally says it is ready (or reports the error that stopped it).
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 from typing import Any
@@ -61,6 +60,3 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
-
-    def detach_fd(self) -> int:
-        return os.dup(self.sock.fileno())
