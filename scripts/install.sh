@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
   busybox-static                  # the rootfs of the demo and test containers
   libseccomp2                     # seccomp filters, loaded through ctypes
   iproute2 uidmap                 # network namespaces and id maps in tests
+  procps                          # the host ps that `lading ps` runs for its table form
+  qemu-user-static                # runs the aarch64 exec trampoline in its test
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
@@ -21,7 +23,8 @@ for p in "${DEBIAN_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With recommends: podman's (fuse-overlayfs, slirp4netns, catatonit) are what the tests were run with.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then
