@@ -192,7 +192,7 @@ def test_kill_stopped_container_is_an_error(lading, bundle):
     bundle.write(args=["true"])
     lading("run", "--keep", "-b", str(bundle), "c1")
     p = lading("kill", "c1", "KILL", check=False)
-    assert p.returncode == 1 and "not running" in p.stderr
+    assert p.returncode == 1 and "cannot kill container c1: it is stopped" in p.stderr
     lading("delete", "c1")
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.runtime.cgroups import ContainerCgroup
-from lading.runtime.lifecycle import status
+from lading.runtime.lifecycle import load_for, status
 from lading.runtime.store import Store
 
 if TYPE_CHECKING:
@@ -81,19 +81,13 @@ def update(store: Store, cid: str, res: LinuxResources, where: str = "resources"
 
 def pause(store: Store, cid: str) -> None:
     with store.lock(cid):
-        state = store.load(cid)
-        st = status(store, cid, state)
-        if st != "running":
-            raise LadingError(f"cannot pause container {cid}: it is {st}, not running")
+        state, _ = load_for(store, cid, "pause", ("running",))
         _cgroup(cid, state).freeze()
 
 
 def resume(store: Store, cid: str) -> None:
     with store.lock(cid):
-        state = store.load(cid)
-        st = status(store, cid, state)
-        if st != "paused":
-            raise LadingError(f"cannot resume container {cid}: it is {st}, not paused")
+        state, _ = load_for(store, cid, "resume", ("paused",))
         _cgroup(cid, state).thaw()
 
 

@@ -38,6 +38,16 @@ def status(store: Store, cid: str, state: dict[str, Any]) -> str:
     return "running"
 
 
+def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The state and status of a container that must be in one of the ``allowed`` statuses for
+    ``action`` (runtime.md: an operation in the wrong status has no effect and is an error)."""
+    state = store.load(cid)
+    st = status(store, cid, state)
+    if st not in allowed:
+        raise LadingError(f"cannot {action} container {cid}: it is {st}, not {' or '.join(allowed)}")
+    return state, st
+
+
 def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
     """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
     st = status(store, cid, state)
@@ -84,10 +94,7 @@ def _hook_state(state: dict[str, Any], status: str) -> str:
 def start(store: Store, cid: str) -> None:
     """Let the created init exec the user program; errors if the container is not `created`."""
     with store.lock(cid):
-        state = store.load(cid)
-        st = status(store, cid, state)
-        if st != "created":
-            raise LadingError(f"cannot start a container that is {st}: {cid}")
+        state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
         error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
         os.unlink(fifo)
@@ -161,10 +168,7 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state = store.load(cid)
-    st = status(store, cid, state)
-    if st not in ("created", "running", "paused"):
-        raise LadingError(f"container {cid} is not running (status: {st})")
+    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
