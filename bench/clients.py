@@ -15,30 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.timing import median_ms  # noqa: E402
 from tests.clients.containerd import CTR, Containerd  # noqa: E402
 from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
 from tests.clients.podman import Podman  # noqa: E402
 from tests.clients.runtimes import Runtime, make_runtime  # noqa: E402
-
-
-def median_ms(n: int, once: Callable[[int], None]) -> float:
-    times = []
-    for i in range(n):
-        start = time.perf_counter()
-        once(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def _time_clients(n: int, podman: Podman, containerd: Containerd, runtime: Runtime) -> dict[str, float]:

@@ -18,17 +18,15 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.timing import median_ms  # noqa: E402
 from tests.support import default_config, lading_argv, lading_env, make_busybox_rootfs  # noqa: E402
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
@@ -71,15 +69,6 @@ class Runner:
                 err.seek(0)
                 why = err.read().decode().strip()
                 raise RuntimeError(f"{self.name} {' '.join(args)}: exit {code}: {why}")
-
-
-def median_ms(n: int, once: Callable[[int], None]) -> float:
-    times = []
-    for i in range(n):
-        start = time.perf_counter()
-        once(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def bench(runner: Runner, n: int) -> dict[str, float]:
