@@ -94,12 +94,21 @@ def test_create_start_state_delete(lading, bundle, tmp_path):
     assert p.returncode == 1 and "does not exist" in p.stderr
 
 
-def test_edits_to_config_after_create_have_no_effect(lading, bundle):
-    bundle.write(args=["sh", "-c", "echo original"])
+def test_edits_to_config_after_create_have_no_effect(lading, bundle, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["bind"]})
+    bundle.write(args=["sh", "-c", "echo original > /out/ran"])
     lading("create", "-b", str(bundle), "c1")
-    bundle.write(args=["sh", "-c", "echo edited"])
+    bundle.config["mounts"].pop()
+    bundle.write(args=["sh", "-c", "echo edited > /out/ran"])
     lading("start", "c1")
     lading.state("c1")
+    for _ in range(100):
+        if (out / "ran").exists() and (out / "ran").read_text():
+            break
+        time.sleep(0.02)
+    assert (out / "ran").read_text() == "original\n"
     lading("delete", "--force", "c1")
 
 

@@ -29,17 +29,14 @@ class Channel:
     def send(self, kind: str, **fields: Any) -> None:
         self.sock.send(json.dumps({"type": kind, **fields}).encode())
 
-    def recv(self, timeout: float | None = None, pidfd: int | None = None) -> dict[str, Any]:
-        """The next message; an ``eof`` message when the other side closed or its process died."""
-        if pidfd is not None or timeout is not None:
+    def recv(self, pidfd: int | None = None) -> dict[str, Any]:
+        """The next message; an ``eof`` message when the other side closed or, given its pidfd,
+        its process died first."""
+        if pidfd is not None:
             p = select.poll()
             p.register(self.sock.fileno(), select.POLLIN)
-            if pidfd is not None:
-                p.register(pidfd, select.POLLIN)
-            events = p.poll(None if timeout is None else int(timeout * 1000))
-            if not events:
-                raise LadingError("timed out waiting for the container init process")
-            if not any(fd == self.sock.fileno() for fd, _ in events):
+            p.register(pidfd, select.POLLIN)
+            if not any(fd == self.sock.fileno() for fd, _ in p.poll()):
                 return {"type": "eof"}
         data = self.sock.recv(MAX_MESSAGE)
         if not data:
