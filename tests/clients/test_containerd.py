@@ -80,8 +80,9 @@ def test_kill_sends_sigterm(containerd: Containerd, runtime: Runtime) -> None:
     time.sleep(0.2)  # let sh install its trap
     containerd.ctr("tasks", "kill", "t1")
     wait_status(containerd, "t1", "STOPPED")
-    containerd.ctr("tasks", "delete", "t1")
+    deleted = containerd.ctr("tasks", "delete", "t1")
     containerd.ctr("containers", "delete", "t1")
+    assert "exit code 9" in deleted.stderr, "TERM reached the container's trap"
 
 
 @pytest.mark.verbs("exec")
