@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
 
 from lading import log
 from lading.errors import LadingError
 from lading.linux.cgroups import cgroupfs, freezer, kill
 
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.linux.cgroups.layout import Layout
 
 # v1 controllers whose new cgroups start empty and must inherit the parent's value

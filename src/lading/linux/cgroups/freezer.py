@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
 
 from lading.errors import LadingError
 from lading.linux.cgroups import cgroupfs
 
-State = Literal["thawed", "freezing", "frozen"]
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
+    State: TypeAlias = Literal["thawed", "freezing", "frozen"]
 
 
 def _wait(check: Callable[[], bool], timeout: float) -> bool:
