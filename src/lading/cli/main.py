@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from lading import OCI_VERSION, __version__, log
@@ -48,7 +49,11 @@ def _global_parser() -> argparse.ArgumentParser:
         formatter_class=_formatter,
         epilog="commands:\n" + "\n".join(f"  {name:<10} {h}" for name, (_, h) in COMMANDS.items()),
     )
-    p.add_argument("--root", default="/run/lading", help="root directory for storage of container state")
+    p.add_argument(
+        "--root",
+        default=None,
+        help="root directory for storage of container state (/run/lading; $XDG_RUNTIME_DIR/lading if not root)",
+    )
     p.add_argument("--log", default="", help="set the log file to write lading logs to (default stderr)")
     p.add_argument("--log-format", default="text", choices=["text", "json"], help="log format")
     p.add_argument("--debug", action="store_true", help="enable debug logging")
@@ -62,11 +67,28 @@ def _global_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _default_root() -> str:
+    """runc's rule: an unprivileged user's containers live in $XDG_RUNTIME_DIR/lading, made
+    0700 and sticky (so that a tmpfiles cleaner leaves it alone), like runc's."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if not xdg or os.geteuid() == 0:
+        return "/run/lading"
+    root = os.path.join(xdg, "lading")
+    try:
+        os.mkdir(root, 0o700)
+        os.chmod(root, 0o1700)
+    except OSError:
+        pass  # it exists, or the verb reports why it cannot use it
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     top = _global_parser()
     g = top.parse_args(argv)
     log.configure(g.log, g.log_format, g.debug)
+    if g.root is None:
+        g.root = _default_root()
     if g.command is None:
         top.print_help()
         return 0
