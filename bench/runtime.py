@@ -40,8 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from lading.cli.launcher import write_launcher  # noqa: E402
 from tests.support import default_config, make_busybox_rootfs  # noqa: E402
+
+from lading.cli.launcher import write_launcher  # noqa: E402
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
 CRUN_SHELL = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"'

@@ -18,13 +18,7 @@ import sys
 
 
 def launcher_text(python: str, paths: list[str]) -> str:
-    return (
-        f"#!{python} -IS\n"
-        "import sys\n"
-        f"sys.path[:0] = {paths!r}\n"
-        "from lading.cli.main import main_exit\n"
-        "main_exit()\n"
-    )
+    return f"#!{python} -IS\nimport sys\nsys.path[:0] = {paths!r}\nfrom lading.cli.main import main_exit\nmain_exit()\n"
 
 
 def import_roots() -> list[str]:
