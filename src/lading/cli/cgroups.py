@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 
 from lading import log
+from lading.cli.args import REMAINDER, Namespace, Parser
 from lading.errors import LadingError
 from lading.runtime.store import Store
 
@@ -54,7 +54,7 @@ _HELP = {
 }
 
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, p: Parser) -> None:
     if verb == "update":
         p.add_argument("-r", "--resources", default="", help="a JSON file of linux.resources to apply, or - for stdin")
         for flag, _, _, _ in _UPDATE_FLAGS:
@@ -69,10 +69,10 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     p.add_argument("container_id", metavar="ID")
     if verb == "ps":
-        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="options for ps (default -ef)")
+        p.add_argument("ps_args", nargs=REMAINDER, help="options for ps (default -ef)")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     from lading.runtime import control
 
     store = Store(args.root)
@@ -105,7 +105,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
 # --- update's input ------------------------------------------------------------------------------
 
 
-def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
+def _resources(args: Namespace) -> tuple[LinuxResources, str]:
     """The resources to apply and the name errors give their source by."""
     from lading.spec.decode import decode, read_document
     from lading.spec.runtime_config import LinuxResources

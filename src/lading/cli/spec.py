@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
+from lading.cli.args import Namespace, Parser
 from lading.errors import LadingError
 
 
-def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, parser: Parser) -> None:
     parser.add_argument("-b", "--bundle", default="", help="path to the root of the bundle directory")
     parser.add_argument(
         "--rootless",
@@ -18,7 +18,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     import json
 
     from lading.spec.defaults import default_config
