@@ -4,7 +4,7 @@
 functools and collections: milliseconds, on verbs whose whole work is reading state.json. The C
 accelerator behind the json package (``_json``) does the real work on its own; this module puts
 around it the few lines json.loads and json.dumps do. The output is byte for byte what
-``json.dumps(value)`` and ``json.dumps(value, indent=N)`` write; a syntax error is the json
+``json.dumps(value)`` and ``json.dumps(value, indent=...)`` write; a syntax error is the json
 package's JSONDecodeError (a ValueError) with the same message, imported only when there is one.
 """
 
@@ -54,11 +54,12 @@ def _fail(message: str, s: str, pos: int) -> Any:
     raise JSONDecodeError(message, s, pos)
 
 
-def dumps(value: Any, indent: int | None = None) -> str:
+def dumps(value: Any, indent: int | str | None = None) -> str:
     """json.dumps(value) or json.dumps(value, indent=indent), for dicts with string keys, lists,
     strings, numbers, booleans and null."""
     out: list[str] = []
-    _encode(value, out, "\n" if indent is not None else "", " " * (indent or 0))
+    step = indent if isinstance(indent, str) else " " * (indent or 0)
+    _encode(value, out, "\n" if indent is not None else "", step)
     return "".join(out)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 from lading import log
@@ -154,14 +153,16 @@ def _flag_value(flag: str, raw: str, kind: str) -> int | str:
     return value
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
+_SIZE = r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?"  # compiled by the verbs that take a size
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def ram_in_bytes(text: str, flag: str = "size") -> int:
     """A memory size as runc (docker's go-units) reads it: binary units, optional i and b,
     case-insensitive: "512m", "1g", "1.5GiB", "100kb", "4096"."""
-    m = _SIZE.fullmatch(text)
+    import re
+
+    m = re.fullmatch(_SIZE, text)
     if m is None:
         raise LadingError(f"invalid value for {flag}: invalid size: {text!r}")
     try:
@@ -174,7 +175,7 @@ def ram_in_bytes(text: str, flag: str = "size") -> int:
     return value
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -183,9 +184,12 @@ def parse_duration(text: str) -> float:
     body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0.0
+    import re
+
+    duration = re.compile(_DURATION)
     pos, total = 0, 0.0
     while pos < len(body):
-        m = _DURATION.match(body, pos)
+        m = duration.match(body, pos)
         if m is None:
             break
         total += float(m.group(1)) * _SECONDS[m.group(2)]

@@ -19,14 +19,13 @@ def add_arguments(verb: str, parser: Parser) -> None:
 
 
 def run(verb: str, args: Namespace) -> int:
-    import json
-
+    from lading import jsonlite
     from lading.spec.defaults import default_config
 
     bundle = args.bundle or "."
     if not os.path.isdir(bundle):
         raise LadingError(f"bundle {bundle}: no such directory")
-    text = json.dumps(default_config(rootless=args.spec_rootless), indent="\t")
+    text = jsonlite.dumps(default_config(rootless=args.spec_rootless), indent="\t")
     try:
         fd = os.open(os.path.join(bundle, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except FileExistsError:
