@@ -117,18 +117,19 @@ class JsonLog:
     def _rotate(self) -> None:
         os.close(self._fd)
         if self.max_files > 1:
-            _unlink(f"{self.path}.{self.max_files - 1}")
+            remove(f"{self.path}.{self.max_files - 1}")
             for i in range(self.max_files - 1, 1, -1):
                 _rename(f"{self.path}.{i - 1}", f"{self.path}.{i}")
             _rename(self.path, f"{self.path}.1")
         else:
-            _unlink(self.path)
+            remove(self.path)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         self._fd = os.open(self.path, flags, LOG_FILE_MODE)
         self._size = 0
 
 
-def _unlink(path: str) -> None:
+def remove(path: str) -> None:
+    """unlink, if it is there."""
     try:
         os.unlink(path)
     except FileNotFoundError:

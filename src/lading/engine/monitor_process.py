@@ -40,7 +40,7 @@ import sys
 import time
 
 from lading.engine import attach_protocol as proto
-from lading.engine.jsonlog import JsonLog, timestamp
+from lading.engine.jsonlog import JsonLog, remove, timestamp
 
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
@@ -193,7 +193,7 @@ class Monitor:
             if self.master is None:
                 self._accept_console(console)
             console.close()
-            _unlink(self._path(CONSOLE_SOCKET))
+            remove(self._path(CONSOLE_SOCKET))
             if self.master is None:
                 self._delete_container()
                 self._fail(b"the runtime did not send the container's terminal")
@@ -208,7 +208,7 @@ class Monitor:
         self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
         self._write_file(MONITOR_PID, b"%d\n" % os.getpid())
-        _unlink(self._path(RUNTIME_LOG))
+        remove(self._path(RUNTIME_LOG))
         _report(b"ok %d\n" % self.init_pid)
         os.close(STATUS_FD)
 
@@ -262,7 +262,7 @@ class Monitor:
     def _fail(self, detail: bytes) -> NoReturn:
         _report(b"fail\n" + detail)
         for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
-            _unlink(self._path(name))
+            remove(self._path(name))
         os._exit(1)
 
     # -- serve --------------------------------------------------------------------------------
@@ -426,7 +426,7 @@ class Monitor:
         )
         self._write_file(EXIT_FILE, body)
         self._goodbye(b"%d" % code)
-        _unlink(self._path(proto.SOCKET_NAME))
+        remove(self._path(proto.SOCKET_NAME))
         if self.s.exit_command:
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
@@ -464,7 +464,7 @@ class Monitor:
         return path if len(path) <= _SUN_PATH_MAX else f"/proc/{os.getpid()}/fd/{self.dir_fd}/{name}"
 
     def _listen(self, name: str, kind: int) -> _socket.socket:
-        _unlink(self._path(name))
+        remove(self._path(name))
         sock = _socket.socket(_socket.AF_UNIX, kind | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
         sock.bind(f"/proc/self/fd/{self.dir_fd}/{name}")  # any length of exec_dir
         sock.listen(16)
@@ -564,13 +564,6 @@ def _set_window_size(master: int, payload: bytes) -> None:
         size = b"".join(n.to_bytes(2, sys.byteorder) for n in (rows, cols, 0, 0))
         fcntl.ioctl(master, termios.TIOCSWINSZ, size)
     except (OSError, ValueError):
-        pass
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
         pass
 
 
