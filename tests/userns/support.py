@@ -38,7 +38,7 @@ class UnprivilegedUser:
             "LOGNAME": self.name,
             "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             "XDG_RUNTIME_DIR": str(self.runtime_dir),
-            "PYTHONPATH": os.pathsep.join([str(SRC), *_site_packages()]),
+            "PYTHONPATH": os.pathsep.join([str(SRC), *site_packages()]),
         }
         env.update(extra)
         return env
@@ -80,7 +80,7 @@ def user_python() -> str:
     return shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
 
 
-def _site_packages() -> list[str]:
+def site_packages() -> list[str]:
     import sysconfig
 
     return sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})

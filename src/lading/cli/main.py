@@ -58,7 +58,12 @@ def _global_parser() -> Parser:
     p.add_argument("--log-format", default="text", choices=["text", "json"], help="log format")
     p.add_argument("--debug", action="store_true", help="enable debug logging")
     p.add_argument("--systemd-cgroup", action="store_true", help="use systemd for cgroups (not supported)")
-    p.add_argument("--rootless", default="auto", help="ignored; accepted for runc compatibility")
+    p.add_argument(
+        "--rootless",
+        default="auto",
+        choices=["true", "false", "auto"],
+        help="skip cgroups this user may not make (auto: when not root or in a user namespace)",
+    )
     p.add_argument("--criu", default="", help=SUPPRESS)
     version = f"lading version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}"
     p.add_argument("-v", "--version", action="version", version=version)
@@ -69,10 +74,16 @@ def _global_parser() -> Parser:
 
 def _default_root() -> str:
     """runc's rule: an unprivileged user's containers live in $XDG_RUNTIME_DIR/lading, made
-    0700 and sticky (so that a tmpfiles cleaner leaves it alone), like runc's."""
+    0700 and sticky (so that a tmpfiles cleaner leaves it alone); so do those of root in a user
+    namespace (rootless podman's) unless $USER is root."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if not xdg or os.geteuid() == 0:
+    if not xdg:
         return "/run/lading"
+    if os.geteuid() == 0:
+        from lading.linux.userns import in_user_namespace
+
+        if not in_user_namespace() or os.environ.get("USER", "") == "root":
+            return "/run/lading"
     root = os.path.join(xdg, "lading")
     try:
         os.mkdir(root, 0o700)

@@ -35,6 +35,15 @@ def own_id(kind: str) -> int:
     return os.geteuid() if kind == "uid" else os.getegid()
 
 
+def in_user_namespace() -> bool:
+    """True in any user namespace but the host's (whose uid_map maps every id onto itself)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except FileNotFoundError:
+        return False
+
+
 def writes_itself(kind: str, ranges: list[IdRange]) -> bool:
     """True when this process may write the map without newuidmap/newgidmap."""
     if os.geteuid() == 0:
@@ -53,10 +62,13 @@ def write_maps(pid: int, uids: list[IdRange], gids: list[IdRange]) -> None:
     if setgroups_denied(gids):
         _write(f"/proc/{pid}/setgroups", "deny")
     for kind, ranges in (("uid", uids), ("gid", gids)):
-        if writes_itself(kind, ranges):
-            _write(f"/proc/{pid}/{kind}_map", map_text(ranges))
-        else:
+        if not writes_itself(kind, ranges):
             _helper(f"new{kind}map", pid, ranges)
+            continue
+        try:
+            _write(f"/proc/{pid}/{kind}_map", map_text(ranges))
+        except OSError as e:
+            raise LadingError(f"the kernel refused the {kind} map: {e.strerror}") from None
 
 
 def _write(path: str, text: str) -> None:

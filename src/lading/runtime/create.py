@@ -32,6 +32,7 @@ class CreateOptions:
         no_pivot: bool = False,
         preserve_fds: int = 0,
         no_new_keyring: bool = False,
+        rootless: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
@@ -39,6 +40,7 @@ class CreateOptions:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.no_new_keyring = no_new_keyring
+        self.rootless = rootless  # cgroups this user may not make are skipped (runc's --rootless)
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -84,12 +86,15 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         try:
             # made while stage 1 starts up, then joined by it
-            cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=os.geteuid() != 0)
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
             msg = parent.expect("stage1")
             if plan.new_userns:
                 from lading.linux import userns
 
-                userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
+                try:
+                    userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
+                except LadingError as e:
+                    raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
             if cgroup is not None:
                 cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")

@@ -144,7 +144,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
     root_fd = rootfs.prepare(
         spec,
         sources,
-        plan.new_userns or bool(plan.userns_path),
+        plan.bind_devices,
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
     sources.close()

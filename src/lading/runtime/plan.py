@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux.userns import IdRange, setgroups_denied
+from lading.linux.userns import IdRange, in_user_namespace, setgroups_denied
 from lading.runtime import hooks, idmaps
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ class Plan:
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
+        # mknod is for host root only: in any user namespace devices are bound from the host
+        self.bind_devices = self.new_userns or bool(self.userns_path) or in_user_namespace()
         self.idmapped = idmapped_mounts(spec, self.uid_map, self.gid_map)
         self.idmapped_trees: dict[int, int] = {}  # made by create, attached by the init
         # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py)

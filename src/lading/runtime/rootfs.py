@@ -94,7 +94,7 @@ def open_sources(spec: Spec, rootfs: str, bundle: str, idmapped: dict[int, int])
     return Sources(root, binds, idmapped)
 
 
-def prepare(spec: Spec, sources: Sources, in_userns: bool, own_cgroupns: bool) -> int:
+def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool) -> int:
     """Everything up to (not including) pivot_root: the caller runs createContainer hooks next.
     Returns an O_PATH fd of the mounted rootfs, for :func:`pivot`."""
     linux = spec.linux
@@ -115,7 +115,7 @@ def prepare(spec: Spec, sources: Sources, in_userns: bool, own_cgroupns: bool) -
                     f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
-        create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+        create_devices(root_fd, (linux.devices if linux else None) or [], bind_devices)
         if spec.process and spec.process.cwd:
             try:
                 os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
@@ -256,14 +256,14 @@ def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: i
         _on_mount(parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC)))
 
 
-def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) -> None:
+def create_devices(root_fd: int, devices: list[LinuxDevice], bind_devices: bool) -> None:
     dev = fs.mkdir_all_in_root(root_fd, "/dev")
     try:
         for path, kind, major, minor in DEFAULT_DEVICES:
-            make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
+            _device(root_fd, path, kind, major, minor, 0o666, 0, 0, bind_devices)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
-            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+            _device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, bind_devices)
         for target, name in DEV_LINKS:
             _symlink(target, name, dev)
         if _lstat(dev, "pts/ptmx") is not None:
@@ -275,6 +275,15 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) ->
             _symlink("/proc/kcore", "core", dev)
     finally:
         os.close(dev)
+
+
+def _device(
+    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, bind: bool
+) -> None:
+    try:
+        make_device(root_fd, path, kind, major, minor, mode, uid, gid, bind)
+    except OSError as e:
+        raise LadingError(f"device {path}: cannot create it in the rootfs: {e.strerror or e}") from None
 
 
 def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
@@ -295,7 +304,7 @@ _KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_I
 
 
 def make_device(
-    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, in_userns: bool
+    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, bind_devices: bool
 ) -> None:
     """mknod a device inside the rootfs (bind-mount the host's node where mknod is not allowed)."""
     parent, _, name = path.rpartition("/")
@@ -307,7 +316,7 @@ def make_device(
             pass
         except IsADirectoryError:
             raise LadingError(f"config.json: device {path} is a directory in the rootfs") from None
-        if in_userns and kind != "p":
+        if bind_devices and kind != "p":
             fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd)
             os.close(fd)
             target = fs.open_in_root(pfd, name)
