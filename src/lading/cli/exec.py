@@ -10,6 +10,10 @@ import argparse
 
 from lading.errors import LadingError
 
+# As runc: a failure of the runtime (no such container, a bad flag value, a program that cannot
+# start) exits 255, so a caller can tell it from the exit status of the program itself.
+FAILURE_STATUS = 255
+
 
 def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--console-socket", default=None, help="unix socket to send the pty master to")

@@ -3,6 +3,12 @@
 Every runtime verb is a fresh process (podman and containerd exec the runtime for each step), so
 start-up time is spent carefully: this module imports only argparse, and each verb's module is
 imported only when that verb runs.
+
+:func:`guarded` is the command line's one error boundary: whatever a verb raises becomes one line
+on stderr (and in the --log file) and the verb's failure status: 1 as runc, or the module's
+``FAILURE_STATUS`` (255 for exec, as runc; 125 for docker-like verbs). A verb group with
+subcommands stores the chosen one as ``args.subcommand`` so errors name it. --debug adds the
+traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +18,12 @@ import importlib
 import sys
 
 from lading import OCI_VERSION, __version__, log
-from lading.errors import LadingError
+from lading.errors import LadingError, describe
+
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # verb -> (module under lading.cli, one-line help). Each module defines
 # ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -66,25 +77,53 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     top = _global_parser()
     g = top.parse_args(argv)
-    log.configure(g.log, g.log_format, g.debug)
+    try:
+        log.configure(g.log, g.log_format, g.debug)
+    except OSError as e:
+        sys.stderr.write(f"--log {g.log}: {e.strerror}\n")
+        return 1
     if g.command is None:
         top.print_help()
         return 0
-    if g.command not in COMMANDS:
-        log.error(f"unknown command {g.command!r}; see 'lading --help'")
+    verb: str = g.command  # a verb's own arguments may reuse the name (exec's COMMAND)
+    if verb not in COMMANDS:
+        log.error(f"unknown command {verb!r}; see 'lading --help'")
         return 1
-    module_name, helptext = COMMANDS[g.command]
+    module_name, helptext = COMMANDS[verb]
     module = importlib.import_module(f"lading.cli.{module_name}")
-    sub = argparse.ArgumentParser(prog=f"lading {g.command}", description=helptext, formatter_class=_formatter)
-    module.add_arguments(g.command, sub)
+    sub = argparse.ArgumentParser(prog=f"lading {verb}", description=helptext, formatter_class=_formatter)
+    module.add_arguments(verb, sub)
     args = sub.parse_args(g.args, namespace=g)
     if g.systemd_cgroup:
         log.error("--systemd-cgroup is not supported yet: lading manages cgroups through cgroupfs")
         return 1
+    operation = " ".join(filter(None, (verb, getattr(args, "subcommand", None))))
+    status = getattr(module, "FAILURE_STATUS", 1)
+    return guarded(operation, lambda: int(module.run(verb, args)), status, g.debug)
+
+
+def guarded(operation: str, call: Callable[[], int], failure_status: int = 1, debug: bool = False) -> int:
+    """Run ``call``; any exception becomes one logged line and ``failure_status``.
+
+    An OSError that no layer put into words is prefixed with the operation (``image ls:
+    /x/index.json: Not a directory``); a LadingError already says what failed.
+    """
     try:
-        return int(module.run(g.command, args))
-    except LadingError as e:
-        log.error(str(e))
-        return 1
+        return call()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our stdout went away (`lading list | head -1`): quietly, like a program
+        # killed by SIGPIPE; stdout goes to /dev/null so the exit-time flush cannot complain.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:
+        if debug:
+            import traceback
+
+            traceback.print_exception(e, file=sys.stderr)
+        line = describe(e)
+        log.error(line if isinstance(e, LadingError) else f"{operation}: {line}")
+        return failure_status
