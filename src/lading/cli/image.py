@@ -13,6 +13,9 @@ from typing import Any
 
 from lading.errors import LadingError
 
+# Subcommands with their own flags: parsed with argparse (lading.cli.main reads this).
+ARGPARSE = True
+
 _SUBCOMMANDS = {
     "pull": "pull an image from a registry",
     "ls": "list images in the store",
