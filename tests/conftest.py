@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,18 @@ def runc(tmp_path: Path) -> Iterator[Runc]:
     leaks = runner.leftovers()
     runner.cleanup()
     assert not leaks, f"the test left behind: {leaks}"
+
+
+@pytest.fixture(params=["lading", "runc"])
+def runtime(request: pytest.FixtureRequest, lading: Lading, runc: Runc) -> Lading:
+    """The test once with lading and once with runc, which calibrates what it expects."""
+    return lading if request.param == "lading" else runc
+
+
+@pytest.fixture
+def cid() -> str:
+    """A container id unique on the machine (runc's default cgroup is /ID in every hierarchy)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 class Bundle:

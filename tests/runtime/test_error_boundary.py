@@ -6,8 +6,6 @@ which calibrates the status."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.support import Lading, Runc, one_line
@@ -31,16 +29,6 @@ BAD_ROOT_CASES = [
     (["events", "--stats", "ID"], 1),
     (["update", "--pids-limit", "5", "ID"], 1),
 ]
-
-
-@pytest.fixture(params=["lading", "runc"])
-def runtime(request: pytest.FixtureRequest, lading: Lading, runc: Runc) -> Lading:
-    return lading if request.param == "lading" else runc
-
-
-@pytest.fixture
-def cid() -> str:
-    return f"eb-{uuid.uuid4().hex[:12]}"  # runc's default cgroup is /ID: unique on a shared host
 
 
 @pytest.mark.parametrize("args,status", BAD_ROOT_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
