@@ -16,6 +16,13 @@ from tests.support import Lading, open_fds
 from tests.userns.support import UnprivilegedUser, create_user, remove_user, user_python
 
 
+class UserLading(Lading):
+    """`lading` run through an interpreter the test user can reach (see user_python)."""
+
+    def argv(self) -> list[str]:
+        return [user_python(), "-m", "lading"]
+
+
 @pytest.fixture(scope="session")
 def unprivileged() -> Iterator[UnprivilegedUser]:
     user = create_user()
@@ -37,7 +44,7 @@ def user_dir(unprivileged: UnprivilegedUser) -> Iterator[Path]:
 @pytest.fixture
 def rootless(unprivileged: UnprivilegedUser, user_dir: Path) -> Iterator[Lading]:
     """`lading` run by the test user with a private --root; fails the test if anything leaks."""
-    runner = Lading(user_dir, prefix=unprivileged.prefix(), python=user_python())
+    runner = UserLading(user_dir, prefix=unprivileged.prefix())
     fds_before = open_fds()
     yield runner
     leaks = runner.leftovers()

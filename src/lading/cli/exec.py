@@ -9,6 +9,10 @@ from __future__ import annotations
 from lading.cli.args import REMAINDER, Namespace, Parser
 from lading.errors import LadingError
 
+# As runc: a failure of the runtime (no such container, a bad flag value, a program that cannot
+# start) exits 255, so a caller can tell it from the exit status of the program itself.
+FAILURE_STATUS = 255
+
 
 def add_arguments(verb: str, p: Parser) -> None:
     p.add_argument("--console-socket", default=None, help="unix socket to send the pty master to")

@@ -4,6 +4,12 @@ Every runtime verb is a fresh process (podman and containerd exec the runtime fo
 start-up time is spent carefully: this module imports only lading.cli.args (not argparse), each
 verb's module is imported only when that verb runs, and the process ends without the
 interpreter's teardown (`main_exit`). docs/architecture.md lists what each verb loads.
+
+:func:`guarded` is the command line's one error boundary: whatever a verb raises becomes one line
+on stderr (and in the --log file) and the verb's failure status: 1 as runc, or the module's
+``FAILURE_STATUS`` (255 for exec, as runc; 125 for docker-like verbs). A verb group with
+subcommands stores the chosen one as ``args.subcommand`` so errors name it. --debug adds the
+traceback.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import sys
 
 from lading import OCI_VERSION, __version__, log
 from lading.cli.args import REMAINDER, SUPPRESS, Parser, UsageError
-from lading.errors import LadingError
+from lading.errors import LadingError, describe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 # verb -> (module under lading.cli, one-line help). Each module defines
@@ -101,19 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         log.error(str(e))
         return 2
-    log.configure(g.log, g.log_format, g.debug)
+    try:
+        log.configure(g.log, g.log_format, g.debug)
+    except OSError as e:
+        sys.stderr.write(f"--log {g.log}: {e.strerror}\n")
+        return 1
     if g.root is None:
         g.root = _default_root()
     if g.command is None:
         sys.stdout.write(top.format_help())
         return 0
-    if g.command not in COMMANDS:
-        log.error(f"unknown command {g.command!r}; see 'lading --help'")
+    verb: str = g.command  # a verb's own arguments may reuse the name (exec's COMMAND)
+    if verb not in COMMANDS:
+        log.error(f"unknown command {verb!r}; see 'lading --help'")
         return 1
-    module_name, helptext = COMMANDS[g.command]
+    module_name, helptext = COMMANDS[verb]
     __import__(f"lading.cli.{module_name}")
     module = sys.modules[f"lading.cli.{module_name}"]
-    prog = f"lading {g.command}"
+    prog = f"lading {verb}"
     if getattr(module, "ARGPARSE", False):
         import argparse
 
@@ -122,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         sub = Parser(prog=prog, description=helptext)
-    module.add_arguments(g.command, sub)
+    module.add_arguments(verb, sub)
     try:
         args = sub.parse_args(g.args, namespace=g)
     except UsageError as e:
@@ -131,13 +143,34 @@ def main(argv: list[str] | None = None) -> int:
     if g.systemd_cgroup:
         log.error("--systemd-cgroup is not supported yet: lading manages cgroups through cgroupfs")
         return 1
+    operation = " ".join(filter(None, (verb, getattr(args, "subcommand", None))))
+    status = getattr(module, "FAILURE_STATUS", 1)
+    return guarded(operation, lambda: int(module.run(verb, args)), status, g.debug)
+
+
+def guarded(operation: str, call: Callable[[], int], failure_status: int = 1, debug: bool = False) -> int:
+    """Run ``call``; any exception becomes one logged line and ``failure_status``.
+
+    An OSError that no layer put into words is prefixed with the operation (``image ls:
+    /x/index.json: Not a directory``); a LadingError already says what failed.
+    """
     try:
-        return int(module.run(g.command, args))
-    except LadingError as e:
-        log.error(str(e))
-        return 1
+        return call()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our stdout went away (`lading list | head -1`): quietly, like a program
+        # killed by SIGPIPE; stdout goes to /dev/null so the exit-time flush cannot complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:
+        if debug:
+            import traceback
+
+            traceback.print_exception(e, file=sys.stderr)
+        line = describe(e)
+        log.error(line if isinstance(e, LadingError) else f"{operation}: {line}")
+        return failure_status
 
 
 def _argparse_formatter(prog: str) -> Any:
@@ -153,7 +186,6 @@ def main_exit() -> None:
     Interpreter shutdown (tearing down every module and collecting garbage) costs more than some
     verbs' whole work, and lading registers no atexit handlers and keeps no buffered files other
     than stdout and stderr: so those two are flushed and the process exits without the teardown.
-    An exception other than LadingError (a bug) still unwinds normally and prints its traceback.
     """
     code = main()
     try:

@@ -170,12 +170,20 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
+    """Signal the init (signal 0 only checks it is there) or, with ``all_processes``, whatever is
+    in the container's cgroup: as runc, a stopped container may still have processes there (it
+    had no PID namespace of its own), so --all works on it too."""
+    live = ("created", "running", "paused")
+    state, st = load_for(store, cid, "kill", (*live, "stopped") if all_processes else live)
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
+    try:
+        sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
+    except OSError as e:  # a number the kernel has no signal for
+        raise LadingError(f"unable to signal init: {e.strerror}") from None
+    if not sent:
         raise LadingError(f"container {cid} is not running")
     if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
@@ -211,12 +219,13 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
 
 
 def signal_number(name: str) -> int:
-    """TERM, SIGTERM, sigterm and 15 all name the same signal; anything else is an error."""
-    if name.isdigit():
-        num = int(name)
-        if 0 < num < signals.NSIG:
-            return num
-        raise LadingError(f"invalid signal: {name}")
+    """TERM, SIGTERM, sigterm and 15 all name the same signal. As runc, any number is passed on
+    as it is (0 checks the process exists; one the kernel has no signal for fails the kill)."""
+    digits = name[1:] if name[:1] in ("+", "-") else name
+    if digits.isascii() and digits.isdigit():
+        if abs(int(name)) >= 1 << 31:
+            raise LadingError(f"invalid signal: {name}")
+        return int(name)
     upper = name.upper()
     if not upper.startswith("SIG"):
         upper = "SIG" + upper
