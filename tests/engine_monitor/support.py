@@ -145,7 +145,7 @@ class MonitoredContainer:
 
 def read_packets(sock: socket.socket, timeout: float = 30) -> list[bytes]:
     """Every packet until the monitor closes the connection."""
-    packets = []
+    packets: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()

@@ -30,6 +30,7 @@ from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
     CONSOLE_SOCKET,
     EXIT_FILE,
+    HELD_FD,
     INIT_PID,
     MONITOR_PID,
     RUNTIME_LOG,
@@ -55,6 +56,9 @@ class MonitorConfig:
     terminal: bool = False
     stdin: bool = False  # keep the container's stdin open (-i)
     exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+    # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
+    # the container, and a command killed during launch holds the next one off until then.
+    hold_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def launch(cfg: MonitorConfig) -> Launched:
         cfg.terminal,
         cfg.stdin,
         list(cfg.exit_command),
+        holds_fd=cfg.hold_fd is not None,
     )
     source_root = str(Path(__file__).resolve().parent.parent.parent)
     argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
@@ -92,7 +97,7 @@ def launch(cfg: MonitorConfig) -> Launched:
     try:
         child = os.fork()
         if child == 0:
-            _become_monitor(argv, w, prctl.set_child_subreaper)
+            _become_monitor(argv, w, cfg.hold_fd, prctl.set_child_subreaper)
         os.close(w)
         w = -1
         os.waitpid(child, 0)
@@ -104,9 +109,9 @@ def launch(cfg: MonitorConfig) -> Launched:
     return _outcome(cfg, report)
 
 
-def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], None]) -> None:
-    """In the forked child: new session, fork again, and exec the monitor with the report pipe on
-    fd 3, /dev/null on 0-2 and nothing else open. Never returns."""
+def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreaper: Callable[[], None]) -> None:
+    """In the forked child: new session, fork again, and exec the monitor with /dev/null on 0-2,
+    the report pipe on fd 3, hold_fd on fd 4 and nothing else open. Never returns."""
     try:
         os.setsid()
         if os.fork():
@@ -116,11 +121,14 @@ def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], No
         import fcntl
 
         high = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 10)
+        held = fcntl.fcntl(hold, fcntl.F_DUPFD_CLOEXEC, 10) if hold is not None else None
         null = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.dup2(high, STATUS_FD)
-        os.closerange(STATUS_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        if held is not None:
+            os.dup2(held, HELD_FD)
+        os.closerange(HELD_FD + (held is not None), os.sysconf("SC_OPEN_MAX"))
         os.execve(argv[0], argv, os.environ)
     except BaseException as e:
         for fd in (report, STATUS_FD):
