@@ -39,8 +39,6 @@ from lading.engine.monitor_process import (
 )
 from lading.errors import LadingError
 
-__all__ = ["EXIT_FILE", "ExitRecord", "Launched", "MonitorConfig", "launch", "monitor_pid", "read_exit", "wait_exit"]
-
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
 
@@ -229,22 +227,31 @@ def read_exit(path: Path) -> ExitRecord | None:
     return ExitRecord(int(d["ExitCode"]), str(d["FinishedAt"]), bool(d["OOMKilled"]))
 
 
+def monitor_pidfd(exec_dir: Path) -> int | None:
+    """A pidfd of the monitor of exec_dir (POLLIN once it has exited), or None if it is gone."""
+    pid = monitor_pid(exec_dir)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    if monitor_pid(exec_dir) != pid:  # the pid was reused between the two looks
+        os.close(fd)
+        return None
+    return fd
+
+
 def wait_exit(exec_dir: Path, timeout: float | None = None) -> ExitRecord | None:
     """Wait (on a pidfd, no polling) until the monitor of exec_dir is gone, at most timeout
     seconds; then its exit record, or None if there is none (the monitor was killed, or the
     timeout came first)."""
-    pid = monitor_pid(exec_dir)
-    if pid is not None:
+    fd = monitor_pidfd(exec_dir)
+    if fd is not None:
         try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            fd = -1
-        if fd >= 0:
-            try:
-                if monitor_pid(exec_dir) == pid:
-                    poller = select.poll()
-                    poller.register(fd, select.POLLIN)
-                    poller.poll(None if timeout is None else int(timeout * 1000))
-            finally:
-                os.close(fd)
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(None if timeout is None else int(timeout * 1000))
+        finally:
+            os.close(fd)
     return read_exit(exec_dir / EXIT_FILE)
