@@ -70,7 +70,16 @@ class Attachment:
             + (proto.HELLO_STDERR if stderr else b"")
         )
         self.sock = connect(exec_dir)
-        self.sock.send(proto.HELLO + hello)
+        try:
+            self.sock.settimeout(30)
+            self.sock.send(proto.HELLO + hello)
+            answer = self.sock.recv(proto.MAX_PACKET)  # registered: no output is missed from here
+        except OSError as e:
+            self.sock.close()
+            raise LadingError(f"attaching to the container: {e}") from None
+        if answer != proto.HELLO:
+            self.sock.close()
+            raise LadingError("the container is not running")
         self.sock.setblocking(False)
         self._queue: list[bytes] = []
         self._held = bytearray()

@@ -25,14 +25,13 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``os``, ``select``, ``_socket`` and the two small lading modules, and
-uses the C modules ``_signal`` and ``_socket`` because ``signal`` and ``socket`` would import
-``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
+at start-up anyway plus ``os``, ``select``, ``_socket`` and a few small lading modules, and
+uses the C modules ``_signal`` (through linux/signals) and ``_socket`` because ``signal`` and
+``socket`` would import ``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
 """
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # signal without enum; see the docstring
 import _socket
 import os
 import select
@@ -41,6 +40,7 @@ import time
 
 from lading.engine import attach_protocol as proto
 from lading.engine.jsonlog import JsonLog, remove, timestamp
+from lading.linux import signals
 
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
@@ -61,7 +61,7 @@ _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's 
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
 _SUN_PATH_MAX = 107
-_RESET_SIGNALS = {_signal.SIGPIPE, _signal.SIGXFSZ}  # ignored by Python; children get the default
+_RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
 def command_line(
@@ -386,6 +386,7 @@ class Monitor:
         kind, payload = msg[:1], msg[1:]
         if not c.greeted:
             c.greeted, c.wants = True, payload
+            c.push(proto.HELLO)
             if self.stdin_owner is None:
                 self._pass_stdin_on()
         elif kind == proto.STDIN and c is self.stdin_owner:
@@ -582,14 +583,9 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """SIGCHLD's handler: the wakeup fd does the work."""
-
-
 def main(argv: list[str]) -> NoReturn:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    _signal.signal(_signal.SIGCHLD, _ignore)
-    _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signals.wake_on((signals.SIGCHLD,), wake_w)
     monitor = Monitor(Settings(argv), wake_r)
     monitor.create()
     monitor.serve()
