@@ -135,22 +135,26 @@ def _client_process(ctr: MonitoredContainer, call: str, **kw: object) -> subproc
     )
 
 
+def _client_on_terminal(ctr: MonitoredContainer, user: UserTerminal) -> subprocess.Popen[bytes]:
+    """`attach -it` with the user's pty as its stdio and controlling terminal."""
+    return _client_process(
+        ctr,
+        "attach(Path(sys.argv[1]), stdin=True, tty=True)",
+        stdin=user.peer,
+        stdout=user.peer,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=make_stdin_controlling_tty,
+    )
+
+
 def test_a_terminal_raw_resized_detached_and_attached_again(ctr: MonitoredContainer) -> None:
     """The user's side is a real pty (the client's controlling terminal), the container's too."""
     ctr.launch(["sh"], terminal=True, stdin=True)
     ctr.start()
     user = UserTerminal(rows=24, cols=80)
     try:
-        code = "attach(Path(sys.argv[1]), stdin=True, tty=True)"
-        client = _client_process(
-            ctr,
-            code,
-            stdin=user.peer,
-            stdout=user.peer,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=make_stdin_controlling_tty,
-        )
+        client = _client_on_terminal(ctr, user)
         wait_for(user.is_raw, what="raw mode")
         os.write(user.master, b"stty size; tty\r")
         out = read_until(user.master, b"/dev/pts/")
@@ -172,17 +176,12 @@ def test_a_terminal_raw_resized_detached_and_attached_again(ctr: MonitoredContai
         assert client.stderr is not None and client.stderr.read() == b""
         client.stderr.close()
         # A second attach: the shell is still there; exit ends it and the client with it.
-        client = _client_process(
-            ctr,
-            code,
-            stdin=user.peer,
-            stdout=user.peer,
-            start_new_session=True,
-            preexec_fn=make_stdin_controlling_tty,
-        )
+        client = _client_on_terminal(ctr, user)
         wait_for(user.is_raw, what="raw mode")
         os.write(user.master, b"exit 4\r")
         assert client.wait(timeout=30) == 0
+        assert client.stderr is not None
+        client.stderr.close()
     finally:
         user.close()
     record = ctr.wait()
