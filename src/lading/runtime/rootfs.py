@@ -39,9 +39,9 @@ DEV_LINKS = [
     ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"),
 ]
-# A user namespace without its own network (ipc) namespace may not mount a new sysfs (mqueue):
-# the host's is bound instead, as runc and crun do for rootless containers.
-BIND_INSTEAD = {"sysfs": "/sys", "mqueue": "/dev/mqueue"}
+# A user namespace without its own network namespace may not mount a new sysfs: the host's is
+# bound instead, as crun does (runc 1.1 fails; its `spec --rootless` binds /sys in the config).
+BIND_INSTEAD = {"sysfs": "/sys"}
 _ROOT_PROPAGATION = {
     "shared": m.MS_SHARED | m.MS_REC,
     "slave": m.MS_SLAVE | m.MS_REC,
