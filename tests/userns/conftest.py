@@ -12,6 +12,7 @@ import pytest
 
 from lading.spec.defaults import default_config
 from tests.conftest import Bundle
+from tests.image.conftest import registry, test_images  # noqa: F401 (fixtures the image tests share)
 from tests.support import Lading, open_fds
 from tests.userns.support import UnprivilegedUser, create_user, remove_user, user_python
 
