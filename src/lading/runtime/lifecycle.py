@@ -168,13 +168,19 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
+    """Signal the init, or with ``all_processes`` everything in the container's cgroup.
+
+    A stopped container is not an error for ``--all`` (whatever outlived the init still gets the
+    signal), and for a single kill the error says "container not running" as runc's does: the
+    containerd shim recognises those words (and "does not exist") as "already gone", and treats
+    any other failure of a kill as fatal to the stop of a pod."""
+    state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
-        raise LadingError(f"container {cid} is not running")
+    if st == "stopped" or not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
+        raise LadingError(f"cannot kill container {cid}: container not running")
     if sig == signal.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
