@@ -20,6 +20,21 @@ import grpc
 from tests.clients.image import IMAGE_NAME
 
 RPC_TIMEOUT = 120  # seconds; a stop waits for the container's own timeout first
+# What the kubelet asks to mask and make read-only in every container (its procMount "Default");
+# containerd applies them as given, and drops them for a privileged container.
+KUBELET_MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+]
+KUBELET_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 _names = itertools.count(1)
 
 
@@ -62,12 +77,15 @@ class Cri:
 
     def pod_config(self, name: str = "", **fields: Any) -> Any:
         """A PodSandboxConfig as the kubelet writes one; fields override or add (``linux`` is
-        merged into the pod's LinuxPodSandboxConfig, which always names the test's cgroup parent)."""
+        merged into the pod's LinuxPodSandboxConfig, which always names the test's cgroup parent,
+        and gives each container its own PID namespace unless it says otherwise)."""
         pb = self.pb
         name = name or f"pod{next(_names)}"
         uid = f"uid-{name}-{time.monotonic_ns()}"
         linux = fields.pop("linux", None) or pb.LinuxPodSandboxConfig()
         linux.cgroup_parent = f"{self.cgroup_parent}/{uid}"
+        if not linux.security_context.HasField("namespace_options"):
+            linux.security_context.namespace_options.pid = pb.CONTAINER  # no shareProcessNamespace
         log_dir = self.logs / uid
         log_dir.mkdir(parents=True)
         return pb.PodSandboxConfig(
@@ -98,17 +116,26 @@ class Cri:
     # --- containers --------------------------------------------------------------------------
 
     def container_config(self, command: list[str], name: str = "", **fields: Any) -> Any:
+        """A ContainerConfig as the kubelet writes one; fields override or add (the kubelet's
+        masked and read-only paths go into ``linux.security_context``)."""
         pb = self.pb
         name = name or f"c{next(_names)}"
+        linux = fields.pop("linux", None) or pb.LinuxContainerConfig()
+        linux.security_context.masked_paths.extend(KUBELET_MASKED_PATHS)
+        linux.security_context.readonly_paths.extend(KUBELET_READONLY_PATHS)
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             image=pb.ImageSpec(image=IMAGE_NAME),
             command=command,
             log_path=f"{name}.log",
+            linux=linux,
             **fields,
         )
 
     def create(self, pod: Pod, config: Any) -> str:
+        """CreateContainer in pod; the container gets the pod's namespace options, as from the kubelet."""
+        options = config.linux.security_context.namespace_options
+        options.CopyFrom(pod.config.linux.security_context.namespace_options)
         cid: str = self.call(
             "CreateContainer", pod_sandbox_id=pod.id, config=config, sandbox_config=pod.config
         ).container_id
