@@ -206,15 +206,6 @@ def test_kill_stopped_container_is_an_error(lading, bundle):
     lading("delete", "c1")
 
 
-def test_kill_all_of_a_stopped_container_succeeds(lading, bundle):
-    """As with runc: the shim's SIGKILL to everything left, after the init exited, is no error."""
-    bundle.write(args=["true"])
-    lading("run", "--keep", "-b", str(bundle), "c1")
-    p = lading("kill", "--all", "c1", "KILL", check=False)
-    assert (p.returncode, p.stderr) == (0, "")
-    lading("delete", "c1")
-
-
 def test_duplicate_id_is_refused_and_the_first_is_untouched(lading, bundle):
     bundle.write(args=["sleep", "100"])
     lading("create", "-b", str(bundle), "c1")
