@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.clients.containerd import CRI_PLUGIN, Containerd
 from tests.clients.image import build_oci_archive, write_image_archive
-from tests.clients.runtimes import Runtime, make_runtime
+from tests.clients.runtimes import make_runtime
 
 PAUSE_IMAGE = "localhost/lading-test/pause:1"
 CATATONIT = shutil.which("catatonit") or "/usr/bin/catatonit"
@@ -47,26 +47,23 @@ def runtime_handler_config(handler: str, binary: Path, root: Path) -> str:
 """
 
 
-def cri_config(d: Path, runtimes: dict[str, Runtime]) -> str:
-    """The CRI plugin's part of config.toml: sandbox image, CNI dirs and the runtime handlers."""
-    handlers = "".join(runtime_handler_config(name, rt.path, rt.root) for name, rt in runtimes.items())
+def cri_config(sandbox_image: str, cni_bin: Path, cni_conf: Path, handlers: dict[str, tuple[Path, Path]]) -> str:
+    """The CRI plugin's part of config.toml (docs/clients.md shows it with a node's paths):
+    sandbox image, CNI dirs and a runtime handler per name -> (binary, state root)."""
+    tables = "".join(runtime_handler_config(name, binary, root) for name, (binary, root) in handlers.items())
     return f"""
 [plugins."{CRI_PLUGIN}"]
-  sandbox_image = "{PAUSE_IMAGE}"
+  sandbox_image = "{sandbox_image}"
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  disable_apparmor = true
   [plugins."{CRI_PLUGIN}".cni]
-    bin_dir = "{d}/cni/bin"
-    conf_dir = "{d}/cni/net.d"
+    bin_dir = "{cni_bin}"
+    conf_dir = "{cni_conf}"
     max_conf_num = 1
   [plugins."{CRI_PLUGIN}".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
-{handlers}"""
+{tables}"""
 
 
 def cni_network(data_dir: Path) -> dict[str, object]:
@@ -117,9 +114,9 @@ class CriDaemon:
         daemon_dir = directory / "containerd"
         daemon_dir.mkdir()
         _setup_cni(daemon_dir)
-        self.containerd = Containerd(
-            daemon_dir, cri_config=cri_config(daemon_dir, self.runtimes), namespace=K8S_NAMESPACE
-        )
+        handlers = {name: (rt.path, rt.root) for name, rt in self.runtimes.items()}
+        config = cri_config(PAUSE_IMAGE, daemon_dir / "cni" / "bin", daemon_dir / "cni" / "net.d", handlers)
+        self.containerd = Containerd(daemon_dir, cri_config=config, namespace=K8S_NAMESPACE)
         self.address = self.containerd.address
         self.cgroup_parent = self.containerd.cgroup_parent
         try:
