@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Bundle
 from tests.support import Lading
+from tests.support_console import ConsoleSocket
 
 BASE = 400000  # host ids the container's 0-65535 map to
 SIZE = 65536
@@ -199,3 +200,16 @@ def test_time_offsets_in_a_user_namespace(lading: Lading, bundle: Bundle) -> Non
     map_ids(bundle).write(args=["cat", "/proc/uptime"])
     uptime = float(lading("run", "--bundle", str(bundle), "timens").stdout.split()[0])
     assert uptime >= 86400 * 365
+
+
+def test_console_socket_for_a_mapped_root(lading: Lading, bundle: Bundle) -> None:
+    """The console socket (connected by the runtime) and the pty from the container's own devpts
+    work for a root that is not host root."""
+    map_ids(bundle).write(terminal=True, args=["sh", "-c", "tty; id -u"])
+    with ConsoleSocket(lading.tmp / "console.sock") as console:
+        lading("create", "--bundle", str(bundle), "--console-socket", str(console.path), "tty")
+        console.accept()
+        lading("start", "tty")
+        out = console.read_to_hangup()
+    assert out.split() == [b"/dev/pts/0", b"0"]
+    lading("delete", "--force", "tty")
