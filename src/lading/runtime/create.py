@@ -144,11 +144,19 @@ def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, A
         "pidStartTime": started,
         "bundle": plan.bundle,
         "rootfs": plan.rootfs,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
+        "created": _rfc3339_now(),
         "owner": "",
         "annotations": plan.annotations,
         "config": msgspec.to_builtins(spec),
     }
+
+
+def _rfc3339_now() -> str:
+    """UTC now as Go's RFC 3339 with nanoseconds writes it (runc's "created"): the fraction
+    without trailing zeros."""
+    seconds, nanos = divmod(time.time_ns(), 10**9)
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
 
 
 def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
@@ -203,4 +211,4 @@ def write_pid_file(path: str, pid: int) -> None:
         except OSError:
             pass
         raise LadingError(f"--pid-file {path}: {e.strerror}") from None
-    log.debug(f"wrote pid file {path}")
+    log.debug("wrote pid file %s", path)

@@ -49,7 +49,8 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
 
 
 def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
+    """The state as `lading state` prints it: state-schema.json plus runc's extra fields, in
+    runc's order (annotations only when there are some)."""
     st = status(store, cid, state)
     out = {
         "ociVersion": state["ociVersion"],
@@ -59,10 +60,10 @@ def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any
         "bundle": state["bundle"],
         "rootfs": state["rootfs"],
         "created": state["created"],
-        "owner": state.get("owner", ""),
     }
     if state.get("annotations"):
         out["annotations"] = state["annotations"]
+    out["owner"] = state.get("owner", "")
     return out
 
 
@@ -71,13 +72,25 @@ def get_state(store: Store, cid: str) -> dict[str, Any]:
 
 
 def list_states(store: Store) -> list[dict[str, Any]]:
+    """Every container's state; as in runc's list, the owner is the user owning its state dir."""
     out = []
     for cid in store.ids():
         try:
-            out.append(get_state(store, cid))
-        except (NotFoundError, LadingError):
+            state = get_state(store, cid)
+            state["owner"] = _user_name(os.stat(store.dir(cid)).st_uid)
+        except (NotFoundError, LadingError, FileNotFoundError):
             continue  # being created or deleted right now
+        out.append(state)
     return out
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def _hook_state(state: dict[str, Any], status: str) -> str:
