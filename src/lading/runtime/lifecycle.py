@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 
+from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
@@ -109,10 +110,12 @@ def start(store: Store, cid: str) -> None:
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        log.debug("start %s: releasing init %d through exec.fifo", cid, state["pid"])
         error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
         os.unlink(fifo)
         if error:
             raise LadingError(error)
+        log.debug("init %d exec'd the container's process", state["pid"])
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         try:
             hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
@@ -190,8 +193,10 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     state, st = load_for(store, cid, "kill", (*live, "stopped") if all_processes else live)
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
+        log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
         cgroup.kill_all(sig)
         return
+    log.debug("kill %s: signal %d to init %d", cid, sig, state["pid"])
     try:
         sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
     except OSError as e:  # a number the kernel has no signal for
@@ -218,7 +223,9 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
         pid, started = state["pid"], state.get("pidStartTime")
         cgroup = ContainerCgroup.from_state(state)
+        log.debug("delete %s: it is %s", cid, st)
         if st != "stopped":
+            log.debug("killing init %d", pid)
             proc.send_signal(pid, started, signals.SIGKILL)
             if st == "paused" and cgroup is not None:
                 cgroup.thaw()
@@ -226,8 +233,10 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
         if cgroup is not None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+            log.debug("removed the cgroup")
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
+        log.debug("removed the state directory")
         hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
 
 
