@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("image", "manage OCI images: pull, ls, inspect, rm, tag, import, export, unpack, bundle"),
     "features": ("features", "show the enabled features"),
     "exec": ("exec", "execute new process inside the container"),
+    "container": ("container", "manage containers made from images, docker's way (run, ps, logs, exec, ...)"),
 }
 
 

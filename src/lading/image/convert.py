@@ -84,7 +84,7 @@ def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.
     return result
 
 
-def _merge_env(base: list[str], extra: list[str] | tuple[str, ...]) -> list[str]:
+def merge_env(base: list[str], extra: list[str] | tuple[str, ...]) -> list[str]:
     out = {e.partition("=")[0]: e for e in base}
     for e in extra:
         out[e.partition("=")[0]] = e
@@ -127,7 +127,7 @@ def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
             "terminal": o.terminal,
             "user": resolve_user(c.user, rootfs) if o.user is None else resolve_user(o.user, rootfs, "--user"),
             "args": args,
-            "env": _merge_env(env, o.env),
+            "env": merge_env(env, o.env),
             "cwd": o.cwd or c.working_dir or "/",
         },
         "root": {"path": "rootfs", "readonly": o.readonly},
