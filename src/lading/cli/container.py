@@ -41,7 +41,7 @@ _VERBS = {
 _NETWORK_HELP = "none (default: a network namespace with only lo) or host; bridge networks come later"
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """Flag errors exit 125 with one line, as docker's do."""
 
     def error(self, message: str) -> Any:
@@ -84,7 +84,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage-root", default="/var/lib/lading", help="images, layers and containers")
     parser.add_argument("--run-root", default="/run/lading-engine", help="what does not survive a reboot")
-    sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=Parser)
     p = {}
     for name, h in _VERBS.items():
         kw: dict[str, Any] = {"help": h} if h else {}
@@ -266,11 +266,11 @@ def _create(roots: Any, args: argparse.Namespace) -> int:
 
 
 def _cannot_run_status(message: str) -> int:
-    """docker's 127 (command not found) and 126 (cannot be invoked) for a start that failed."""
-    low = message.lower()
-    if "not found" in low or "no such file" in low:
+    """docker's rule for a start that failed: 127 when the command was not found, 126 when it
+    could not be invoked, else 125."""
+    if "executable file not found" in message or "no such file or directory" in message:
         return 127
-    if "permission denied" in low or "not executable" in low or "exec format" in low:
+    if "permission denied" in message or "is a directory" in message:
         return 126
     return 125
 
@@ -285,14 +285,24 @@ def _run(roots: Any, args: argparse.Namespace) -> int:
             try:
                 lifecycle.start(roots, store.load(c.id))
             except LadingError as e:
-                sys.stderr.write(f"Error: {e}\n")
-                return _cannot_run_status(str(e))
+                return _start_failed(roots, c.id, e, remove=True)
         print(c.id)
         return 0
-    return _foreground(roots, c.id, args.interactive)
+    return _foreground(roots, c.id, args.interactive, remove_on_failure=True)
 
 
-def _foreground(roots: Any, cid: str, stdin: bool) -> int:
+def _start_failed(roots: Any, cid: str, e: LadingError, remove: bool) -> int:
+    """Report a failed start; `run` (or --rm) removes the container it made, so nothing is left."""
+    from lading.engine import lifecycle
+
+    sys.stderr.write(f"Error: {e}\n")
+    c = roots.containers.load(cid)
+    if remove or c.host["AutoRemove"]:
+        lifecycle.remove(roots, c, force=True)
+    return _cannot_run_status(str(e))
+
+
+def _foreground(roots: Any, cid: str, stdin: bool, remove_on_failure: bool = False) -> int:
     """Start attached, wait for the exit, and exit with the container's status; with --rm the
     container is removed here (the waiter lock keeps the exit command from doing it first)."""
     from lading.engine import lifecycle
@@ -303,11 +313,7 @@ def _foreground(roots: Any, cid: str, stdin: bool) -> int:
             try:
                 lifecycle.start(roots, store.load(cid))
             except LadingError as e:
-                sys.stderr.write(f"Error: {e}\n")
-                c = store.load(cid)
-                if c.host["AutoRemove"]:
-                    lifecycle.remove(roots, c, force=True)
-                return _cannot_run_status(str(e))
+                return _start_failed(roots, cid, e, remove_on_failure)
         c = store.load(cid)
         _stream(roots, c, stdin)
         lifecycle.wait_exit(c)

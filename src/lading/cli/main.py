@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     module_name, helptext = COMMANDS[g.command]
     module = importlib.import_module(f"lading.cli.{module_name}")
-    sub = argparse.ArgumentParser(prog=f"lading {g.command}", description=helptext, formatter_class=_formatter)
+    parser_class = getattr(module, "Parser", argparse.ArgumentParser)  # a group may exit its own way on bad flags
+    sub = parser_class(prog=f"lading {g.command}", description=helptext, formatter_class=_formatter)
     module.add_arguments(g.command, sub)
     args = sub.parse_args(g.args, namespace=g)
     if g.systemd_cgroup:

@@ -81,7 +81,8 @@ class ContainerStore:
     def lock(self, cid: str, blocking: bool = True) -> Iterator[bool]:
         """Hold the container's lock; yields False if ``blocking`` is off and someone else holds it."""
         try:
-            fd = os.open(self.dir(cid) / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.dir(cid) / "lock", os.O_RDWR | os.O_CLOEXEC)  # made by new(), never again:
+            # a lock file created while the directory is being removed would keep it from going
         except FileNotFoundError:
             raise NotFoundError(f"No such container: {cid}") from None
         try:
@@ -97,7 +98,7 @@ class ContainerStore:
     @contextlib.contextmanager
     def waiting(self, cid: str) -> Iterator[None]:
         """Held by a `run` in the foreground: it, not the exit command, removes a --rm container."""
-        fd = os.open(self.dir(cid) / "waiter", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.dir(cid) / "waiter", os.O_RDWR | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -117,11 +118,20 @@ class ContainerStore:
         finally:
             os.close(fd)
 
-    def new(self) -> tuple[str, Path]:
+    @contextlib.contextmanager
+    def new(self) -> Iterator[tuple[str, Path]]:
+        """A new container directory, appearing only with its lock held (until the block ends)."""
         cid = secrets.token_hex(32)
-        d = self.dir(cid)
-        d.mkdir(parents=True, mode=0o700)
-        return cid, d
+        tmp = self.root / f".new-{cid}"
+        tmp.mkdir(parents=True, mode=0o700)
+        (tmp / "waiter").touch(mode=0o600)
+        fd = os.open(tmp / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(tmp, self.dir(cid))
+            yield cid, self.dir(cid)
+        finally:
+            os.close(fd)
 
     def load(self, cid: str) -> Container:
         d = self.dir(cid)
@@ -146,6 +156,10 @@ class ContainerStore:
 
     def leftovers(self) -> list[str]:
         """Directories of creates that were killed: no config.v2.json and nobody holds the lock."""
+        for tmp in self.root.glob(".new-*"):  # killed before its directory got its name
+            with contextlib.suppress(OSError), open(tmp / "lock") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(tmp)
         found = []
         for cid in self.ids():
             if not (self.dir(cid) / CONFIG).exists():

@@ -185,10 +185,9 @@ def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Contai
         raise LadingError(f"--network {o.network}: only none and host are supported for now")
     _check_binds(o.binds)
     store_ = roots.containers
-    cid, cdir = store_.new()
     layers = roots.layers
     mount_id = secrets.token_hex(32)
-    with store_.lock(cid):
+    with store_.new() as (cid, cdir):
         name = ""
         try:
             config, host = _records(cid, o.name or "pending", mount_id, image, o, cdir)

@@ -282,9 +282,9 @@ def image_chains(store: Store) -> set[str]:
     return out
 
 
-def collect(root: Path, store: Store) -> list[str]:
-    """Remove the layers no image or container of ``root`` uses (``image rm``, ``container rm``)."""
-    layers = LayerStore(root)
+def collect(store: Store) -> list[str]:
+    """Remove the layers no image or container uses any more (after ``image rm``)."""
+    layers = LayerStore(store.root)
     if not layers.layerdb.exists():
         return []
     with layers.locked():

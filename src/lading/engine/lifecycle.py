@@ -19,6 +19,7 @@ from pathlib import Path
 from lading.engine import bundle, etcfiles
 from lading.engine.containers import ConflictError, Container
 from lading.engine.create import crash_point, now
+from lading.engine.layers import image_chains
 from lading.engine.roots import Roots, boot_id
 from lading.errors import LadingError
 from lading.linux import process
@@ -234,6 +235,9 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
             mount_id = record.read_text() if record.exists() else None
         if mount_id:
             layers.remove_container(cid, mount_id)
+        from lading.image.store import Store
+
+        layers.gc(image_chains(Store(roots.storage)))
     shutil.rmtree(roots.run_dir(cid), ignore_errors=True)
     store = roots.containers
     if name:

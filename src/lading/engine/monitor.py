@@ -89,14 +89,14 @@ def _monitor(cfg: MonitorConfig, report: int) -> int:
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     pidfile = cfg.exec_dir / "init.pid"
     log = os.open(cfg.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-    argv = [*cfg.runtime_argv, "create", "--bundle", str(cfg.bundle), "--pid-file", str(pidfile), cfg.container_id]
-    err = cfg.exec_dir / "create.err"
-    with open(err, "wb") as errf:
-        p = subprocess.run(argv, stdin=null, stdout=log, stderr=errf)
+    err = cfg.exec_dir / "runtime.log"
+    argv = [*cfg.runtime_argv, "--log", str(err), "--log-format", "json", "create"]
+    argv += ["--bundle", str(cfg.bundle), "--pid-file", str(pidfile), cfg.container_id]
+    p = subprocess.run(argv, stdin=null, stdout=log, stderr=log)
     # the container's stdio is the create process's: the log
     if p.returncode != 0:
-        lines = err.read_text().strip().splitlines() or [f"runtime create: exit status {p.returncode}"]
-        os.write(report, lines[-1].encode())
+        msgs = [json.loads(line).get("msg", "") for line in err.read_text().splitlines() if line.startswith("{")]
+        os.write(report, (msgs[-1] if msgs else f"runtime create: exit status {p.returncode}").encode())
         return 1
     init_pid = int(pidfile.read_text())
     os.write(report, f"ok {os.getpid()} {init_pid}".encode())
