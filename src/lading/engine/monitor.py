@@ -1,34 +1,62 @@
-"""A container's monitor: one process per running container that outlives the command that started it.
+"""Starting a container's monitor, and reading what it leaves: the engine's side of the monitor.
 
-(Minimal version: pipes only, raw log lines; replaced by the full monitor.)
+:func:`launch` starts one monitor process (monitor_process has what it does) that outlives the
+command: the command forks, the child starts a new session and forks again, and the grandchild
+makes itself a child subreaper and execs a fresh ``python -I -S`` running the monitor. The
+monitor is thus nobody's child (init, or the nearest subreaper, reaps it), is in its own
+session, and adopts the container's init when the runtime's create exits. The launcher reads
+the monitor's report on a pipe: its pid, then ``ok INIT_PID`` once the container is created, or
+``fail`` and the runtime's stderr, in which case the runtime's own error line (the last
+``error`` of its JSON log, else of its stderr) becomes the LadingError, once the monitor is gone
+and its files removed.
+
+Killed at any instant, the launcher leaves one of: nothing; a monitor that then finishes create
+alone (the container is ``created`` and watched, as after a normal launch); or a monitor that
+failed and cleaned up. The files in exec_dir say which: ``monitor.pid`` exists from the moment
+the container is created, ``exit`` once it has exited.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import select
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lading.engine.attach_protocol import SOCKET_NAME
+from lading.engine.monitor_process import (
+    CONSOLE_SOCKET,
+    EXIT_FILE,
+    HELD_FD,
+    INIT_PID,
+    MONITOR_PID,
+    RUNTIME_LOG,
+    STATUS_FD,
+    command_line,
+)
 from lading.errors import LadingError
 
-EXIT_FILE = "exit"
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
     container_id: str
-    runtime_argv: list[str]
-    bundle: Path
-    exec_dir: Path
+    runtime_argv: list[str]  # the OCI runtime and its global flags
+    bundle: Path  # config.json written, process.terminal set for -t
+    exec_dir: Path  # the monitor's own directory: pid files, sockets, exit record
     log_path: Path
-    log_max_size: int | None
-    log_max_files: int
-    terminal: bool
-    stdin: bool
-    exit_command: list[str]
+    log_max_size: int | None = None
+    log_max_files: int = 1
+    terminal: bool = False
+    stdin: bool = False  # keep the container's stdin open (-i)
+    exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+    # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
+    # the container, and a command killed during launch holds the next one off until then.
+    hold_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,75 +72,186 @@ class ExitRecord:
     oom_killed: bool
 
 
+def launch(cfg: MonitorConfig) -> Launched:
+    """Start the monitor, which creates the container; returns once it is ``created``."""
+    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
+
+    args = command_line(
+        cfg.container_id,
+        list(cfg.runtime_argv),
+        str(cfg.bundle.absolute()),
+        str(cfg.exec_dir.absolute()),
+        str(cfg.log_path.absolute()),
+        cfg.log_max_size,
+        cfg.log_max_files,
+        cfg.terminal,
+        cfg.stdin,
+        list(cfg.exit_command),
+        holds_fd=cfg.hold_fd is not None,
+    )
+    source_root = str(Path(__file__).resolve().parent.parent.parent)
+    argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = os.fork()
+        if child == 0:
+            _become_monitor(argv, w, cfg.hold_fd, prctl.set_child_subreaper)
+        os.close(w)
+        w = -1
+        os.waitpid(child, 0)
+        report = _read_to_end(r)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    return _outcome(cfg, report)
+
+
+def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreaper: Callable[[], None]) -> None:
+    """In the forked child: new session, fork again, and exec the monitor with /dev/null on 0-2,
+    the report pipe on fd 3, hold_fd on fd 4 and nothing else open. Never returns."""
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        set_subreaper()
+        os.chdir("/")
+        import fcntl
+
+        high = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 10)
+        held = fcntl.fcntl(hold, fcntl.F_DUPFD_CLOEXEC, 10) if hold is not None else None
+        null = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
+        os.dup2(high, STATUS_FD)
+        if held is not None:
+            os.dup2(held, HELD_FD)
+        os.closerange(HELD_FD + (held is not None), os.sysconf("SC_OPEN_MAX"))
+        os.execve(argv[0], argv, os.environ)
+    except BaseException as e:
+        for fd in (report, STATUS_FD):
+            try:
+                os.write(fd, f"fail\ncannot start the monitor: {e}\n".encode())
+                break
+            except OSError:
+                pass
+    finally:
+        os._exit(127)
+
+
+def _read_to_end(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _outcome(cfg: MonitorConfig, report: bytes) -> Launched:
+    head, _, rest = report.partition(b"\n")
+    monitor = int(head[4:]) if head.startswith(b"pid ") else None
+    status, _, detail = rest.partition(b"\n")
+    if monitor is not None and status.startswith(b"ok "):
+        return Launched(monitor, int(status[3:]))
+    if monitor is None:  # it never ran: the report is the launcher's own "fail\n..."
+        raise LadingError(_last_line(rest) or "cannot start the monitor")
+    from lading.linux import process
+
+    process.wait_gone(monitor, None)  # it exits right after reporting a failure
+    runtime_log = cfg.exec_dir / RUNTIME_LOG
+    if status == b"fail":
+        message = _runtime_error(runtime_log) or _last_line(detail) or "the runtime's create failed"
+    else:  # killed before it could say: the container may exist
+        _delete(cfg)
+        message = "the monitor died before the container was created"
+    runtime_log.unlink(missing_ok=True)
+    raise LadingError(message)
+
+
+def _runtime_error(log: Path) -> str:
+    """The message of the last error in the runtime's JSON log (runc's and lading's format)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") == "error" and entry.get("msg"):
+            return str(entry["msg"])
+    return ""
+
+
+def _last_line(text: bytes) -> str:
+    lines = [line.strip() for line in text.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _delete(cfg: MonitorConfig) -> None:
+    import subprocess
+
+    try:
+        subprocess.run(
+            [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError:
+        pass
+    for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID):
+        (cfg.exec_dir / name).unlink(missing_ok=True)
+
+
+def monitor_pid(exec_dir: Path) -> int | None:
+    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its
+    command line, so a reused pid is not mistaken for it)."""
+    try:
+        pid = int((exec_dir / MONITOR_PID).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if str(exec_dir.absolute()).encode() in cmdline else None
+
+
 def read_exit(path: Path) -> ExitRecord | None:
+    """The exit record the monitor wrote at ``path`` (exec_dir/EXIT_FILE), or None if none yet."""
     try:
         d = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    return ExitRecord(d["ExitCode"], d["FinishedAt"], d["OOMKilled"])
+    except ValueError as e:
+        raise LadingError(f"{path}: {e}") from None
+    return ExitRecord(int(d["ExitCode"]), str(d["FinishedAt"]), bool(d["OOMKilled"]))
 
 
-def launch(cfg: MonitorConfig) -> Launched:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        code = 1
+def monitor_pidfd(exec_dir: Path) -> int | None:
+    """A pidfd of the monitor of exec_dir (POLLIN once it has exited), or None if it is gone."""
+    pid = monitor_pid(exec_dir)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    if monitor_pid(exec_dir) != pid:  # the pid was reused between the two looks
+        os.close(fd)
+        return None
+    return fd
+
+
+def wait_exit(exec_dir: Path, timeout: float | None = None) -> ExitRecord | None:
+    """Wait (on a pidfd, no polling) until the monitor of exec_dir is gone, at most timeout
+    seconds; then its exit record, or None if there is none (the monitor was killed, or the
+    timeout came first)."""
+    fd = monitor_pidfd(exec_dir)
+    if fd is not None:
         try:
-            code = _monitor(cfg, w)
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(None if timeout is None else int(timeout * 1000))
         finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as f:
-        msg = f.read()
-    if not msg.startswith("ok "):
-        os.waitpid(pid, 0)
-        raise LadingError(msg.strip() or "the monitor failed")
-    monitor_pid, init_pid = (int(x) for x in msg.split()[1:3])
-    os.waitpid(pid, 0)
-    return Launched(monitor_pid, init_pid)
-
-
-def _monitor(cfg: MonitorConfig, report: int) -> int:
-    import ctypes
-
-    os.setsid()
-    if os.fork():
-        return 0
-    os.closerange(3, report)
-    os.closerange(report + 1, 1 << 16)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    from lading.engine.create import now
-
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    pidfile = cfg.exec_dir / "init.pid"
-    log = os.open(cfg.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-    err = cfg.exec_dir / "runtime.log"
-    argv = [*cfg.runtime_argv, "--log", str(err), "--log-format", "json", "create"]
-    argv += ["--bundle", str(cfg.bundle), "--pid-file", str(pidfile), cfg.container_id]
-    p = subprocess.run(argv, stdin=null, stdout=log, stderr=log)
-    # the container's stdio is the create process's: the log
-    if p.returncode != 0:
-        msgs = [json.loads(line).get("msg", "") for line in err.read_text().splitlines() if line.startswith("{")]
-        os.write(report, (msgs[-1] if msgs else f"runtime create: exit status {p.returncode}").encode())
-        return 1
-    init_pid = int(pidfile.read_text())
-    os.write(report, f"ok {os.getpid()} {init_pid}".encode())
-    os.close(report)
-    status = 0
-    while True:
-        try:
-            pid, st = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if pid == init_pid:
-            status = os.waitstatus_to_exitcode(st)
-    code = status if status >= 0 else 128 - status
-    tmp = cfg.exec_dir / ".exit.tmp"
-    tmp.write_text(json.dumps({"ExitCode": code, "FinishedAt": now(), "OOMKilled": False}))
-    os.rename(tmp, cfg.exec_dir / EXIT_FILE)
-    subprocess.Popen(cfg.exit_command, stdin=null, stdout=null, stderr=null, start_new_session=True)
-    sys.stdout.flush()
-    return 0
+            os.close(fd)
+    return read_exit(exec_dir / EXIT_FILE)

@@ -16,10 +16,10 @@ The default is flat, so delete leaves no empty parent behind.
 from __future__ import annotations
 
 import os
-import signal
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
 
@@ -174,7 +174,7 @@ class ContainerCgroup:
     def pids(self) -> list[int]:
         return self.cg.procs()
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = signals.SIGKILL) -> None:
         self.cg.kill_all(sig)
 
     def freeze(self) -> None:
@@ -213,16 +213,24 @@ class ContainerCgroup:
     def destroy(self) -> None:
         """Kill whatever is left and remove the cgroup from every hierarchy."""
         if self.cg.procs():
-            self.cg.kill_all(signal.SIGKILL)
+            self.cg.kill_all(signals.SIGKILL)
             self.cg.wait_empty()
         self.cg.remove()
 
 
 def create(
-    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
-) -> ContainerCgroup:
+    cid: str,
+    linux: Linux | None,
+    where: str = "config.json: $.linux",
+    state_root: str = DEFAULT_ROOT,
+    optional: bool = False,
+) -> ContainerCgroup | None:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
-    nothing is left behind."""
+    nothing is left behind.
+
+    ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
+    warning, as runc does, unless a limit was asked for; device rules are then the kernel's
+    (a user namespace cannot make device nodes)."""
     from lading.linux.cgroups import layout
     from lading.runtime import cgroup_resources as res_
 
@@ -234,10 +242,18 @@ def create(
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)
     try:
-        cg.create()
+        try:
+            cg.create()
+        except LadingError as e:
+            if not optional:
+                raise
+            if res is not None and (res_.requested(res) or res.unified):
+                raise LadingError(f"{e}: resource limits need a cgroup delegated to this user") from None
+            log.warning(f"{e}: running without a cgroup of its own (rootless)")
+            return None
         if res is not None:
-            container.apply(res, linux)
-        else:
+            container.apply(res, linux, devices=not optional)
+        elif not optional:
             container._apply_devices(res_.device_rules(None, linux))
     except BaseException:
         if not existed:
