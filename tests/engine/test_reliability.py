@@ -106,7 +106,9 @@ def test_a_reboot_is_noticed_and_start_all_brings_back_restart_always(engine: En
 
 def test_twenty_concurrent_runs_all_succeed(engine: Engine) -> None:
     with ThreadPoolExecutor(20) as pool:
-        results = list(pool.map(lambda i: engine("run", "-d", "--name", f"c{i:02d}", BUSYBOX, "sleep", "600"), range(20)))
+        results = list(
+            pool.map(lambda i: engine("run", "-d", "--name", f"c{i:02d}", BUSYBOX, "sleep", "600"), range(20))
+        )
     assert all(len(r.stdout.strip()) == 64 for r in results)
     names = engine("ps", "--format", "{{.Names}}").stdout.split()
     assert sorted(names) == [f"c{i:02d}" for i in range(20)]
@@ -115,7 +117,9 @@ def test_twenty_concurrent_runs_all_succeed(engine: Engine) -> None:
 
 def test_two_runs_with_one_name_exactly_one_wins(engine: Engine) -> None:
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: engine("run", "-d", "--name", "only", BUSYBOX, "sleep", "600", check=False), range(2)))
+        results = list(
+            pool.map(lambda _: engine("run", "-d", "--name", "only", BUSYBOX, "sleep", "600", check=False), range(2))
+        )
     assert sorted(r.returncode for r in results) == [0, 125]
     loser = next(r for r in results if r.returncode)
     assert 'The container name "/only" is already in use' in loser.stderr and len(loser.stderr.splitlines()) == 1

@@ -41,7 +41,10 @@ _VERBS = {
 _NETWORK_HELP = "none (default: a network namespace with only lo) or host; bridge networks come later"
 
 
-class Parser(argparse.ArgumentParser):
+ARGPARSE = True  # subcommands
+
+
+class ArgumentParser(argparse.ArgumentParser):
     """Flag errors exit 125 with one line, as docker's do."""
 
     def error(self, message: str) -> Any:
@@ -84,7 +87,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage-root", default="/var/lib/lading", help="images, layers and containers")
     parser.add_argument("--run-root", default="/run/lading-engine", help="what does not survive a reboot")
-    sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=ArgumentParser)
     p = {}
     for name, h in _VERBS.items():
         kw: dict[str, Any] = {"help": h} if h else {}
@@ -303,19 +306,28 @@ def _start_failed(roots: Any, cid: str, e: LadingError, remove: bool) -> int:
 
 
 def _foreground(roots: Any, cid: str, stdin: bool, remove_on_failure: bool = False) -> int:
-    """Start attached, wait for the exit, and exit with the container's status; with --rm the
-    container is removed here (the waiter lock keeps the exit command from doing it first)."""
+    """Attach (before the start, so no output is lost), start, copy the streams until the exit,
+    and return the container's status; with --rm the container is removed here (the waiter lock
+    keeps the monitor's exit command from removing it before its status is read)."""
     from lading.engine import lifecycle
+    from lading.engine.attach import Attachment
 
     store = roots.containers
+    attached: list[Attachment] = []
     with store.waiting(cid):
         with store.lock(cid):
+            c = store.load(cid)
+            exec_dir = roots.run_dir(cid) / "exec"
             try:
-                lifecycle.start(roots, store.load(cid))
+                lifecycle.start(roots, c, lambda: attached.append(Attachment(exec_dir, stdin=stdin, close_stdin=stdin)))
             except LadingError as e:
+                for a in attached:
+                    a.close()
                 return _start_failed(roots, cid, e, remove_on_failure)
-        c = store.load(cid)
-        _stream(roots, c, stdin)
+        with attached[0] as a:
+            outcome = a.stream(tty=bool(c.config["Config"]["Tty"]))
+        if outcome.detached:
+            return 0
         lifecycle.wait_exit(c)
         with store.lock(cid):
             c = store.load(cid)
@@ -324,16 +336,6 @@ def _foreground(roots: Any, cid: str, stdin: bool, remove_on_failure: bool = Fal
             if c.host["AutoRemove"]:
                 lifecycle.remove(roots, c, force=True)
     return code
-
-
-def _stream(roots: Any, c: Any, stdin: bool) -> None:
-    """Copy the container's output to ours until it exits."""
-    from lading.engine import lifecycle
-
-    lifecycle.wait_exit(c)
-    with open(c.config["LogPath"], "rb") as f:
-        sys.stdout.buffer.write(f.read())
-    sys.stdout.flush()
 
 
 # --- lifecycle verbs ----------------------------------------------------------------------------
@@ -681,12 +683,23 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
 
 
 def _logs(roots: Any, args: argparse.Namespace) -> int:
+    from lading.engine import logs
+
     store = roots.containers
     c = store.load(store.resolve(args.container))
-    with open(c.config["LogPath"], "rb") as f:
-        sys.stdout.buffer.write(f.read())
+    if args.tail != "all" and not args.tail.lstrip("-").isdigit():
+        raise LadingError(f"--tail {args.tail}: expected a number or all")
+    tail = None if args.tail == "all" or int(args.tail) < 0 else int(args.tail)
+    since = logs.parse_since(args.since) if args.since else None
+    opts = logs.Options(follow=args.follow, tail=tail, since=since, timestamps=args.timestamps)
+    logs.show(Path(c.config["LogPath"]), opts, roots.run_dir(c.id) / "exec")
     return 0
 
 
 def _attach(roots: Any, args: argparse.Namespace) -> int:
-    raise LadingError("attach: not available yet")
+    from lading.engine.attach import attach
+
+    c = _running(roots, args.container)
+    cc = c.config["Config"]
+    outcome = attach(roots.run_dir(c.id) / "exec", stdin=cc["OpenStdin"] and not args.no_stdin, tty=bool(cc["Tty"]))
+    return 0 if outcome.exit_code is None else outcome.exit_code

@@ -66,6 +66,7 @@ class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root / "containers"
         self.names = self.root / "names"
+        self.held: dict[str, int] = {}  # container ID -> fd of the lock this process holds
 
     def dir(self, cid: str) -> Path:
         return self.root / cid
@@ -91,8 +92,10 @@ class ContainerStore:
             except BlockingIOError:
                 yield False
                 return
+            self.held[cid] = fd
             yield True
         finally:
+            self.held.pop(cid, None)
             os.close(fd)
 
     @contextlib.contextmanager
@@ -129,8 +132,10 @@ class ContainerStore:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.rename(tmp, self.dir(cid))
+            self.held[cid] = fd
             yield cid, self.dir(cid)
         finally:
+            self.held.pop(cid, None)
             os.close(fd)
 
     def load(self, cid: str) -> Container:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from lading.engine import bundle, etcfiles
@@ -43,7 +44,7 @@ def _monitor_alive(c: Container) -> bool:
 
 
 def exit_file(roots: Roots, cid: str) -> Path:
-    from lading.engine.monitor import EXIT_FILE
+    from lading.engine.monitor_process import EXIT_FILE
 
     return roots.run_dir(cid) / "exec" / EXIT_FILE
 
@@ -90,8 +91,9 @@ def _teardown(roots: Roots, c: Container, same_boot: bool) -> None:
     shutil.rmtree(roots.run_dir(c.id), ignore_errors=True)
 
 
-def start(roots: Roots, c: Container, attach_stdin: bool = False) -> None:
-    """Mount, write the bundle, launch the monitor (runtime create), then runtime start."""
+def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = None) -> None:
+    """Mount, write the bundle, launch the monitor (runtime create), then runtime start;
+    ``on_created`` runs in between (attaching there misses no output)."""
     from lading.engine.monitor import MonitorConfig, launch
 
     settle(roots, c)
@@ -143,6 +145,7 @@ def start(roots: Roots, c: Container, attach_stdin: bool = False) -> None:
             terminal=bool(cc.get("Tty")),
             stdin=bool(cc.get("OpenStdin")),
             exit_command=roots.exit_command(c.id),
+            hold_fd=roots.containers.held.get(c.id),
         )
         launched = launch(cfg)
     except BaseException as e:
@@ -154,6 +157,8 @@ def start(roots: Roots, c: Container, attach_stdin: bool = False) -> None:
     roots.containers.save(c)
     crash_point("start-created")
     try:
+        if on_created is not None:
+            on_created()
         _runtime(roots, c, "start", c.id)
     except LadingError as e:
         _runtime(roots, c, "delete", "--force", c.id, check=False)

@@ -37,13 +37,9 @@ class Roots:
     storage: Path
     run: Path
 
-    @property
-    def containers(self) -> ContainerStore:
-        return ContainerStore(self.storage)
-
-    @property
-    def layers(self) -> LayerStore:
-        return LayerStore(self.storage)
+    def __post_init__(self) -> None:
+        self.containers = ContainerStore(self.storage)
+        self.layers = LayerStore(self.storage)
 
     def run_dir(self, cid: str) -> Path:
         return self.run / "containers" / cid
