@@ -90,17 +90,13 @@ def _check_binds(binds: list[str]) -> None:
 def _records(
     cid: str, name: str, mount_id: str, image: Image, o: CreateOptions, cdir: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    from lading.image.convert import command, image_env, merge_env
+
     c = image.config.config
-    entrypoint = o.entrypoint if o.entrypoint is not None else (c.entrypoint or [])
-    cmd = o.cmd if o.cmd is not None else ([] if o.entrypoint is not None else (c.cmd or []))
+    entrypoint, cmd = command(c, o.entrypoint, o.cmd)
     args = [*entrypoint, *cmd]
     if not args:
         raise LadingError("No command specified")
-    from lading.image.convert import DEFAULT_PATH, merge_env
-
-    image_env = list(c.env or [])
-    if not any(e.startswith("PATH=") for e in image_env):
-        image_env.insert(0, DEFAULT_PATH)
     hostname = o.hostname or (socket.gethostname() if o.network == "host" else cid[:12])
     config = {
         "ID": cid,
@@ -113,7 +109,7 @@ def _records(
             "User": o.user if o.user is not None else (c.user or ""),
             "Tty": o.tty,
             "OpenStdin": o.stdin_open,
-            "Env": merge_env(image_env, o.env),
+            "Env": merge_env(image_env(c), o.env),
             "Cmd": cmd,
             "Entrypoint": entrypoint or None,
             "Image": image.name,
