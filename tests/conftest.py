@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Lading, default_config, make_busybox_rootfs, open_fds
+from tests.support import RUNC, Lading, default_config, make_busybox_rootfs, open_fds
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,17 @@ def busybox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def lading(tmp_path: Path) -> Iterator[Lading]:
     """A `lading` runner with a private --root; fails the test if anything leaks."""
-    runner = Lading(tmp_path)
+    yield from _checked(Lading(tmp_path))
+
+
+@pytest.fixture(params=["runc", "lading"])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lading]:
+    """runc (the reference the test is calibrated on), then lading, on the same test; container
+    IDs must be unique on the host, as runc names its cgroups after them."""
+    yield from _checked(Lading(tmp_path, [RUNC]) if request.param == "runc" else Lading(tmp_path))
+
+
+def _checked(runner: Lading) -> Iterator[Lading]:
     fds_before = open_fds()
     yield runner
     leaks = runner.leftovers()

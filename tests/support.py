@@ -18,6 +18,7 @@ from typing import Any
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
 
 def lading_env() -> dict[str, str]:
@@ -84,17 +85,21 @@ def open_fds() -> set[int]:
 
 
 class Lading:
-    """Runs `lading` with a private --root and remembers every container it saw."""
+    """Runs `lading` with a private --root and remembers every container it saw.
 
-    def __init__(self, tmp: Path) -> None:
+    ``argv`` runs another runtime with the same command line instead (runc, as the reference)."""
+
+    def __init__(self, tmp: Path, argv: list[str] | None = None) -> None:
         self.tmp = tmp
         self.root = tmp / "state"
         self.pids: dict[str, tuple[int, str]] = {}
+        self.argv = argv or lading_argv()
+        self.name = Path(self.argv[0]).name if argv else "lading"
 
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*lading_argv(), "--root", str(self.root), *args]
+        argv = [*self.argv, "--root", str(self.root), *args]
         # Files, not pipes: a created or detached container keeps the runtime's stdio open, so a
         # pipe would not reach EOF until the container exits (containerd and podman use files too).
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -134,7 +139,7 @@ class Lading:
         """The container's default cgroup in every hierarchy, where it exists."""
         from lading.runtime.cgroups import default_path
 
-        name = default_path(cid, str(self.root)).lstrip("/")
+        name = default_path(cid, str(self.root)).lstrip("/") if self.name == "lading" else cid
         return [str(d) for d in Path("/sys/fs/cgroup").glob(f"*/{name}")] + [
             str(d) for d in Path("/sys/fs/cgroup").glob(name)
         ]

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import SRC
-
-RUNC = shutil.which("runc") or "/usr/sbin/runc"
+from tests.support import RUNC, SRC
 
 
 def lading_has_runtime() -> bool:
