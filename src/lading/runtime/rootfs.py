@@ -15,7 +15,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
-from lading.linux import fs
+from lading.linux import fs, mountinfo
 from lading.linux import mount as m
 from lading.linux.cgroups import layout as cgroup_layout
 
@@ -60,10 +60,18 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns:
     linux = spec.linux
     propagation = root_propagation(linux.rootfs_propagation if linux else None)
     m.mount(None, "/", None, propagation)
+    # pivot_root (and a move for --no-pivot) refuses a root whose parent mount is shared, which
+    # it is after "shared": make just that one mount private, so that the bind of the rootfs,
+    # a copy of it, is private too and its mounts never reach the host (as runc does).
+    parent = mountinfo.holding(mountinfo.read(), rootfs)
+    if parent.shared:
+        m.mount(None, parent.mountpoint, None, m.MS_PRIVATE)
     m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)
-    root_fd = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = -1
     try:
         for i, entry in enumerate(spec.mounts or []):
+            # opened again for each entry: one mounted on "/" itself is the root from then on
+            root_fd = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 mount_entry(root_fd, entry, bundle, own_cgroupns)
             except OSError as e:
@@ -71,6 +79,9 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns:
                     f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
+            os.close(root_fd)
+            root_fd = -1
+        root_fd = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
         if spec.process and spec.process.cwd:
             try:
@@ -79,7 +90,8 @@ def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns:
                 cwd, why = spec.process.cwd, os.strerror(e.errno or 0)
                 raise LadingError(f"config.json: $.process.cwd: cannot create {cwd!r} in the rootfs: {why}") from None
     finally:
-        os.close(root_fd)
+        if root_fd >= 0:
+            os.close(root_fd)
 
 
 def is_bind(entry: Mount) -> bool:
@@ -87,8 +99,18 @@ def is_bind(entry: Mount) -> bool:
     return entry.type == "bind" or "bind" in opts or "rbind" in opts
 
 
+def read_only_later(entry: Mount) -> bool:
+    """A read-only tmpfs or /dev is mounted writable and made read-only by ``finish``, as runc
+    does: the mounts below it, the device nodes and a tmpcopyup need to write into it first."""
+    return (entry.type == "tmpfs" or os.path.normpath(entry.destination) == "/dev") and bool(
+        m.parse_options(entry.options or []).flags & m.MS_RDONLY
+    )
+
+
 def mount_entry(root_fd: int, entry: Mount, bundle: str, own_cgroupns: bool = True) -> None:
     opts = m.parse_options(entry.options or [])
+    if read_only_later(entry):
+        opts = opts._replace(flags=opts.flags & ~m.MS_RDONLY)
     dest = entry.destination
     if entry.type == "cgroup":
         mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
@@ -254,6 +276,8 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
     path to the host; --no-pivot moves the rootfs over / and chroots (for ramfs roots)."""
     os.chdir(rootfs)
     if no_pivot:
+        m.mount(None, "/", None, m.MS_SLAVE | m.MS_REC)  # neither the move nor an unmount reaches the host
+        _hide_host_proc_and_sys(rootfs)
         m.mount(rootfs, "/", None, m.MS_MOVE)
         os.chroot(".")
     else:
@@ -271,16 +295,45 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
     os.chdir("/")
 
 
+def _hide_host_proc_and_sys(rootfs: str) -> None:
+    """Without pivot_root the host's mounts stay in the container's mount namespace, out of
+    sight behind the chroot. The kernel lets a process that unshares a user and mount namespace
+    mount a fresh proc or sysfs only while an unmasked one is mounted in its namespace, so
+    detach (or, where that is not allowed, cover) every whole proc and sysfs outside the rootfs."""
+    for info in mountinfo.read():
+        if info.root != "/" or info.fstype not in ("proc", "sysfs") or mountinfo.is_under(info.mountpoint, rootfs):
+            continue
+        try:
+            m.umount(info.mountpoint, m.MNT_DETACH)
+        except OSError as e:
+            if e.errno == errno.ENOENT:  # under a mount detached already
+                continue
+            if e.errno not in (errno.EINVAL, errno.EPERM):  # a locked mount (user namespace): cover it
+                raise
+            m.mount("tmpfs", info.mountpoint, "tmpfs", m.MS_RDONLY)
+
+
 def finish(spec: Spec) -> None:
-    """After pivot_root: masked paths, read-only paths, then a read-only root."""
+    """After pivot_root: masked paths, read-only paths, the mounts left writable until now, then
+    a read-only root."""
     linux = spec.linux
     for path in (linux.masked_paths if linux else None) or []:
         mask(path)
     for path in (linux.readonly_paths if linux else None) or []:
         make_readonly(path)
+    root_fd = os.open("/", fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for entry in spec.mounts or []:
+            if read_only_later(entry):
+                _on_mount(root_fd, entry.destination, _remount_readonly)
+    finally:
+        os.close(root_fd)
     if spec.root and spec.root.readonly:
-        flags = _current_flags("/")
-        m.mount(None, "/", None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | flags)
+        _remount_readonly("/")
+
+
+def _remount_readonly(path: str) -> None:
+    m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | _current_flags(path))
 
 
 def mask(path: str) -> None:
