@@ -31,7 +31,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
-ln -sf "$PWD/.venv/bin/lading" /usr/local/bin/lading
+# Not a link to pip's .venv/bin/lading: a launcher that starts Python with -IS (no site processing),
+# since podman and containerd start the runtime once per verb (see lading/cli/launcher.py).
+.venv/bin/python -m lading.cli.launcher /usr/local/bin/lading
 
 [ "${1:-}" = "--no-demo" ] && exit 0
 exec bash scripts/demo.sh

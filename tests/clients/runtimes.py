@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import RUNC, SRC
+from tests.support import SRC
+
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
 
 def lading_has_runtime() -> bool:

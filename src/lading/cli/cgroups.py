@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-import re
 import sys
 
 from lading import log
+from lading.cli.args import REMAINDER, Namespace, Parser
 from lading.errors import LadingError
 from lading.runtime.store import Store
 
@@ -54,7 +53,7 @@ _HELP = {
 }
 
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, p: Parser) -> None:
     if verb == "update":
         p.add_argument("-r", "--resources", default="", help="a JSON file of linux.resources to apply, or - for stdin")
         for flag, _, _, _ in _UPDATE_FLAGS:
@@ -69,10 +68,10 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     p.add_argument("container_id", metavar="ID")
     if verb == "ps":
-        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="options for ps (default -ef)")
+        p.add_argument("ps_args", nargs=REMAINDER, help="options for ps (default -ef)")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     from lading.runtime import control
 
     store = Store(args.root)
@@ -105,7 +104,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
 # --- update's input ------------------------------------------------------------------------------
 
 
-def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
+def _resources(args: Namespace) -> tuple[LinuxResources, str]:
     """The resources to apply and the name errors give their source by."""
     from lading.spec.decode import decode, read_document
     from lading.spec.runtime_config import LinuxResources
@@ -154,14 +153,16 @@ def _flag_value(flag: str, raw: str, kind: str) -> int | str:
     return value
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
+_SIZE = r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?"  # compiled by the verbs that take a size
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def ram_in_bytes(text: str, flag: str = "size") -> int:
     """A memory size as runc (docker's go-units) reads it: binary units, optional i and b,
     case-insensitive: "512m", "1g", "1.5GiB", "100kb", "4096"."""
-    m = _SIZE.fullmatch(text)
+    import re
+
+    m = re.fullmatch(_SIZE, text)
     if m is None:
         raise LadingError(f"invalid value for {flag}: invalid size: {text!r}")
     try:
@@ -174,7 +175,7 @@ def ram_in_bytes(text: str, flag: str = "size") -> int:
     return value
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -183,9 +184,12 @@ def parse_duration(text: str) -> float:
     body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0.0
+    import re
+
+    duration = re.compile(_DURATION)
     pos, total = 0, 0.0
     while pos < len(body):
-        m = _DURATION.match(body, pos)
+        m = duration.match(body, pos)
         if m is None:
             break
         total += float(m.group(1)) * _SECONDS[m.group(2)]

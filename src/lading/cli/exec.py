@@ -6,12 +6,15 @@ lading exec [options] --process process.json ID
 
 from __future__ import annotations
 
-import argparse
-
+from lading.cli.args import REMAINDER, Namespace, Parser
 from lading.errors import LadingError
 
+# As runc: a failure of the runtime (no such container, a bad flag value, a program that cannot
+# start) exits 255, so a caller can tell it from the exit status of the program itself.
+FAILURE_STATUS = 255
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+
+def add_arguments(verb: str, p: Parser) -> None:
     p.add_argument("--console-socket", default=None, help="unix socket to send the pty master to")
     p.add_argument("--cwd", default=None, help="current working directory in the container")
     p.add_argument("-e", "--env", action="append", default=[], help="set an environment variable (K=V)")
@@ -28,10 +31,10 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--preserve-fds", type=int, default=0, help="pass N additional fds (3..3+N-1)")
     p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
     p.add_argument("container_id", metavar="ID")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its args")
+    p.add_argument("command", nargs=REMAINDER, metavar="COMMAND", help="the command and its args")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     from lading.runtime.exec_process import ProcessFlags
     from lading.runtime.execute import ExecOptions, execute
     from lading.runtime.store import Store

@@ -13,6 +13,9 @@ from typing import Any
 
 from lading.errors import LadingError
 
+# Subcommands with their own flags: parsed with argparse (lading.cli.main reads this).
+ARGPARSE = True
+
 _SUBCOMMANDS = {
     "pull": "pull an image from a registry",
     "ls": "list images in the store",
@@ -34,7 +37,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         help="image store directory, an OCI image layout (default /var/lib/lading)",
     )
     parser.add_argument("--storage-root", default="/var/lib/lading", help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
     p: dict[str, argparse.ArgumentParser] = {
         name: sub.add_parser(name, help=h, description=h, parents=[common]) for name, h in _SUBCOMMANDS.items()
     }
@@ -82,7 +85,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
     from lading.image.store import Store
 
     store = Store(args.storage_root)
-    command = args.image_command
+    command = args.subcommand
     handler = globals()[f"_{command}"]
     return int(handler(store, args))
 

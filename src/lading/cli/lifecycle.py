@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from lading import jsonlite
+from lading.cli.args import Namespace, Parser
 from lading.runtime.store import Store
 
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, p: Parser) -> None:
     if verb in ("create", "run"):
         p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
         p.add_argument("--pid-file", default=None, help="file to write the process id to")
@@ -33,7 +33,7 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("signal", nargs="?", default="SIGTERM")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     store = Store(args.root)
     if verb in ("create", "run"):
         from lading.runtime.create import CreateOptions
@@ -60,7 +60,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
     if verb == "start":
         lifecycle.start(store, args.container_id)
     elif verb == "state":
-        print(json.dumps(lifecycle.get_state(store, args.container_id), indent=2))
+        print(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2))
     elif verb == "kill":
         lifecycle.kill(store, args.container_id, lifecycle.signal_number(args.signal), args.all)
     elif verb == "delete":
@@ -75,7 +75,7 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
         for s in states:
             print(s["id"])
     elif fmt == "json":
-        print(json.dumps(states))
+        print(jsonlite.dumps(states))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [

@@ -16,10 +16,10 @@ The default is flat, so delete leaves no empty parent behind.
 from __future__ import annotations
 
 import os
-import signal
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
 
@@ -173,7 +173,7 @@ class ContainerCgroup:
     def pids(self) -> list[int]:
         return self.cg.procs()
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = signals.SIGKILL) -> None:
         self.cg.kill_all(sig)
 
     def freeze(self) -> None:
@@ -212,7 +212,7 @@ class ContainerCgroup:
     def destroy(self) -> None:
         """Kill whatever is left and remove the cgroup from every hierarchy."""
         if self.cg.procs():
-            self.cg.kill_all(signal.SIGKILL)
+            self.cg.kill_all(signals.SIGKILL)
             self.cg.wait_empty()
         self.cg.remove()
 

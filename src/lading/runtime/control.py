@@ -8,12 +8,10 @@ object every interval and an ``oom`` object when the OOM killer strikes, until t
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
 import time
-from collections.abc import Callable
 
 from lading.errors import LadingError
 from lading.linux import process as proc
@@ -24,6 +22,7 @@ from lading.runtime.store import Store
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable  # collections.abc imports collections
     from typing import Any
 
     from lading.spec.runtime_config import LinuxResources
@@ -141,6 +140,8 @@ def event(kind: str, cid: str, data: dict[str, Any] | None = None) -> str:
     obj: dict[str, Any] = {"type": kind, "id": cid}
     if data is not None:
         obj["data"] = data
+    import json  # compact separators, which lading.jsonlite does not write; events is long-running
+
     return json.dumps(obj, separators=(",", ":")) + "\n"
 
 

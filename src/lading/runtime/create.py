@@ -193,7 +193,14 @@ def write_pid_file(path: str, pid: int) -> None:
     """Write the pid file atomically, as podman and containerd read it right away."""
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise LadingError(f"--pid-file {path}: {e.strerror}") from None
     log.debug(f"wrote pid file {path}")

@@ -112,6 +112,8 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
         pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
+        # detached, it is no child of ours: its start time names it if it must be killed below
+        started_at = proc_.start_time(pid) if opts.detach else None
     except BaseException:
         if ours is not None:
             ours.close()
@@ -134,6 +136,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         if not opts.detach:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+        elif started_at is not None:  # as runc: a process whose pid file failed is not left running
+            proc_.send_signal(pid, started_at, signal.SIGKILL)
+            proc_.wait_gone(pid, started_at)
         raise
     if forwarder is None:
         return 0

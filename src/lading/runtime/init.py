@@ -19,7 +19,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, NoReturn
 
-from lading.errors import LadingError
+from lading.errors import LadingError, describe
 from lading.linux import keyring, netdev, trampoline
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
@@ -50,13 +50,7 @@ def child_main(plan: Plan, chan: Channel) -> NoReturn:
 
 def report(chan: Channel, e: BaseException) -> None:
     """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
-    if isinstance(e, LadingError):
-        msg = str(e)
-    elif isinstance(e, OSError):
-        what = e.strerror or str(e)
-        msg = what if e.filename is None else f"{e.filename}: {what}"
-    else:
-        msg = f"{type(e).__name__}: {e}"
+    msg = describe(e)
     try:
         chan.send("error", msg=msg)
     except OSError:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
+from lading.linux import signals
 from lading.runtime import hooks
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
@@ -113,10 +113,10 @@ def start(store: Store, cid: str) -> None:
 def _stop(state: dict[str, Any]) -> None:
     """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
     pid, started = state["pid"], state.get("pidStartTime")
-    proc.send_signal(pid, started, signal.SIGKILL)
+    proc.send_signal(pid, started, signals.SIGKILL)
     cgroup = ContainerCgroup.from_state(state)
     if cgroup is not None:
-        cgroup.kill_all(signal.SIGKILL)
+        cgroup.kill_all(signals.SIGKILL)
     proc.wait_gone(pid, started)
 
 
@@ -152,6 +152,8 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 if not hung_up and not data:
                     return "container init exited before start"
                 break
+        if not data:
+            return ""
         from lading.linux import trampoline  # only when there is an error to describe
 
         return trampoline.describe(data)
@@ -168,14 +170,22 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
+    """Signal the init (signal 0 only checks it is there) or, with ``all_processes``, whatever is
+    in the container's cgroup: as runc, a stopped container may still have processes there (it
+    had no PID namespace of its own), so --all works on it too."""
+    live = ("created", "running", "paused")
+    state, st = load_for(store, cid, "kill", (*live, "stopped") if all_processes else live)
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
+    try:
+        sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
+    except OSError as e:  # a number the kernel has no signal for
+        raise LadingError(f"unable to signal init: {e.strerror}") from None
+    if not sent:
         raise LadingError(f"container {cid} is not running")
-    if sig == signal.SIGKILL and st == "paused" and cgroup is not None:
+    if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
 
@@ -196,7 +206,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         pid, started = state["pid"], state.get("pidStartTime")
         cgroup = ContainerCgroup.from_state(state)
         if st != "stopped":
-            proc.send_signal(pid, started, signal.SIGKILL)
+            proc.send_signal(pid, started, signals.SIGKILL)
             if st == "paused" and cgroup is not None:
                 cgroup.thaw()
             if not proc.wait_gone(pid, started):
@@ -209,29 +219,30 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
 
 
 def signal_number(name: str) -> int:
-    """TERM, SIGTERM, sigterm and 15 all name the same signal; anything else is an error."""
-    if name.isdigit():
-        num = int(name)
-        if 0 < num < signal.NSIG:
-            return num
-        raise LadingError(f"invalid signal: {name}")
+    """TERM, SIGTERM, sigterm and 15 all name the same signal. As runc, any number is passed on
+    as it is (0 checks the process exists; one the kernel has no signal for fails the kill)."""
+    digits = name[1:] if name[:1] in ("+", "-") else name
+    if digits.isascii() and digits.isdigit():
+        if abs(int(name)) >= 1 << 31:
+            raise LadingError(f"invalid signal: {name}")
+        return int(name)
     upper = name.upper()
     if not upper.startswith("SIG"):
         upper = "SIG" + upper
     rt = _realtime(upper)
     if rt is not None:
         return rt
-    try:
-        return int(signal.Signals[upper])
-    except KeyError:
-        raise LadingError(f"unknown signal {name!r}") from None
+    number = signals.by_name(upper)
+    if number is None:
+        raise LadingError(f"unknown signal {name!r}")
+    return number
 
 
 def _realtime(name: str) -> int | None:
     if name.startswith("SIGRTMIN"):
-        base, rest = signal.SIGRTMIN, name[8:]
+        base, rest = signals.SIGRTMIN, name[8:]
     elif name.startswith("SIGRTMAX"):
-        base, rest = signal.SIGRTMAX, name[8:]
+        base, rest = signals.SIGRTMAX, name[8:]
         rest = rest.replace("-", "+-", 1) if rest.startswith("-") else rest
     else:
         return None
@@ -239,6 +250,6 @@ def _realtime(name: str) -> int | None:
         n = base + (int(rest.replace("+", "")) if rest else 0)
     except ValueError:
         raise LadingError(f"unknown signal {name!r}") from None
-    if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
+    if not signals.SIGRTMIN <= n <= signals.SIGRTMAX:
         raise LadingError(f"unknown signal {name!r}")
     return n

@@ -9,11 +9,11 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.cgroups import cgroupfs, freezer, kill
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
@@ -200,11 +200,11 @@ class Cgroup:
 
     # --- signals ---------------------------------------------------------------------------------
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = signals.SIGKILL) -> None:
         """Send ``sig`` to every process. SIGKILL goes through cgroup.kill where the kernel has it;
         otherwise the cgroup is frozen while the processes are listed and signalled, then left
         thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
-        if sig == signal.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
+        if sig == signals.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
             kill.kill_v2(self.v2)
             if self.freezer_state() != "thawed":  # a frozen task dies only once thawed
                 self.thaw()
@@ -223,5 +223,5 @@ class Cgroup:
         try:
             kill.signal_each(d, sig)
         finally:
-            if sig == signal.SIGKILL or before != "frozen":
+            if sig == signals.SIGKILL or before != "frozen":
                 self.thaw()
