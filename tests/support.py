@@ -94,15 +94,16 @@ def one_line(p: subprocess.CompletedProcess[str]) -> str:
 class Lading:
     """Runs `lading` with a private --root and remembers every container it saw."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, root: Path | None = None, prefix: list[str] | None = None) -> None:
         self.tmp = tmp
-        self.root = tmp / "state"
+        self.root = root or tmp / "state"
+        self.prefix = prefix or []  # e.g. setpriv ... to run lading as another user
         self.pids: dict[str, tuple[int, str]] = {}
 
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*self.argv(), "--root", str(self.root), *args]
+        argv = [*self.prefix, *self.argv(), "--root", str(self.root), *args]
         # Files, not pipes: a created or detached container keeps the runtime's stdio open, so a
         # pipe would not reach EOF until the container exits (containerd and podman use files too).
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

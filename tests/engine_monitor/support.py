@@ -123,6 +123,7 @@ class MonitoredContainer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         sock.connect(str(self.exec_dir / proto.SOCKET_NAME))
         sock.send(proto.HELLO + hello)
+        assert sock.recv(proto.MAX_PACKET) == proto.HELLO
         return sock
 
     def cleanup(self) -> None:
@@ -145,7 +146,7 @@ class MonitoredContainer:
 
 def read_packets(sock: socket.socket, timeout: float = 30) -> list[bytes]:
     """Every packet until the monitor closes the connection."""
-    packets = []
+    packets: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()

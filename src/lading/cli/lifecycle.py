@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lading import jsonlite
@@ -33,6 +34,15 @@ def add_arguments(verb: str, p: Parser) -> None:
         p.add_argument("signal", nargs="?", default="SIGTERM")
 
 
+def _rootless(flag: str) -> bool:
+    """--rootless: true, false, or auto as runc decides it (not root, or in a user namespace)."""
+    if flag != "auto":
+        return flag == "true"
+    from lading.linux.userns import in_user_namespace
+
+    return os.geteuid() != 0 or in_user_namespace()
+
+
 def run(verb: str, args: Namespace) -> int:
     store = Store(args.root)
     if verb in ("create", "run"):
@@ -45,6 +55,7 @@ def run(verb: str, args: Namespace) -> int:
             args.no_pivot,
             args.preserve_fds,
             args.no_new_keyring,
+            _rootless(args.rootless),
         )
         if verb == "create":
             from lading.runtime.create import create

@@ -56,18 +56,48 @@ def _global_parser() -> Parser:
         description="lading: an OCI container runtime",
         epilog="commands:\n" + "\n".join(f"  {name:<10} {h}" for name, (_, h) in COMMANDS.items()),
     )
-    p.add_argument("--root", default="/run/lading", help="root directory for storage of container state")
+    p.add_argument(
+        "--root",
+        default=None,
+        help="root directory for storage of container state (/run/lading; $XDG_RUNTIME_DIR/lading if not root)",
+    )
     p.add_argument("--log", default="", help="set the log file to write lading logs to (default stderr)")
     p.add_argument("--log-format", default="text", choices=["text", "json"], help="log format")
     p.add_argument("--debug", action="store_true", help="enable debug logging")
     p.add_argument("--systemd-cgroup", action="store_true", help="use systemd for cgroups (not supported)")
-    p.add_argument("--rootless", default="auto", help="ignored; accepted for runc compatibility")
+    p.add_argument(
+        "--rootless",
+        default="auto",
+        choices=["true", "false", "auto"],
+        help="skip cgroups this user may not make (auto: when not root or in a user namespace)",
+    )
     p.add_argument("--criu", default="", help=SUPPRESS)
     version = f"lading version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}"
     p.add_argument("-v", "--version", action="version", version=version)
     p.add_argument("command", nargs="?", metavar="COMMAND")
     p.add_argument("args", nargs=REMAINDER)
     return p
+
+
+def _default_root() -> str:
+    """runc's rule: an unprivileged user's containers live in $XDG_RUNTIME_DIR/lading, made
+    0700 and sticky (so that a tmpfiles cleaner leaves it alone); so do those of root in a user
+    namespace (rootless podman's) unless $USER is root."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if not xdg:
+        return "/run/lading"
+    if os.geteuid() == 0:
+        from lading.linux.userns import in_user_namespace
+
+        if not in_user_namespace() or os.environ.get("USER", "") == "root":
+            return "/run/lading"
+    root = os.path.join(xdg, "lading")
+    try:
+        os.mkdir(root, 0o700)
+        os.chmod(root, 0o1700)
+    except OSError:
+        pass  # it exists, or the verb reports why it cannot use it
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         sys.stderr.write(f"--log {g.log}: {e.strerror}\n")
         return 1
+    if g.root is None:
+        g.root = _default_root()
     if g.command is None:
         sys.stdout.write(top.format_help())
         return 0

@@ -30,6 +30,7 @@ from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
     CONSOLE_SOCKET,
     EXIT_FILE,
+    HELD_FD,
     INIT_PID,
     MONITOR_PID,
     RUNTIME_LOG,
@@ -37,8 +38,6 @@ from lading.engine.monitor_process import (
     command_line,
 )
 from lading.errors import LadingError
-
-__all__ = ["EXIT_FILE", "ExitRecord", "Launched", "MonitorConfig", "launch", "monitor_pid", "read_exit", "wait_exit"]
 
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
@@ -55,6 +54,9 @@ class MonitorConfig:
     terminal: bool = False
     stdin: bool = False  # keep the container's stdin open (-i)
     exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+    # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
+    # the container, and a command killed during launch holds the next one off until then.
+    hold_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def launch(cfg: MonitorConfig) -> Launched:
         cfg.terminal,
         cfg.stdin,
         list(cfg.exit_command),
+        holds_fd=cfg.hold_fd is not None,
     )
     source_root = str(Path(__file__).resolve().parent.parent.parent)
     argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
@@ -92,7 +95,7 @@ def launch(cfg: MonitorConfig) -> Launched:
     try:
         child = os.fork()
         if child == 0:
-            _become_monitor(argv, w, prctl.set_child_subreaper)
+            _become_monitor(argv, w, cfg.hold_fd, prctl.set_child_subreaper)
         os.close(w)
         w = -1
         os.waitpid(child, 0)
@@ -104,9 +107,9 @@ def launch(cfg: MonitorConfig) -> Launched:
     return _outcome(cfg, report)
 
 
-def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], None]) -> None:
-    """In the forked child: new session, fork again, and exec the monitor with the report pipe on
-    fd 3, /dev/null on 0-2 and nothing else open. Never returns."""
+def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreaper: Callable[[], None]) -> None:
+    """In the forked child: new session, fork again, and exec the monitor with /dev/null on 0-2,
+    the report pipe on fd 3, hold_fd on fd 4 and nothing else open. Never returns."""
     try:
         os.setsid()
         if os.fork():
@@ -116,11 +119,14 @@ def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], No
         import fcntl
 
         high = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 10)
+        held = fcntl.fcntl(hold, fcntl.F_DUPFD_CLOEXEC, 10) if hold is not None else None
         null = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.dup2(high, STATUS_FD)
-        os.closerange(STATUS_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        if held is not None:
+            os.dup2(held, HELD_FD)
+        os.closerange(HELD_FD + (held is not None), os.sysconf("SC_OPEN_MAX"))
         os.execve(argv[0], argv, os.environ)
     except BaseException as e:
         for fd in (report, STATUS_FD):
@@ -221,22 +227,31 @@ def read_exit(path: Path) -> ExitRecord | None:
     return ExitRecord(int(d["ExitCode"]), str(d["FinishedAt"]), bool(d["OOMKilled"]))
 
 
+def monitor_pidfd(exec_dir: Path) -> int | None:
+    """A pidfd of the monitor of exec_dir (POLLIN once it has exited), or None if it is gone."""
+    pid = monitor_pid(exec_dir)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    if monitor_pid(exec_dir) != pid:  # the pid was reused between the two looks
+        os.close(fd)
+        return None
+    return fd
+
+
 def wait_exit(exec_dir: Path, timeout: float | None = None) -> ExitRecord | None:
     """Wait (on a pidfd, no polling) until the monitor of exec_dir is gone, at most timeout
     seconds; then its exit record, or None if there is none (the monitor was killed, or the
     timeout came first)."""
-    pid = monitor_pid(exec_dir)
-    if pid is not None:
+    fd = monitor_pidfd(exec_dir)
+    if fd is not None:
         try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            fd = -1
-        if fd >= 0:
-            try:
-                if monitor_pid(exec_dir) == pid:
-                    poller = select.poll()
-                    poller.register(fd, select.POLLIN)
-                    poller.poll(None if timeout is None else int(timeout * 1000))
-            finally:
-                os.close(fd)
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(None if timeout is None else int(timeout * 1000))
+        finally:
+            os.close(fd)
     return read_exit(exec_dir / EXIT_FILE)

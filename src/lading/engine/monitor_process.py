@@ -25,14 +25,13 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``os``, ``select``, ``_socket`` and the two small lading modules, and
-uses the C modules ``_signal`` and ``_socket`` because ``signal`` and ``socket`` would import
-``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
+at start-up anyway plus ``os``, ``select``, ``_socket`` and a few small lading modules, and
+uses the C modules ``_signal`` (through linux/signals) and ``_socket`` because ``signal`` and
+``socket`` would import ``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
 """
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # signal without enum; see the docstring
 import _socket
 import os
 import select
@@ -41,6 +40,7 @@ import time
 
 from lading.engine import attach_protocol as proto
 from lading.engine.jsonlog import JsonLog, remove, timestamp
+from lading.linux import signals
 
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
@@ -54,13 +54,14 @@ EXIT_FILE = "exit"
 CONSOLE_SOCKET = "console.sock"
 RUNTIME_LOG = "runtime.log"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
+HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
 _SUN_PATH_MAX = 107
-_RESET_SIGNALS = {_signal.SIGPIPE, _signal.SIGXFSZ}  # ignored by Python; children get the default
+_RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
 def command_line(
@@ -74,9 +75,10 @@ def command_line(
     terminal: bool,
     stdin: bool,
     exit_command: list[str],
+    holds_fd: bool = False,
 ) -> list[str]:
     """The monitor's arguments, in the order :class:`Settings` reads them."""
-    flags = ("t" if terminal else "") + ("i" if stdin else "") or "-"
+    flags = ("t" if terminal else "") + ("i" if stdin else "") + ("h" if holds_fd else "") or "-"
     size = str(log_max_size) if log_max_size is not None else "-"
     return [
         container_id,
@@ -99,6 +101,7 @@ class Settings:
         self.log_max_files = int(argv[5])
         self.terminal = "t" in argv[6]
         self.stdin = "i" in argv[6]
+        self.holds_fd = "h" in argv[6]
         n = int(argv[7])
         self.runtime_argv = argv[8 : 8 + n]
         self.exit_command = argv[8 + n :]
@@ -178,7 +181,7 @@ class Monitor:
             runtime = _spawn(argv, stdio)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
-        for fd in set(stdio):
+        for fd in {null, *stdio}:
             os.close(fd)
         status = self._wait_for(runtime, console)
         if status != 0:
@@ -211,6 +214,8 @@ class Monitor:
         remove(self._path(RUNTIME_LOG))
         _report(b"ok %d\n" % self.init_pid)
         os.close(STATUS_FD)
+        if s.holds_fd:
+            os.close(HELD_FD)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -381,12 +386,13 @@ class Monitor:
         kind, payload = msg[:1], msg[1:]
         if not c.greeted:
             c.greeted, c.wants = True, payload
-            if proto.HELLO_STDIN in payload and self.stdin_owner is None and self.stdin_fd is not None:
-                self.stdin_owner = c
+            c.push(proto.HELLO)
+            if self.stdin_owner is None:
+                self._pass_stdin_on()
         elif kind == proto.STDIN and c is self.stdin_owner:
             self.to_stdin += payload
         elif kind == proto.STDIN_EOF and c is self.stdin_owner:
-            self.stdin_owner = None
+            self._pass_stdin_on()
             if proto.HELLO_CLOSE_STDIN in c.wants and self.stdin_fd is not None and self.stdin_fd != self.master:
                 self.close_stdin = True
         elif kind == proto.RESIZE and self.master is not None:
@@ -400,8 +406,18 @@ class Monitor:
     def _drop(self, c: Client) -> None:
         del self.clients[c.sock.fileno()]
         if c is self.stdin_owner:
-            self.stdin_owner = None
+            self._pass_stdin_on()
         c.sock.close()
+
+    def _pass_stdin_on(self) -> None:
+        """stdin goes to the longest-connected client that wants it and does not hold it yet."""
+        previous, self.stdin_owner = self.stdin_owner, None
+        if self.stdin_fd is None:
+            return
+        for c in self.clients.values():
+            if c is not previous and proto.HELLO_STDIN in c.wants:
+                self.stdin_owner = c
+                return
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -567,14 +583,9 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """SIGCHLD's handler: the wakeup fd does the work."""
-
-
 def main(argv: list[str]) -> NoReturn:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    _signal.signal(_signal.SIGCHLD, _ignore)
-    _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signals.wake_on((signals.SIGCHLD,), wake_w)
     monitor = Monitor(Settings(argv), wake_r)
     monitor.create()
     monitor.serve()

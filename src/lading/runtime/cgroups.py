@@ -218,10 +218,18 @@ class ContainerCgroup:
 
 
 def create(
-    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
-) -> ContainerCgroup:
+    cid: str,
+    linux: Linux | None,
+    where: str = "config.json: $.linux",
+    state_root: str = DEFAULT_ROOT,
+    optional: bool = False,
+) -> ContainerCgroup | None:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
-    nothing is left behind."""
+    nothing is left behind.
+
+    ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
+    warning, as runc does, unless a limit was asked for; device rules are then the kernel's
+    (a user namespace cannot make device nodes)."""
     from lading.linux.cgroups import layout
     from lading.runtime import cgroup_resources as res_
 
@@ -233,10 +241,18 @@ def create(
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)
     try:
-        cg.create()
+        try:
+            cg.create()
+        except LadingError as e:
+            if not optional:
+                raise
+            if res is not None and (res_.requested(res) or res.unified):
+                raise LadingError(f"{e}: resource limits need a cgroup delegated to this user") from None
+            log.warning(f"{e}: running without a cgroup of its own (rootless)")
+            return None
         if res is not None:
-            container.apply(res)
-        else:
+            container.apply(res, devices=not optional)
+        elif not optional:
             container._apply_devices(res_.device_rules(None))
     except BaseException:
         if not existed:

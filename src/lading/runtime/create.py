@@ -32,6 +32,7 @@ class CreateOptions:
         no_pivot: bool = False,
         preserve_fds: int = 0,
         no_new_keyring: bool = False,
+        rootless: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
@@ -39,6 +40,7 @@ class CreateOptions:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.no_new_keyring = no_new_keyring
+        self.rootless = rootless  # cgroups this user may not make are skipped (runc's --rootless)
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -67,7 +69,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     hooks_began = False
     parent, child = Channel.pair()
     try:
-        os.mkfifo(plan.fifo_path, 0o622)
+        _make_exec_fifo(plan)
+        plan.idmapped_trees = _idmapped_trees(plan)
         if not spec.process.terminal and console_fd is not None:
             os.close(console_fd)
             console_fd = None
@@ -83,11 +86,17 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         try:
             # made while stage 1 starts up, then joined by it
-            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
             msg = parent.expect("stage1")
             if plan.new_userns:
-                _write_id_maps(msg["pid"], spec)
-            cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
+                from lading.linux import userns
+
+                try:
+                    userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
+                except LadingError as e:
+                    raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
+            if cgroup is not None:
+                cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
         except BaseException:
@@ -101,7 +110,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             raise LadingError("container init exited during create")
         try:
             state = _record(plan, init_pid, started, spec)
-            state["cgroup"] = cgroup.to_state()
+            if cgroup is not None:
+                state["cgroup"] = cgroup.to_state()
             store.save(cid, {**state, "creating": True})  # `state` shows "creating" until ready
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
@@ -131,6 +141,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         if console_fd is not None:
             os.close(console_fd)
+        for fd in plan.idmapped_trees.values():
+            os.close(fd)
         lock.release()
 
 
@@ -178,15 +190,52 @@ def _connect(path: str) -> int:
     return s.detach()
 
 
-def _write_id_maps(pid: int, spec: Any) -> None:
-    linux = spec.linux
-    for kind, maps in (("uid", linux.uid_mappings), ("gid", linux.gid_mappings)):
-        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
-        try:
-            with open(f"/proc/{pid}/{kind}_map", "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise LadingError(f"config.json: $.linux.{kind}Mappings: cannot apply: {e.strerror}") from None
+def _make_exec_fifo(plan: Plan) -> None:
+    """exec.fifo, writable by the container's root, who opens it last (as runc makes it)."""
+    old = os.umask(0)
+    try:
+        os.mkfifo(plan.fifo_path, 0o622)
+    finally:
+        os.umask(old)
+    if plan.uid_map and os.geteuid() == 0:
+        from lading.runtime.idmaps import host_id
+
+        os.chown(plan.fifo_path, host_id(plan.uid_map, 0) or 0, host_id(plan.gid_map, 0) or 0)
+
+
+def _idmapped_trees(plan: Plan) -> dict[int, int]:
+    """Each id-mapped mount, made here as root (the kernel requires it) as a detached tree the
+    init attaches in the container: {index in mounts: tree fd}."""
+    if not plan.idmapped:
+        return {}
+    from lading.linux import mount as m
+    from lading.linux import userns
+
+    trees: dict[int, int] = {}
+    try:
+        for i, idm in plan.idmapped.items():
+            entry = (plan.spec.mounts or [])[i]
+            source = os.path.join(plan.bundle, entry.source or "")
+            try:
+                src = os.open(source, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    tree = m.open_tree(src, idm.rbind)
+                finally:
+                    os.close(src)
+                trees[i] = tree
+                ns_fd = userns.mapping_fd(idm.uids, idm.gids)
+                try:
+                    m.set_idmap(tree, ns_fd, idm.ridmap)
+                finally:
+                    os.close(ns_fd)
+            except OSError as e:
+                why = e.strerror or str(e)
+                raise LadingError(f"config.json: $.mounts[{i}]: cannot id-map {source}: {why}") from None
+    except BaseException:
+        for fd in trees.values():
+            os.close(fd)
+        raise
+    return trees
 
 
 def write_pid_file(path: str, pid: int) -> None:

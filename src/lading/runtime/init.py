@@ -14,13 +14,14 @@ after pivot_root Python's standard library is no longer reachable on disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError, describe
-from lading.linux import keyring, netdev, trampoline
+from lading.linux import keyring, netdev, prctl, trampoline
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs, shield
@@ -63,19 +64,31 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     keep = {chan.fileno(), *plan.keep_fds}
     if plan.console_fd is not None:
         keep.add(plan.console_fd)
+    keep.update(plan.idmapped_trees.values())
     shield.enter(keep)
+    # runc's order: join the namespaces given by path (the user namespace first, so that those it
+    # owns can be joined), while still privileged over the host's; then make the user namespace
+    # and let the runtime write its maps; then every other new namespace, owned by it.
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
-    elif plan.new_userns:
+    for path, flag in plan.join:
+        ns.setns(path, flag)
+    if plan.new_userns:
         ns.unshare(ns.CLONE_NEWUSER)
+        # dumpable while the runtime writes the maps: a non-dumpable process's /proc files are
+        # root's, and a runtime that is not root could not write them (runc does the same)
+        prctl.set_dumpable(True)
     chan.send("stage1", pid=os.getpid())
     chan.expect("go")
+    prctl.set_dumpable(False)
+    ns.unshare(plan.unshare_flags)
+    # still with the host's ids, which may enter the state and bundle dirs (the container's root
+    # may not): the exec fifo, and what rootfs.open_sources opens
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, plan.idmapped_trees)
     if plan.new_userns or plan.userns_path:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    for path, flag in plan.join:
-        ns.setns(path, flag)
-    ns.unshare(plan.unshare_flags)
     if plan.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(plan.time_offsets)
@@ -88,7 +101,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.close(reported)
             os.read(waiting, 1)
             os.close(waiting)
-            _init(plan, chan)
+            _init(plan, chan, fifo_fd, sources)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -96,7 +109,17 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     os._exit(0)
 
 
-def _init(plan: Plan, chan: Channel) -> NoReturn:
+def _check_fifo(fifo_fd: int) -> None:
+    """Fail create, not start, if exec.fifo cannot be opened for writing: without a reader the
+    open fails with ENXIO only once the permission check has passed."""
+    try:
+        os.close(os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
+
+
+def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -112,14 +135,13 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
             check(libc.setdomainname(name, len(name)), "setdomainname")
     if plan.new_net:
         netdev.set_up("lo")
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(
+    root_fd = rootfs.prepare(
         spec,
-        plan.rootfs,
-        plan.bundle,
-        plan.new_userns or bool(plan.userns_path),
+        sources,
+        plan.bind_devices,
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
+    sources.close()
     proc = spec.process
     assert proc is not None
     chan.send("hooks")
@@ -129,7 +151,8 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     # container's /etc/passwd).
     create_hooks = plan.hooks.get("createContainer")
     hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
-    rootfs.pivot(plan.rootfs, plan.no_pivot)
+    rootfs.pivot(root_fd, plan.no_pivot)
+    os.close(root_fd)
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
@@ -148,6 +171,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
     plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
+    _check_fifo(fifo_fd)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
