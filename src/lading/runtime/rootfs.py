@@ -64,6 +64,7 @@ class Sources(NamedTuple):
     rootfs: int
     binds: dict[int, int]  # index in mounts -> the bind source
     idmapped: dict[int, int]  # index in mounts -> a detached id-mapped tree the runtime made
+    later: dict[int, str]  # index in mounts -> a bind source not there yet (an earlier mount may make it)
 
     def close(self) -> None:
         for fd in (self.rootfs, *self.binds.values(), *self.idmapped.values()):
@@ -73,25 +74,36 @@ class Sources(NamedTuple):
 def open_sources(spec: Spec, rootfs: str, bundle: str, idmapped: dict[int, int]) -> Sources:
     """The rootfs and every bind source, opened in the container's new mount namespace before the
     process becomes the container's root: a root mapped to another host id can then mount from
-    a directory only host root may enter (a bundle under /root, a 0700 temp dir), as with runc."""
+    a directory only host root may enter (a bundle under /root, a 0700 temp dir), as with runc.
+    A source that does not exist yet is opened when its turn comes, after the mounts before it."""
     root = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     binds: dict[int, int] = {}
+    later: dict[int, str] = {}
     try:
         for i, entry in enumerate(spec.mounts or []):
             if is_bind(entry) and i not in idmapped and entry.type != "cgroup":
                 source = os.path.join(bundle, entry.source or "")
                 try:
-                    binds[i] = os.open(source, fs.O_PATH | os.O_CLOEXEC)
-                except OSError as e:
-                    why = "source does not exist" if e.errno == errno.ENOENT else e.strerror
-                    raise LadingError(
-                        f"config.json: $.mounts[{i}]: cannot mount bind {entry.source or ''} "
-                        f"on {entry.destination}: {why}"
-                    ) from None
+                    binds[i] = _open_source(i, entry, source)
+                except FileNotFoundError:
+                    later[i] = source
     except BaseException:
-        Sources(root, binds, {}).close()
+        Sources(root, binds, {}, {}).close()
         raise
-    return Sources(root, binds, idmapped)
+    return Sources(root, binds, idmapped, later)
+
+
+def _open_source(i: int, entry: Mount, path: str) -> int:
+    """An O_PATH fd of a bind source; FileNotFoundError if it is not there, any other failure
+    as the config's error."""
+    try:
+        return os.open(path, fs.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise LadingError(
+            f"config.json: $.mounts[{i}]: cannot mount bind {entry.source or ''} on {entry.destination}: {e.strerror}"
+        ) from None
 
 
 def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool) -> int:
@@ -114,6 +126,12 @@ def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool
             try:
                 if i in sources.idmapped:
                     new_root = attach_tree(root_fd, entry, sources.idmapped[i])
+                elif i in sources.later:
+                    source = _open_source(i, entry, sources.later[i])
+                    try:
+                        new_root = mount_entry(root_fd, entry, source, own_cgroupns)
+                    finally:
+                        os.close(source)
                 else:
                     new_root = mount_entry(root_fd, entry, sources.binds.get(i), own_cgroupns)
             except OSError as e:
