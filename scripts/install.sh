@@ -14,6 +14,8 @@ DEBIAN_PACKAGES=(
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
+  containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
+  catatonit                       # the pause process of the CRI tests' pause image
   zstd                            # zstd-compressed image layers (a streaming filter)
   hyperfine time                  # benchmark timing and peak memory
 )

@@ -19,7 +19,7 @@ def cgroup_parent(tag: str) -> str:
     return f"/lading-clients-{tag}-{os.getpid()}"
 
 
-def _hierarchies() -> list[Path]:
+def hierarchies() -> list[Path]:
     if (CGROUP_ROOT / "cgroup.controllers").exists():
         return [CGROUP_ROOT]  # unified (cgroup v2 only)
     return [p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()]
@@ -28,7 +28,7 @@ def _hierarchies() -> list[Path]:
 def remove_cgroup_tree(path: str) -> list[str]:
     """rmdir path and everything below it in every hierarchy; returns what could not be removed."""
     left = []
-    for hierarchy in _hierarchies():
+    for hierarchy in hierarchies():
         top = hierarchy / path.lstrip("/")
         if not top.is_dir():
             continue

@@ -12,6 +12,7 @@ import pytest
 
 from lading.spec.defaults import default_config
 from tests.conftest import Bundle
+from tests.image.conftest import registry, test_images  # noqa: F401 (fixtures the image tests share)
 from tests.support import Lading, open_fds
 from tests.userns.support import UnprivilegedUser, create_user, remove_user, user_python
 
@@ -26,6 +27,9 @@ class UserLading(Lading):
 @pytest.fixture(scope="session")
 def unprivileged() -> Iterator[UnprivilegedUser]:
     user = create_user()
+    if user.run(user_python(), "-c", "import lading, msgspec", check=False).returncode != 0:
+        remove_user(user)
+        pytest.fail("the test user cannot import lading and msgspec: the checkout must be readable by other users")
     yield user
     left = remove_user(user)
     assert not left, f"the rootless tests left behind: {left}"

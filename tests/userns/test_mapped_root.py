@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Bundle
 from tests.support import Lading
+from tests.support_console import ConsoleSocket
 
 BASE = 400000  # host ids the container's 0-65535 map to
 SIZE = 65536
@@ -168,3 +169,47 @@ def test_idmap_without_any_mapping_is_refused(lading: Lading, bundle: Bundle, tm
         "config.json: $.mounts[7]: idmap without uidMappings needs the container's own user namespace mappings"
         in p.stderr
     )
+
+
+def test_joining_a_user_namespace_and_one_it_owns(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+    """A second container joins the first's user and network namespaces by path (the user
+    namespace first, so that the network namespace it owns can be joined), as a pod does."""
+    map_ids(bundle).write(args=["sleep", "60"])
+    lading("run", "--detach", "--bundle", str(bundle), "first")
+    pid = lading.state("first")["pid"]
+    second = Bundle(tmp_path / "second")
+    second.path.mkdir()
+    second.config["root"] = {"path": str(bundle.rootfs), "readonly": False}
+    namespaces = [n for n in second.config["linux"]["namespaces"] if n["type"] != "network"]
+    second.config["linux"]["namespaces"] = [
+        *namespaces,
+        {"type": "user", "path": f"/proc/{pid}/ns/user"},
+        {"type": "network", "path": f"/proc/{pid}/ns/net"},
+    ]
+    second.write(args=["sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/net"])
+    out = lading("run", "--bundle", str(second), "second").stdout.split("\n")
+    assert out[0] == "0"
+    assert out[1].split() == ["0", str(BASE), str(SIZE)]
+    assert out[2] == os.readlink(f"/proc/{pid}/ns/net")
+    lading("delete", "--force", "first")
+
+
+def test_time_offsets_in_a_user_namespace(lading: Lading, bundle: Bundle) -> None:
+    bundle.config["linux"]["namespaces"].append({"type": "time"})
+    bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 365, "nanosecs": 0}}
+    map_ids(bundle).write(args=["cat", "/proc/uptime"])
+    uptime = float(lading("run", "--bundle", str(bundle), "timens").stdout.split()[0])
+    assert uptime >= 86400 * 365
+
+
+def test_console_socket_for_a_mapped_root(lading: Lading, bundle: Bundle) -> None:
+    """The console socket (connected by the runtime) and the pty from the container's own devpts
+    work for a root that is not host root."""
+    map_ids(bundle).write(terminal=True, args=["sh", "-c", "tty; id -u"])
+    with ConsoleSocket(lading.tmp / "console.sock") as console:
+        lading("create", "--bundle", str(bundle), "--console-socket", str(console.path), "tty")
+        console.accept()
+        lading("start", "tty")
+        out = console.read_to_hangup()
+    assert out.split() == [b"/dev/pts/0", b"0"]
+    lading("delete", "--force", "tty")

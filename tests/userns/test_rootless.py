@@ -129,3 +129,14 @@ def test_rootless_sysfs_without_a_network_namespace_is_bound_from_the_host(
     fields = rootless("run", "--bundle", str(user_bundle), "binds").stdout.split()
     assert fields[fields.index("-") + 1] == "sysfs"
     assert "ro" in fields[5].split(",")
+
+
+def test_rootless_create_start_exec_delete(rootless: Lading, user_bundle: Bundle) -> None:
+    user_bundle.write(args=["sleep", "60"])
+    rootless("create", "--bundle", str(user_bundle), "life")
+    assert rootless.state("life")["status"] == "created"
+    rootless("start", "life")
+    assert rootless("exec", "life", "sh", "-c", "id -u; cat /proc/1/cmdline").stdout == "0\nsleep\x0060\x00"
+    rootless("kill", "life", "KILL")
+    rootless("delete", "--force", "life")
+    assert rootless("list", "--quiet").stdout == ""

@@ -25,15 +25,16 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``os``, ``select``, ``_socket`` and a few small lading modules, and
-uses the C modules ``_signal`` (through linux/signals) and ``_socket`` because ``signal`` and
-``socket`` would import ``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
+at start-up anyway plus ``select``, ``_socket`` and a few small lading modules, and uses the C
+modules: ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
+``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
+``enum`` and friends: about a megabyte). No threads; one poll loop; ``posix._exit`` at the end.
 """
 
 from __future__ import annotations
 
 import _socket
-import os
+import posix
 import select
 import sys
 import time
@@ -138,7 +139,7 @@ class Monitor:
     def __init__(self, settings: Settings, wake: int) -> None:
         self.s = settings
         self.wake = wake
-        self.dir_fd = os.open(settings.exec_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.dir_fd = posix.open(settings.exec_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
         self.stdin_fd: int | None = None
         self.master: int | None = None
@@ -157,19 +158,19 @@ class Monitor:
     def create(self) -> None:
         """Run the runtime's create with the container's stdio; report to the launcher."""
         s = self.s
-        _report(b"pid %d\n" % os.getpid())
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        _report(b"pid %d\n" % posix.getpid())
+        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         console: _socket.socket | None = None
         if s.terminal:
             console = self._listen(CONSOLE_SOCKET, _socket.SOCK_STREAM)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            err_r, err_w = posix.pipe2(posix.O_CLOEXEC | posix.O_NONBLOCK)
             stdio = [null, err_w, err_w]
         else:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = posix.pipe2(posix.O_CLOEXEC)
+            err_r, err_w = posix.pipe2(posix.O_CLOEXEC)
             stdio = [null, out_w, err_w]
             if s.stdin:
-                in_r, self.stdin_fd = os.pipe2(os.O_CLOEXEC)
+                in_r, self.stdin_fd = posix.pipe2(posix.O_CLOEXEC)
                 stdio[0] = in_r
             self.outputs = {out_r: "stdout", err_r: "stderr"}
         argv = [*s.runtime_argv, "--log", self._path(RUNTIME_LOG), "--log-format", "json", "create"]
@@ -182,7 +183,7 @@ class Monitor:
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
-            os.close(fd)
+            posix.close(fd)
         status = self._wait_for(runtime, console)
         if status != 0:
             self._fail(_read_available(err_r))
@@ -200,22 +201,22 @@ class Monitor:
             if self.master is None:
                 self._delete_container()
                 self._fail(b"the runtime did not send the container's terminal")
-            os.close(err_r)
+            posix.close(err_r)
             self.outputs = {self.master: "stdout"}
             self.stdin_fd = self.master if s.stdin else None
         for fd in self.outputs:
-            os.set_blocking(fd, False)
+            posix.set_blocking(fd, False)
         if self.stdin_fd is not None:
-            os.set_blocking(self.stdin_fd, False)
+            posix.set_blocking(self.stdin_fd, False)
         self.oom = OomCounter.find(self.init_pid)
         self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
-        self._write_file(MONITOR_PID, b"%d\n" % os.getpid())
+        self._write_file(MONITOR_PID, b"%d\n" % posix.getpid())
         remove(self._path(RUNTIME_LOG))
         _report(b"ok %d\n" % self.init_pid)
-        os.close(STATUS_FD)
+        posix.close(STATUS_FD)
         if s.holds_fd:
-            os.close(HELD_FD)
+            posix.close(HELD_FD)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -232,7 +233,7 @@ class Monitor:
                     self._accept_console(console)
         status = self.watched.pop(pid)
         assert status is not None
-        return os.waitstatus_to_exitcode(status)
+        return posix.waitstatus_to_exitcode(status)
 
     def _accept_console(self, console: _socket.socket) -> None:
         try:
@@ -252,23 +253,23 @@ class Monitor:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds = [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
                 for extra in fds[1:]:
-                    os.close(extra)
+                    posix.close(extra)
                 if fds and self.master is None:
                     self.master = fds[0]
 
     def _delete_container(self) -> None:
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         try:
             pid = _spawn([*self.s.runtime_argv, "delete", "--force", self.s.container_id], [null, null, null])
         finally:
-            os.close(null)
+            posix.close(null)
         self._wait_for(pid, None)
 
     def _fail(self, detail: bytes) -> NoReturn:
         _report(b"fail\n" + detail)
         for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
             remove(self._path(name))
-        os._exit(1)
+        posix._exit(1)
 
     # -- serve --------------------------------------------------------------------------------
 
@@ -303,13 +304,13 @@ class Monitor:
 
     def _reap(self) -> None:
         try:
-            while os.read(self.wake, 512):
+            while posix.read(self.wake, 512):
                 pass
         except BlockingIOError:
             pass
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = posix.waitpid(-1, posix.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -322,7 +323,7 @@ class Monitor:
         assert self.log is not None
         stream = self.outputs[fd]
         try:
-            data = os.read(fd, _CHUNK)
+            data = posix.read(fd, _CHUNK)
         except BlockingIOError:
             return False
         except OSError:  # EIO: the pty's last peer closed
@@ -331,7 +332,7 @@ class Monitor:
             del self.outputs[fd]
             self.log.end(stream)
             if fd != self.master:
-                os.close(fd)
+                posix.close(fd)
             return False
         self.log.feed(stream, data)
         kind, letter = (proto.STDOUT, proto.HELLO_STDOUT) if stream == "stdout" else (proto.STDERR, proto.HELLO_STDERR)
@@ -347,14 +348,14 @@ class Monitor:
             self.close_stdin = True
         if self.to_stdin:
             try:
-                del self.to_stdin[: os.write(self.stdin_fd, self.to_stdin)]
+                del self.to_stdin[: posix.write(self.stdin_fd, self.to_stdin)]
             except BlockingIOError:
                 return
             except OSError:
                 self.to_stdin.clear()
                 self.close_stdin = self.stdin_fd != self.master
         if self.close_stdin and not self.to_stdin:
-            os.close(self.stdin_fd)
+            posix.close(self.stdin_fd)
             self.stdin_fd = None
             self.close_stdin = False
 
@@ -399,7 +400,7 @@ class Monitor:
             _set_window_size(self.master, payload)
         elif kind == proto.SIGNAL and self.watched.get(self.init_pid) is None:
             try:
-                os.kill(self.init_pid, int(payload))  # our child, not yet reaped: the pid is still its
+                posix.kill(self.init_pid, int(payload))  # our child, not yet reaped: the pid is still its
             except (OSError, ValueError):
                 pass
 
@@ -432,7 +433,7 @@ class Monitor:
         self.log.close()
         status = self.watched[self.init_pid]
         assert status is not None
-        code = os.waitstatus_to_exitcode(status)
+        code = posix.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code
         oom = self.oom is not None and self.oom.grew()
         body = b'{"ExitCode":%d,"FinishedAt":"%s","OOMKilled":%s}\n' % (
@@ -444,12 +445,12 @@ class Monitor:
         self._goodbye(b"%d" % code)
         remove(self._path(proto.SOCKET_NAME))
         if self.s.exit_command:
-            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
             try:
                 _spawn(self.s.exit_command, [null, null, null], new_session=True)
             except OSError:
                 pass
-        os._exit(0)
+        posix._exit(0)
 
     def _goodbye(self, code: bytes) -> None:
         """Send every client the exit code after its pending output; give them a little time."""
@@ -477,7 +478,7 @@ class Monitor:
     def _runtime_socket_path(self, name: str) -> str:
         """The path the runtime connects to: ours through /proc when exec_dir's is too long."""
         path = self._path(name)
-        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{os.getpid()}/fd/{self.dir_fd}/{name}"
+        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{posix.getpid()}/fd/{self.dir_fd}/{name}"
 
     def _listen(self, name: str, kind: int) -> _socket.socket:
         remove(self._path(name))
@@ -489,14 +490,16 @@ class Monitor:
     def _write_file(self, name: str, data: bytes) -> None:
         """Atomically and durably: a reader sees the old file or the whole new one."""
         tmp = f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644, dir_fd=self.dir_fd)
+        fd = posix.open(
+            tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=self.dir_fd
+        )
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            posix.write(fd, data)
+            posix.fsync(fd)
         finally:
-            os.close(fd)
-        os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        os.fsync(self.dir_fd)
+            posix.close(fd)
+        posix.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        posix.fsync(self.dir_fd)
 
 
 class OomCounter:
@@ -529,14 +532,16 @@ class OomCounter:
                 continue
             relative = path[len(root) :] if root != "/" and path.startswith(root) else path
             try:
-                return OomCounter(os.open(f"{mountpoint}{relative.rstrip('/')}/{name}", os.O_RDONLY | os.O_CLOEXEC))
+                return OomCounter(
+                    posix.open(f"{mountpoint}{relative.rstrip('/')}/{name}", posix.O_RDONLY | posix.O_CLOEXEC)
+                )
             except OSError:
                 return None
         return None
 
     def read(self) -> int:
         try:
-            text = os.pread(self.fd, 4096, 0).decode()
+            text = posix.pread(self.fd, 4096, 0).decode()
         except OSError:  # the cgroup is already gone
             return -1
         for line in text.splitlines():
@@ -551,22 +556,22 @@ class OomCounter:
 
 def _report(data: bytes) -> None:
     try:
-        os.write(STATUS_FD, data)
+        posix.write(STATUS_FD, data)
     except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
         pass
 
 
 def _spawn(argv: list[str], stdio: list[int], new_session: bool = False) -> int:
-    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
-    return os.posix_spawnp(
-        argv[0], argv, os.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
+    actions = [(posix.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+    return posix.posix_spawnp(
+        argv[0], argv, posix.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
 
 
 def _read_available(fd: int) -> bytes:
-    os.set_blocking(fd, False)
+    posix.set_blocking(fd, False)
     try:
-        return os.read(fd, _CHUNK)
+        return posix.read(fd, _CHUNK)
     except OSError:
         return b""
 
@@ -584,7 +589,7 @@ def _set_window_size(master: int, payload: bytes) -> None:
 
 
 def main(argv: list[str]) -> NoReturn:
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
     signals.wake_on((signals.SIGCHLD,), wake_w)
     monitor = Monitor(Settings(argv), wake_r)
     monitor.create()

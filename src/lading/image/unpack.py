@@ -30,6 +30,9 @@ from lading.errors import LadingError
 from lading.image import tarstream as tar
 from lading.linux.fs import open_in_root
 
+# Where an unprivileged unpack records an owner it cannot give (the rootlesscontainers.com
+# convention umoci follows): a protobuf ``Resource {uint32 uid = 1; uint32 gid = 2;}``.
+ROOTLESS_XATTR = "user.rootlesscontainers"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR_CACHE = 64
@@ -38,6 +41,19 @@ _DIR = os.O_PATH | os.O_DIRECTORY
 
 class LayerError(LadingError):
     pass
+
+
+def rootless_owner(uid: int, gid: int) -> bytes:
+    """The protobuf encoding of ROOTLESS_XATTR's Resource (a zero field is left out)."""
+    out = bytearray()
+    for tag, value in ((0x08, uid), (0x10, gid)):
+        if value:
+            out.append(tag)
+            while value > 0x7F:
+                out.append(value & 0x7F | 0x80)
+                value >>= 7
+            out.append(value)
+    return bytes(out)
 
 
 def clean(name: str, source: str) -> str:
@@ -297,9 +313,17 @@ class Unpacker:
                 os.fchown(fd, e.uid, e.gid)
             else:
                 os.chown(base, e.uid, e.gid, dir_fd=fd, follow_symlinks=False)
+        xattrs = e.xattrs
+        if not self.privileged and (e.uid or e.gid) and e.type != tar.SYMLINK:  # no user xattrs on a symlink
+            xattrs = {**xattrs, ROOTLESS_XATTR: rootless_owner(e.uid, e.gid)}
+            self._warn(
+                "owner",
+                f"{source}: not root: owners other than root are recorded in {ROOTLESS_XATTR} xattrs, "
+                f"the files are this user's (e.g. {e.name!r})",
+            )
         if base is None and set_mode:
             os.fchmod(fd, e.mode)
-        for key, value in e.xattrs.items():
+        for key, value in xattrs.items():
             try:
                 if base is None:
                     os.setxattr(fd, key, value)

@@ -86,12 +86,12 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     # may not): the exec fifo, and what rootfs.open_sources opens
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
     sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, plan.idmapped_trees)
+    if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(plan.time_offsets)
     if plan.new_userns or plan.userns_path:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    if plan.time_offsets:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(plan.time_offsets)
     # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
     # so that the runtime always hears "init" before anything the init says.
     waiting, reported = os.pipe()

@@ -172,19 +172,25 @@ def _read_some(fd: int) -> bytes:
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     """Signal the init (signal 0 only checks it is there) or, with ``all_processes``, whatever is
     in the container's cgroup: as runc, a stopped container may still have processes there (it
-    had no PID namespace of its own), so --all works on it too."""
-    live = ("created", "running", "paused")
-    state, st = load_for(store, cid, "kill", (*live, "stopped") if all_processes else live)
+    had no PID namespace of its own), so --all works on it too.
+
+    A single kill of a stopped container fails in runc's words, "container not running": the
+    containerd shim takes those (and "does not exist") for "already gone", and any other failure
+    of a kill for an error that fails the stop of the pod for ever."""
+    state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
         return
+    not_running = f"cannot kill container {cid}: container not running"
+    if st == "stopped":
+        raise LadingError(not_running)
     try:
         sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
     except OSError as e:  # a number the kernel has no signal for
         raise LadingError(f"unable to signal init: {e.strerror}") from None
     if not sent:
-        raise LadingError(f"container {cid} is not running")
+        raise LadingError(not_running)
     if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
