@@ -14,6 +14,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, NamedTuple
 
+from lading import log
 from lading.errors import LadingError
 from lading.linux import fs, mountinfo
 from lading.linux import mount as m
@@ -202,6 +203,7 @@ def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bo
     if read_only_later(entry):
         opts = opts._replace(flags=opts.flags & ~m.MS_RDONLY)
     dest = entry.destination
+    log.debug("mount %s %s on %s", entry.type or "bind", entry.source or "", dest)
     if entry.type == "cgroup":
         mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
         return None
