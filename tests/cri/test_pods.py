@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 from pathlib import Path
 
 import grpc
@@ -11,7 +12,7 @@ import pytest
 
 from tests.cri.client import Cri
 from tests.cri.conftest import cgroup_processes
-from tests.cri.daemon import SUBNET
+from tests.cri.daemon import BRIDGE, SUBNET, CriDaemon
 from tests.support import mounts_under, pid_alive
 
 
@@ -99,3 +100,16 @@ def test_list_pod_sandbox_with_filters(cri: Cri, handler: str) -> None:
     assert listed(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY)) == {web.id}
     assert listed(state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY)) == {db.id}
     assert listed(label_selector={"app": "none"}) == set()
+
+
+def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: CriDaemon, handler: str) -> None:
+    """The CNI bridge and the pods' veths are made in the network namespace the test gave
+    containerd, never in the host's."""
+    pod = cri.run_pod(handler)
+    ip = cri.pod_status(pod)[0].network.ip
+    in_daemon = ["nsenter", f"--net=/proc/{cri_daemon.containerd.proc.pid}/ns/net", "ip", "-o"]
+    bridge = subprocess.run([*in_daemon, "link", "show", "master", BRIDGE], capture_output=True, text=True)
+    assert bridge.returncode == 0 and "veth" in bridge.stdout, bridge.stderr
+    route = subprocess.run([*in_daemon, "route", "get", ip], capture_output=True, text=True, check=True).stdout
+    assert f"dev {BRIDGE}" in route
+    assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0
