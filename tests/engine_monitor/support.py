@@ -40,14 +40,14 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-def children_of(pid: int) -> list[int]:
+def children_of(pid: int, zombies_only: bool = False) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         try:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid:
+        if int(fields[1]) == pid and (fields[0] == "Z" or not zombies_only):
             found.append(int(entry))
     return found
 

@@ -37,7 +37,6 @@ modules: ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_
 from __future__ import annotations
 
 import _socket
-import gc
 import posix
 import select
 import sys
@@ -332,6 +331,8 @@ class Monitor:
 
     def _fork_monitor(self, spawner: Server) -> None:
         """Serve a spawn request: a new monitor, forked from this one (see monitor_spawn)."""
+        import gc
+
         from lading.linux import prctl  # noqa: F401  # ctypes, loaded before the fork: children share it
 
         request = spawner.receive()
