@@ -193,7 +193,7 @@ def memory_writes(m: LinuxMemory, version: int, current_limit: int | None = None
         out.append(Write("memory", "memory.low", _max(m.reservation)))
     for name in ("kernel", "kernel_tcp", "swappiness"):
         if getattr(m, name) is not None:
-            log.debug(f"linux.resources.memory.{name} has no cgroup v2 equivalent; ignored")
+            log.debug("linux.resources.memory.%s has no cgroup v2 equivalent; ignored", name)
     if m.disable_oom_killer:
         log.warning("linux.resources.memory.disableOOMKiller has no cgroup v2 equivalent; ignored")
     return out

@@ -251,10 +251,12 @@ def create(
                 raise LadingError(f"{e}: resource limits need a cgroup delegated to this user") from None
             log.warning(f"{e}: running without a cgroup of its own (rootless)")
             return None
+        log.debug("cgroup %s made", path)
         if res is not None:
             container.apply(res, linux, devices=not optional)
         elif not optional:
             container._apply_devices(res_.device_rules(None, linux))
+        log.debug("cgroup limits and device rules applied")
     except BaseException:
         if not existed:
             try:

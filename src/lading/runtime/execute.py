@@ -22,6 +22,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lading import log
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
@@ -159,10 +160,12 @@ def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
         child.close()
         os.close(job.error_fd)
         try:
+            log.debug("exec: forked stage-1 (%d)", stage1)
             if cgroup is not None:
                 cgroup.add(stage1)
             parent.send("go")
             pid: int = parent.expect("process")["pid"]
+            log.debug("exec: the process is %d", pid)
         except BaseException:
             os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise

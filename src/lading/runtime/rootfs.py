@@ -14,6 +14,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, NamedTuple
 
+from lading import log
 from lading.errors import LadingError
 from lading.linux import fs
 from lading.linux import mount as m
@@ -148,6 +149,7 @@ def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bo
     """One ``mounts`` entry; ``source`` is the bind source's O_PATH fd (see open_sources)."""
     opts = m.parse_options(entry.options or [])
     dest = entry.destination
+    log.debug("mount %s %s on %s", entry.type or "bind", entry.source or "", dest)
     if entry.type == "cgroup":
         mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
         return

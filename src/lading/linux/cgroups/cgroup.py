@@ -105,7 +105,7 @@ class Cgroup:
                 self._create_v2(self.v2, self.v2_mount)
             except LadingError as e:
                 if self.v1:  # hybrid: cgroup2 is a convenience there, not a requirement
-                    log.debug(f"not using cgroup2 on this hybrid host: {e}")
+                    log.debug("not using cgroup2 on this hybrid host: %s", e)
                     self.v2, self.v2_controllers = None, ()
                 else:
                     raise
@@ -128,7 +128,7 @@ class Cgroup:
                 try:
                     cgroupfs.write(directory, "cgroup.subtree_control", f"+{c}")
                 except LadingError as e:
-                    log.debug(str(e))
+                    log.debug("%s", e)
 
     def write(self, version: int, controller: str, name: str, value: str) -> None:
         d = self.directory(version, controller)
