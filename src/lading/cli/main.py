@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("image", "manage OCI images: pull, ls, inspect, rm, tag, import, export, unpack, bundle"),
     "features": ("features", "show the enabled features"),
     "exec": ("exec", "execute new process inside the container"),
+    "container": ("container", "manage containers made from images, docker's way (run, ps, logs, exec, ...)"),
 }
 
 
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(module, "ARGPARSE", False):
         import argparse
 
-        sub: Parser | argparse.ArgumentParser = argparse.ArgumentParser(
+        parser_class = getattr(module, "ArgumentParser", argparse.ArgumentParser)  # its own usage-error status
+        sub: Parser | argparse.ArgumentParser = parser_class(
             prog=prog, description=helptext, formatter_class=_argparse_formatter
         )
     else:
