@@ -131,7 +131,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
-    if plan.new_uts:
+    if "uts" in plan.private:
         if spec.hostname is not None:
             socket.sethostname(spec.hostname)
         if spec.domainname is not None:
@@ -162,13 +162,13 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    if plan.console_fd is not None:  # before finish: /dev/console goes into a /dev that may turn read-only
+        console.setup(plan.console_fd, proc)
     rootfs.finish(spec)
     log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
-    if plan.console_fd is not None:
-        console.setup(plan.console_fd, proc)
     env = process.environment(proc)
     if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
         env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
