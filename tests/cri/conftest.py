@@ -58,11 +58,8 @@ def handler(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str, request: pytest.FixtureRequest) -> Iterator[Cri]:
+def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str) -> Iterator[Cri]:
     """The CRI client; the test's pods are removed afterwards and nothing of them may remain."""
-    for known in request.node.iter_markers("lading_xfail"):
-        if handler == "lading":
-            request.applymarker(pytest.mark.xfail(reason=known.args[0], strict=False))
     runtime = cri_daemon.runtimes[handler]
     runtime.reset_calls()
     yield cri_session
