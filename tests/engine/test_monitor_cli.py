@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
-from lading.linux import pty
 from tests.engine.conftest import BUSYBOX
 from tests.engine.support import Engine
 from tests.support import lading_env
-from tests.support_console import UserTerminal, make_stdin_controlling_tty, read_until, wait_for
+from tests.support_console import UserTerminal, read_until, wait_for
 
 
 def _on_terminal(engine: Engine, user: UserTerminal, *args: str) -> subprocess.Popen[bytes]:
     """`lading container ARGS` with the user's pty as its stdio and controlling terminal."""
-    return subprocess.Popen(
-        engine.argv(*args),
-        stdin=user.peer,
-        stdout=user.peer,
-        stderr=user.peer,
-        start_new_session=True,
-        preexec_fn=make_stdin_controlling_tty,
-        env=lading_env(),
-    )
+    return user.spawn(engine.argv(*args), lading_env())
 
 
 def test_run_it_is_a_terminal_sized_resized_and_interrupted(engine: Engine) -> None:
@@ -33,18 +23,8 @@ def test_run_it_is_a_terminal_sized_resized_and_interrupted(engine: Engine) -> N
     try:
         cli = _on_terminal(engine, user, "run", "-it", "--rm", BUSYBOX, "sh")
         wait_for(user.is_raw)
-        os.write(user.master, b"tty; stty size\r")
-        out = read_until(user.master, b"30 100")
-        assert b"/dev/pts/0" in out
-        pty.set_window_size(user.master, 40, 120)  # the kernel sends the CLI SIGWINCH
-        os.write(user.master, b"stty size\r")
-        read_until(user.master, b"40 120")
-        os.write(user.master, b"sleep 1000\r")
-        read_until(user.master, b"sleep 1000")
-        time.sleep(0.5)  # for the shell to hand the terminal to sleep
-        os.write(user.master, b"\x03")  # a byte on the raw terminal; SIGINT in the container's
-        os.write(user.master, b"echo int''errupted; exit 3\r")
-        read_until(user.master, b"interrupted")
+        user.drive_shell()
+        os.write(user.master, b"exit 3\r")
         assert cli.wait(timeout=60) == 3
         assert not user.is_raw()
     finally:
