@@ -183,6 +183,9 @@ def _rm(store: Any, args: argparse.Namespace) -> int:
         print(f"Untagged: {name}")
     for digest in store.gc():
         print(f"Deleted: {digest}")
+    from lading.engine.layers import collect
+
+    collect(store)
     return 0
 
 

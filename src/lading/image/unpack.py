@@ -10,7 +10,10 @@ whiteout can only remove something inside DIR. Nothing ever writes outside DIR.
 
 Whiteouts: ``.wh.NAME`` removes NAME from the lower layers; ``.wh..wh..opq`` empties its
 directory of everything from lower layers. Both only affect lower layers, never entries of the
-same layer, whatever order the entries come in. Directory mtimes are set after their layer
+same layer, whatever order the entries come in. For the engine's layer store, where each layer
+is its own directory and overlayfs stacks them (``overlay_whiteouts``), a whiteout is kept the
+way overlayfs reads one instead: NAME as a 0:0 character device, an opaque directory as the
+``trusted.overlay.opaque`` xattr. Directory mtimes are set after their layer
 (writing into a directory changes its mtime).
 """
 
@@ -77,6 +80,7 @@ class Unpacker:
 
     root: str
     privileged: bool = field(default_factory=lambda: os.geteuid() == 0)
+    overlay_whiteouts: bool = False
 
     def __post_init__(self) -> None:
         os.makedirs(self.root, exist_ok=True)
@@ -340,6 +344,9 @@ class Unpacker:
                 os.utime(base, ns=(e.mtime_ns, e.mtime_ns), dir_fd=fd, follow_symlinks=False)
 
     def _whiteout(self, path: str, parent: str, base: str, source: str, written: set[str]) -> None:
+        if self.overlay_whiteouts:
+            self._overlay_whiteout(path, parent, base, source, written)
+            return
         if base == OPAQUE:
             try:
                 pfd = open_in_root(self.rootfd, parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -369,6 +376,18 @@ class Unpacker:
             self._remove(pfd, name)
         finally:
             os.close(pfd)
+
+    def _overlay_whiteout(self, path: str, parent: str, base: str, source: str, written: set[str]) -> None:
+        pfd = self._dir(parent, source)
+        if base == OPAQUE:
+            os.setxattr(f"/proc/self/fd/{pfd}", "trusted.overlay.opaque", b"y")
+            return
+        name = base[len(WHITEOUT) :]
+        if base.startswith(WHITEOUT + WHITEOUT) or (f"{parent}/{name}" if parent else name) in written:
+            return
+        if name in ("", ".", ".."):
+            raise LayerError(f"{source}: whiteout {path!r} names no file")
+        self._create(pfd, name, lambda: os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd))
 
     def _finish_dirs(self, dir_times: list[tuple[str, int, int]]) -> None:
         for path, mode, mtime_ns in reversed(dir_times):
