@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lading.engine import attach_protocol as proto
+from lading.engine import monitor_spawn
 from lading.engine.monitor import launch, wait_exit
 from tests.engine_monitor.support import MonitoredContainer, wait_for
 from tests.support import lading_env, pid_alive
@@ -86,6 +87,23 @@ def test_with_the_serving_monitor_killed_a_fresh_one_is_started(ctr: MonitoredCo
     os.kill(a.monitor_pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(a.monitor_pid), what="the first monitor's death")
     assert spawn.exists()  # stale: nobody listens
+    second = ctr.another(first, ["sh", "-c", "exit 2"])
+    try:
+        b = launch(second)
+        assert _ppid(b.monitor_pid) != a.monitor_pid
+        ctr.runtime("start", second.container_id)
+        record = wait_exit(second.exec_dir, timeout=60)
+        assert record is not None and record.exit_code == 2
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+
+
+def test_a_launcher_of_other_code_gets_a_monitor_of_its_own(ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A launcher of other code (an upgrade) is not served: it execs a monitor of its own."""
+    spawn = ctr.tmp / "monitors.sock"
+    first = dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    monkeypatch.setattr(monitor_spawn, "code_identity", lambda: b"/elsewhere/monitor_process.py:1")
     second = ctr.another(first, ["sh", "-c", "exit 2"])
     try:
         b = launch(second)
