@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 from pathlib import Path
 
 import grpc
 import pytest
 
+from tests.clients.cgroups import processes_under
 from tests.cri.client import Cri
-from tests.cri.conftest import cgroup_processes
-from tests.cri.daemon import SUBNET
+from tests.cri.daemon import BRIDGE, SUBNET, CriDaemon
 from tests.support import mounts_under, pid_alive
 
 
@@ -79,7 +80,7 @@ def test_everything_is_gone_after_remove_pod_sandbox(cri: Cri, handler: str, tmp
     cri.call("RemovePodSandbox", pod_sandbox_id=pod.id)
     cri.pods.remove(pod)
     assert not any(pid_alive(p) for p in pids)
-    assert not cgroup_processes(pod.config.linux.cgroup_parent)
+    assert not processes_under(pod.config.linux.cgroup_parent)
     assert not os.path.exists(netns) and not mounts_under(Path(netns))
     assert not cri.call("ListContainers").containers
 
@@ -99,3 +100,16 @@ def test_list_pod_sandbox_with_filters(cri: Cri, handler: str) -> None:
     assert listed(state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY)) == {web.id}
     assert listed(state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY)) == {db.id}
     assert listed(label_selector={"app": "none"}) == set()
+
+
+def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: CriDaemon, handler: str) -> None:
+    """The CNI bridge and the pods' veths are made in the network namespace the test gave
+    containerd, never in the host's."""
+    pod = cri.run_pod(handler)
+    ip = cri.pod_status(pod)[0].network.ip
+    in_daemon = ["nsenter", f"--net=/proc/{cri_daemon.containerd.proc.pid}/ns/net", "ip", "-o"]
+    bridge = subprocess.run([*in_daemon, "link", "show", "master", BRIDGE], capture_output=True, text=True)
+    assert bridge.returncode == 0 and "veth" in bridge.stdout, bridge.stderr
+    route = subprocess.run([*in_daemon, "route", "get", ip], capture_output=True, text=True, check=True).stdout
+    assert f"dev {BRIDGE}" in route
+    assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0

@@ -71,7 +71,7 @@ def run(verb: str, args: Namespace) -> int:
     if verb == "start":
         lifecycle.start(store, args.container_id)
     elif verb == "state":
-        print(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2))
+        sys.stdout.write(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2, go=True))
     elif verb == "kill":
         lifecycle.kill(store, args.container_id, lifecycle.signal_number(args.signal), args.all)
     elif verb == "delete":
@@ -85,8 +85,8 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
     if quiet:
         for s in states:
             print(s["id"])
-    elif fmt == "json":
-        print(jsonlite.dumps(states))
+    elif fmt == "json":  # runc's exact bytes: compact, and null for no containers
+        print(jsonlite.dumps(states or None, go=True))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [
@@ -96,7 +96,7 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
                 str(s["status"]),
                 str(s["bundle"]),
                 str(s["created"]),
-                str(s["owner"]) or "root",
+                str(s["owner"]),
             )
             for s in states
         ]

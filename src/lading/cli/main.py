@@ -73,8 +73,7 @@ def _global_parser() -> Parser:
         help="skip cgroups this user may not make (auto: when not root or in a user namespace)",
     )
     p.add_argument("--criu", default="", help=SUPPRESS)
-    version = f"lading version {__version__}\nspec: {OCI_VERSION}\npython: {sys.version.split()[0]}"
-    p.add_argument("-v", "--version", action="version", version=version)
+    p.add_argument("-v", "--version", action="store_true", help="print the version")
     p.add_argument("command", nargs="?", metavar="COMMAND")
     p.add_argument("args", nargs=REMAINDER)
     return p
@@ -114,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         sys.stderr.write(f"--log {g.log}: {e.strerror}\n")
         return 1
+    if g.version:
+        sys.stdout.write(version_text())
+        return 0
     if g.root is None:
         g.root = _default_root()
     if g.command is None:
@@ -148,6 +150,27 @@ def main(argv: list[str] | None = None) -> int:
     operation = " ".join(filter(None, (verb, getattr(args, "subcommand", None))))
     status = getattr(module, "FAILURE_STATUS", 1)
     return guarded(operation, lambda: int(module.run(verb, args)), status, g.debug)
+
+
+def version_text() -> str:
+    """runc's shape: the version, the commit it was installed from (scripts/install.sh writes
+    lading/COMMIT; no line without one, as runc), the spec, the language runtime, libseccomp."""
+    lines = [f"lading version {__version__}"]
+    try:
+        with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "COMMIT")) as f:
+            commit = f.read().strip()
+    except OSError:
+        commit = ""
+    if commit:
+        lines.append(f"commit: {commit}")
+    lines += [f"spec: {OCI_VERSION}", f"python: {sys.version.split()[0]}"]
+    try:
+        from lading.linux import seccomp
+
+        lines.append("libseccomp: {}.{}.{}".format(*seccomp.version()))
+    except OSError:
+        pass  # not installed: runc built without seccomp says nothing either
+    return "\n".join(lines) + "\n"
 
 
 def guarded(operation: str, call: Callable[[], int], failure_status: int = 1, debug: bool = False) -> int:

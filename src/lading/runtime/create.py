@@ -61,6 +61,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)
     init_pid: int | None = None
@@ -84,6 +85,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
             child_main(plan, child)
         child.close()
+        log.debug("forked stage-1 (%d)", stage1)
         try:
             # made while stage 1 starts up, then joined by it
             cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
@@ -97,8 +99,10 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
                     raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
             if cgroup is not None:
                 cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
+            log.debug("stage-1 (%d) is in the container's cgroup", msg["pid"])
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
+            log.debug("the container's init is %d", init_pid)
         except BaseException:
             os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
@@ -121,6 +125,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
             store.save(cid, state)
+            log.debug("container %s created", cid)
         finally:
             os.close(pidfd)
         if opts.pid_file:
@@ -156,11 +161,19 @@ def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, A
         "pidStartTime": started,
         "bundle": plan.bundle,
         "rootfs": plan.rootfs,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
+        "created": _rfc3339_now(),
         "owner": "",
         "annotations": plan.annotations,
         "config": msgspec.to_builtins(spec),
     }
+
+
+def _rfc3339_now() -> str:
+    """UTC now as Go's RFC 3339 with nanoseconds writes it (runc's "created"): the fraction
+    without trailing zeros."""
+    seconds, nanos = divmod(time.time_ns(), 10**9)
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
 
 
 def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
@@ -252,4 +265,4 @@ def write_pid_file(path: str, pid: int) -> None:
         except OSError:
             pass
         raise LadingError(f"--pid-file {path}: {e.strerror}") from None
-    log.debug(f"wrote pid file {path}")
+    log.debug("wrote pid file %s", path)

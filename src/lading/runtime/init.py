@@ -20,6 +20,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, NoReturn
 
+from lading import log
 from lading.errors import LadingError, describe
 from lading.linux import keyring, netdev, prctl, trampoline
 from lading.linux import namespaces as ns
@@ -66,6 +67,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
         keep.add(plan.console_fd)
     keep.update(plan.idmapped_trees.values())
     shield.enter(keep)
+    chan.forward_log("stage-1")
     # runc's order: join the namespaces given by path (the user namespace first, so that those it
     # owns can be joined), while still privileged over the host's; then make the user namespace
     # and let the runtime write its maps; then every other new namespace, owned by it.
@@ -82,6 +84,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     chan.expect("go")
     prctl.set_dumpable(False)
     ns.unshare(plan.unshare_flags)
+    log.debug("joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags)
     # still with the host's ids, which may enter the state and bundle dirs (the container's root
     # may not): the exec fifo, and what rootfs.open_sources opens
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -101,6 +104,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.close(reported)
             os.read(waiting, 1)
             os.close(waiting)
+            chan.forward_log("init")
             _init(plan, chan, fifo_fd, sources)
         except BaseException as e:
             report(chan, e)
@@ -127,7 +131,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
-    if plan.new_uts:
+    if "uts" in plan.private:
         if spec.hostname is not None:
             socket.sethostname(spec.hostname)
         if spec.domainname is not None:
@@ -142,6 +146,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
     sources.close()
+    log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
     proc = spec.process
     assert proc is not None
     chan.send("hooks")
@@ -153,15 +158,17 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
     hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
     rootfs.pivot(root_fd, plan.no_pivot)
     os.close(root_fd)
+    log.debug("%s into the rootfs", "chroot" if plan.no_pivot else "pivot_root")
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    if plan.console_fd is not None:  # before finish: /dev/console goes into a /dev that may turn read-only
+        console.setup(plan.console_fd, proc)
     rootfs.finish(spec)
+    log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
-    if plan.console_fd is not None:
-        console.setup(plan.console_fd, proc)
     env = process.environment(proc)
     if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
         env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
@@ -172,6 +179,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
         raise LadingError("config.json: $.process.args: at least one argument is required")
     plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
     _check_fifo(fifo_fd)
+    log.debug("ready: %s waits on exec.fifo for start", path)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 
+from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
@@ -49,7 +50,8 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
 
 
 def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
+    """The state as `lading state` prints it: state-schema.json plus runc's extra fields, in
+    runc's order (annotations only when there are some)."""
     st = status(store, cid, state)
     out = {
         "ociVersion": state["ociVersion"],
@@ -59,10 +61,10 @@ def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any
         "bundle": state["bundle"],
         "rootfs": state["rootfs"],
         "created": state["created"],
-        "owner": state.get("owner", ""),
     }
     if state.get("annotations"):
         out["annotations"] = state["annotations"]
+    out["owner"] = state.get("owner", "")
     return out
 
 
@@ -71,13 +73,25 @@ def get_state(store: Store, cid: str) -> dict[str, Any]:
 
 
 def list_states(store: Store) -> list[dict[str, Any]]:
+    """Every container's state; as in runc's list, the owner is the user owning its state dir."""
     out = []
     for cid in store.ids():
         try:
-            out.append(get_state(store, cid))
-        except (NotFoundError, LadingError):
+            state = get_state(store, cid)
+            state["owner"] = _user_name(os.stat(store.dir(cid)).st_uid)
+        except (NotFoundError, LadingError, FileNotFoundError):
             continue  # being created or deleted right now
+        out.append(state)
     return out
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def _hook_state(state: dict[str, Any], status: str) -> str:
@@ -96,10 +110,12 @@ def start(store: Store, cid: str) -> None:
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        log.debug("start %s: releasing init %d through exec.fifo", cid, state["pid"])
         error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
         os.unlink(fifo)
         if error:
             raise LadingError(error)
+        log.debug("init %d exec'd the container's process", state["pid"])
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         try:
             hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
@@ -180,11 +196,13 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
+        log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
         cgroup.kill_all(sig)
         return
     not_running = f"cannot kill container {cid}: container not running"
     if st == "stopped":
         raise LadingError(not_running)
+    log.debug("kill %s: signal %d to init %d", cid, sig, state["pid"])
     try:
         sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
     except OSError as e:  # a number the kernel has no signal for
@@ -211,7 +229,9 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
         pid, started = state["pid"], state.get("pidStartTime")
         cgroup = ContainerCgroup.from_state(state)
+        log.debug("delete %s: it is %s", cid, st)
         if st != "stopped":
+            log.debug("killing init %d", pid)
             proc.send_signal(pid, started, signals.SIGKILL)
             if st == "paused" and cgroup is not None:
                 cgroup.thaw()
@@ -219,8 +239,10 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
         if cgroup is not None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+            log.debug("removed the cgroup")
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
+        log.debug("removed the state directory")
         hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
 
 

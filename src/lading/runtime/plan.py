@@ -60,7 +60,7 @@ class Plan:
         self.security: Security
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
-        self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
+        self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.private)
         # mknod is for host root only: in any user namespace devices are bound from the host
         self.bind_devices = self.new_userns or bool(self.userns_path) or in_user_namespace()
         self.idmapped = idmapped_mounts(spec, self.uid_map, self.gid_map)
@@ -72,14 +72,21 @@ class Plan:
                 "config.json: $.process.user.additionalGids: cannot be set when setgroups is denied "
                 "(a single gid mapping of this user's own gid)"
             )
-        if spec.hostname and not self.new_uts:
-            raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
+        for field, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+            if value and "uts" not in self.private:
+                raise LadingError(
+                    f"config.json: $.{field}: the container has no uts namespace of its own, so this would"
+                    " rename the host: add a uts namespace"
+                )
 
     def _namespaces(self, spec: Spec) -> None:
         self.join: list[tuple[str, int]] = []
         self.unshare_flags = 0
         self.new_userns = False
         self.userns_path: str | None = None
+        # the kinds of namespace the container does not share with the runtime: new ones, and
+        # joined ones that really are another namespace (a path may name the runtime's own)
+        self.private: set[str] = set()
         seen: set[str] = set()
         for i, n in enumerate((spec.linux.namespaces if spec.linux else None) or []):
             where = f"config.json: $.linux.namespaces[{i}]"
@@ -92,17 +99,25 @@ class Plan:
             if n.path:
                 if not os.path.exists(n.path):
                     raise LadingError(f"{where}.path: {n.path}: no such file")
+                if ns.same_namespace(n.path, NS_NAMES[n.type]):
+                    continue  # already in it
+                self.private.add(n.type)
                 if n.type == "user":
                     self.userns_path = n.path
-                elif not ns.same_namespace(n.path, NS_NAMES[n.type]):
+                else:
                     self.join.append((n.path, flag))
-            elif n.type == "user":
+                continue
+            self.private.add(n.type)
+            if n.type == "user":
                 self.new_userns = True
             else:
                 self.unshare_flags |= flag
         if "mount" not in seen:
-            raise LadingError("config.json: $.linux.namespaces: a mount namespace is required")
-        self.new_uts = bool(self.unshare_flags & ns.CLONE_NEWUTS)
+            raise LadingError(
+                "config.json: $.linux.namespaces: no mount namespace: lading builds the rootfs in the"
+                " container's own mount namespace and does not mount into the host's mount namespace;"
+                ' add {"type": "mount"}'
+            )
         self.new_net = bool(self.unshare_flags & ns.CLONE_NEWNET)
         linux = spec.linux
         self.time_offsets = ""
@@ -137,22 +152,27 @@ def resolve_rootfs(spec: Spec, bundle: str) -> str:
     return os.path.realpath(path)
 
 
-def validate_sysctl(sysctl: dict[str, str] | None, new_net: bool, new_uts: bool) -> dict[str, str]:
+def validate_sysctl(sysctl: dict[str, str] | None, private: set[str]) -> dict[str, str]:
+    """The sysctls, each checked to belong to a namespace the container does not share with the
+    runtime (``private``): anything else would be written to the host, as runc also refuses."""
     for key in sysctl or {}:
         where = f"config.json: $.linux.sysctl[{key!r}]"
         if "/" in key or ".." in key:
             raise LadingError(f"{where}: invalid sysctl name")
         if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
-            continue
-        if key.startswith("net."):
-            if not new_net:
-                raise LadingError(f"{where}: needs a new network namespace")
-            continue
-        if key in ("kernel.hostname", "kernel.domainname"):
-            if not new_uts:
-                raise LadingError(f"{where}: needs a new uts namespace")
-            continue
-        raise LadingError(f"{where}: not a namespaced sysctl, it would change the host")
+            kind = "ipc"
+        elif key.startswith("net."):
+            kind = "network"
+        elif key == "kernel.domainname":
+            kind = "uts"
+        elif key == "kernel.hostname":
+            raise LadingError(f"{where}: conflicts with $.hostname, which sets it")
+        else:
+            raise LadingError(f"{where}: not in a namespace of the container's own: it would change the host")
+        if kind not in private:
+            raise LadingError(
+                f"{where}: not allowed in the host's {kind} namespace: the container has no {kind} namespace of its own"
+            )
     return dict(sysctl or {})
 
 
