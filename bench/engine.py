@@ -27,10 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lading.cli.launcher import write_launcher  # noqa: E402
 from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
 from tests.clients.podman import Podman  # noqa: E402
 from tests.clients.runtimes import make_runtime  # noqa: E402
+
+from lading.cli.launcher import write_launcher  # noqa: E402
 
 
 def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:

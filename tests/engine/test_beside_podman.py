@@ -67,10 +67,12 @@ def test_same_output_and_status_as_podman(
     flags, command = CASES[case]
     flags = [f.replace("{host}", str(host_dir)) for f in flags]
     stdin = "typed\n" if "-i" in flags else None
-    theirs = podman(
-        "run", "--cgroup-parent", podman.cgroup_parent, "--rm", *flags, IMAGE_NAME, *command, check=False, input=stdin
-    )
+    argv = ["run", "--cgroup-parent", podman.cgroup_parent, "--rm", *flags, IMAGE_NAME, *command]
+    theirs = podman(*argv, check=False, input=stdin)
     ours = engine("run", "--rm", *flags, IMAGE_NAME, *command, check=False, input=stdin)
+    if not theirs.stdout and not theirs.stderr and (ours.stdout or ours.stderr):
+        # podman 4.3 now and then loses all the output of a container that exits at once: ask again
+        theirs = podman(*argv, check=False, input=stdin)
     assert ours.returncode == theirs.returncode, (ours, theirs)
     assert ours.stdout == theirs.stdout
     if theirs.returncode in (126, 127):
