@@ -124,9 +124,8 @@ def main() -> int:
         print(f"run --rm IMAGE true, {opts.n} interleaved rounds (load {os.getloadavg()[0]:.2f}):")
         print(f"  {'':52} {'median ms':>10} {'/podman':>8} spread")
         for k in commands:
-            print(
-                f"  {k:52} {statistics.median(times[k]) * 1000:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}"
-            )
+            median_ms = statistics.median(times[k]) * 1000
+            print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
 
         print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
         print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
@@ -138,7 +137,7 @@ def main() -> int:
             with ThreadPoolExecutor(opts.concurrent) as pool:
                 results = list(
                     pool.map(
-                        lambda i: _timed([*argv, "--name", f"b{i}", IMAGE_NAME, "sleep", "600"], podman.env),
+                        lambda i, argv=argv: _timed([*argv, "--name", f"b{i}", IMAGE_NAME, "sleep", "600"], podman.env),
                         range(opts.concurrent),
                     )
                 )
