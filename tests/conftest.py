@@ -15,11 +15,6 @@ import pytest
 from tests.support import Lading, Runc, default_config, make_busybox_rootfs, open_fds
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # for the tests that run under several runtimes (tests/clients, tests/cri)
-    config.addinivalue_line("markers", "lading_xfail(reason): a known gap in lading (xfail for lading only)")
-
-
 @pytest.fixture(scope="session")
 def busybox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")

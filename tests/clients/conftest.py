@@ -36,6 +36,7 @@ RUNTIMES = [
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "verbs(*names): runtime verbs the test needs (xfail for lading until built)")
+    config.addinivalue_line("markers", "lading_xfail(reason): a known gap in lading (xfail for lading only)")
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.clients.cgroups import cgroup_parent, remove_cgroup_tree
+from tests.clients.cgroups import cgroup_parent, kill_processes_under, remove_cgroup_tree
 from tests.clients.mounts import unmount_under
 from tests.clients.runtimes import Runtime
 
@@ -195,6 +195,7 @@ class Containerd:
                 os.kill(pid, signal.SIGKILL)
         if self.netns is not None:
             left += [f"process {pid} in the daemon's network namespace" for pid in _in_netns(self.netns)]
+        left += kill_processes_under(self.cgroup_parent)
         left += unmount_under(self.dir)
         left += remove_cgroup_tree(self.cgroup_parent)
         shutil.rmtree(self.dir, ignore_errors=True)

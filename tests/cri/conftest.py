@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.clients.cgroups import hierarchies
+from tests.clients.cgroups import hierarchies, processes_under
 from tests.cri.api import PROTO, compile_api
 from tests.cri.client import Cri
 from tests.cri.daemon import HANDLERS, K8S_NAMESPACE, CriDaemon
@@ -59,11 +58,8 @@ def handler(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str, request: pytest.FixtureRequest) -> Iterator[Cri]:
+def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str) -> Iterator[Cri]:
     """The CRI client; the test's pods are removed afterwards and nothing of them may remain."""
-    for known in request.node.iter_markers("lading_xfail"):
-        if handler == "lading":
-            request.applymarker(pytest.mark.xfail(reason=known.args[0], strict=False))
     runtime = cri_daemon.runtimes[handler]
     runtime.reset_calls()
     yield cri_session
@@ -76,22 +72,9 @@ def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str, request: pytest.F
     assert all(pod.id in called for pod in pods), f"a pod did not run under the {handler} handler"
     state = runtime.root / K8S_NAMESPACE
     assert not state.exists() or not os.listdir(state), f"{handler} kept state: {os.listdir(state)}"
-    assert not cgroup_processes(cri_session.cgroup_parent), "processes left in the pods' cgroups"
+    assert not processes_under(cri_session.cgroup_parent), "processes left in the pods' cgroups"
     assert not mounts_under(cri_daemon.containerd.dir), "mounts left (rootfs, shm or network namespace)"
     assert not remove_pod_cgroups(cri_session.cgroup_parent), "container cgroups left in a pod's cgroup"
-
-
-def cgroup_processes(parent: str) -> list[int]:
-    """Processes in the memory cgroup parent or below it."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                for line in (entry / "cgroup").read_text().splitlines():
-                    _, controllers, path = line.split(":", 2)
-                    if "memory" in controllers.split(",") and (path + "/").startswith(parent + "/"):
-                        found.append(int(entry.name))
-    return found
 
 
 def remove_pod_cgroups(parent: str) -> list[str]:

@@ -5,7 +5,8 @@ the handlers ``runc`` (Debian's runc) and ``lading``, each reached through the r
 BinaryName (a wrapper that logs every call, see tests/clients/runtimes.py); the cgroupfs driver;
 a pause image built here from Debian's static catatonit and imported into the daemon's own store;
 CNI from Debian's containernetworking-plugins (bridge, host-local, loopback) with a private conf
-dir, bin dir, IPAM data dir and bridge name, on 10.213.0.0/24. The daemon runs in a network
+dir, bin dir, IPAM data dir and bridge name, on 10.213.0.0/24 (only libcni's result cache has a
+fixed place, see CNI_CACHE). The daemon runs in a network
 namespace of its own (tests/clients/containerd.py), so the bridge and the pods' veths never
 appear on the host, and the pods' network namespaces are mounted under the daemon's state dir.
 
@@ -15,6 +16,7 @@ This machine's runtime lacks CAP_SYS_RESOURCE, so the CRI plugin may not raise o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +32,11 @@ CNI_BIN = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 SUBNET = "10.213.0.0/24"
 BRIDGE = "lading-cri0"
+NETWORK = "lading-cri"
+# libcni caches each attachment's result here (named NETWORK-<pod id>-<interface>) and removes it
+# on detach; containerd 1.6 has no setting to move it, so the directories are removed afterwards
+# if the daemon made them.
+CNI_CACHE = (Path("/var/lib/cni/results"), Path("/var/lib/cni"))
 K8S_NAMESPACE = "k8s.io"  # where the CRI plugin keeps its containers and images
 HANDLERS = ("runc", "lading")
 
@@ -71,7 +78,7 @@ def cni_network(data_dir: Path) -> dict[str, object]:
     port mapping plugin: port mappings are only recorded)."""
     return {
         "cniVersion": "1.0.0",
-        "name": "lading-cri",
+        "name": NETWORK,
         "plugins": [
             {
                 "type": "bridge",
@@ -112,6 +119,7 @@ class CriDaemon:
         """binaries: the executable of each handler; by default the wrappers in self.runtimes,
         which log every call (the benchmark gives lading's launcher and runc itself)."""
         directory.mkdir(parents=True, exist_ok=True)
+        self._made_cni_cache = [d for d in CNI_CACHE if not d.exists()]
         self.runtimes = {name: make_runtime(name, directory / f"runtime-{name}") for name in HANDLERS}
         daemon_dir = directory / "containerd"
         daemon_dir.mkdir()
@@ -133,6 +141,10 @@ class CriDaemon:
 
     def close(self) -> list[str]:
         left = self.containerd.close()
+        left += [f"CNI result {p}" for p in CNI_CACHE[0].glob(f"{NETWORK}-*")]
+        for d in self._made_cni_cache:
+            with contextlib.suppress(OSError):
+                d.rmdir()
         for name, rt in self.runtimes.items():
             state = rt.root / K8S_NAMESPACE
             if state.exists() and os.listdir(state):

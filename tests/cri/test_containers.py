@@ -182,3 +182,13 @@ def test_log_rotation_with_reopen_container_log(cri: Cri, handler: str, tmp_path
     wait_for_log(cri, cid, "two")
     assert log_lines(rotated) == [("stdout", "one")]
     assert log_lines(path) == [("stdout", "two")]
+
+
+def test_a_container_with_a_terminal(cri: Cri, handler: str) -> None:
+    """tty: the process runs on a pseudo-terminal (the runtime hands its master to the shim), and
+    what it writes is logged as stdout."""
+    pod = cri.run_pod(handler)
+    cid = cri.run(pod, ["sh", "-c", "tty; test -t 1 && echo stdout is a terminal"], tty=True)
+    status = cri.wait_exited(cid)
+    assert status.exit_code == 0
+    assert log_lines(Path(status.log_path)) == [("stdout", "/dev/pts/0"), ("stdout", "stdout is a terminal")]

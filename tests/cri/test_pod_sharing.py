@@ -4,7 +4,10 @@ unless the pod shares its process namespace."""
 
 from __future__ import annotations
 
+import os
+
 from tests.cri.client import Cri
+from tests.cri.daemon import BRIDGE, CriDaemon
 
 SERVER = "mkdir -p /www && echo hello from the server > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"
 
@@ -42,3 +45,27 @@ def test_a_pod_that_shares_its_process_namespace(cri: Cri, handler: str) -> None
     cri.call("StopContainer", container_id=first, timeout=0)
     assert cri.wait_exited(first).exit_code == 137
     assert "sleep 1000" not in cri.sh(second, "ps -o pid,args")
+
+
+def test_a_pod_in_the_nodes_namespaces(cri: Cri, cri_daemon: CriDaemon, handler: str) -> None:
+    """hostNetwork, hostIPC and hostPID: no namespaces of the pod's own for those. The node's
+    network namespace is the one the test gave containerd, so the pod sees the CNI bridge."""
+    pb = cri.pb
+    node = pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.NODE)
+    config = cri.pod_config(
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=node))
+    )
+    pod = cri.run_pod(handler, config)
+    cid = cri.run_idle(pod)
+
+    def namespace(kind: str) -> str:
+        return cri.sh(cid, f"readlink /proc/self/ns/{kind}").strip()
+
+    assert namespace("net") == os.readlink(f"/proc/{cri_daemon.containerd.proc.pid}/ns/net")
+    assert namespace("ipc") == os.readlink("/proc/self/ns/ipc")
+    assert namespace("pid") == os.readlink("/proc/self/ns/pid")
+    assert BRIDGE in cri.sh(cid, "ip -o link")
+    pids = [line.split()[0] for line in cri.sh(cid, "ps -o pid").splitlines()]
+    assert str(os.getpid()) in pids, "the node's processes"
+    cri.call("StopContainer", container_id=cid, timeout=10)
+    assert cri.status(cid).exit_code == 0

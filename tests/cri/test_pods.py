@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.clients.cgroups import processes_under
 from tests.cri.client import Cri
-from tests.cri.conftest import cgroup_processes
 from tests.cri.daemon import BRIDGE, SUBNET, CriDaemon
 from tests.support import mounts_under, pid_alive
 
@@ -80,7 +80,7 @@ def test_everything_is_gone_after_remove_pod_sandbox(cri: Cri, handler: str, tmp
     cri.call("RemovePodSandbox", pod_sandbox_id=pod.id)
     cri.pods.remove(pod)
     assert not any(pid_alive(p) for p in pids)
-    assert not cgroup_processes(pod.config.linux.cgroup_parent)
+    assert not processes_under(pod.config.linux.cgroup_parent)
     assert not os.path.exists(netns) and not mounts_under(Path(netns))
     assert not cri.call("ListContainers").containers
 

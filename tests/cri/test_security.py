@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pytest
-
 from tests.cri.client import Cri
 
 CAP_CHOWN, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN = 0, 12, 13, 21
@@ -111,7 +109,6 @@ def test_seccomp_runtime_default_and_unconfined(cri: Cri, handler: str) -> None:
     cri.sh(confined, "echo still works > /tmp/x && cat /tmp/x")
 
 
-@pytest.mark.lading_xfail("a sysctl for a namespace joined by path is refused (being fixed for issue 12)")
 def test_pod_sysctls(cri: Cri, handler: str) -> None:
     """Namespaced sysctls of the pod, set in the pod's network and IPC namespaces, which every
     container joins; the host's values are untouched."""
