@@ -60,22 +60,21 @@ def freeze(path: str) -> None:
     assert wait_for(lambda: state.read_text().strip() == "FROZEN")
 
 
-def test_a_frozen_cgroup_fails_create_at_once(runtime, bundle, parent, cid):
+def run_in_frozen(runner, bundle, parent: str, cid: str, cgroups_path: str) -> None:
     make(parent, "freezer")
     freeze(parent)
-    bundle.config["linux"]["cgroupsPath"] = f"/{parent}"
+    bundle.config["linux"]["cgroupsPath"] = cgroups_path
     bundle.write(args=["true"])
-    p = runtime("run", "-d", "-b", str(bundle), cid, check=False, timeout=30)
+    p = runner("run", "-d", "-b", str(bundle), cid, check=False, timeout=30)
     assert p.returncode != 0 and "unexpectedly frozen" in p.stderr, p.stderr
+
+
+def test_a_frozen_cgroup_fails_create_at_once(runtime, bundle, parent, cid):
+    run_in_frozen(runtime, bundle, parent, cid, f"/{parent}")
 
 
 def test_a_cgroup_below_a_frozen_one_fails_create_too(lading, bundle, parent, cid):
-    make(parent, "freezer")
-    freeze(parent)
-    bundle.config["linux"]["cgroupsPath"] = f"/{parent}/{cid}"
-    bundle.write(args=["true"])
-    p = lading("run", "-d", "-b", str(bundle), cid, check=False, timeout=30)
-    assert p.returncode != 0 and "unexpectedly frozen" in p.stderr, p.stderr
+    run_in_frozen(lading, bundle, parent, cid, f"/{parent}/{cid}")
     assert not (V1 / "freezer" / parent / cid).exists()  # made for this create, so removed again
 
 
