@@ -150,6 +150,7 @@ def start(
             stdin=bool(cc.get("OpenStdin")),
             exit_command=roots.exit_command(c.id) if exit_command else [],
             hold_fd=roots.containers.held.get(c.id),
+            spawn_socket=roots.run / "monitors.sock",
         )
         launched = launch(cfg)
     except BaseException as e:
