@@ -17,7 +17,8 @@ from typing import Any
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
-from lading.runtime import cgroups, hooks, security
+from lading.runtime import cgroups, hooks
+from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
 from lading.runtime.sync import Channel
@@ -41,23 +42,24 @@ class CreateOptions:
         self.no_new_keyring = no_new_keyring
 
 
-def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
+def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> ContainerState:
     """Create container ``cid``; returns its saved state. ``console_fd`` overrides --console-socket."""
     from lading.spec.decode import load_config
 
     bundle = os.path.abspath(opts.bundle)
     spec = load_config(os.path.join(bundle, "config.json"))
     store.dir(cid)  # validates the id before anything is made
-    plan = Plan(spec, cid, bundle, os.path.join(store.dir(cid), EXEC_FIFO))
-    plan.no_pivot = opts.no_pivot
-    plan.new_keyring = not opts.no_new_keyring
-    plan.hooks = _hooks(spec)
-    plan.listen_fds = _listen_fds()
-    plan.keep_fds = range(3, 3 + plan.listen_fds + opts.preserve_fds)
-    if spec.process is None:
-        raise LadingError("config.json: $.process: required to create a container")
-    plan.security = security.prepare(spec.process, spec.linux)
-    if spec.process.terminal and console_fd is None and not opts.console_socket:
+    plan = Plan(
+        spec,
+        cid,
+        bundle,
+        os.path.join(store.dir(cid), EXEC_FIFO),
+        no_pivot=opts.no_pivot,
+        new_keyring=not opts.no_new_keyring,
+        preserve_fds=opts.preserve_fds,
+    )
+    terminal = plan.process.terminal
+    if terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
 
     lock = store.reserve(cid)
@@ -68,18 +70,16 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     parent, child = Channel.pair()
     try:
         os.mkfifo(plan.fifo_path, 0o622)
-        if not spec.process.terminal and console_fd is not None:
+        if not terminal and console_fd is not None:
             os.close(console_fd)
             console_fd = None
-        elif console_fd is None and opts.console_socket and spec.process.terminal:
+        elif console_fd is None and opts.console_socket and terminal:
             console_fd = _connect(opts.console_socket)
-        plan.console_fd = console_fd
-        plan.close_in_child = [lock.fd, parent.fileno()]
         stage1 = os.fork()
         if stage1 == 0:
             from lading.runtime.init import child_main
 
-            child_main(plan, child)
+            child_main(plan, child, console_fd, [lock.fd, parent.fileno()])
         child.close()
         try:
             # made while stage 1 starts up, then joined by it
@@ -100,9 +100,10 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         if pidfd is None:
             raise LadingError("container init exited during create")
         try:
-            state = _record(plan, init_pid, started, spec)
-            state["cgroup"] = cgroup.to_state()
-            store.save(cid, {**state, "creating": True})  # `state` shows "creating" until ready
+            state = _record(plan, init_pid, started, cgroup)
+            state.creating = True  # `state` shows "creating" until ready
+            store.save(state)
+            state.creating = False
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
             hook_state = plan.state_json("creating", init_pid)
@@ -110,7 +111,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
             parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
-            store.save(cid, state)
+            store.save(state)
         finally:
             os.close(pidfd)
         if opts.pid_file:
@@ -134,38 +135,21 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         lock.release()
 
 
-def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, Any]:
+def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.ContainerCgroup) -> ContainerState:
     import msgspec
 
-    return {
-        "ociVersion": OCI_VERSION,
-        "id": plan.cid,
-        "pid": pid,
-        "pidStartTime": started,
-        "bundle": plan.bundle,
-        "rootfs": plan.rootfs,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
-        "owner": "",
-        "annotations": plan.annotations,
-        "config": msgspec.to_builtins(spec),
-    }
-
-
-def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
-    import msgspec
-
-    if spec.hooks is None:
-        return {}
-    raw: dict[str, list[dict[str, Any]]] = msgspec.to_builtins(spec.hooks)
-    return raw
-
-
-def _listen_fds() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0
+    return ContainerState(
+        OCI_VERSION,
+        plan.cid,
+        pid,
+        started,
+        plan.bundle,
+        plan.rootfs,
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
+        plan.annotations,
+        msgspec.to_builtins(plan.spec),
+        cgroup.to_record(),
+    )
 
 
 def _connect(path: str) -> int:

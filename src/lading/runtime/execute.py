@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
@@ -29,11 +29,14 @@ from lading.linux import process as proc_
 from lading.runtime import lifecycle, security
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.create import write_pid_file
+from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
+from lading.runtime.launch import Launch
+from lading.runtime.plan import listen_fds_passed
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
-    from lading.runtime.security import Security
+    from lading.runtime.container_state import ContainerState
     from lading.runtime.store import Store
     from lading.spec.runtime_config import Process, Spec
 
@@ -47,21 +50,6 @@ class ExecOptions:
     pid_file: str | None = None
     preserve_fds: int = 0
     ignore_paused: bool = False
-
-
-@dataclass
-class Job:
-    """Everything the forked side needs, prepared by the runtime."""
-
-    process: Process
-    security: Security
-    ns_fds: dict[str, int]
-    root_fd: int
-    keep_fds: range
-    allow_setgroups: bool
-    state_json: str
-    console_fd: int | None = None
-    error_fd: int = -1
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
@@ -82,7 +70,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     _check_terminal(process, opts)
     sec = security.prepare(process, spec.linux)
 
-    init_pid, started = state["pid"], state.get("pidStartTime")
+    init_pid, started = state.pid, state.pid_start_time
     ns_fds = ns.open_other(init_pid)
     fds = list(ns_fds.values())
     ours: socket.socket | None = None
@@ -92,26 +80,28 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         fds.append(root_fd)
         if not proc_.is_alive(init_pid, started):
             raise LadingError(f"cannot exec in a stopped container: {cid}")
-        job = Job(
-            process,
-            sec,
-            ns_fds,
-            root_fd,
-            range(3, 3 + _listen_fds() + opts.preserve_fds),
-            _setgroups_allowed(init_pid, "user" in ns_fds),
-            _state_json(state, status),
+        to_launch = Launch(
+            process=process,
+            security=sec,
+            keep_fds=range(3, 3 + listen_fds_passed() + opts.preserve_fds),
+            extra_env={},
+            allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
+            bind_dev_console=False,
         )
+        console_fd: int | None = None
         if process.terminal:
             if opts.console_socket:
-                job.console_fd = _connect(opts.console_socket)
+                console_fd = _connect(opts.console_socket)
             else:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-                job.console_fd = theirs.detach()
-            fds.append(job.console_fd)
+                console_fd = theirs.detach()
+            fds.append(console_fd)
         if not opts.detach:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
-        pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
+        errors, error_fd = os.pipe2(os.O_CLOEXEC)
+        job = Job(to_launch, ns_fds, root_fd, state.hook_state(status), console_fd, error_fd)
+        pid = _start(job, errors, ContainerCgroup.from_record(state.cgroup), reap=not opts.detach)
     except BaseException:
         if ours is not None:
             ours.close()
@@ -140,10 +130,10 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     return _wait(pid, master, forwarder)
 
 
-def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
-    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process."""
+def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, reap: bool) -> int:
+    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process.
+    ``errors`` is the read end of ``job.error_fd``; both are closed here."""
     parent, child = Channel.pair()
-    errors, job.error_fd = os.pipe2(os.O_CLOEXEC)
     try:
         stage1 = os.fork()
         if stage1 == 0:
@@ -230,15 +220,12 @@ def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
             return code if code >= 0 else 128 - code
 
 
-def _recorded_spec(cid: str, state: dict[str, Any]) -> Spec:
+def _recorded_spec(cid: str, state: ContainerState) -> Spec:
     """The config the container was created with, as state.json recorded it."""
     from lading.spec.decode import decode
     from lading.spec.runtime_config import Spec
 
-    config = state.get("config")
-    if not isinstance(config, dict):
-        raise LadingError(f"{cid}: state.json has no recorded config")
-    return decode(json.dumps(config).encode(), Spec, f"{cid}: state.json: config")
+    return decode(json.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
 
 
 def _check_terminal(process: Process, opts: ExecOptions) -> None:
@@ -259,28 +246,7 @@ def _setgroups_allowed(pid: int, own_userns: bool) -> bool:
         return True
 
 
-def _state_json(state: dict[str, Any], status: str) -> str:
-    return json.dumps(
-        {
-            "ociVersion": state["ociVersion"],
-            "id": state["id"],
-            "status": status,
-            "pid": state["pid"],
-            "bundle": state["bundle"],
-            "annotations": state.get("annotations") or {},
-        }
-    )
-
-
 def _connect(path: str) -> int:
     from lading.runtime import terminal
 
     return terminal.connect_console_socket(path).detach()
-
-
-def _listen_fds() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0

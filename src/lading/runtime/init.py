@@ -4,9 +4,10 @@ Process model (see docs/architecture.md): the runtime forks *stage 1*, which joi
 user namespace, is placed in the container's cgroup by the runtime, joins the namespaces given by
 path and unshares the new ones. Because a new PID (and time) namespace only applies to children,
 stage 1 forks the *init*, PID 1 of the container, reports its PID and exits. The init builds the
-rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, opens
-the console, and reports ready; then it blocks on exec.fifo until ``start`` opens the other end,
-runs startContainer hooks, drops privileges and execs the user program.
+rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, runs the
+first half of the process pipeline (launch.py: terminal, environment, cwd, executable, rlimits)
+and reports ready; then it blocks on exec.fifo until ``start`` opens the other end, and runs the
+second half (credentials, startContainer hooks, seccomp, execve).
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -20,11 +21,11 @@ import socket
 from typing import TYPE_CHECKING, NoReturn
 
 from lading.errors import LadingError
-from lading.linux import keyring, netdev, trampoline
+from lading.linux import keyring, netdev
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
-from lading.runtime import console, hooks, process, rootfs, shield
-from lading.runtime.sync import Channel
+from lading.runtime import hooks, launch, process, rootfs, shield
+from lading.runtime.sync import Channel, report
 
 if TYPE_CHECKING:
     from lading.runtime.plan import Plan
@@ -39,36 +40,21 @@ _FATAL_WHILE_WAITING = (
 )
 
 
-def child_main(plan: Plan, chan: Channel) -> NoReturn:
-    """Entry point of the forked child; never returns."""
+def child_main(plan: Plan, chan: Channel, console_fd: int | None, close: list[int]) -> NoReturn:
+    """Entry point of the forked child; never returns. ``close``: the runtime's fds it must not keep."""
     try:
-        _stage1(plan, chan)
+        for fd in close:
+            os.close(fd)
+        _stage1(plan, chan, console_fd)
     except BaseException as e:  # report the failure to the runtime, then die
         report(chan, e)
     os._exit(1)
 
 
-def report(chan: Channel, e: BaseException) -> None:
-    """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
-    if isinstance(e, LadingError):
-        msg = str(e)
-    elif isinstance(e, OSError):
-        what = e.strerror or str(e)
-        msg = what if e.filename is None else f"{e.filename}: {what}"
-    else:
-        msg = f"{type(e).__name__}: {e}"
-    try:
-        chan.send("error", msg=msg)
-    except OSError:
-        os.write(2, f"lading init: {msg}\n".encode())
-
-
-def _stage1(plan: Plan, chan: Channel) -> None:
-    for fd in plan.close_in_child:
-        os.close(fd)
-    keep = {chan.fileno(), *plan.keep_fds}
-    if plan.console_fd is not None:
-        keep.add(plan.console_fd)
+def _stage1(plan: Plan, chan: Channel, console_fd: int | None) -> None:
+    keep = {chan.fileno(), *plan.launch.keep_fds}
+    if console_fd is not None:
+        keep.add(console_fd)
     shield.enter(keep)
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
@@ -94,7 +80,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.close(reported)
             os.read(waiting, 1)
             os.close(waiting)
-            _init(plan, chan)
+            _init(plan, chan, console_fd)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -102,7 +88,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     os._exit(0)
 
 
-def _init(plan: Plan, chan: Channel) -> NoReturn:
+def _init(plan: Plan, chan: Channel, console_fd: int | None) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -126,50 +112,36 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         plan.new_userns or bool(plan.userns_path),
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
-    proc = spec.process
-    assert proc is not None
     chan.send("hooks")
     chan.expect("hooks-done")
     # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).
     create_hooks = plan.hooks.get("createContainer")
-    hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
+    hooks.run(
+        "createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(plan.process)
+    )
     rootfs.pivot(plan.rootfs, plan.no_pivot)
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
     rootfs.finish(spec)
-    if proc.oom_score_adj is not None:
+    if plan.process.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(proc.oom_score_adj))
-    if plan.console_fd is not None:
-        console.setup(plan.console_fd, proc)
-    env = process.environment(proc)
-    if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
-        env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
-    cwd = proc.cwd or "/"  # created by rootfs.prepare, before the root went read-only
-    shield.chdir_inside(cwd)
-    path = process.find_executable(proc.args[0], env) if proc.args else ""
-    if not proc.args:
-        raise LadingError("config.json: $.process.args: at least one argument is required")
-    plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
+            f.write(str(plan.process.oom_score_adj))
+    ready = launch.prepare(plan.launch, console_fd)  # as runc: a limit that cannot be set fails create
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
     # failure is written to the fifo for `start` to report; a successful execve closes it (CLOEXEC).
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(fifo_fd)
-    try:
-        # As runc: after the capabilities and user are the container's, so a program from the
-        # image never runs with more privilege than the container itself; before the seccomp
-        # filter that noNewPrivileges puts last. The trampoline is made before any filter.
-        agent_state = plan.state_json("running", host_pid)
-        via = trampoline.load(fd)
-        plan.security.apply(proc, plan.allow_setgroups, agent_state, host_pid)
+
+    def start_hooks(env: dict[str, str]) -> None:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
-        plan.security.seal(agent_state, host_pid)
-        process.exec_user_process(path, list(proc.args), env, plan.keep_fds, via, fd)
+
+    try:
+        launch.start(plan.launch, ready, fd, plan.state_json("running", host_pid), host_pid, start_hooks)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
         os.write(fd, msg.encode(errors="replace"))

@@ -23,22 +23,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lading.runtime.container_state import ContainerState
 
-def status(store: Store, cid: str, state: dict[str, Any]) -> str:
-    pid, started = state.get("pid", 0), state.get("pidStartTime")
-    if not pid or not proc.is_alive(pid, started):
+
+def status(store: Store, cid: str, state: ContainerState) -> str:
+    if not state.pid or not proc.is_alive(state.pid, state.pid_start_time):
         return "stopped"
-    if state.get("creating"):
+    if state.creating:
         return "creating"
     if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
         return "created"
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None and cgroup.state() != "thawed":
         return "paused"
     return "running"
 
 
-def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[ContainerState, str]:
     """The state and status of a container that must be in one of the ``allowed`` statuses for
     ``action`` (runtime.md: an operation in the wrong status has no effect and is an error)."""
     state = store.load(cid)
@@ -48,21 +49,21 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
     return state, st
 
 
-def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+def public_state(store: Store, cid: str, state: ContainerState) -> dict[str, Any]:
     """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
     st = status(store, cid, state)
-    out = {
-        "ociVersion": state["ociVersion"],
+    out: dict[str, Any] = {
+        "ociVersion": state.oci_version,
         "id": cid,
-        "pid": state["pid"] if st != "stopped" else 0,
+        "pid": state.pid if st != "stopped" else 0,
         "status": st,
-        "bundle": state["bundle"],
-        "rootfs": state["rootfs"],
-        "created": state["created"],
-        "owner": state.get("owner", ""),
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+        "owner": state.owner,
     }
-    if state.get("annotations"):
-        out["annotations"] = state["annotations"]
+    if state.annotations:
+        out["annotations"] = state.annotations
     return out
 
 
@@ -80,29 +81,17 @@ def list_states(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def _hook_state(state: dict[str, Any], status: str) -> str:
-    return hooks.state_json(
-        state["ociVersion"],
-        state["id"],
-        status,
-        state["pid"],
-        state["bundle"],
-        state.get("annotations") or {},
-    )
-
-
 def start(store: Store, cid: str) -> None:
     """Let the created init exec the user program; errors if the container is not `created`."""
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
-        error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
+        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
         os.unlink(fifo)
         if error:
             raise LadingError(error)
-        config_hooks = (state.get("config") or {}).get("hooks") or {}
         try:
-            hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
+            hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
         except LadingError:
             # runtime.md lifecycle step 9: an error, and the container stopped; `delete` then
             # undoes the create and runs the poststop hooks (steps 12 and 13).
@@ -110,11 +99,11 @@ def start(store: Store, cid: str) -> None:
             raise
 
 
-def _stop(state: dict[str, Any]) -> None:
+def _stop(state: ContainerState) -> None:
     """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
-    pid, started = state["pid"], state.get("pidStartTime")
+    pid, started = state.pid, state.pid_start_time
     proc.send_signal(pid, started, signal.SIGKILL)
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None:
         cgroup.kill_all(signal.SIGKILL)
     proc.wait_gone(pid, started)
@@ -169,11 +158,11 @@ def _read_some(fd: int) -> bytes:
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if all_processes and cgroup is not None:
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
+    if not proc.send_signal(state.pid, state.pid_start_time, sig):
         raise LadingError(f"container {cid} is not running")
     if sig == signal.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
@@ -193,8 +182,8 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         st = status(store, cid, state)
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
-        pid, started = state["pid"], state.get("pidStartTime")
-        cgroup = ContainerCgroup.from_state(state)
+        pid, started = state.pid, state.pid_start_time
+        cgroup = ContainerCgroup.from_record(state.cgroup)
         if st != "stopped":
             proc.send_signal(pid, started, signal.SIGKILL)
             if st == "paused" and cgroup is not None:
@@ -203,9 +192,8 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
         if cgroup is not None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
-        config_hooks = (state.get("config") or {}).get("hooks") or {}
         store.remove(cid)
-        hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
+        hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
 
 
 def signal_number(name: str) -> int:

@@ -13,10 +13,10 @@ from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.runtime import hooks
+from lading.runtime.launch import Launch
 
 if TYPE_CHECKING:
-    from lading.runtime.security import Security
-    from lading.spec.runtime_config import Spec
+    from lading.spec.runtime_config import Process, Spec
 
 # runtime-spec namespace type -> /proc/PID/ns name
 NS_NAMES = {
@@ -43,27 +43,47 @@ _IPC_SYSCTLS = {
 
 
 class Plan:
-    def __init__(self, spec: Spec, cid: str, bundle: str, fifo_path: str) -> None:
+    """Everything the init needs, complete before the fork and not changed after."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        cid: str,
+        bundle: str,
+        fifo_path: str,
+        no_pivot: bool = False,
+        new_keyring: bool = True,
+        preserve_fds: int = 0,
+    ) -> None:
+        from lading.runtime import security
+
         self.spec = spec
         self.cid = cid
         self.bundle = bundle
         self.fifo_path = fifo_path
+        self.no_pivot = no_pivot
+        self.new_keyring = new_keyring
         self.rootfs = resolve_rootfs(spec, bundle)
         self.annotations: dict[str, str] = dict(spec.annotations or {})
-        self.console_fd: int | None = None
-        self.no_pivot = False
-        self.new_keyring = True
-        self.keep_fds = range(3, 3)
-        self.listen_fds = 0
-        self.close_in_child: list[int] = []
-        self.security: Security
-        self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
         refuse_idmapped_mounts(spec)
-        self.allow_setgroups = True
         if spec.hostname and not self.new_uts:
             raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
+        if spec.process is None:
+            raise LadingError("config.json: $.process: required to create a container")
+        self.process: Process = spec.process
+        self.hooks = _hooks(spec)
+        listen_fds = listen_fds_passed()
+        self.launch = Launch(
+            process=spec.process,
+            security=security.prepare(spec.process, spec.linux),
+            keep_fds=range(3, 3 + listen_fds + preserve_fds),
+            # socket activation passed on: the fds are 3.., the program is PID 1
+            extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
+            allow_setgroups=True,
+            bind_dev_console=True,
+        )
 
     def _namespaces(self, spec: Spec) -> None:
         self.join: list[tuple[str, int]] = []
@@ -73,10 +93,6 @@ class Plan:
         seen: set[str] = set()
         for i, n in enumerate((spec.linux.namespaces if spec.linux else None) or []):
             where = f"config.json: $.linux.namespaces[{i}]"
-            if n.type not in NS_NAMES:
-                raise LadingError(f"{where}.type: unknown namespace type {n.type!r}")
-            if n.type in seen:
-                raise LadingError(f"{where}.type: duplicate namespace {n.type!r}")
             seen.add(n.type)
             flag = ns.FLAGS[NS_NAMES[n.type]]
             if n.path:
@@ -99,13 +115,9 @@ class Plan:
         if linux and linux.time_offsets:
             if not self.unshare_flags & ns.CLONE_NEWTIME:
                 raise LadingError("config.json: $.linux.timeOffsets: needs a new time namespace")
-            clocks = {"monotonic": "monotonic", "boottime": "boottime"}
-            lines = []
-            for clock, off in linux.time_offsets.items():
-                if clock not in clocks:
-                    raise LadingError(f"config.json: $.linux.timeOffsets.{clock}: unknown clock")
-                lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
-            self.time_offsets = "".join(lines)
+            self.time_offsets = "".join(
+                f"{clock} {off.secs} {off.nanosecs}\n" for clock, off in linux.time_offsets.items()
+            )
         if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
             raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
 
@@ -114,8 +126,25 @@ class Plan:
         return hooks.state_json(OCI_VERSION, self.cid, status, pid, self.bundle, self.annotations)
 
 
+def _hooks(spec: Spec) -> dict[str, list[dict[str, Any]]]:
+    import msgspec
+
+    if spec.hooks is None:
+        return {}
+    raw: dict[str, list[dict[str, Any]]] = msgspec.to_builtins(spec.hooks)
+    return raw
+
+
+def listen_fds_passed() -> int:
+    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
-    if spec.root is None or not spec.root.path:
+    if not spec.root.path:
         raise LadingError("config.json: $.root.path: required")
     path = os.path.join(bundle, spec.root.path)
     if not os.path.isdir(path):

@@ -8,6 +8,7 @@ gives, and finally says it is ready (or reports the error that stopped it).
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 from typing import Any
@@ -57,3 +58,18 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def report(chan: Channel, e: BaseException) -> None:
+    """A forked child's failure, sent to the runtime as one line (to stderr if it is gone)."""
+    if isinstance(e, LadingError):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        what = e.strerror or str(e)
+        msg = what if e.filename is None else f"{e.filename}: {what}"
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    try:
+        chan.send("error", msg=msg)
+    except OSError:
+        os.write(2, f"lading init: {msg}\n".encode())
