@@ -1,0 +1,1 @@
+"""The container engine behind `lading container`: layers, containers, bundles, the monitor (docs/engine.md)."""

@@ -1,0 +1,143 @@
+"""The monitor's log writer: a container's stdout and stderr in docker's json-file format.
+
+One JSON object per line, ``{"log":"...\\n","stream":"stdout","time":"<RFC 3339, nanoseconds>"}``,
+made the way docker makes it so that any json-file reader (docker's own, or a log shipper)
+reads lading's logs unchanged:
+
+- Lines: output is split at newlines; a line's ``log`` keeps its ``\\n``. A line of 16 KiB or more
+  is cut into 16 KiB pieces without ``\\n`` (the rest, with the ``\\n``, follows), all stamped with
+  the time of the first piece (docker's partial messages); whatever is left without a newline
+  when the stream ends is written as a last piece without ``\\n``.
+- Text: the bytes are read as UTF-8, each invalid byte becomes ``\\ufffd``; ``"``, ``\\``, ``\\n``,
+  ``\\r``, the other control characters (``\\u00XX``), ``<``, ``>``, ``&``, U+2028 and U+2029 are
+  escaped, everything else is written as it is. The time drops trailing zeros of the fraction.
+- Rotation (``--log-opt max-size`` / ``max-file``): before a line is written, a file that has
+  reached max-size is rotated: with max-file > 1, ``log.N-1`` is dropped, ``log.i`` becomes
+  ``log.i+1`` and ``log`` becomes ``log.1``; with max-file 1 the file is started afresh. So a
+  file may exceed max-size by one line, as docker's do.
+
+Every line is written with one ``write(2)`` on an ``O_APPEND`` descriptor, with no buffering in
+this process: once a line is written it is in the kernel's page cache and survives the monitor
+being killed. Lines are not fsync'ed, as docker does not either: a log line's loss on a power
+failure is accepted, a sync per line is not (the exit record, which must not be lost or torn,
+is synced; see monitor_process).
+
+Kept to ``os`` and ``time`` (no ``json``): it runs in every monitor, whose size is measured.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+PARTIAL_SIZE = 16 * 1024
+LOG_FILE_MODE = 0o640
+
+
+def _escapes() -> dict[int, str]:
+    table = {c: f"\\u{c:04x}" for c in range(0x20)}
+    table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord('"'): '\\"', ord("\\"): "\\\\"})
+    table.update({ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
+    # surrogateescape turns each invalid byte into U+DC80..U+DCFF: docker writes U+FFFD for it
+    table.update({c: "\\ufffd" for c in range(0xDC80, 0xDD00)})
+    return table
+
+
+_ESCAPES = _escapes()
+
+
+def escape(data: bytes) -> bytes:
+    """The JSON string body docker writes for these bytes."""
+    return data.decode("utf-8", "surrogateescape").translate(_ESCAPES).encode()
+
+
+def timestamp(ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds, trailing zeros dropped (Go's RFC3339Nano)."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    fraction = f".{frac:09d}".rstrip("0") if frac else ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
+
+
+class JsonLog:
+    """Appends one container's output to ``path``, rotating as max_size / max_files say."""
+
+    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max(max_files, 1)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_FILE_MODE)
+        self._size = os.fstat(self._fd).st_size
+        self._pending: dict[str, bytes] = {}
+        self._partial_time: dict[str, int] = {}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        """Log what the container wrote to ``stream`` ("stdout" or "stderr"): every complete line,
+        and 16 KiB pieces of a line that long; the rest waits for more."""
+        buf = self._pending.pop(stream, b"") + data
+        start = 0
+        while True:
+            # docker's copier holds 16 KiB: a newline beyond that comes after a partial piece
+            end = buf.find(b"\n", start, start + PARTIAL_SIZE)
+            if end >= 0:
+                self._write(stream, buf[start : end + 1], self._partial_time.pop(stream, None))
+                start = end + 1
+            elif len(buf) - start >= PARTIAL_SIZE:
+                self._write_partial(stream, buf[start : start + PARTIAL_SIZE])
+                start += PARTIAL_SIZE
+            else:
+                break
+        if start < len(buf):
+            self._pending[stream] = buf[start:]
+
+    def end(self, stream: str) -> None:
+        """The stream ended: write what is left of its last line, without a newline."""
+        rest = self._pending.pop(stream, b"")
+        if rest:
+            self._write_partial(stream, rest)
+        self._partial_time.pop(stream, None)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _write_partial(self, stream: str, piece: bytes) -> None:
+        first = self._partial_time.setdefault(stream, time.time_ns())
+        self._write(stream, piece, first)
+
+    def _write(self, stream: str, piece: bytes, ns: int | None) -> None:
+        stamp = timestamp(time.time_ns() if ns is None else ns)
+        line = b'{"log":"' + escape(piece) + b'","stream":"' + stream.encode() + b'","time":"'
+        line += stamp.encode() + b'"}\n'
+        if self.max_size is not None and self._size >= self.max_size:
+            self._rotate()
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._size += len(line)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.max_files > 1:
+            remove(f"{self.path}.{self.max_files - 1}")
+            for i in range(self.max_files - 1, 1, -1):
+                _rename(f"{self.path}.{i - 1}", f"{self.path}.{i}")
+            _rename(self.path, f"{self.path}.1")
+        else:
+            remove(self.path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        self._fd = os.open(self.path, flags, LOG_FILE_MODE)
+        self._size = 0
+
+
+def remove(path: str) -> None:
+    """unlink, if it is there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _rename(src: str, dst: str) -> None:
+    try:
+        os.rename(src, dst)
+    except FileNotFoundError:
+        pass

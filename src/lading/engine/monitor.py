@@ -1,0 +1,242 @@
+"""Starting a container's monitor, and reading what it leaves: the engine's side of the monitor.
+
+:func:`launch` starts one monitor process (monitor_process has what it does) that outlives the
+command: the command forks, the child starts a new session and forks again, and the grandchild
+makes itself a child subreaper and execs a fresh ``python -I -S`` running the monitor. The
+monitor is thus nobody's child (init, or the nearest subreaper, reaps it), is in its own
+session, and adopts the container's init when the runtime's create exits. The launcher reads
+the monitor's report on a pipe: its pid, then ``ok INIT_PID`` once the container is created, or
+``fail`` and the runtime's stderr, in which case the runtime's own error line (the last
+``error`` of its JSON log, else of its stderr) becomes the LadingError, once the monitor is gone
+and its files removed.
+
+Killed at any instant, the launcher leaves one of: nothing; a monitor that then finishes create
+alone (the container is ``created`` and watched, as after a normal launch); or a monitor that
+failed and cleaned up. The files in exec_dir say which: ``monitor.pid`` exists from the moment
+the container is created, ``exit`` once it has exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lading.engine.attach_protocol import SOCKET_NAME
+from lading.engine.monitor_process import (
+    CONSOLE_SOCKET,
+    EXIT_FILE,
+    INIT_PID,
+    MONITOR_PID,
+    RUNTIME_LOG,
+    STATUS_FD,
+    command_line,
+)
+from lading.errors import LadingError
+
+__all__ = ["EXIT_FILE", "ExitRecord", "Launched", "MonitorConfig", "launch", "monitor_pid", "read_exit", "wait_exit"]
+
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    container_id: str
+    runtime_argv: list[str]  # the OCI runtime and its global flags
+    bundle: Path  # config.json written, process.terminal set for -t
+    exec_dir: Path  # the monitor's own directory: pid files, sockets, exit record
+    log_path: Path
+    log_max_size: int | None = None
+    log_max_files: int = 1
+    terminal: bool = False
+    stdin: bool = False  # keep the container's stdin open (-i)
+    exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+
+
+@dataclass(frozen=True)
+class Launched:
+    monitor_pid: int
+    init_pid: int
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    exit_code: int
+    finished_at: str
+    oom_killed: bool
+
+
+def launch(cfg: MonitorConfig) -> Launched:
+    """Start the monitor, which creates the container; returns once it is ``created``."""
+    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
+
+    args = command_line(
+        cfg.container_id,
+        list(cfg.runtime_argv),
+        str(cfg.bundle.absolute()),
+        str(cfg.exec_dir.absolute()),
+        str(cfg.log_path.absolute()),
+        cfg.log_max_size,
+        cfg.log_max_files,
+        cfg.terminal,
+        cfg.stdin,
+        list(cfg.exit_command),
+    )
+    source_root = str(Path(__file__).resolve().parent.parent.parent)
+    argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = os.fork()
+        if child == 0:
+            _become_monitor(argv, w, prctl.set_child_subreaper)
+        os.close(w)
+        w = -1
+        os.waitpid(child, 0)
+        report = _read_to_end(r)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    return _outcome(cfg, report)
+
+
+def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], None]) -> None:
+    """In the forked child: new session, fork again, and exec the monitor with the report pipe on
+    fd 3, /dev/null on 0-2 and nothing else open. Never returns."""
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        set_subreaper()
+        os.chdir("/")
+        import fcntl
+
+        high = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 10)
+        null = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
+        os.dup2(high, STATUS_FD)
+        os.closerange(STATUS_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        os.execve(argv[0], argv, os.environ)
+    except BaseException as e:
+        for fd in (report, STATUS_FD):
+            try:
+                os.write(fd, f"fail\ncannot start the monitor: {e}\n".encode())
+                break
+            except OSError:
+                pass
+    finally:
+        os._exit(127)
+
+
+def _read_to_end(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _outcome(cfg: MonitorConfig, report: bytes) -> Launched:
+    head, _, rest = report.partition(b"\n")
+    monitor = int(head[4:]) if head.startswith(b"pid ") else None
+    status, _, detail = rest.partition(b"\n")
+    if monitor is not None and status.startswith(b"ok "):
+        return Launched(monitor, int(status[3:]))
+    if monitor is None:  # it never ran: the report is the launcher's own "fail\n..."
+        raise LadingError(_last_line(rest) or "cannot start the monitor")
+    from lading.linux import process
+
+    process.wait_gone(monitor, None)  # it exits right after reporting a failure
+    runtime_log = cfg.exec_dir / RUNTIME_LOG
+    if status == b"fail":
+        message = _runtime_error(runtime_log) or _last_line(detail) or "the runtime's create failed"
+    else:  # killed before it could say: the container may exist
+        _delete(cfg)
+        message = "the monitor died before the container was created"
+    runtime_log.unlink(missing_ok=True)
+    raise LadingError(message)
+
+
+def _runtime_error(log: Path) -> str:
+    """The message of the last error in the runtime's JSON log (runc's and lading's format)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") == "error" and entry.get("msg"):
+            return str(entry["msg"])
+    return ""
+
+
+def _last_line(text: bytes) -> str:
+    lines = [line.strip() for line in text.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _delete(cfg: MonitorConfig) -> None:
+    import subprocess
+
+    try:
+        subprocess.run(
+            [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError:
+        pass
+    for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID):
+        (cfg.exec_dir / name).unlink(missing_ok=True)
+
+
+def monitor_pid(exec_dir: Path) -> int | None:
+    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its
+    command line, so a reused pid is not mistaken for it)."""
+    try:
+        pid = int((exec_dir / MONITOR_PID).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if str(exec_dir.absolute()).encode() in cmdline else None
+
+
+def read_exit(path: Path) -> ExitRecord | None:
+    """The exit record the monitor wrote at ``path`` (exec_dir/EXIT_FILE), or None if none yet."""
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as e:
+        raise LadingError(f"{path}: {e}") from None
+    return ExitRecord(int(d["ExitCode"]), str(d["FinishedAt"]), bool(d["OOMKilled"]))
+
+
+def wait_exit(exec_dir: Path, timeout: float | None = None) -> ExitRecord | None:
+    """Wait (on a pidfd, no polling) until the monitor of exec_dir is gone, at most timeout
+    seconds; then its exit record, or None if there is none (the monitor was killed, or the
+    timeout came first)."""
+    pid = monitor_pid(exec_dir)
+    if pid is not None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            fd = -1
+        if fd >= 0:
+            try:
+                if monitor_pid(exec_dir) == pid:
+                    poller = select.poll()
+                    poller.register(fd, select.POLLIN)
+                    poller.poll(None if timeout is None else int(timeout * 1000))
+            finally:
+                os.close(fd)
+    return read_exit(exec_dir / EXIT_FILE)

@@ -1,0 +1,581 @@
+"""The monitor itself: one small process per container, from `runtime create` until the exit.
+
+``monitor.launch`` starts it as ``python -I -S -c ...`` in its own session, already a child
+subreaper (``PR_SET_CHILD_SUBREAPER`` survives exec, so this process needs no ctypes). It:
+
+1. makes the container's stdio: pipes for stdout and stderr (and stdin with ``-i``; else
+   /dev/null), or for a terminal a console socket on which the runtime sends the pty master;
+2. runs ``<runtime> --log runtime.log --log-format json create --bundle B --pid-file init.pid
+   [--console-socket S] ID`` with those pipes as its stdio, so the container's init inherits them,
+   and is re-parented here when the runtime exits (we are its subreaper);
+3. binds the attach socket, writes ``monitor.pid`` and reports ``ok INIT_PID`` (or ``fail`` and the
+   runtime's stderr, then removes what it made) on fd 3 to the launcher, and closes it;
+4. serves until the init exits: output goes to the json-file log first (see jsonlog), then to
+   every attached client; stdin comes from one client; resizes go to the pty; every child,
+   including orphans re-parented here, is reaped;
+5. drains the output still in the pipes (or pty), writes the exit record, tells attached
+   clients the exit code, runs the exit command in a new session, and exits.
+
+The exit record (``exit``) is docker's State subset ``{"ExitCode", "FinishedAt", "OOMKilled"}``:
+exit code 128+N for a kill by signal N, OOMKilled if the kernel's OOM killer struck in the
+container's memory cgroup (its ``oom_kill`` counter grew). It is written to a temporary file,
+fsync'ed, renamed into place and the directory fsync'ed, so a reader (or a monitor killed at any
+instant) sees no record or a complete one, and a recorded exit survives a crash of the host
+where the run root is on disk.
+
+Size matters (one of these per running container; bench/monitor.py measures it against conmon):
+the interpreter starts isolated without site, this module imports only what CPython has loaded
+at start-up anyway plus ``os``, ``select``, ``_socket`` and the two small lading modules, and
+uses the C modules ``_signal`` and ``_socket`` because ``signal`` and ``socket`` would import
+``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
+"""
+
+from __future__ import annotations
+
+import _signal  # type: ignore[import-not-found]  # signal without enum; see the docstring
+import _socket
+import os
+import select
+import sys
+import time
+
+from lading.engine import attach_protocol as proto
+from lading.engine.jsonlog import JsonLog, remove, timestamp
+
+# Not `from typing import ...`: typing would add to every monitor's size.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+# The monitor's files in exec_dir.
+MONITOR_PID = "monitor.pid"
+INIT_PID = "init.pid"
+EXIT_FILE = "exit"
+CONSOLE_SOCKET = "console.sock"
+RUNTIME_LOG = "runtime.log"
+STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
+
+_CHUNK = 65536
+_CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
+_STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
+_GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
+_SUN_PATH_MAX = 107
+_RESET_SIGNALS = {_signal.SIGPIPE, _signal.SIGXFSZ}  # ignored by Python; children get the default
+
+
+def command_line(
+    container_id: str,
+    runtime_argv: list[str],
+    bundle: str,
+    exec_dir: str,
+    log_path: str,
+    log_max_size: int | None,
+    log_max_files: int,
+    terminal: bool,
+    stdin: bool,
+    exit_command: list[str],
+) -> list[str]:
+    """The monitor's arguments, in the order :class:`Settings` reads them."""
+    flags = ("t" if terminal else "") + ("i" if stdin else "") or "-"
+    size = str(log_max_size) if log_max_size is not None else "-"
+    return [
+        container_id,
+        bundle,
+        exec_dir,
+        log_path,
+        size,
+        str(log_max_files),
+        flags,
+        str(len(runtime_argv)),
+        *runtime_argv,
+        *exit_command,
+    ]
+
+
+class Settings:
+    def __init__(self, argv: list[str]) -> None:
+        self.container_id, self.bundle, self.exec_dir, self.log_path = argv[:4]
+        self.log_max_size = None if argv[4] == "-" else int(argv[4])
+        self.log_max_files = int(argv[5])
+        self.terminal = "t" in argv[6]
+        self.stdin = "i" in argv[6]
+        n = int(argv[7])
+        self.runtime_argv = argv[8 : 8 + n]
+        self.exit_command = argv[8 + n :]
+
+
+class Client:
+    """One attach connection and what is queued for it."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.greeted = False
+        self.wants = b""
+        self.queue: list[bytes] = []
+        self.queued = 0
+
+    def push(self, packet: bytes) -> None:
+        self.queue.append(packet)
+        self.queued += len(packet)
+
+    def flush(self) -> bool:
+        """Send what is queued, as far as the socket takes it; False if the client is gone."""
+        while self.queue:
+            try:
+                self.sock.send(self.queue[0])
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            self.queued -= len(self.queue.pop(0))
+        return True
+
+
+class Monitor:
+    def __init__(self, settings: Settings, wake: int) -> None:
+        self.s = settings
+        self.wake = wake
+        self.dir_fd = os.open(settings.exec_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
+        self.stdin_fd: int | None = None
+        self.master: int | None = None
+        self.to_stdin = bytearray()
+        self.close_stdin = False
+        self.stdin_owner: Client | None = None
+        self.clients: dict[int, Client] = {}
+        self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
+        self.init_pid = 0
+        self.listener: _socket.socket | None = None
+        self.log: JsonLog | None = None
+        self.oom: OomCounter | None = None
+
+    # -- create -------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Run the runtime's create with the container's stdio; report to the launcher."""
+        s = self.s
+        _report(b"pid %d\n" % os.getpid())
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        console: _socket.socket | None = None
+        if s.terminal:
+            console = self._listen(CONSOLE_SOCKET, _socket.SOCK_STREAM)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            stdio = [null, err_w, err_w]
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            stdio = [null, out_w, err_w]
+            if s.stdin:
+                in_r, self.stdin_fd = os.pipe2(os.O_CLOEXEC)
+                stdio[0] = in_r
+            self.outputs = {out_r: "stdout", err_r: "stderr"}
+        argv = [*s.runtime_argv, "--log", self._path(RUNTIME_LOG), "--log-format", "json", "create"]
+        argv += ["--bundle", s.bundle, "--pid-file", self._path(INIT_PID)]
+        if console is not None:
+            argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
+        argv.append(s.container_id)
+        try:
+            runtime = _spawn(argv, stdio)
+        except OSError as e:
+            self._fail(f"{argv[0]}: {e.strerror}".encode())
+        for fd in set(stdio):
+            os.close(fd)
+        status = self._wait_for(runtime, console)
+        if status != 0:
+            self._fail(_read_available(err_r))
+        try:
+            with open(self._path(INIT_PID), "rb") as f:
+                self.init_pid = int(f.read())
+        except (OSError, ValueError) as e:
+            self._delete_container()
+            self._fail(f"reading the runtime's pid file: {e}".encode())
+        if console is not None:
+            if self.master is None:
+                self._accept_console(console)
+            console.close()
+            remove(self._path(CONSOLE_SOCKET))
+            if self.master is None:
+                self._delete_container()
+                self._fail(b"the runtime did not send the container's terminal")
+            os.close(err_r)
+            self.outputs = {self.master: "stdout"}
+            self.stdin_fd = self.master if s.stdin else None
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+        if self.stdin_fd is not None:
+            os.set_blocking(self.stdin_fd, False)
+        self.oom = OomCounter.find(self.init_pid)
+        self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
+        self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
+        self._write_file(MONITOR_PID, b"%d\n" % os.getpid())
+        remove(self._path(RUNTIME_LOG))
+        _report(b"ok %d\n" % self.init_pid)
+        os.close(STATUS_FD)
+
+    def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
+        """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
+        self.watched[pid] = None
+        while self.watched[pid] is None:
+            poller = select.poll()
+            poller.register(self.wake, select.POLLIN)
+            if console is not None and self.master is None:
+                poller.register(console.fileno(), select.POLLIN)
+            for fd, _ in poller.poll():
+                if fd == self.wake:
+                    self._reap()
+                elif console is not None:
+                    self._accept_console(console)
+        status = self.watched.pop(pid)
+        assert status is not None
+        return os.waitstatus_to_exitcode(status)
+
+    def _accept_console(self, console: _socket.socket) -> None:
+        try:
+            fd, _ = console._accept()  # type: ignore[attr-defined]  # _socket's accept
+        except BlockingIOError:
+            return
+        conn = _socket.socket(fileno=fd)
+        try:
+            conn.setblocking(True)
+            conn.settimeout(10)
+            _, ancillary, _, _ = conn.recvmsg(4096, _socket.CMSG_LEN(4 * 4), _socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            return
+        finally:
+            conn.close()
+        for level, kind, data in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds = [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
+                for extra in fds[1:]:
+                    os.close(extra)
+                if fds and self.master is None:
+                    self.master = fds[0]
+
+    def _delete_container(self) -> None:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            pid = _spawn([*self.s.runtime_argv, "delete", "--force", self.s.container_id], [null, null, null])
+        finally:
+            os.close(null)
+        self._wait_for(pid, None)
+
+    def _fail(self, detail: bytes) -> NoReturn:
+        _report(b"fail\n" + detail)
+        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
+            remove(self._path(name))
+        os._exit(1)
+
+    # -- serve --------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Copy output, input and resizes until the container's init has exited."""
+        assert self.listener is not None
+        while self.watched.get(self.init_pid) is None:
+            wanted: dict[int, int] = {self.wake: select.POLLIN, self.listener.fileno(): select.POLLIN}
+            if all(c.queued < _CLIENT_BACKLOG for c in self.clients.values()):
+                for fd in self.outputs:
+                    wanted[fd] = select.POLLIN
+            if self.stdin_fd is not None and (self.to_stdin or self.close_stdin):
+                wanted[self.stdin_fd] = wanted.get(self.stdin_fd, 0) | select.POLLOUT
+            for fd, c in self.clients.items():
+                paused = c is self.stdin_owner and len(self.to_stdin) >= _STDIN_BACKLOG
+                wanted[fd] = (0 if paused else select.POLLIN) | (select.POLLOUT if c.queue else 0)
+            poller = select.poll()
+            for fd, mask in wanted.items():
+                poller.register(fd, mask)
+            for fd, events in poller.poll():
+                if fd == self.wake:
+                    self._reap()
+                elif fd == self.listener.fileno():
+                    self._accept_client()
+                elif fd in self.clients:
+                    self._client_event(self.clients[fd], events)
+                else:
+                    if events & select.POLLOUT or (fd == self.stdin_fd and fd not in self.outputs):
+                        self._write_stdin(events)
+                    if fd in self.outputs and events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        self._read_output(fd)
+
+    def _reap(self) -> None:
+        try:
+            while os.read(self.wake, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.watched or pid == self.init_pid or not self.init_pid:
+                self.watched[pid] = status  # before create ends, any child may turn out to be the init
+
+    def _read_output(self, fd: int) -> bool:
+        """Log and pass on one read of output fd; False once it has ended (or has nothing now)."""
+        assert self.log is not None
+        stream = self.outputs[fd]
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:  # EIO: the pty's last peer closed
+            data = b""
+        if not data:
+            del self.outputs[fd]
+            self.log.end(stream)
+            if fd != self.master:
+                os.close(fd)
+            return False
+        self.log.feed(stream, data)
+        kind, letter = (proto.STDOUT, proto.HELLO_STDOUT) if stream == "stdout" else (proto.STDERR, proto.HELLO_STDERR)
+        for c in self.clients.values():
+            if letter in c.wants:
+                c.push(kind + data)
+        return True
+
+    def _write_stdin(self, events: int) -> None:
+        assert self.stdin_fd is not None
+        if events & (select.POLLERR | select.POLLHUP) and self.stdin_fd != self.master:
+            self.to_stdin.clear()  # the container closed its stdin
+            self.close_stdin = True
+        if self.to_stdin:
+            try:
+                del self.to_stdin[: os.write(self.stdin_fd, self.to_stdin)]
+            except BlockingIOError:
+                return
+            except OSError:
+                self.to_stdin.clear()
+                self.close_stdin = self.stdin_fd != self.master
+        if self.close_stdin and not self.to_stdin:
+            os.close(self.stdin_fd)
+            self.stdin_fd = None
+            self.close_stdin = False
+
+    def _accept_client(self) -> None:
+        assert self.listener is not None
+        try:
+            fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # _socket's accept
+        except BlockingIOError:
+            return
+        sock = _socket.socket(fileno=fd)
+        sock.setblocking(False)
+        self.clients[fd] = Client(sock)
+
+    def _client_event(self, c: Client, events: int) -> None:
+        if events & select.POLLOUT and not c.flush():
+            self._drop(c)
+            return
+        if not events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            return
+        try:
+            msg = c.sock.recv(proto.MAX_PACKET)
+        except BlockingIOError:
+            return
+        except OSError:
+            msg = b""
+        if not msg:
+            self._drop(c)
+            return
+        kind, payload = msg[:1], msg[1:]
+        if not c.greeted:
+            c.greeted, c.wants = True, payload
+            if proto.HELLO_STDIN in payload and self.stdin_owner is None and self.stdin_fd is not None:
+                self.stdin_owner = c
+        elif kind == proto.STDIN and c is self.stdin_owner:
+            self.to_stdin += payload
+        elif kind == proto.STDIN_EOF and c is self.stdin_owner:
+            self.stdin_owner = None
+            if proto.HELLO_CLOSE_STDIN in c.wants and self.stdin_fd is not None and self.stdin_fd != self.master:
+                self.close_stdin = True
+        elif kind == proto.RESIZE and self.master is not None:
+            _set_window_size(self.master, payload)
+        elif kind == proto.SIGNAL and self.watched.get(self.init_pid) is None:
+            try:
+                os.kill(self.init_pid, int(payload))  # our child, not yet reaped: the pid is still its
+            except (OSError, ValueError):
+                pass
+
+    def _drop(self, c: Client) -> None:
+        del self.clients[c.sock.fileno()]
+        if c is self.stdin_owner:
+            self.stdin_owner = None
+        c.sock.close()
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self) -> NoReturn:
+        """Drain, record the exit, tell the clients, run the exit command, exit."""
+        assert self.log is not None
+        for fd in list(self.outputs):
+            while self._read_output(fd):
+                pass
+            if fd in self.outputs:  # still open elsewhere (a process outside the container's pid ns)
+                self.log.end(self.outputs.pop(fd))
+        self.log.close()
+        status = self.watched[self.init_pid]
+        assert status is not None
+        code = os.waitstatus_to_exitcode(status)
+        code = code if code >= 0 else 128 - code
+        oom = self.oom is not None and self.oom.grew()
+        body = b'{"ExitCode":%d,"FinishedAt":"%s","OOMKilled":%s}\n' % (
+            code,
+            timestamp(time.time_ns()).encode(),
+            b"true" if oom else b"false",
+        )
+        self._write_file(EXIT_FILE, body)
+        self._goodbye(b"%d" % code)
+        remove(self._path(proto.SOCKET_NAME))
+        if self.s.exit_command:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                _spawn(self.s.exit_command, [null, null, null], new_session=True)
+            except OSError:
+                pass
+        os._exit(0)
+
+    def _goodbye(self, code: bytes) -> None:
+        """Send every client the exit code after its pending output; give them a little time."""
+        for c in self.clients.values():
+            c.push(proto.EXIT + code)
+        waited = 0
+        while waited < _GOODBYE_MS:
+            pending = [c for c in self.clients.values() if c.flush() and c.queue]
+            if not pending:
+                break
+            poller = select.poll()
+            for c in pending:
+                poller.register(c.sock.fileno(), select.POLLOUT)
+            poller.poll(100)
+            waited += 100
+        for c in list(self.clients.values()):
+            c.sock.close()
+        self.clients.clear()
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return f"{self.s.exec_dir}/{name}"
+
+    def _runtime_socket_path(self, name: str) -> str:
+        """The path the runtime connects to: ours through /proc when exec_dir's is too long."""
+        path = self._path(name)
+        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{os.getpid()}/fd/{self.dir_fd}/{name}"
+
+    def _listen(self, name: str, kind: int) -> _socket.socket:
+        remove(self._path(name))
+        sock = _socket.socket(_socket.AF_UNIX, kind | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
+        sock.bind(f"/proc/self/fd/{self.dir_fd}/{name}")  # any length of exec_dir
+        sock.listen(16)
+        return sock
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        """Atomically and durably: a reader sees the old file or the whole new one."""
+        tmp = f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644, dir_fd=self.dir_fd)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        os.fsync(self.dir_fd)
+
+
+class OomCounter:
+    """The ``oom_kill`` counter of a process's memory cgroup (v1 memory.oom_control, v2
+    memory.events), held open so it can still be read when the process is gone."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.start = self.read()
+
+    @staticmethod
+    def find(pid: int) -> OomCounter | None:
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                memberships = [line.rstrip("\n").split(":", 2) for line in f]
+            with open("/proc/self/mountinfo") as f:
+                mounts = [line.split() for line in f]
+        except OSError:
+            return None
+        v1 = [path for _, controllers, path in memberships if "memory" in controllers.split(",")]
+        v2 = [path for hid, controllers, path in memberships if hid == "0" and not controllers]
+        for fields in mounts:
+            fstype, options = fields[-3], fields[-1]
+            root, mountpoint = fields[3], fields[4]
+            if v1 and fstype == "cgroup" and "memory" in options.split(","):
+                name, path = "memory.oom_control", v1[0]
+            elif not v1 and v2 and fstype == "cgroup2":
+                name, path = "memory.events", v2[0]
+            else:
+                continue
+            relative = path[len(root) :] if root != "/" and path.startswith(root) else path
+            try:
+                return OomCounter(os.open(f"{mountpoint}{relative.rstrip('/')}/{name}", os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                return None
+        return None
+
+    def read(self) -> int:
+        try:
+            text = os.pread(self.fd, 4096, 0).decode()
+        except OSError:  # the cgroup is already gone
+            return -1
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def grew(self) -> bool:
+        return self.read() > self.start
+
+
+def _report(data: bytes) -> None:
+    try:
+        os.write(STATUS_FD, data)
+    except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
+        pass
+
+
+def _spawn(argv: list[str], stdio: list[int], new_session: bool = False) -> int:
+    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+    return os.posix_spawnp(
+        argv[0], argv, os.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
+    )
+
+
+def _read_available(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, _CHUNK)
+    except OSError:
+        return b""
+
+
+def _set_window_size(master: int, payload: bytes) -> None:
+    import fcntl
+    import termios
+
+    try:
+        rows, cols = (int(x) for x in payload.split())
+        size = b"".join(n.to_bytes(2, sys.byteorder) for n in (rows, cols, 0, 0))
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except (OSError, ValueError):
+        pass
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """SIGCHLD's handler: the wakeup fd does the work."""
+
+
+def main(argv: list[str]) -> NoReturn:
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    _signal.signal(_signal.SIGCHLD, _ignore)
+    _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    monitor = Monitor(Settings(argv), wake_r)
+    monitor.create()
+    monitor.serve()
+    monitor.finish()
