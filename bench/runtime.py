@@ -1,15 +1,25 @@
-"""Median wall time of runtime verbs: lading against Debian's runc (and crun, when it can run here).
+"""Wall time of every runtime verb: lading against Debian's runc (and crun, when installed), interleaved.
 
-Measured, each N times on the same busybox bundle with a private --root per runtime:
-  run            `run ID` of /bin/true, in the foreground, until it exits
-  create+start+delete   the three verbs podman and containerd call for a short container
-  state          `state ID` of a created container
-  exec true      `exec ID true` in a container started with `run -d` running sleep
+Each round times every verb once per runtime, the runtimes one after the other for each verb
+(lading, runc, crun in even rounds; the reverse in odd rounds), so a change in the machine's load
+hits all of them alike. Per verb it prints each runtime's median in ms and, per other runtime,
+the median of the per-round ratios lading/other with their 10%-90% spread. The load average is
+printed before and after: on a busy machine the ratios are the figure to read.
 
-crun refuses a hybrid cgroup layout (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified); it
-is run in a fresh mount namespace with that cgroup2 mount removed.
+  run            `run ID` of /bin/true in the foreground, until it exits
+  create, start, delete   the three verbs podman and containerd call for a short container
+                 (delete --force, as podman does), and their sum
+  state          `state ID` of the created container
+  list           `list` (two or three containers in the root)
+  kill           `kill ID WINCH` to a running container (the init ignores it)
+  exec true      `exec ID true` in a running container
 
-usage: python bench/runtime.py [-n N] [--runtimes lading,runc,crun]
+lading runs through the launcher that `python -m lading.cli.launcher` writes (what install.sh puts
+at /usr/local/bin/lading). crun refuses a hybrid cgroup layout (v1 controllers plus cgroup2 at
+/sys/fs/cgroup/unified); there it runs in a fresh mount namespace with that mount removed, which
+adds the cost of unshare and sh to its figures.
+
+usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun]
 """
 
 from __future__ import annotations
@@ -18,25 +28,34 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
-from bench.timing import median_ms  # noqa: E402
-from tests.support import default_config, lading_argv, lading_env, make_busybox_rootfs  # noqa: E402
+from tests.support import default_config, make_busybox_rootfs  # noqa: E402
+
+from lading.cli.launcher import write_launcher  # noqa: E402
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
 CRUN_SHELL = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"'
+SLEEPER = "sleeper"  # the bundle (inside the main one, sharing its rootfs) that kill and exec use
+VERBS = ["run", "create", "start", "delete", "create+start+delete", "state", "list", "kill", "exec true"]
 
 
-def runtime_argv(name: str) -> list[str] | None:
-    """The command that runs runtime name, or None when it is not usable here."""
+def runtime_argv(name: str, tmp: Path) -> list[str] | None:
+    """The command that runs runtime name, or None when it is not installed."""
     if name == "lading":
-        return lading_argv()
+        launcher = tmp / "lading"
+        write_launcher(str(launcher))
+        return [str(launcher)]
     if name == "runc":
         return [shutil.which("runc") or "runc"]
     if name == "crun":
@@ -51,50 +70,81 @@ def runtime_argv(name: str) -> list[str] | None:
 class Runner:
     def __init__(self, name: str, argv: list[str], root: Path, bundle: Path) -> None:
         self.name, self.argv, self.root, self.bundle = name, argv, root, bundle
-        self.env = lading_env() if name == "lading" else None
 
-    def __call__(self, *args: str, check: bool = True) -> None:
+    def __call__(self, *args: str, check: bool = True) -> float:
+        """Run the verb and return its wall time in ms."""
         # Not pipes: a created container keeps its stdio open, and reading a pipe to its end
         # would wait for the container.
         with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
             code = subprocess.call(
                 [*self.argv, "--root", str(self.root), *args],
                 cwd=self.bundle,
-                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
+            elapsed = (time.perf_counter() - start) * 1000
             if check and code != 0:
                 err.seek(0)
                 why = err.read().decode().strip()
                 raise RuntimeError(f"{self.name} {' '.join(args)}: exit {code}: {why}")
+        return elapsed
+
+    def leftovers(self) -> list[str]:
+        return [p.name for p in self.root.iterdir()] if self.root.is_dir() else []
 
 
-def bench(runner: Runner, n: int) -> dict[str, float]:
-    results = {}
-    results["run /bin/true"] = median_ms(n, lambda i: runner("run", f"run-{i}"))
-
-    def create_start_delete(i: int) -> None:
-        runner("create", "--bundle", str(runner.bundle), f"csd-{i}")
-        runner("start", f"csd-{i}")
-        runner("delete", "--force", f"csd-{i}")
-
-    results["create+start+delete"] = median_ms(n, create_start_delete)
-    runner("create", "--bundle", str(runner.bundle), "stated")
-    try:
-        results["state"] = median_ms(n, lambda _: runner("state", "stated"))
-    finally:
-        runner("delete", "--force", "stated", check=False)
-    runner("run", "--detach", "--bundle", str(runner.bundle / SLEEPER), "sleeper")
-    try:
-        results["exec true"] = median_ms(n, lambda _: runner("exec", "sleeper", "true"))
-    finally:
-        runner("delete", "--force", "sleeper", check=False)
-    return results
+def steps(i: int) -> list[tuple[str, Callable[[Runner], float]]]:
+    """One round's timed steps, in order; each takes a runner and returns ms."""
+    cid = f"c{i}"
+    return [
+        ("run", lambda r: r("run", f"run{i}")),
+        ("create", lambda r: r("create", "--bundle", str(r.bundle), cid)),
+        ("state", lambda r: r("state", cid)),
+        ("list", lambda r: r("list")),
+        ("start", lambda r: r("start", cid)),
+        ("delete", lambda r: r("delete", "--force", cid)),
+        ("kill", lambda r: r("kill", SLEEPER, "WINCH")),
+        ("exec true", lambda r: r("exec", SLEEPER, "true")),
+    ]
 
 
-SLEEPER = "sleeper"  # the bundle (inside the main one, sharing its rootfs) that exec runs in
+def measure(runners: list[Runner], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """times[verb][runtime] = one figure per round."""
+    times: dict[str, dict[str, list[float]]] = {v: {r.name: [] for r in runners} for v in VERBS}
+    for i in range(rounds):
+        order = runners if i % 2 == 0 else runners[::-1]
+        for verb, step in steps(i):
+            for r in order:
+                times[verb][r.name].append(step(r))
+        for r in runners:
+            n = len(times["create"][r.name])
+            times["create+start+delete"][r.name].append(
+                times["create"][r.name][n - 1] + times["start"][r.name][n - 1] + times["delete"][r.name][n - 1]
+            )
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(times: dict[str, dict[str, list[float]]], rounds: int) -> None:
+    names = list(next(iter(times.values())))
+    others = [n for n in names if n != "lading"] if "lading" in names else []
+    print(f"{rounds} rounds; medians in ms; ratio = median of per-round lading/X [10%-90% of rounds]")
+    head = f"{'':21}" + "".join(f"{n:>9}" for n in names)
+    head += "".join(f"{'lading/' + o:>24}" for o in others)
+    print(head)
+    for verb in VERBS:
+        line = f"{verb:21}" + "".join(f"{statistics.median(times[verb][n]):9.1f}" for n in names)
+        for o in others:
+            ratios = [a / b for a, b in zip(times[verb]["lading"], times[verb][o], strict=True)]
+            spread = f"[{percentile(ratios, 0.1):.2f}-{percentile(ratios, 0.9):.2f}]"
+            line += f"{statistics.median(ratios):>12.2f} {spread:>11}"
+        print(line)
 
 
 def make_bundle(directory: Path) -> Path:
@@ -108,44 +158,37 @@ def make_bundle(directory: Path) -> Path:
     return directory
 
 
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", type=int, default=20, help="runs per measurement (default 20)")
+    ap.add_argument("-n", type=int, default=20, help="rounds (default 20)")
     ap.add_argument("--runtimes", default="lading,runc,crun", help="comma-separated list")
     opts = ap.parse_args()
-    table: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="lading-bench-") as tmp:
         bundle = make_bundle(Path(tmp) / "bundle")
+        runners = []
         for name in opts.runtimes.split(","):
-            argv = runtime_argv(name)
+            argv = runtime_argv(name, Path(tmp))
             if argv is None:
                 print(f"# {name}: not installed, skipped", file=sys.stderr)
                 continue
-            runner = Runner(name, argv, Path(tmp) / f"{name}-root", bundle)
-            try:
-                table[name] = bench(runner, opts.n)
-            except RuntimeError as e:
-                print(f"# {name}: skipped: {e}", file=sys.stderr)
-            finally:
-                for left in runner.root.iterdir() if runner.root.is_dir() else ():
-                    runner("delete", "--force", left.name, check=False)
-    print_table(table, opts.n)
+            runners.append(Runner(name, argv, Path(tmp) / f"{name}-root", bundle))
+        print(f"before: {load()}")
+        try:
+            for r in runners:
+                r("run", "--detach", "--bundle", str(bundle / SLEEPER), SLEEPER)
+            times = measure(runners, opts.n)
+        finally:
+            for r in runners:
+                for left in r.leftovers():
+                    r("delete", "--force", left, check=False)
+        print(f"after:  {load()}")
+    report(times, opts.n)
     return 0
-
-
-def print_table(table: dict[str, dict[str, float]], n: int) -> None:
-    names = list(table)
-    if not names:
-        return
-    rows = list(next(iter(table.values())))
-    ratio = "lading" in table and "runc" in table
-    print(f"median wall time of {n} runs, ms")
-    print(f"{'':22}" + "".join(f"{name:>10}" for name in names) + (f"{'lading/runc':>13}" if ratio else ""))
-    for row in rows:
-        line = f"{row:22}" + "".join(f"{table[name][row]:10.1f}" for name in names)
-        if ratio:
-            line += f"{table['lading'][row] / table['runc'][row]:13.2f}"
-        print(line)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """`python -m lading` runs the command line."""
 
-from lading.cli.main import main
+from lading.cli.main import main_exit
 
-raise SystemExit(main())
+main_exit()

@@ -1,1 +1,1 @@
-"""Thin argparse front ends: parse, call one function, print."""
+"""Thin command-line front ends (lading.cli.args for the runtime verbs): parse, call one function, print."""

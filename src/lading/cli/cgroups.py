@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-import re
 import sys
 
 from lading import log
+from lading.cli.args import REMAINDER, Namespace, Parser
 from lading.errors import LadingError
 from lading.runtime.store import Store
 
@@ -18,7 +17,8 @@ if TYPE_CHECKING:
 
     from lading.spec.runtime_config import LinuxResources
 
-# flag -> (section of linux.resources, key, kind); kind "size" takes 512m/1g like runc
+# flag -> (section of linux.resources, key, kind); kind "size" takes 512m/1g like runc. 0 leaves
+# a setting unchanged, as in runc, but for the flags in _ZERO_IS_A_VALUE.
 _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--memory", "memory", "limit", "size"),
     ("--memory-reservation", "memory", "reservation", "size"),
@@ -28,6 +28,8 @@ _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--cpu-share", "cpu", "shares", "uint"),
     ("--cpu-quota", "cpu", "quota", "int"),
     ("--cpu-period", "cpu", "period", "uint"),
+    ("--cpu-burst", "cpu", "burst", "uint"),
+    ("--cpu-idle", "cpu", "idle", "int"),
     ("--cpu-rt-period", "cpu", "realtimePeriod", "uint"),
     ("--cpu-rt-runtime", "cpu", "realtimeRuntime", "int"),
     ("--cpuset-cpus", "cpu", "cpus", "str"),
@@ -35,6 +37,7 @@ _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--pids-limit", "pids", "limit", "int"),
     ("--blkio-weight", "blockIO", "weight", "uint"),
 )
+_ZERO_IS_A_VALUE = ("--cpu-burst", "--cpu-idle")  # no burst; not SCHED_IDLE
 
 _HELP = {
     "--memory": "memory limit (in bytes, or with a unit: 512m, 1g)",
@@ -45,6 +48,8 @@ _HELP = {
     "--cpu-share": "CPU shares (relative weight vs. other containers)",
     "--cpu-quota": "CPU CFS hard limit (in usecs) per period",
     "--cpu-period": "CPU CFS period (in usecs)",
+    "--cpu-burst": "CPU CFS burst (in usecs): CPU time saved up beyond the quota of a period (0: none)",
+    "--cpu-idle": "1: the cgroup's tasks run as SCHED_IDLE; 0: the default behaviour",
     "--cpu-rt-period": "CPU realtime period (in usecs)",
     "--cpu-rt-runtime": "CPU realtime runtime (in usecs) per period",
     "--cpuset-cpus": "CPUs to use (0-3, 0,1)",
@@ -54,7 +59,7 @@ _HELP = {
 }
 
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, p: Parser) -> None:
     if verb == "update":
         p.add_argument("-r", "--resources", default="", help="a JSON file of linux.resources to apply, or - for stdin")
         for flag, _, _, _ in _UPDATE_FLAGS:
@@ -69,10 +74,10 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     p.add_argument("container_id", metavar="ID")
     if verb == "ps":
-        p.add_argument("ps_args", nargs=argparse.REMAINDER, help="options for ps (default -ef)")
+        p.add_argument("ps_args", nargs=REMAINDER, help="options for ps (default -ef)")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     from lading.runtime import control
 
     store = Store(args.root)
@@ -105,7 +110,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
 # --- update's input ------------------------------------------------------------------------------
 
 
-def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
+def _resources(args: Namespace) -> tuple[LinuxResources, str]:
     """The resources to apply and the name errors give their source by."""
     from lading.spec.decode import decode, read_document
     from lading.spec.runtime_config import LinuxResources
@@ -132,7 +137,7 @@ def _resources(args: argparse.Namespace) -> tuple[LinuxResources, str]:
         if flag == "--kernel-memory":
             log.warning("kernel memory settings are ignored and will be removed")
             continue
-        if value == 0 and kind != "str":
+        if value == 0 and kind != "str" and flag not in _ZERO_IS_A_VALUE:
             continue  # runc: 0 leaves a setting unchanged
         doc.setdefault(section, {})[key] = value
     import json
@@ -154,14 +159,16 @@ def _flag_value(flag: str, raw: str, kind: str) -> int | str:
     return value
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
+_SIZE = r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?"  # compiled by the verbs that take a size
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def ram_in_bytes(text: str, flag: str = "size") -> int:
     """A memory size as runc (docker's go-units) reads it: binary units, optional i and b,
     case-insensitive: "512m", "1g", "1.5GiB", "100kb", "4096"."""
-    m = _SIZE.fullmatch(text)
+    import re
+
+    m = re.fullmatch(_SIZE, text)
     if m is None:
         raise LadingError(f"invalid value for {flag}: invalid size: {text!r}")
     try:
@@ -174,7 +181,7 @@ def ram_in_bytes(text: str, flag: str = "size") -> int:
     return value
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -183,9 +190,12 @@ def parse_duration(text: str) -> float:
     body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0.0
+    import re
+
+    duration = re.compile(_DURATION)
     pos, total = 0, 0.0
     while pos < len(body):
-        m = _DURATION.match(body, pos)
+        m = duration.match(body, pos)
         if m is None:
             break
         total += float(m.group(1)) * _SECONDS[m.group(2)]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from lading.cli.args import Namespace, Parser
 
-def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+
+def add_arguments(verb: str, parser: Parser) -> None:
     pass
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def run(verb: str, args: Namespace) -> int:
     import msgspec
 
     from lading.runtime.features import features

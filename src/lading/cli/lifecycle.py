@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
 
+from lading import jsonlite
+from lading.cli.args import Namespace, Parser
 from lading.runtime.store import Store
 
 
-def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, p: Parser) -> None:
     if verb in ("create", "run"):
         p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
         p.add_argument("--pid-file", default=None, help="file to write the process id to")
@@ -33,7 +34,16 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("signal", nargs="?", default="SIGTERM")
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
+def _rootless(flag: str) -> bool:
+    """--rootless: true, false, or auto as runc decides it (not root, or in a user namespace)."""
+    if flag != "auto":
+        return flag == "true"
+    from lading.linux.userns import in_user_namespace
+
+    return os.geteuid() != 0 or in_user_namespace()
+
+
+def run(verb: str, args: Namespace) -> int:
     store = Store(args.root)
     if verb in ("create", "run"):
         from lading.runtime.create import CreateOptions
@@ -45,6 +55,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
             args.no_pivot,
             args.preserve_fds,
             args.no_new_keyring,
+            _rootless(args.rootless),
         )
         if verb == "create":
             from lading.runtime.create import create
@@ -60,7 +71,7 @@ def run(verb: str, args: argparse.Namespace) -> int:
     if verb == "start":
         lifecycle.start(store, args.container_id)
     elif verb == "state":
-        print(json.dumps(lifecycle.get_state(store, args.container_id), indent=2))
+        sys.stdout.write(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2, go=True))
     elif verb == "kill":
         lifecycle.kill(store, args.container_id, lifecycle.signal_number(args.signal), args.all)
     elif verb == "delete":
@@ -74,8 +85,8 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
     if quiet:
         for s in states:
             print(s["id"])
-    elif fmt == "json":
-        print(json.dumps(states))
+    elif fmt == "json":  # runc's exact bytes: compact, and null for no containers
+        print(jsonlite.dumps(states or None, go=True))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [
@@ -85,7 +96,7 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
                 str(s["status"]),
                 str(s["bundle"]),
                 str(s["created"]),
-                str(s["owner"]) or "root",
+                str(s["owner"]),
             )
             for s in states
         ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
+from lading.cli.args import Namespace, Parser
 from lading.errors import LadingError
 
 
-def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+def add_arguments(verb: str, parser: Parser) -> None:
     parser.add_argument("-b", "--bundle", default="", help="path to the root of the bundle directory")
     parser.add_argument(
         "--rootless",
@@ -18,15 +18,14 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(verb: str, args: argparse.Namespace) -> int:
-    import json
-
+def run(verb: str, args: Namespace) -> int:
+    from lading import jsonlite
     from lading.spec.defaults import default_config
 
     bundle = args.bundle or "."
     if not os.path.isdir(bundle):
         raise LadingError(f"bundle {bundle}: no such directory")
-    text = json.dumps(default_config(rootless=args.spec_rootless), indent="\t")
+    text = jsonlite.dumps(default_config(rootless=args.spec_rootless), indent="\t")
     try:
         fd = os.open(os.path.join(bundle, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except FileExistsError:

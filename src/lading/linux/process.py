@@ -8,19 +8,20 @@ stopped. Signals go through a pidfd opened and then re-checked, so they cannot h
 from __future__ import annotations
 
 import os
-import signal
+
+from lading.linux import signals
 
 # Python sets these to SIG_IGN or its own handlers; an exec'd program must get the default back.
 _RESET_SIGNALS = (
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCHLD,
+    signals.SIGPIPE,
+    signals.SIGXFSZ,
+    signals.SIGINT,
+    signals.SIGTERM,
+    signals.SIGHUP,
+    signals.SIGQUIT,
+    signals.SIGUSR1,
+    signals.SIGUSR2,
+    signals.SIGCHLD,
 )
 
 
@@ -65,7 +66,7 @@ def send_signal(pid: int, started: str | None, sig: int) -> bool:
     if fd is None:
         return False
     try:
-        signal.pidfd_send_signal(fd, sig)
+        signals.pidfd_send_signal(fd, sig)
     except ProcessLookupError:
         return False
     finally:
@@ -96,6 +97,4 @@ def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> bool:
 
 def reset_signals() -> None:
     """Default dispositions and an empty mask, as a program about to be exec'd should get."""
-    for sig in _RESET_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signals.reset(_RESET_SIGNALS)

@@ -16,10 +16,10 @@ The default is flat, so delete leaves no empty parent behind.
 from __future__ import annotations
 
 import os
-import signal
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
 
@@ -71,6 +71,10 @@ class ContainerCgroup:
         self.cg = cg
         self.path = path
 
+    def sub(self, paths: dict[str, str]) -> ContainerCgroup:
+        """The existing sub-cgroup(s) an exec joins instead (runc's ``exec --cgroup``)."""
+        return ContainerCgroup(self.cg.sub(paths), self.path)
+
     # --- state.json ------------------------------------------------------------------------------
 
     def to_record(self) -> dict[str, Any]:
@@ -95,7 +99,7 @@ class ContainerCgroup:
             return 2
         return None
 
-    def apply(self, res: LinuxResources, linux: Linux | None = None, devices: bool = True) -> None:
+    def apply(self, res: LinuxResources, devices: bool = True) -> None:
         """Write every setting in ``res`` to the hierarchy that serves its controller."""
         from lading.runtime import cgroup_resources as res_
 
@@ -115,7 +119,7 @@ class ContainerCgroup:
                 raise LadingError(f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here")
             self._write(2, w)
         if devices:
-            self._apply_devices(res_.device_rules(res, linux))
+            self._apply_devices(res_.device_rules(res))
 
     def _memory_limit_v1(self) -> int | None:
         text = cgroupfs.read_optional(self.cg.v1["memory"], "memory.limit_in_bytes")
@@ -142,10 +146,9 @@ class ContainerCgroup:
         else:
             log.warning("cgroup: no devices controller on this host; device rules are not enforced")
 
-    def update(self, res: LinuxResources, where: str = "resources", linux: Linux | None = None) -> None:
-        """`lading update`: check and apply; devices only if given (with ``linux.devices`` still
-        allowed). checkBeforeUpdate refuses a memory limit below the current usage (v2 would
-        otherwise OOM-kill to get there)."""
+    def update(self, res: LinuxResources, where: str = "resources") -> None:
+        """`lading update`: check and apply; devices only if given. checkBeforeUpdate refuses a
+        memory limit below the current usage (v2 would otherwise OOM-kill to get there)."""
         from lading.runtime import cgroup_resources as res_
 
         res_.validate(res, where)
@@ -156,7 +159,7 @@ class ContainerCgroup:
                 raise LadingError(
                     f"{where}.memory.limit: {m.limit} is below the container's current memory usage ({usage})"
                 )
-        self.apply(res, linux, devices=res.devices is not None)
+        self.apply(res, devices=res.devices is not None)
 
     def memory_usage(self) -> int:
         if d := self.cg.directory(1, "memory"):
@@ -173,7 +176,7 @@ class ContainerCgroup:
     def pids(self) -> list[int]:
         return self.cg.procs()
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = signals.SIGKILL) -> None:
         self.cg.kill_all(sig)
 
     def freeze(self) -> None:
@@ -212,16 +215,24 @@ class ContainerCgroup:
     def destroy(self) -> None:
         """Kill whatever is left and remove the cgroup from every hierarchy."""
         if self.cg.procs():
-            self.cg.kill_all(signal.SIGKILL)
+            self.cg.kill_all(signals.SIGKILL)
             self.cg.wait_empty()
         self.cg.remove()
 
 
 def create(
-    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
-) -> ContainerCgroup:
+    cid: str,
+    linux: Linux | None,
+    where: str = "config.json: $.linux",
+    state_root: str = DEFAULT_ROOT,
+    optional: bool = False,
+) -> ContainerCgroup | None:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
-    nothing is left behind."""
+    nothing is left behind.
+
+    ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
+    warning, as runc does, unless a limit was asked for; device rules are then the kernel's
+    (a user namespace cannot make device nodes)."""
     from lading.linux.cgroups import layout
     from lading.runtime import cgroup_resources as res_
 
@@ -233,11 +244,21 @@ def create(
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)
     try:
-        cg.create()
+        try:
+            cg.create()
+        except LadingError as e:
+            if not optional:
+                raise
+            if res is not None and (res_.requested(res) or res.unified):
+                raise LadingError(f"{e}: resource limits need a cgroup delegated to this user") from None
+            log.warning(f"{e}: running without a cgroup of its own (rootless)")
+            return None
+        log.debug("cgroup %s made", path)
         if res is not None:
-            container.apply(res, linux)
-        else:
-            container._apply_devices(res_.device_rules(None, linux))
+            container.apply(res, devices=not optional)
+        elif not optional:
+            container._apply_devices(res_.device_rules(None))
+        log.debug("cgroup limits and device rules applied")
     except BaseException:
         if not existed:
             try:

@@ -8,12 +8,10 @@ object every interval and an ``oom`` object when the OOM killer strikes, until t
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
 import time
-from collections.abc import Callable
 
 from lading.errors import LadingError
 from lading.linux import process as proc
@@ -24,6 +22,7 @@ from lading.runtime.store import Store
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable  # collections.abc imports collections
     from typing import Any
 
     from lading.runtime.container_state import ContainerState
@@ -69,12 +68,7 @@ def update(store: Store, cid: str, res: LinuxResources, where: str = "resources"
             # cgroup v2 sets quota and period in one line: keep the half not given
             cpu = msgspec.structs.replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
             res = msgspec.structs.replace(res, cpu=cpu)
-        linux_spec = None
-        if res.devices is not None:
-            from lading.spec.runtime_config import Linux
-
-            linux_spec = msgspec.convert({**linux, "resources": merged}, Linux)
-        cgroup.update(res, where, linux_spec)
+        cgroup.update(res, where)
         linux["resources"] = merged
         store.save(state)
 
@@ -146,6 +140,8 @@ def event(kind: str, cid: str, data: dict[str, Any] | None = None) -> str:
     obj: dict[str, Any] = {"type": kind, "id": cid}
     if data is not None:
         obj["data"] = data
+    import json  # compact separators, which lading.jsonlite does not write; events is long-running
+
     return json.dumps(obj, separators=(",", ":")) + "\n"
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from lading import log
 from lading.linux import namespaces as ns
 from lading.runtime import launch, shield
 from lading.runtime.sync import report
@@ -55,8 +56,10 @@ def _stage1(job: Job, chan: Channel) -> None:
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
+    chan.forward_log("exec-stage-1")
     chan.expect("go")
     _join(job.ns_fds)
+    log.debug("joined the container's namespaces: %s", " ".join(job.ns_fds))
     if "user" in job.ns_fds:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
@@ -69,6 +72,7 @@ def _stage1(job: Job, chan: Channel) -> None:
         try:
             host_pid = int(os.read(pid_r, 32))
             os.close(pid_r)
+            chan.forward_log("exec")
             _process(job, host_pid)
         except BaseException as e:
             report(chan, e)
@@ -100,5 +104,6 @@ def _process(job: Job, host_pid: int) -> NoReturn:
     os.fchdir(job.root_fd)
     os.chroot(".")
     os.close(job.root_fd)
-    ready = launch.prepare(job.launch, job.console_fd)
+    launch.open_terminal(job.launch, job.console_fd)
+    ready = launch.prepare(job.launch)
     launch.start(job.launch, ready, job.error_fd, job.state_json, host_pid)

@@ -16,20 +16,19 @@ times out is killed with everything it started; one that exits in time may leave
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
 import time
-from collections.abc import Mapping
 
-from lading import log
+from lading import jsonlite, log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.process import reset_signals
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping  # collections.abc imports collections
     from typing import Any
 
 OUTPUT_LIMIT = 4096
@@ -47,7 +46,7 @@ def state_json(
         state["pid"] = pid
     state["bundle"] = bundle
     state["annotations"] = annotations
-    return json.dumps(state)
+    return jsonlite.dumps(state)
 
 
 def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Mapping[str, str] | None = None) -> None:
@@ -55,6 +54,7 @@ def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Map
 
     ``env`` is the environment of hooks that give none (default: this process's)."""
     for i, hook in enumerate(hooks or []):
+        log.debug("running hook %s[%d]: %s", kind, i, hook["path"])
         run_one(f"{kind}[{i}]", hook, state_json, env)
 
 
@@ -133,7 +133,7 @@ def _communicate(pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float 
             events = poller.poll(left)
             if not events:
                 try:
-                    os.killpg(pid, signal.SIGKILL)
+                    os.killpg(pid, signals.SIGKILL)
                 except ProcessLookupError:
                     pass
                 os.waitpid(pid, 0)

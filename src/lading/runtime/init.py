@@ -15,13 +15,15 @@ after pivot_root Python's standard library is no longer reachable on disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from lading import log
 from lading.errors import LadingError
-from lading.linux import keyring, netdev
+from lading.linux import keyring, netdev, prctl
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.runtime import hooks, launch, process, rootfs, shield
@@ -40,37 +42,59 @@ _FATAL_WHILE_WAITING = (
 )
 
 
-def child_main(plan: Plan, chan: Channel, console_fd: int | None, close: list[int]) -> NoReturn:
-    """Entry point of the forked child; never returns. ``close``: the runtime's fds it must not keep."""
+class Handles(NamedTuple):
+    """The fds create opened for the init, beside its plan."""
+
+    console_fd: int | None  # the console socket (process.terminal)
+    idmapped_trees: dict[int, int]  # id-mapped mounts, made by create: {index in mounts: tree fd}
+    close: list[int]  # the runtime's own (its lock, its end of the channel): closed at once
+
+
+def child_main(plan: Plan, chan: Channel, handles: Handles) -> NoReturn:
+    """Entry point of the forked child; never returns."""
     try:
-        for fd in close:
-            os.close(fd)
-        _stage1(plan, chan, console_fd)
+        _stage1(plan, chan, handles)
     except BaseException as e:  # report the failure to the runtime, then die
         report(chan, e)
     os._exit(1)
 
 
-def _stage1(plan: Plan, chan: Channel, console_fd: int | None) -> None:
+def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
+    for fd in handles.close:
+        os.close(fd)
     keep = {chan.fileno(), *plan.launch.keep_fds}
-    if console_fd is not None:
-        keep.add(console_fd)
+    if handles.console_fd is not None:
+        keep.add(handles.console_fd)
+    keep.update(handles.idmapped_trees.values())
     shield.enter(keep)
+    chan.forward_log("stage-1")
+    # runc's order: join the namespaces given by path (the user namespace first, so that those it
+    # owns can be joined), while still privileged over the host's; then make the user namespace
+    # and let the runtime write its maps; then every other new namespace, owned by it.
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
-    elif plan.new_userns:
+    for path, flag in plan.join:
+        ns.setns(path, flag)
+    if plan.new_userns:
         ns.unshare(ns.CLONE_NEWUSER)
+        # dumpable while the runtime writes the maps: a non-dumpable process's /proc files are
+        # root's, and a runtime that is not root could not write them (runc does the same)
+        prctl.set_dumpable(True)
     chan.send("stage1", pid=os.getpid())
     chan.expect("go")
+    prctl.set_dumpable(False)
+    ns.unshare(plan.unshare_flags)
+    log.debug("joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags)
+    # still with the host's ids, which may enter the state and bundle dirs (the container's root
+    # may not): the exec fifo, and what rootfs.open_sources opens
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, handles.idmapped_trees)
+    if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(plan.time_offsets)
     if plan.new_userns or plan.userns_path:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    for path, flag in plan.join:
-        ns.setns(path, flag)
-    ns.unshare(plan.unshare_flags)
-    if plan.time_offsets:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(plan.time_offsets)
     # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
     # so that the runtime always hears "init" before anything the init says.
     waiting, reported = os.pipe()
@@ -80,7 +104,8 @@ def _stage1(plan: Plan, chan: Channel, console_fd: int | None) -> None:
             os.close(reported)
             os.read(waiting, 1)
             os.close(waiting)
-            _init(plan, chan, console_fd)
+            chan.forward_log("init")
+            _init(plan, chan, fifo_fd, sources, handles.console_fd)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -88,7 +113,17 @@ def _stage1(plan: Plan, chan: Channel, console_fd: int | None) -> None:
     os._exit(0)
 
 
-def _init(plan: Plan, chan: Channel, console_fd: int | None) -> NoReturn:
+def _check_fifo(fifo_fd: int) -> None:
+    """Fail create, not start, if exec.fifo cannot be opened for writing: without a reader the
+    open fails with ENXIO only once the permission check has passed."""
+    try:
+        os.close(os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
+
+
+def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, console_fd: int | None) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -96,7 +131,7 @@ def _init(plan: Plan, chan: Channel, console_fd: int | None) -> NoReturn:
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
-    if plan.new_uts:
+    if "uts" in plan.private:
         if spec.hostname is not None:
             socket.sethostname(spec.hostname)
         if spec.domainname is not None:
@@ -104,32 +139,38 @@ def _init(plan: Plan, chan: Channel, console_fd: int | None) -> NoReturn:
             check(libc.setdomainname(name, len(name)), "setdomainname")
     if plan.new_net:
         netdev.set_up("lo")
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(
+    root_fd = rootfs.prepare(
         spec,
-        plan.rootfs,
-        plan.bundle,
-        plan.new_userns or bool(plan.userns_path),
+        sources,
+        plan.bind_devices,
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
+    sources.close()
+    log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
+    proc = plan.process
     chan.send("hooks")
     chan.expect("hooks-done")
     # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).
     create_hooks = plan.hooks.get("createContainer")
-    hooks.run(
-        "createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(plan.process)
-    )
-    rootfs.pivot(plan.rootfs, plan.no_pivot)
+    hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
+    rootfs.pivot(root_fd, plan.no_pivot)
+    os.close(root_fd)
+    log.debug("%s into the rootfs", "chroot" if plan.no_pivot else "pivot_root")
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    # the terminal before finish: /dev/console goes into a /dev that may turn read-only
+    launch.open_terminal(plan.launch, console_fd)
     rootfs.finish(spec)
-    if plan.process.oom_score_adj is not None:
+    log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
+    if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(plan.process.oom_score_adj))
-    ready = launch.prepare(plan.launch, console_fd)  # as runc: a limit that cannot be set fails create
+            f.write(str(proc.oom_score_adj))
+    ready = launch.prepare(plan.launch)  # as runc: what fails here (a limit, the program) fails create
+    _check_fifo(fifo_fd)
+    log.debug("ready: %s waits on exec.fifo for start", ready.path)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a

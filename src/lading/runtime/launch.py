@@ -3,8 +3,9 @@
 The container's init (init.py) and a process `exec` starts (exec_init.py) reach the container
 differently, then both run the same steps, in this order:
 
-:func:`prepare` (the init runs it before it reports ready, so whatever fails here fails
-``create``, as with runc):
+:func:`open_terminal` and :func:`prepare` (the init runs them before it reports ready, so
+whatever fails here fails ``create``, as with runc; the terminal before the rootfs is finished,
+since /dev/console goes into a /dev that may then turn read-only):
 
 1. the terminal: a pty from the container's devpts, its master sent over the console socket;
 2. the environment (HOME from the container's /etc/passwd) and the cwd, checked to be inside;
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from lading import log
 from lading.linux import trampoline
 from lading.runtime import console, process, shield
 
@@ -53,17 +55,22 @@ class Ready(NamedTuple):
     env: dict[str, str]
 
 
-def prepare(launch: Launch, console_fd: int | None) -> Ready:
-    """Steps 1-4 above, in the container's root (after pivot_root or chroot)."""
-    proc = launch.process
+def open_terminal(launch: Launch, console_fd: int | None) -> None:
+    """Step 1 above (nothing without a console socket), in the container's root."""
     if console_fd is not None:
-        console.setup(console_fd, proc, bind_dev_console=launch.bind_dev_console)
+        console.setup(console_fd, launch.process, bind_dev_console=launch.bind_dev_console)
+
+
+def prepare(launch: Launch) -> Ready:
+    """Steps 2-4 above, in the container's root (after pivot_root or chroot)."""
+    proc = launch.process
     env = process.environment(proc)
     env.update(launch.extra_env)
     shield.chdir_inside(proc.cwd)
     assert proc.args  # the decoder requires at least one
     path = process.find_executable(proc.args[0], env)
     launch.security.set_rlimits()
+    log.debug("in the container's root, about to exec %s", path)
     return Ready(path, env)
 
 

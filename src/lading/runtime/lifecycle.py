@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
+from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
+from lading.linux import signals
 from lading.runtime import hooks
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
@@ -50,7 +51,8 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
 
 
 def public_state(store: Store, cid: str, state: ContainerState) -> dict[str, Any]:
-    """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
+    """The state as `lading state` prints it: state-schema.json plus runc's extra fields, in
+    runc's order (annotations only when there are some)."""
     st = status(store, cid, state)
     out: dict[str, Any] = {
         "ociVersion": state.oci_version,
@@ -60,10 +62,10 @@ def public_state(store: Store, cid: str, state: ContainerState) -> dict[str, Any
         "bundle": state.bundle,
         "rootfs": state.rootfs,
         "created": state.created,
-        "owner": state.owner,
     }
     if state.annotations:
         out["annotations"] = state.annotations
+    out["owner"] = state.owner
     return out
 
 
@@ -72,13 +74,25 @@ def get_state(store: Store, cid: str) -> dict[str, Any]:
 
 
 def list_states(store: Store) -> list[dict[str, Any]]:
+    """Every container's state; as in runc's list, the owner is the user owning its state dir."""
     out = []
     for cid in store.ids():
         try:
-            out.append(get_state(store, cid))
-        except (NotFoundError, LadingError):
+            state = get_state(store, cid)
+            state["owner"] = _user_name(os.stat(store.dir(cid)).st_uid)
+        except (NotFoundError, LadingError, FileNotFoundError):
             continue  # being created or deleted right now
+        out.append(state)
     return out
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def start(store: Store, cid: str) -> None:
@@ -86,10 +100,12 @@ def start(store: Store, cid: str) -> None:
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
         error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
         os.unlink(fifo)
         if error:
             raise LadingError(error)
+        log.debug("init %d exec'd the container's process", state.pid)
         try:
             hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
         except LadingError:
@@ -102,10 +118,10 @@ def start(store: Store, cid: str) -> None:
 def _stop(state: ContainerState) -> None:
     """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
     pid, started = state.pid, state.pid_start_time
-    proc.send_signal(pid, started, signal.SIGKILL)
+    proc.send_signal(pid, started, signals.SIGKILL)
     cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None:
-        cgroup.kill_all(signal.SIGKILL)
+        cgroup.kill_all(signals.SIGKILL)
     proc.wait_gone(pid, started)
 
 
@@ -141,6 +157,8 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 if not hung_up and not data:
                     return "container init exited before start"
                 break
+        if not data:
+            return ""
         from lading.linux import trampoline  # only when there is an error to describe
 
         return trampoline.describe(data)
@@ -157,14 +175,30 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
+    """Signal the init (signal 0 only checks it is there) or, with ``all_processes``, whatever is
+    in the container's cgroup: as runc, a stopped container may still have processes there (it
+    had no PID namespace of its own), so --all works on it too.
+
+    A single kill of a stopped container fails in runc's words, "container not running": the
+    containerd shim takes those (and "does not exist") for "already gone", and any other failure
+    of a kill for an error that fails the stop of the pod for ever."""
+    state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
     cgroup = ContainerCgroup.from_record(state.cgroup)
     if all_processes and cgroup is not None:
+        log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state.pid, state.pid_start_time, sig):
-        raise LadingError(f"container {cid} is not running")
-    if sig == signal.SIGKILL and st == "paused" and cgroup is not None:
+    not_running = f"cannot kill container {cid}: container not running"
+    if st == "stopped":
+        raise LadingError(not_running)
+    log.debug("kill %s: signal %d to init %d", cid, sig, state.pid)
+    try:
+        sent = proc.send_signal(state.pid, state.pid_start_time, sig)
+    except OSError as e:  # a number the kernel has no signal for
+        raise LadingError(f"unable to signal init: {e.strerror}") from None
+    if not sent:
+        raise LadingError(not_running)
+    if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
 
@@ -184,42 +218,47 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
         pid, started = state.pid, state.pid_start_time
         cgroup = ContainerCgroup.from_record(state.cgroup)
+        log.debug("delete %s: it is %s", cid, st)
         if st != "stopped":
-            proc.send_signal(pid, started, signal.SIGKILL)
+            log.debug("killing init %d", pid)
+            proc.send_signal(pid, started, signals.SIGKILL)
             if st == "paused" and cgroup is not None:
                 cgroup.thaw()
             if not proc.wait_gone(pid, started):
                 raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
         if cgroup is not None:
             cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+            log.debug("removed the cgroup")
         store.remove(cid)
+        log.debug("removed the state directory")
         hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
 
 
 def signal_number(name: str) -> int:
-    """TERM, SIGTERM, sigterm and 15 all name the same signal; anything else is an error."""
-    if name.isdigit():
-        num = int(name)
-        if 0 < num < signal.NSIG:
-            return num
-        raise LadingError(f"invalid signal: {name}")
+    """TERM, SIGTERM, sigterm and 15 all name the same signal. As runc, any number is passed on
+    as it is (0 checks the process exists; one the kernel has no signal for fails the kill)."""
+    digits = name[1:] if name[:1] in ("+", "-") else name
+    if digits.isascii() and digits.isdigit():
+        if abs(int(name)) >= 1 << 31:
+            raise LadingError(f"invalid signal: {name}")
+        return int(name)
     upper = name.upper()
     if not upper.startswith("SIG"):
         upper = "SIG" + upper
     rt = _realtime(upper)
     if rt is not None:
         return rt
-    try:
-        return int(signal.Signals[upper])
-    except KeyError:
-        raise LadingError(f"unknown signal {name!r}") from None
+    number = signals.by_name(upper)
+    if number is None:
+        raise LadingError(f"unknown signal {name!r}")
+    return number
 
 
 def _realtime(name: str) -> int | None:
     if name.startswith("SIGRTMIN"):
-        base, rest = signal.SIGRTMIN, name[8:]
+        base, rest = signals.SIGRTMIN, name[8:]
     elif name.startswith("SIGRTMAX"):
-        base, rest = signal.SIGRTMAX, name[8:]
+        base, rest = signals.SIGRTMAX, name[8:]
         rest = rest.replace("-", "+-", 1) if rest.startswith("-") else rest
     else:
         return None
@@ -227,6 +266,6 @@ def _realtime(name: str) -> int | None:
         n = base + (int(rest.replace("+", "")) if rest else 0)
     except ValueError:
         raise LadingError(f"unknown signal {name!r}") from None
-    if not signal.SIGRTMIN <= n <= signal.SIGRTMAX:
+    if not signals.SIGRTMIN <= n <= signals.SIGRTMAX:
         raise LadingError(f"unknown signal {name!r}")
     return n

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
-import re
 
+from lading import jsonlite
 from lading.errors import LadingError, NotFoundError
 from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
-_ID_RE = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 
 def validate_id(cid: str) -> None:
     """Container IDs name a directory, so they must be one safe path component (like runc)."""
     if not cid:
         raise LadingError("container id cannot be empty")
-    if cid in (".", "..") or not _ID_RE.fullmatch(cid) or len(cid.encode()) > 255:
+    if cid in (".", "..") or not _ID_CHARS.issuperset(cid) or len(cid) > 255:
         raise LadingError(f"invalid container id {cid!r}: use 1-255 of [A-Za-z0-9_+.-], not . or ..")
 
 
@@ -92,7 +91,7 @@ class Store:
     def load(self, cid: str) -> ContainerState:
         try:
             with open(os.path.join(self.dir(cid), STATE_FILE), "rb") as f:
-                data = json.loads(f.read())
+                data = jsonlite.loads(f.read())
         except FileNotFoundError:
             raise NotFoundError(f"container does not exist: {cid}") from None
         except ValueError as e:
@@ -104,7 +103,7 @@ class Store:
         path = os.path.join(self.dir(state.id), STATE_FILE)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(state.to_json(), f)
+            f.write(jsonlite.dumps(state.to_json()))
         os.rename(tmp, path)
 
     def remove(self, cid: str) -> None:

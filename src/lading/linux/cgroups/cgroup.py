@@ -9,11 +9,11 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux import signals
 from lading.linux.cgroups import cgroupfs, freezer, kill
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
@@ -82,6 +82,23 @@ class Cgroup:
     def from_dict(cls, d: dict[str, Any]) -> Cgroup:
         return cls(dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ()))
 
+    def sub(self, paths: dict[str, str]) -> Cgroup:
+        """A cgroup below this one: ``paths`` maps a v1 controller to a path under its directory,
+        or "" to one path under every directory (the only form on cgroup v2). Nothing is made:
+        the sub-cgroups must exist. A path that leads out of this cgroup is refused."""
+        if "" in paths:
+            return Cgroup(
+                {c: _below(d, paths[""]) for c, d in self.v1.items()},
+                _below(self.v2, paths[""]) if self.v2 else None,
+                self.v2_mount,
+                self.v2_controllers,
+            )
+        for controller in paths:
+            if controller not in self.v1:
+                raise LadingError(f"unknown controller {controller}")
+        v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
+        return Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))
         return [*dirs, self.v2] if self.v2 else dirs
@@ -105,7 +122,7 @@ class Cgroup:
                 self._create_v2(self.v2, self.v2_mount)
             except LadingError as e:
                 if self.v1:  # hybrid: cgroup2 is a convenience there, not a requirement
-                    log.debug(f"not using cgroup2 on this hybrid host: {e}")
+                    log.debug("not using cgroup2 on this hybrid host: %s", e)
                     self.v2, self.v2_controllers = None, ()
                 else:
                     raise
@@ -128,7 +145,7 @@ class Cgroup:
                 try:
                     cgroupfs.write(directory, "cgroup.subtree_control", f"+{c}")
                 except LadingError as e:
-                    log.debug(str(e))
+                    log.debug("%s", e)
 
     def write(self, version: int, controller: str, name: str, value: str) -> None:
         d = self.directory(version, controller)
@@ -200,11 +217,11 @@ class Cgroup:
 
     # --- signals ---------------------------------------------------------------------------------
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = signals.SIGKILL) -> None:
         """Send ``sig`` to every process. SIGKILL goes through cgroup.kill where the kernel has it;
         otherwise the cgroup is frozen while the processes are listed and signalled, then left
         thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
-        if sig == signal.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
+        if sig == signals.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
             kill.kill_v2(self.v2)
             if self.freezer_state() != "thawed":  # a frozen task dies only once thawed
                 self.thaw()
@@ -223,5 +240,13 @@ class Cgroup:
         try:
             kill.signal_each(d, sig)
         finally:
-            if sig == signal.SIGKILL or before != "frozen":
+            if sig == signals.SIGKILL or before != "frozen":
                 self.thaw()
+
+
+def _below(directory: str, path: str) -> str:
+    """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    joined = os.path.normpath(directory + "/" + path)
+    if joined != directory and not joined.startswith(directory + "/"):
+        raise LadingError(f"{path} is not a sub cgroup path")
+    return joined

@@ -7,7 +7,6 @@ user's configuration talking.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
@@ -114,8 +113,10 @@ def procs(directory: str, recursive: bool = True) -> list[int]:
             continue
         found.extend(int(p) for p in text.split())
         if recursive:
-            with contextlib.suppress(OSError):
+            try:
                 dirs.extend(e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
+            except OSError:
+                pass
     return found
 
 
@@ -141,5 +142,7 @@ def _remove_tree(directory: str) -> None:
         return
     for sub in entries:
         _remove_tree(sub)
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.rmdir(directory)
+    except FileNotFoundError:
+        pass

@@ -8,7 +8,6 @@ settles, undone. v2 writes cgroup.freeze and waits for ``frozen`` in cgroup.even
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from lading.errors import LadingError
 from lading.linux.cgroups import cgroupfs
@@ -16,6 +15,7 @@ from lading.linux.cgroups import cgroupfs
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable  # collections.abc imports collections
     from typing import Literal, TypeAlias
 
     State: TypeAlias = Literal["thawed", "freezing", "frozen"]

@@ -1,0 +1,50 @@
+"""Write the `lading` executable: a three-line script that starts the interpreter with ``-IS``.
+
+pip's console-script wrapper runs site processing (every ``.pth`` file in site-packages) and
+imports ``re`` before lading's first line; podman and containerd exec the runtime for every verb,
+so that is paid on every container step. The launcher instead starts Python isolated (``-I``: no
+environment variables, no user site, no script directory on sys.path) and without ``site``
+(``-S``), and puts the two directories lading needs on sys.path itself: where the ``lading``
+package is and where ``msgspec`` is (the same directory in an ordinary install; two in an
+editable one).
+
+usage: python -m lading.cli.launcher PATH    (run with the interpreter lading is installed in)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def launcher_text(python: str, paths: list[str]) -> str:
+    return f"#!{python} -IS\nimport sys\nsys.path[:0] = {paths!r}\nfrom lading.cli.main import main_exit\nmain_exit()\n"
+
+
+def import_roots() -> list[str]:
+    """The sys.path entries that hold lading and its dependency, in that order, without repeats."""
+    import msgspec
+
+    import lading
+
+    roots = []
+    for module in (lading, msgspec):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(module.__file__ or "")))
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def write_launcher(path: str, python: str = sys.executable) -> None:
+    """Write the launcher to path atomically (it may be the command other processes are running)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(launcher_text(os.path.abspath(python), import_roots()))
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__.rsplit("usage: ", 1)[1].strip())
+    write_launcher(sys.argv[1])

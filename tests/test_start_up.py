@@ -1,0 +1,137 @@
+"""Every verb is a fresh process: each loads only the modules on its written list.
+
+Each verb runs as the installed launcher runs it (``python -IS``, lading's directories put on
+sys.path by hand) and writes the names in sys.modules when its work is done; a module that is
+not on the verb's list, nor loaded by the bare interpreter, fails the test. Nothing is timed: a
+new import on a verb's path is the regression this catches, and the list says what is allowed and
+why (docs/architecture.md, "Start-up cost", gives the same lists in prose). To guard a new verb,
+add a row to VERBS: its command line, what it needs to exist first, and its list.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lading.cli.launcher import import_roots
+from tests.support import Lading
+
+# The part of the launcher before the verb runs, then the verb, then sys.modules into argv[1].
+PROBE = """
+import sys
+sys.path[:0] = {paths!r}
+from lading.cli.main import main
+try:
+    code = main(sys.argv[2:])
+finally:
+    with open(sys.argv[1], "w") as f:
+        f.write(" ".join(sys.modules))
+raise SystemExit(code)
+"""
+
+# Frozen into the interpreter, loaded by every verb: os and os.path.
+OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
+# The command line: the global flags, the small parser, the log, and the verb's module.
+CLI = OS | {"__future__", "lading", "lading.cli", "lading.cli.main", "lading.cli.args", "lading.log", "lading.errors"}
+# An existing container: state.json (through _json), its lock, its init process and its cgroup.
+CONTAINER = CLI | {
+    "_json",
+    "lading.jsonlite",
+    "errno",
+    "fcntl",
+    "select",
+    "lading.runtime",
+    "lading.runtime.store",
+    "lading.runtime.container_state",
+    "lading.runtime.lifecycle",
+    "lading.runtime.hooks",
+    "lading.runtime.cgroups",
+    "lading.linux",
+    "lading.linux.signals",
+    "lading.linux.process",
+    "lading.linux.cgroups",
+    "lading.linux.cgroups.cgroup",
+    "lading.linux.cgroups.cgroupfs",
+    "lading.linux.cgroups.freezer",
+    "lading.linux.cgroups.kill",
+}
+LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
+CGROUP_VERBS = CONTAINER | {"lading.cli.cgroups", "lading.runtime.control"}
+# `spec` writes lading.spec.defaults' plain dicts as JSON: no models, no decoder.
+SPEC = CLI | {"lading.cli.spec", "lading.spec", "lading.spec.defaults", "lading.jsonlite", "_json"}
+
+
+# (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
+VERBS: list[tuple[str, str, list[str], set[str]]] = [
+    ("state", "created", ["state", "c"], LIFECYCLE),
+    ("list", "created", ["list"], LIFECYCLE | {"pwd"}),  # the owner column: a user name, as runc
+    ("kill", "running", ["kill", "c", "CONT"], LIFECYCLE),
+    ("start", "created", ["start", "c"], LIFECYCLE),
+    ("delete", "stopped", ["delete", "c"], LIFECYCLE),
+    ("delete --force", "running", ["delete", "--force", "c"], LIFECYCLE),
+    ("pause", "running", ["pause", "c"], CGROUP_VERBS),
+    ("resume", "paused", ["resume", "c"], CGROUP_VERBS),
+    (
+        "spec",
+        "",
+        ["spec", "--bundle", "{tmp}"],
+        CLI | {"lading.cli.spec", "lading.spec", "lading.spec.defaults", "lading.jsonlite", "_json"},
+    ),
+]
+
+
+def bare_interpreter() -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-IS", "-c", "import sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(out.split())
+
+
+def modules_of(lading: Lading, cwd: Path, argv: list[str]) -> set[str]:
+    out = lading.tmp / "modules"
+    code = PROBE.format(paths=import_roots())
+    subprocess.run(
+        [sys.executable, "-IS", "-c", code, str(out), "--root", str(lading.root), *argv],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        check=True,
+        timeout=60,
+    )
+    return set(out.read_text().split())
+
+
+def make(lading: Lading, bundle: Path, status: str) -> None:
+    """Container "c" in the given status ("" for none)."""
+    if not status:
+        return
+    lading("create", "--bundle", str(bundle), "c")
+    lading.state("c")
+    if status in ("running", "paused", "stopped"):
+        lading("start", "c")
+    if status == "paused":
+        lading("pause", "c")
+    if status == "stopped":
+        lading("kill", "c", "KILL")
+        while lading.state("c")["status"] != "stopped":
+            pass
+
+
+@pytest.mark.parametrize(("name", "needs", "argv", "allowed"), VERBS, ids=[v[0] for v in VERBS])
+def test_verb_loads_only_its_modules(
+    lading: Lading, bundle, tmp_path: Path, name: str, needs: str, argv: list[str], allowed: set[str]
+) -> None:
+    bundle.write(args=["sleep", "1000"])
+    make(lading, bundle.path, needs)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    loaded = modules_of(lading, bundle.path, argv)
+    unexpected = loaded - bare_interpreter() - allowed
+    assert not unexpected, f"`lading {name}` loads modules outside its list: {sorted(unexpected)}"
+    if needs and argv[0] != "delete":
+        lading("delete", "--force", "c")
