@@ -1,8 +1,9 @@
 """`lading container ...`: docker's container commands, flags, output and exit codes.
 
-Errors are one line on stderr. Like docker, `run` and `create` exit 125 when the engine fails
-(and `run` exits 126 or 127 when the command cannot be run, else with the container's status);
-the other commands exit 1; a bad flag exits 125.
+Errors are one line on stderr ("Error: ...", through the command line's one error boundary,
+lading.cli.main.guarded, so an OSError is one line too). Like docker, `run` and `create` exit
+125 when the engine fails (and `run` exits 126 or 127 when the command cannot be run, else with
+the container's status); the other commands exit 1; a bad flag exits 125.
 
 Networking: a container has its own network namespace with only ``lo`` (``--network none``, the
 default) or the host's (``--network host``).
@@ -145,15 +146,18 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(verb: str, args: argparse.Namespace) -> int:
+    from lading.cli.main import guarded
     from lading.engine.roots import Roots
 
-    roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
     command = args.container_command
-    try:
+
+    def call() -> int:
+        roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
         return int(globals()[f"_{command}"](roots, args))
-    except LadingError as e:
-        sys.stderr.write(f"Error: {e}\n")
-        return 125 if command in ("run", "create") else 1
+
+    # the command line's one error boundary, with docker's words and statuses
+    status = 125 if command in ("run", "create") else 1
+    return guarded(f"container {command}", call, status, args.debug, prefix="Error: ")
 
 
 # --- create and run -----------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = 
             stdin=bool(cc.get("OpenStdin")),
             exit_command=roots.exit_command(c.id),
             hold_fd=roots.containers.held.get(c.id),
+            spawn_socket=roots.run / "monitors.sock",
         )
         launched = launch(cfg)
     except BaseException as e:
