@@ -254,6 +254,10 @@ def create(
             log.warning(f"{e}: running without a cgroup of its own (rootless)")
             return None
         log.debug("cgroup %s made", path)
+        if cg.frozen():  # the init would hang in it, unkillable until someone thaws it
+            raise LadingError(f"cgroup {path}: the container's cgroup is unexpectedly frozen")
+        if found := cg.procs():
+            log.warning(f"cgroup {path}: the container's cgroup is not empty: {len(found)} process(es) found")
         if res is not None:
             container.apply(res, devices=not optional)
         elif not optional:

@@ -109,20 +109,34 @@ def start(store: Store, cid: str) -> None:
         try:
             hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
         except LadingError:
-            # runtime.md lifecycle step 9: an error, and the container stopped; `delete` then
-            # undoes the create and runs the poststop hooks (steps 12 and 13).
-            _stop(state)
+            # runtime.md lifecycle step 9: an error, the container stopped, and the lifecycle
+            # goes on at step 12: the container is destroyed and the poststop hooks run.
+            if _stop(state):
+                _destroy(store, cid, state)
             raise
 
 
-def _stop(state: ContainerState) -> None:
-    """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
+def _stop(state: ContainerState) -> bool:
+    """SIGKILL the container's init and everything else in its cgroup (thawed, and taken back
+    from any other freezer cgroup, so the kill lands); True once the init is gone."""
     pid, started = state.pid, state.pid_start_time
+    log.debug("killing init %d", pid)
     proc.send_signal(pid, started, signals.SIGKILL)
     cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None:
         cgroup.kill_all(signals.SIGKILL)
-    proc.wait_gone(pid, started)
+    return proc.wait_gone(pid, started)
+
+
+def _destroy(store: Store, cid: str, state: ContainerState) -> None:
+    """Undo the create of a stopped container, then run the poststop hooks (lifecycle 12-13)."""
+    cgroup = ContainerCgroup.from_record(state.cgroup)
+    if cgroup is not None:
+        cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+        log.debug("removed the cgroup")
+    store.remove(cid)
+    log.debug("removed the state directory")
+    hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
 
 
 def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
@@ -216,22 +230,10 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         st = status(store, cid, state)
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
-        pid, started = state.pid, state.pid_start_time
-        cgroup = ContainerCgroup.from_record(state.cgroup)
         log.debug("delete %s: it is %s", cid, st)
-        if st != "stopped":
-            log.debug("killing init %d", pid)
-            proc.send_signal(pid, started, signals.SIGKILL)
-            if st == "paused" and cgroup is not None:
-                cgroup.thaw()
-            if not proc.wait_gone(pid, started):
-                raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
-        if cgroup is not None:
-            cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
-            log.debug("removed the cgroup")
-        store.remove(cid)
-        log.debug("removed the state directory")
-        hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
+        if st != "stopped" and not _stop(state):
+            raise LadingError(f"container {cid}: init process {state.pid} did not exit after SIGKILL")
+        _destroy(store, cid, state)
 
 
 def signal_number(name: str) -> int:
