@@ -135,7 +135,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
 
 def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, Any]:
-    import msgspec
+    from lading.spec.model import to_builtins
 
     return {
         "ociVersion": OCI_VERSION,
@@ -147,16 +147,16 @@ def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, A
         "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
         "owner": "",
         "annotations": plan.annotations,
-        "config": msgspec.to_builtins(spec),
+        "config": to_builtins(spec),
     }
 
 
 def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
-    import msgspec
+    from lading.spec.model import to_builtins
 
     if spec.hooks is None:
         return {}
-    raw: dict[str, list[dict[str, Any]]] = msgspec.to_builtins(spec.hooks)
+    raw: dict[str, list[dict[str, Any]]] = to_builtins(spec.hooks)
     return raw
 
 
