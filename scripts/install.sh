@@ -14,6 +14,8 @@ DEBIAN_PACKAGES=(
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
+  containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
+  catatonit                       # the pause process of the CRI tests' pause image
   zstd                            # zstd-compressed image layers (a streaming filter)
   hyperfine time                  # benchmark timing and peak memory
 )
@@ -31,6 +33,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+# The commit `lading --version` names (runc's "commit:" line), fixed now: no git call at run time.
+git describe --dirty --long --always > src/lading/COMMIT 2>/dev/null || rm -f src/lading/COMMIT
 # Not a link to pip's .venv/bin/lading: a launcher that starts Python with -IS (no site processing),
 # since podman and containerd start the runtime once per verb (see lading/cli/launcher.py).
 .venv/bin/python -m lading.cli.launcher /usr/local/bin/lading

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import Lading, default_config, make_busybox_rootfs, open_fds
+from tests.support import Lading, Runc, default_config, make_busybox_rootfs, open_fds
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +31,28 @@ def lading(tmp_path: Path) -> Iterator[Lading]:
     leaked_fds = open_fds() - fds_before
     assert not leaks, f"the test left behind: {leaks}"
     assert not leaked_fds, f"the test process leaked fds: {sorted(leaked_fds)}"
+
+
+@pytest.fixture
+def runc(tmp_path: Path) -> Iterator[Runc]:
+    """Debian's runc with a private --root and the same leak check, for calibrating tests."""
+    runner = Runc(tmp_path / "runc")
+    yield runner
+    leaks = runner.leftovers()
+    runner.cleanup()
+    assert not leaks, f"the test left behind: {leaks}"
+
+
+@pytest.fixture(params=["lading", "runc"])
+def runtime(request: pytest.FixtureRequest, lading: Lading, runc: Runc) -> Lading:
+    """The test once with lading and once with runc, which calibrates what it expects."""
+    return lading if request.param == "lading" else runc
+
+
+@pytest.fixture
+def cid() -> str:
+    """A container id unique on the machine (runc's default cgroup is /ID in every hierarchy)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 class Bundle:
@@ -53,3 +77,23 @@ def bundle(tmp_path: Path, busybox_template: Path) -> Bundle:
     path.mkdir()
     shutil.copytree(busybox_template, path / "rootfs", symlinks=True)
     return Bundle(path)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Mounts a tmpfs with the given options (``ro``, ``size=4k``) at tmp_path/NAME; every one is
+    unmounted again whatever the test did."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(d)], check=True)
+        mounted.append(d)
+        return d
+
+    try:
+        yield mount
+    finally:
+        for d in mounted:
+            subprocess.run(["umount", "-l", str(d)], check=True)

@@ -83,18 +83,27 @@ def open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
 
 
+def one_line(p: subprocess.CompletedProcess[str]) -> str:
+    """The single line of stderr (runc's is a log record, lading's the message itself)."""
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
 class Lading:
     """Runs `lading` with a private --root and remembers every container it saw."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, root: Path | None = None, prefix: list[str] | None = None) -> None:
         self.tmp = tmp
-        self.root = tmp / "state"
+        self.root = root or tmp / "state"
+        self.prefix = prefix or []  # e.g. setpriv ... to run lading as another user
         self.pids: dict[str, tuple[int, str]] = {}
 
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*lading_argv(), "--root", str(self.root), *args]
+        argv = [*self.prefix, *self.argv(), "--root", str(self.root), *args]
         # Files, not pipes: a created or detached container keeps the runtime's stdio open, so a
         # pipe would not reach EOF until the container exits (containerd and podman use files too).
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -107,6 +116,9 @@ class Lading:
         if check and p.returncode != 0:
             raise AssertionError(f"{argv} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
         return p
+
+    def argv(self) -> list[str]:
+        return lading_argv()
 
     def state(self, cid: str) -> dict[str, Any]:
         st: dict[str, Any] = json.loads(self("state", cid).stdout)
@@ -145,3 +157,16 @@ class Lading:
             for p in self.root.iterdir():
                 if p.is_dir():
                     self("delete", "--force", p.name, check=False)
+
+
+class Runc(Lading):
+    """Debian's runc with a private --root, to calibrate a test on the reference runtime. runc's
+    default cgroup is /ID in every hierarchy, so tests give its containers unique IDs."""
+
+    def argv(self) -> list[str]:
+        return [shutil.which("runc") or "/usr/sbin/runc"]
+
+    def cgroup_dirs(self, cid: str) -> list[str]:
+        return [str(d) for d in Path("/sys/fs/cgroup").glob(f"*/{cid}")] + [
+            str(d) for d in Path("/sys/fs/cgroup").glob(cid)
+        ]

@@ -66,7 +66,7 @@ SPEC = CLI | {"lading.cli.spec", "lading.spec", "lading.spec.defaults", "lading.
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
 VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ("state", "created", ["state", "c"], LIFECYCLE),
-    ("list", "created", ["list"], LIFECYCLE),
+    ("list", "created", ["list"], LIFECYCLE | {"pwd"}),  # the owner column: a user name, as runc
     ("kill", "running", ["kill", "c", "CONT"], LIFECYCLE),
     ("start", "created", ["start", "c"], LIFECYCLE),
     ("delete", "stopped", ["delete", "c"], LIFECYCLE),

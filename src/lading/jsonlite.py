@@ -4,7 +4,8 @@
 functools and collections: milliseconds, on verbs whose whole work is reading state.json. The C
 accelerator behind the json package (``_json``) does the real work on its own; this module puts
 around it the few lines json.loads and json.dumps do. The output is byte for byte what
-``json.dumps(value)`` and ``json.dumps(value, indent=...)`` write; a syntax error is the json
+``json.dumps(value)`` and ``json.dumps(value, indent=...)`` write (or, with ``go=True``, what
+Go's encoding/json writes, for output compared with runc's); a syntax error is the json
 package's JSONDecodeError (a ValueError) with the same message, imported only when there is one.
 """
 
@@ -60,18 +61,41 @@ def _fail(message: str, s: str, pos: int) -> Any:
     raise JSONDecodeError(message, s, pos)
 
 
-def dumps(value: Any, indent: int | str | None = None) -> str:
+def dumps(value: Any, indent: int | str | None = None, go: bool = False) -> str:
     """json.dumps(value) or json.dumps(value, indent=indent), for dicts with string keys, lists,
-    strings, numbers, booleans and null."""
+    strings, numbers, booleans and null. With ``go``, what Go's encoding/json writes instead (runc's
+    output, which clients compare byte for byte): no spaces unless indented, non-ASCII text as it
+    is, and ``<``, ``>``, ``&``, U+2028, U+2029, backspace and form feed as \\u escapes."""
     out: list[str] = []
     step = indent if isinstance(indent, str) else " " * (indent or 0)
-    _encode(value, out, "\n" if indent is not None else "", step)
+    style = _GO if go else _PYTHON
+    _encode(value, out, "\n" if indent is not None else "", step, style)
     return "".join(out)
 
 
-def _encode(value: Any, out: list[str], newline: str, step: str) -> None:
+_GO_ESCAPES = {c: f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029\b\f"}
+
+
+def _go_string(s: str) -> str:
+    if not any(c in s for c in _GO_ESCAPES):
+        return _json.encode_basestring(s)
+    return '"' + "".join(_GO_ESCAPES.get(c) or _json.encode_basestring(c)[1:-1] for c in s) + '"'
+
+
+class _Style:
+    """How strings are written and what separates items and keys when not indented."""
+
+    def __init__(self, string: Any, item: str, key: str) -> None:
+        self.string, self.item, self.key = string, item, key
+
+
+_PYTHON = _Style(_json.encode_basestring_ascii, ", ", ": ")
+_GO = _Style(_go_string, ",", ":")
+
+
+def _encode(value: Any, out: list[str], newline: str, step: str, style: _Style) -> None:
     if isinstance(value, str):
-        out.append(_json.encode_basestring_ascii(value))
+        out.append(style.string(value))
     elif value is None:
         out.append("null")
     elif value is True:
@@ -83,7 +107,7 @@ def _encode(value: Any, out: list[str], newline: str, step: str) -> None:
     elif isinstance(value, float):
         out.append(_float(value))
     elif isinstance(value, (list, tuple, dict)):
-        _container(value, out, newline, step)
+        _container(value, out, newline, step, style)
     else:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
@@ -96,18 +120,19 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
-def _container(value: Any, out: list[str], newline: str, step: str) -> None:
+def _container(value: Any, out: list[str], newline: str, step: str, style: _Style) -> None:
     is_dict = isinstance(value, dict)
     if not value:
         out.append("{}" if is_dict else "[]")
         return
     inner = newline + step if newline else ""
     out.append("{" if is_dict else "[")
-    separator = "," + inner if newline else ", "
+    separator = "," + inner if newline else style.item
+    key_separator = ": " if newline else style.key
     for i, item in enumerate(value.items() if is_dict else value):
         out.append(separator if i else inner)
         if is_dict:
             key, item = item
-            out.append(_json.encode_basestring_ascii(str(key)) + ": ")
-        _encode(item, out, inner, step)
+            out.append(style.string(str(key)) + key_separator)
+        _encode(item, out, inner, step, style)
     out.append(newline + ("}" if is_dict else "]"))

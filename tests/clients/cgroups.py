@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -19,7 +21,7 @@ def cgroup_parent(tag: str) -> str:
     return f"/lading-clients-{tag}-{os.getpid()}"
 
 
-def _hierarchies() -> list[Path]:
+def hierarchies() -> list[Path]:
     if (CGROUP_ROOT / "cgroup.controllers").exists():
         return [CGROUP_ROOT]  # unified (cgroup v2 only)
     return [p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()]
@@ -28,7 +30,7 @@ def _hierarchies() -> list[Path]:
 def remove_cgroup_tree(path: str) -> list[str]:
     """rmdir path and everything below it in every hierarchy; returns what could not be removed."""
     left = []
-    for hierarchy in _hierarchies():
+    for hierarchy in hierarchies():
         top = hierarchy / path.lstrip("/")
         if not top.is_dir():
             continue
@@ -38,3 +40,27 @@ def remove_cgroup_tree(path: str) -> list[str]:
         if top.exists():
             left.append(str(top))
     return left
+
+
+def processes_under(path: str) -> list[int]:
+    """The processes in cgroup path, or below it, in any hierarchy."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                paths = [line.split(":", 2)[2] for line in (entry / "cgroup").read_text().splitlines()]
+                if any((p + "/").startswith(path + "/") for p in paths):
+                    found.append(int(entry.name))
+    return found
+
+
+def kill_processes_under(path: str, timeout: float = 10) -> list[str]:
+    """SIGKILL whatever is left in cgroup path (so it can be removed); returns what was there."""
+    left = processes_under(path)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while processes_under(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [f"process {pid} in cgroup {path}" for pid in left]

@@ -1,9 +1,13 @@
 """A private containerd daemon, and `ctr` pointed at it, running containers with a given runtime.
 
 The daemon gets its own config.toml, --root and --state, and its own gRPC socket in a temp dir;
-the CRI plugin and anything that writes outside that dir (the /opt plugin, snapshotters we do not
-use) are disabled. The runc v2 shim still puts its socket under /run/containerd/s, so on close the
-shims are stopped (they belong to our daemon: their command line names our socket) and only the
+anything that writes outside that dir (the /opt plugin, snapshotters we do not use) is disabled,
+and so is the CRI plugin unless a CRI configuration is given (tests/cri/). With the CRI plugin the
+daemon runs in a network namespace of its own, made for it by ``unshare --net``: the pod network
+(a bridge, veths, addresses) lives there and dies with the daemon and its shims.
+
+The runc v2 shim still puts its socket under /run/containerd/s, so on close the shims are
+stopped (they belong to our daemon: their command line names our socket) and only the
 directories this fixture created there are removed.
 
 ctr selects the runtime per container: ``--runc-binary PATH --runc-root DIR`` (the shim then
@@ -21,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.clients.cgroups import cgroup_parent, remove_cgroup_tree
+from tests.clients.cgroups import cgroup_parent, kill_processes_under, remove_cgroup_tree
 from tests.clients.mounts import unmount_under
 from tests.clients.runtimes import Runtime
 
@@ -29,8 +33,8 @@ CONTAINERD = shutil.which("containerd") or "/usr/bin/containerd"
 CTR = shutil.which("ctr") or "/usr/bin/ctr"
 NAMESPACE = "default"
 _SHIM_DIRS = (Path("/run/containerd/s"), Path("/run/containerd/fifo"), Path("/run/containerd"))
+CRI_PLUGIN = "io.containerd.grpc.v1.cri"
 _DISABLED = [
-    "io.containerd.grpc.v1.cri",
     "io.containerd.internal.v1.opt",
     "io.containerd.internal.v1.tracing",
     "io.containerd.tracing.processor.v1.otlp",
@@ -41,8 +45,8 @@ _DISABLED = [
 ]
 
 
-def _config(d: Path) -> str:
-    disabled = ", ".join(f'"{p}"' for p in _DISABLED)
+def _config(d: Path, cri_config: str) -> str:
+    disabled = ", ".join(f'"{p}"' for p in _DISABLED + ([] if cri_config else [CRI_PLUGIN]))
     return f"""\
 version = 2
 root = "{d}/root"
@@ -60,28 +64,48 @@ disabled_plugins = [{disabled}]
 
 [metrics]
   address = ""
-"""
+{cri_config}"""
+
+
+def _in_netns(inode: int) -> list[int]:
+    """The processes whose network namespace is inode."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(entry / "ns" / "net").st_ino == inode:
+                    pids.append(int(entry.name))
+    return pids
 
 
 class Containerd:
     """A containerd started on its own socket; close() stops it and removes everything it made."""
 
-    def __init__(self, directory: Path, start_timeout: float = 30) -> None:
+    def __init__(
+        self, directory: Path, start_timeout: float = 30, cri_config: str = "", namespace: str = NAMESPACE
+    ) -> None:
         self.dir = directory
+        self.namespace = namespace
         self.address = str(directory / "containerd.sock")
-        self.cgroup_parent = cgroup_parent("containerd")
+        self.cgroup_parent = cgroup_parent("cri" if cri_config else "containerd")
         self._created_shim_dirs = [d for d in _SHIM_DIRS if not d.exists()]
+        self.netns: int | None = None
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.toml").write_text(_config(directory))
+        (directory / "config.toml").write_text(_config(directory, cri_config))
+        argv = [CONTAINERD, "--config", str(directory / "config.toml")]
+        if cri_config:  # a network namespace of its own, with loopback up for the streaming server
+            argv = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
         with open(directory / "containerd.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [CONTAINERD, "--config", str(directory / "config.toml")],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
         self._wait_for_socket(start_timeout)
+        if cri_config:
+            self.netns = os.stat(f"/proc/{self.proc.pid}/ns/net").st_ino
 
     def _wait_for_socket(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -98,7 +122,7 @@ class Containerd:
     def ctr(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        argv = [CTR, "--address", self.address, "--namespace", NAMESPACE, *args]
+        argv = [CTR, "--address", self.address, "--namespace", self.namespace, *args]
         p = subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"ctr {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
@@ -169,6 +193,9 @@ class Containerd:
             left.append(f"shim process {pid}")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if self.netns is not None:
+            left += [f"process {pid} in the daemon's network namespace" for pid in _in_netns(self.netns)]
+        left += kill_processes_under(self.cgroup_parent)
         left += unmount_under(self.dir)
         left += remove_cgroup_tree(self.cgroup_parent)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""A small OCI image built locally from busybox-static, written as an OCI archive.
+"""Small OCI images built locally (busybox-static; the CRI tests' pause image), as OCI archives.
 
 There is no registry to pull from, so the client tests make their own image: one gzip layer
 holding a busybox rootfs, a config with ``Cmd ["sh"]``, a manifest and an index, laid out as an
@@ -53,7 +53,13 @@ def _json(doc: dict[str, Any]) -> bytes:
 
 def build_oci_archive(dest: Path, work: Path, name: str = IMAGE_NAME) -> Path:
     """Write an OCI archive of a busybox image named name to dest (work is scratch space)."""
-    layer_tar = _rootfs_tar(make_busybox_rootfs(work / "rootfs"))
+    return write_image_archive(dest, make_busybox_rootfs(work / "rootfs"), name, {"Cmd": ["sh"]})
+
+
+def write_image_archive(dest: Path, rootfs: Path, name: str, run_config: dict[str, Any]) -> Path:
+    """Write an OCI archive of a one-layer image of rootfs named name; run_config adds to the
+    image config's ``config`` (Cmd, Entrypoint...)."""
+    layer_tar = _rootfs_tar(rootfs)
     blobs = _Blobs()
     layer = blobs.add(gzip.compress(layer_tar, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")
     config = blobs.add(
@@ -63,11 +69,11 @@ def build_oci_archive(dest: Path, work: Path, name: str = IMAGE_NAME) -> Path:
                 "os": "linux",
                 "config": {
                     "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                    "Cmd": ["sh"],
                     "WorkingDir": "/",
+                    **run_config,
                 },
                 "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer_tar).hexdigest()]},
-                "history": [{"created_by": "busybox-static rootfs for lading's client tests"}],
+                "history": [{"created_by": f"{name} for lading's client tests"}],
             }
         ),
         "application/vnd.oci.image.config.v1+json",

@@ -138,3 +138,15 @@ def test_missing_executable_reports_the_runtime_error(containerd: Containerd, ru
         assert p.returncode == 1, p.stderr
         assert p.stderr.startswith("ctr: failed to create shim task: OCI runtime create failed: "), p.stderr
         assert f'exec: "{program}": {why}: unknown' in p.stderr
+
+
+def test_kill_of_an_exited_task_is_already_finished(containerd: Containerd, runtime: Runtime) -> None:
+    """The shim asks the runtime to kill a task that has exited (as CRI's StopContainer may) and
+    must recognise the runtime's answer as "already gone", not as an unknown error."""
+    containerd.run(runtime, IMAGE_NAME, "t1", "true", flags=("--detach",))
+    wait_status(containerd, "t1", "STOPPED")
+    p = containerd.ctr("tasks", "kill", "--signal", "SIGKILL", "t1", check=False)
+    assert p.returncode == 1
+    assert "process already finished: not found" in p.stderr, p.stderr
+    containerd.ctr("tasks", "delete", "t1")
+    containerd.ctr("containers", "delete", "t1")

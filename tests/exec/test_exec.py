@@ -121,7 +121,7 @@ def test_bad_process_json_is_one_line_naming_file_and_path(lading, bundle, tmp_p
     path = tmp_path / "process.json"
     path.write_text(json.dumps(process))
     p = lading("exec", "-p", str(path), "c1", check=False)
-    assert p.returncode == 1
+    assert p.returncode == 255  # runc's status for a failing exec
     assert p.stderr.count("\n") == 1 and p.stderr.startswith(f"{path}: ")
     assert message in p.stderr
 
@@ -131,9 +131,9 @@ def test_malformed_and_missing_process_json(lading, bundle, tmp_path):
     path = tmp_path / "process.json"
     path.write_text("{")
     p = lading("exec", "-p", str(path), "c1", check=False)
-    assert p.returncode == 1 and p.stderr.startswith(f"{path}: ") and p.stderr.count("\n") == 1
+    assert p.returncode == 255 and p.stderr.startswith(f"{path}: ") and p.stderr.count("\n") == 1
     p = lading("exec", "-p", str(tmp_path / "nope.json"), "c1", check=False)
-    assert (p.returncode, p.stderr) == (1, f"{tmp_path / 'nope.json'}: no such file\n")
+    assert (p.returncode, p.stderr) == (255, f"{tmp_path / 'nope.json'}: no such file\n")
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_malformed_and_missing_process_json(lading, bundle, tmp_path):
 def test_errors_are_one_line(lading, bundle, args, message):
     start(lading, bundle)
     p = lading("exec", *args, check=False)
-    assert (p.returncode, p.stderr) == (1, message)
+    assert (p.returncode, p.stderr) == (255, message)  # runc's status for each of these too
 
 
 def test_exec_into_stopped_container_is_an_error(lading, bundle):
@@ -172,7 +172,7 @@ def test_exec_into_stopped_container_is_an_error(lading, bundle):
             break
         time.sleep(0.02)
     p = lading("exec", "c1", "true", check=False)
-    assert (p.returncode, p.stderr) == (1, "cannot exec in a stopped container: c1\n")
+    assert (p.returncode, p.stderr) == (255, "cannot exec in a stopped container: c1\n")
     lading("delete", "c1")
 
 
@@ -194,7 +194,7 @@ def test_paused_container_needs_ignore_paused(lading, bundle):
     try:
         p = lading("exec", "c1", "true", check=False)
         assert (p.returncode, p.stderr) == (
-            1,
+            255,
             "cannot exec in a paused container (use --ignore-paused to override): c1\n",
         )
         runner = popen(lading, "--ignore-paused", "c1", "echo", "ran", stdout=-1)

@@ -173,7 +173,7 @@ def test_cwd_through_a_leaked_host_fd_is_refused(lading, bundle, tmp_path, fd):
         preexec_fn=lambda: [_leaked_host_dir(n, tmp_path) for n in (3, 4, 5)],
         check=False,
     )
-    assert p.returncode == 1 and "host" not in p.stdout
+    assert p.returncode == 255 and "host" not in p.stdout
     assert p.stderr.startswith(f"chdir to cwd '/proc/self/fd/{fd}' set in the process failed: ")
 
 
@@ -192,7 +192,7 @@ def test_cwd_through_a_preserved_host_fd_is_refused(lading, bundle, tmp_path):
         preexec_fn=lambda: _leaked_host_dir(3, tmp_path),
         check=False,
     )
-    assert (p.returncode, p.stdout) == (1, "")
+    assert (p.returncode, p.stdout) == (255, "")
     assert p.stderr == "cwd '/proc/self/fd/3' is outside the container's root filesystem\n"
 
 

@@ -31,6 +31,8 @@ NS_FILES = {
 # Options whose effect shows in a mount's per-mount flags or propagation (mountinfo fields 6, 7).
 VISIBLE = {
     "ro": "ro",
+    "idmap": "idmapped",
+    "ridmap": "idmapped",
     "rro": "ro",
     "nosuid": "nosuid",
     "rnosuid": "nosuid",
@@ -73,12 +75,15 @@ def test_the_versions_and_the_hooks(features):
 def test_what_lading_does_not_implement_is_said_so(features):
     linux = features["linux"]
     assert linux["intelRdt"] == {"enabled": False}
-    assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
     assert linux["netDevices"] == {"enabled": False}
     assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
     assert features["potentiallyUnsafeConfigAnnotations"] == []
-    for option in ("idmap", "ridmap"):
-        assert option not in features["mountOptions"]
+
+
+def test_id_mapped_mounts_are_listed(features):
+    """tests/userns/test_idmapped_mounts.py runs them."""
+    assert features["linux"]["mountExtensions"] == {"idmap": {"enabled": True}}
+    assert {"idmap", "ridmap"} <= set(features["mountOptions"])
 
 
 def test_security_features_are_those_the_init_applies(features):
@@ -162,6 +167,10 @@ def test_each_listed_mount_option_works(features, lading, bundle, tmp_path):
         if option in ("bind", "rbind", "remount"):  # remount changes an existing mount: a bind here
             options = [option] if option != "remount" else ["bind", "remount", "ro"]
             mounts.append({"destination": f"/opts/{option}", "type": "bind", "source": str(source), "options": options})
+        elif option in ("idmap", "ridmap"):  # a bind mount with its own mapping
+            ids = [{"containerID": 0, "hostID": 1000, "size": 1}]
+            mount = {"type": "bind", "source": str(source), "uidMappings": ids, "gidMappings": ids}
+            mounts.append({"destination": f"/opts/{option}", **mount, "options": ["rbind", option]})
         else:
             mounts.append({"destination": f"/opts/{option}", "type": "tmpfs", "source": "tmpfs", "options": [option]})
     bundle.config["mounts"] += mounts
@@ -188,26 +197,6 @@ def test_each_listed_mount_option_works(features, lading, bundle, tmp_path):
     assert "ro" in found["remount"][0]
     for option in ("strictatime", "rstrictatime"):
         assert not {"relatime", "noatime"} & set(found[option][0]), option
-
-
-@pytest.mark.parametrize(
-    "mount",
-    [
-        {"options": ["rbind", "idmap"]},
-        {"options": ["rbind", "ridmap"]},
-        {
-            "options": ["rbind"],
-            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-        },
-    ],
-)
-def test_id_mapped_mounts_are_refused_as_the_features_say(lading, bundle, tmp_path, mount):
-    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path), **mount})
-    bundle.write(args=["true"])
-    p = lading("run", "--bundle", str(bundle), f"idmap-{os.getpid()}", check=False)
-    assert p.returncode == 1
-    assert "config.json: $.mounts[7]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported" in p.stderr
 
 
 class Schemas:

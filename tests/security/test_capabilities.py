@@ -165,4 +165,4 @@ def test_ambient_capabilities_that_are_not_inheritable_are_not_raised() -> None:
     code, out, err = exec_in_child(lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"])
     assert code == 0, err
     assert status_caps(out) == {"CapAmb": 0}
-    assert 'msg="ambient capabilities must be permitted and inheritable; not raised: CAP_KILL"' in err
+    assert "ambient" not in err  # runc's default config asks for it, and runc says nothing

@@ -198,7 +198,7 @@ def test_unknown_syscalls_are_skipped_with_a_debug_message(capsys: pytest.Captur
     assert f.program
     err = capsys.readouterr().err
     where = "config.json: $.linux.seccomp.syscalls[0].names"
-    assert f'level=debug msg="seccomp: ignoring unknown syscall "no_such_call" ({where})"' in err
+    assert f'level=debug msg="seccomp: ignoring unknown syscall \\"no_such_call\\" ({where})"' in err
 
 
 def test_rules_with_the_default_action_and_other_arch_syscalls_are_accepted() -> None:

@@ -35,6 +35,8 @@ class Namespace:
 
         def __getattr__(self, name: str) -> Any: ...
 
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
 
 class _Argument:
     def __init__(

@@ -1,7 +1,7 @@
 """`lading image ...`: pull, ls, inspect, rm, tag, import, export, unpack, bundle.
 
-The image store (``--storage-root``, default /var/lib/lading) has nothing to do with the runtime's
-state directory (the global ``--root``).
+The image store (``--storage-root``, default /var/lib/lading, or the user's data directory when
+not root) has nothing to do with the runtime's state directory (the global ``--root``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     common.add_argument(
         "--storage-root",
         default=argparse.SUPPRESS,
-        help="image store directory, an OCI image layout (default /var/lib/lading)",
+        help="image store directory, an OCI image layout (default /var/lib/lading; when not root, "
+        "$XDG_DATA_HOME/lading or ~/.local/share/lading)",
     )
-    parser.add_argument("--storage-root", default="/var/lib/lading", help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    parser.add_argument("--storage-root", default=None, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
     p: dict[str, argparse.ArgumentParser] = {
         name: sub.add_parser(name, help=h, description=h, parents=[common]) for name, h in _SUBCOMMANDS.items()
     }
@@ -81,11 +82,22 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     b.add_argument("--read-only", action="store_true", help="make the root filesystem read-only")
 
 
+def default_storage_root() -> str:
+    """/var/lib/lading for root; an unprivileged user's images live in its data directory, as
+    rootless podman's do."""
+    import os
+
+    if os.geteuid() == 0:
+        return "/var/lib/lading"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "lading")
+
+
 def run(verb: str, args: argparse.Namespace) -> int:
     from lading.image.store import Store
 
-    store = Store(args.storage_root)
-    command = args.image_command
+    store = Store(args.storage_root or default_storage_root())
+    command = args.subcommand
     handler = globals()[f"_{command}"]
     return int(handler(store, args))
 
@@ -171,6 +183,9 @@ def _rm(store: Any, args: argparse.Namespace) -> int:
         print(f"Untagged: {name}")
     for digest in store.gc():
         print(f"Deleted: {digest}")
+    from lading.engine.layers import collect
+
+    collect(store)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lading import jsonlite
@@ -33,6 +34,15 @@ def add_arguments(verb: str, p: Parser) -> None:
         p.add_argument("signal", nargs="?", default="SIGTERM")
 
 
+def _rootless(flag: str) -> bool:
+    """--rootless: true, false, or auto as runc decides it (not root, or in a user namespace)."""
+    if flag != "auto":
+        return flag == "true"
+    from lading.linux.userns import in_user_namespace
+
+    return os.geteuid() != 0 or in_user_namespace()
+
+
 def run(verb: str, args: Namespace) -> int:
     store = Store(args.root)
     if verb in ("create", "run"):
@@ -45,6 +55,7 @@ def run(verb: str, args: Namespace) -> int:
             args.no_pivot,
             args.preserve_fds,
             args.no_new_keyring,
+            _rootless(args.rootless),
         )
         if verb == "create":
             from lading.runtime.create import create
@@ -60,7 +71,7 @@ def run(verb: str, args: Namespace) -> int:
     if verb == "start":
         lifecycle.start(store, args.container_id)
     elif verb == "state":
-        print(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2))
+        sys.stdout.write(jsonlite.dumps(lifecycle.get_state(store, args.container_id), indent=2, go=True))
     elif verb == "kill":
         lifecycle.kill(store, args.container_id, lifecycle.signal_number(args.signal), args.all)
     elif verb == "delete":
@@ -74,8 +85,8 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
     if quiet:
         for s in states:
             print(s["id"])
-    elif fmt == "json":
-        print(jsonlite.dumps(states))
+    elif fmt == "json":  # runc's exact bytes: compact, and null for no containers
+        print(jsonlite.dumps(states or None, go=True))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [
@@ -85,7 +96,7 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
                 str(s["status"]),
                 str(s["bundle"]),
                 str(s["created"]),
-                str(s["owner"]) or "root",
+                str(s["owner"]),
             )
             for s in states
         ]

@@ -10,6 +10,8 @@ client -> monitor:
   RESIZE     b"ROWS COLS": the terminal's new size
   SIGNAL     b"N": send signal N to the container's init (docker's --sig-proxy, for non-tty runs)
 monitor -> client:
+  HELLO      the answer to HELLO: from now on the client gets every byte of output (a client
+             that waits for it before the runtime's start misses nothing)
   STDOUT, STDERR  the container's output, as it was written
   EXIT       b"CODE" once the container has exited and its output is drained; then the monitor
              closes the connection

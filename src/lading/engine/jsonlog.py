@@ -22,12 +22,13 @@ being killed. Lines are not fsync'ed, as docker does not either: a log line's lo
 failure is accepted, a sync per line is not (the exit record, which must not be lost or torn,
 is synced; see monitor_process).
 
-Kept to ``os`` and ``time`` (no ``json``): it runs in every monitor, whose size is measured.
+Kept to ``posix`` and ``time`` (no ``os``, no ``json``): it runs in every monitor, whose size
+is measured (see monitor_process).
 """
 
 from __future__ import annotations
 
-import os
+import posix
 import time
 
 PARTIAL_SIZE = 16 * 1024
@@ -65,8 +66,8 @@ class JsonLog:
         self.path = path
         self.max_size = max_size
         self.max_files = max(max_files, 1)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_FILE_MODE)
-        self._size = os.fstat(self._fd).st_size
+        self._fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, LOG_FILE_MODE)
+        self._size = posix.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {}
         self._partial_time: dict[str, int] = {}
 
@@ -97,7 +98,7 @@ class JsonLog:
         self._partial_time.pop(stream, None)
 
     def close(self) -> None:
-        os.close(self._fd)
+        posix.close(self._fd)
 
     def _write_partial(self, stream: str, piece: bytes) -> None:
         first = self._partial_time.setdefault(stream, time.time_ns())
@@ -111,11 +112,11 @@ class JsonLog:
             self._rotate()
         view = memoryview(line)
         while view:
-            view = view[os.write(self._fd, view) :]
+            view = view[posix.write(self._fd, view) :]
         self._size += len(line)
 
     def _rotate(self) -> None:
-        os.close(self._fd)
+        posix.close(self._fd)
         if self.max_files > 1:
             remove(f"{self.path}.{self.max_files - 1}")
             for i in range(self.max_files - 1, 1, -1):
@@ -123,21 +124,21 @@ class JsonLog:
             _rename(self.path, f"{self.path}.1")
         else:
             remove(self.path)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, LOG_FILE_MODE)
+        flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
+        self._fd = posix.open(self.path, flags, LOG_FILE_MODE)
         self._size = 0
 
 
 def remove(path: str) -> None:
     """unlink, if it is there."""
     try:
-        os.unlink(path)
+        posix.unlink(path)
     except FileNotFoundError:
         pass
 
 
 def _rename(src: str, dst: str) -> None:
     try:
-        os.rename(src, dst)
+        posix.rename(src, dst)
     except FileNotFoundError:
         pass

@@ -30,6 +30,7 @@ from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
     CONSOLE_SOCKET,
     EXIT_FILE,
+    HELD_FD,
     INIT_PID,
     MONITOR_PID,
     RUNTIME_LOG,
@@ -37,8 +38,6 @@ from lading.engine.monitor_process import (
     command_line,
 )
 from lading.errors import LadingError
-
-__all__ = ["EXIT_FILE", "ExitRecord", "Launched", "MonitorConfig", "launch", "monitor_pid", "read_exit", "wait_exit"]
 
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
@@ -55,6 +54,12 @@ class MonitorConfig:
     terminal: bool = False
     stdin: bool = False  # keep the container's stdin open (-i)
     exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+    # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
+    # the container, and a command killed during launch holds the next one off until then.
+    hold_fd: int | None = None
+    # One socket for all the engine's monitors (in its run root): a new monitor is forked from
+    # the newest live one there, sharing its memory (see monitor_spawn); None: always exec one.
+    spawn_socket: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,6 @@ class ExitRecord:
 
 def launch(cfg: MonitorConfig) -> Launched:
     """Start the monitor, which creates the container; returns once it is ``created``."""
-    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
-
     args = command_line(
         cfg.container_id,
         list(cfg.runtime_argv),
@@ -85,28 +88,59 @@ def launch(cfg: MonitorConfig) -> Launched:
         cfg.terminal,
         cfg.stdin,
         list(cfg.exit_command),
+        holds_fd=cfg.hold_fd is not None,
+        spawn_socket=str(cfg.spawn_socket.absolute()) if cfg.spawn_socket is not None else None,
     )
+    if cfg.spawn_socket is not None:
+        report = _fork_from_live(cfg, args)
+        if report.startswith(b"pid "):
+            return _outcome(cfg, report)
+    return _outcome(cfg, _exec_monitor(cfg, args))
+
+
+def _fork_from_live(cfg: MonitorConfig, args: list[str]) -> bytes:
+    """Ask the monitor at the spawn socket for a child running args; its report, or b"" if no
+    monitor took the request."""
+    from lading.engine import monitor_spawn
+
+    assert cfg.spawn_socket is not None
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        fds = [w] if cfg.hold_fd is None else [w, cfg.hold_fd]
+        sent = monitor_spawn.ask(str(cfg.spawn_socket.absolute()), args, dict(os.environ), fds)
+        os.close(w)
+        w = -1
+        return _read_to_end(r) if sent else b""
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def _exec_monitor(cfg: MonitorConfig, args: list[str]) -> bytes:
+    """Start a monitor in a fresh interpreter; its report."""
+    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
+
     source_root = str(Path(__file__).resolve().parent.parent.parent)
     argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         child = os.fork()
         if child == 0:
-            _become_monitor(argv, w, prctl.set_child_subreaper)
+            _become_monitor(argv, w, cfg.hold_fd, prctl.set_child_subreaper)
         os.close(w)
         w = -1
         os.waitpid(child, 0)
-        report = _read_to_end(r)
+        return _read_to_end(r)
     finally:
         os.close(r)
         if w >= 0:
             os.close(w)
-    return _outcome(cfg, report)
 
 
-def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], None]) -> None:
-    """In the forked child: new session, fork again, and exec the monitor with the report pipe on
-    fd 3, /dev/null on 0-2 and nothing else open. Never returns."""
+def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreaper: Callable[[], None]) -> None:
+    """In the forked child: new session, fork again, and exec the monitor with /dev/null on 0-2,
+    the report pipe on fd 3, hold_fd on fd 4 and nothing else open. Never returns."""
     try:
         os.setsid()
         if os.fork():
@@ -116,11 +150,14 @@ def _become_monitor(argv: list[str], report: int, set_subreaper: Callable[[], No
         import fcntl
 
         high = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 10)
+        held = fcntl.fcntl(hold, fcntl.F_DUPFD_CLOEXEC, 10) if hold is not None else None
         null = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.dup2(high, STATUS_FD)
-        os.closerange(STATUS_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        if held is not None:
+            os.dup2(held, HELD_FD)
+        os.closerange(HELD_FD + (held is not None), os.sysconf("SC_OPEN_MAX"))
         os.execve(argv[0], argv, os.environ)
     except BaseException as e:
         for fd in (report, STATUS_FD):
@@ -200,14 +237,15 @@ def _delete(cfg: MonitorConfig) -> None:
 
 
 def monitor_pid(exec_dir: Path) -> int | None:
-    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its
-    command line, so a reused pid is not mistaken for it)."""
+    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its start
+    time, so a reused pid is not mistaken for it)."""
+    from lading.linux import process
+
     try:
-        pid = int((exec_dir / MONITOR_PID).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        pid, started = (exec_dir / MONITOR_PID).read_text().split()
     except (OSError, ValueError):
         return None
-    return pid if str(exec_dir.absolute()).encode() in cmdline else None
+    return int(pid) if process.is_alive(int(pid), started) else None
 
 
 def read_exit(path: Path) -> ExitRecord | None:
@@ -221,22 +259,31 @@ def read_exit(path: Path) -> ExitRecord | None:
     return ExitRecord(int(d["ExitCode"]), str(d["FinishedAt"]), bool(d["OOMKilled"]))
 
 
+def monitor_pidfd(exec_dir: Path) -> int | None:
+    """A pidfd of the monitor of exec_dir (POLLIN once it has exited), or None if it is gone."""
+    pid = monitor_pid(exec_dir)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    if monitor_pid(exec_dir) != pid:  # the pid was reused between the two looks
+        os.close(fd)
+        return None
+    return fd
+
+
 def wait_exit(exec_dir: Path, timeout: float | None = None) -> ExitRecord | None:
     """Wait (on a pidfd, no polling) until the monitor of exec_dir is gone, at most timeout
     seconds; then its exit record, or None if there is none (the monitor was killed, or the
     timeout came first)."""
-    pid = monitor_pid(exec_dir)
-    if pid is not None:
+    fd = monitor_pidfd(exec_dir)
+    if fd is not None:
         try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            fd = -1
-        if fd >= 0:
-            try:
-                if monitor_pid(exec_dir) == pid:
-                    poller = select.poll()
-                    poller.register(fd, select.POLLIN)
-                    poller.poll(None if timeout is None else int(timeout * 1000))
-            finally:
-                os.close(fd)
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(None if timeout is None else int(timeout * 1000))
+        finally:
+            os.close(fd)
     return read_exit(exec_dir / EXIT_FILE)

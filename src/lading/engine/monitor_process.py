@@ -16,6 +16,9 @@ subreaper (``PR_SET_CHILD_SUBREAPER`` survives exec, so this process needs no ct
 5. drains the output still in the pipes (or pty), writes the exit record, tells attached
    clients the exit code, runs the exit command in a new session, and exits.
 
+With a spawn socket (see monitor_spawn) it also serves requests for new monitors there, forking
+them from itself (``_forked`` then runs the same steps from 1).
+
 The exit record (``exit``) is docker's State subset ``{"ExitCode", "FinishedAt", "OOMKilled"}``:
 exit code 128+N for a kill by signal N, OOMKilled if the kernel's OOM killer struck in the
 container's memory cgroup (its ``oom_kill`` counter grew). It is written to a temporary file,
@@ -25,42 +28,46 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``os``, ``select``, ``_socket`` and the two small lading modules, and
-uses the C modules ``_signal`` and ``_socket`` because ``signal`` and ``socket`` would import
-``enum`` and friends (about a megabyte). No threads; one poll loop; ``os._exit`` at the end.
+at start-up anyway plus ``select``, ``_socket`` and a few small lading modules, and uses the C
+modules: ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
+``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
+``enum`` and friends: about a megabyte). No threads; one poll loop; ``posix._exit`` at the end.
 """
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # signal without enum; see the docstring
 import _socket
-import os
+import posix
 import select
 import sys
 import time
 
 from lading.engine import attach_protocol as proto
 from lading.engine.jsonlog import JsonLog, remove, timestamp
+from lading.linux import signals
 
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from lading.engine.monitor_spawn import Server
+
 # The monitor's files in exec_dir.
-MONITOR_PID = "monitor.pid"
+MONITOR_PID = "monitor.pid"  # "PID START_TIME": a forked monitor has its parent's command line
 INIT_PID = "init.pid"
 EXIT_FILE = "exit"
 CONSOLE_SOCKET = "console.sock"
 RUNTIME_LOG = "runtime.log"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
+HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
 _SUN_PATH_MAX = 107
-_RESET_SIGNALS = {_signal.SIGPIPE, _signal.SIGXFSZ}  # ignored by Python; children get the default
+_RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
 def command_line(
@@ -74,9 +81,11 @@ def command_line(
     terminal: bool,
     stdin: bool,
     exit_command: list[str],
+    holds_fd: bool = False,
+    spawn_socket: str | None = None,
 ) -> list[str]:
     """The monitor's arguments, in the order :class:`Settings` reads them."""
-    flags = ("t" if terminal else "") + ("i" if stdin else "") or "-"
+    flags = ("t" if terminal else "") + ("i" if stdin else "") + ("h" if holds_fd else "") or "-"
     size = str(log_max_size) if log_max_size is not None else "-"
     return [
         container_id,
@@ -86,6 +95,7 @@ def command_line(
         size,
         str(log_max_files),
         flags,
+        spawn_socket or "-",
         str(len(runtime_argv)),
         *runtime_argv,
         *exit_command,
@@ -99,9 +109,11 @@ class Settings:
         self.log_max_files = int(argv[5])
         self.terminal = "t" in argv[6]
         self.stdin = "i" in argv[6]
-        n = int(argv[7])
-        self.runtime_argv = argv[8 : 8 + n]
-        self.exit_command = argv[8 + n :]
+        self.holds_fd = "h" in argv[6]
+        self.spawn_socket = None if argv[7] == "-" else argv[7]
+        n = int(argv[8])
+        self.runtime_argv = argv[9 : 9 + n]
+        self.exit_command = argv[9 + n :]
 
 
 class Client:
@@ -132,10 +144,12 @@ class Client:
 
 
 class Monitor:
-    def __init__(self, settings: Settings, wake: int) -> None:
+    def __init__(self, settings: Settings, wake: int, status_fd: int, held_fd: int | None) -> None:
         self.s = settings
         self.wake = wake
-        self.dir_fd = os.open(settings.exec_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.status_fd = status_fd
+        self.held_fd = held_fd
+        self.dir_fd = posix.open(settings.exec_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
         self.stdin_fd: int | None = None
         self.master: int | None = None
@@ -146,6 +160,7 @@ class Monitor:
         self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
         self.init_pid = 0
         self.listener: _socket.socket | None = None
+        self.spawner: Server | None = None
         self.log: JsonLog | None = None
         self.oom: OomCounter | None = None
 
@@ -154,19 +169,19 @@ class Monitor:
     def create(self) -> None:
         """Run the runtime's create with the container's stdio; report to the launcher."""
         s = self.s
-        _report(b"pid %d\n" % os.getpid())
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self._report(b"pid %d\n" % posix.getpid())
+        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         console: _socket.socket | None = None
         if s.terminal:
             console = self._listen(CONSOLE_SOCKET, _socket.SOCK_STREAM)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            err_r, err_w = posix.pipe2(posix.O_CLOEXEC | posix.O_NONBLOCK)
             stdio = [null, err_w, err_w]
         else:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = posix.pipe2(posix.O_CLOEXEC)
+            err_r, err_w = posix.pipe2(posix.O_CLOEXEC)
             stdio = [null, out_w, err_w]
             if s.stdin:
-                in_r, self.stdin_fd = os.pipe2(os.O_CLOEXEC)
+                in_r, self.stdin_fd = posix.pipe2(posix.O_CLOEXEC)
                 stdio[0] = in_r
             self.outputs = {out_r: "stdout", err_r: "stderr"}
         argv = [*s.runtime_argv, "--log", self._path(RUNTIME_LOG), "--log-format", "json", "create"]
@@ -178,8 +193,8 @@ class Monitor:
             runtime = _spawn(argv, stdio)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
-        for fd in set(stdio):
-            os.close(fd)
+        for fd in {null, *stdio}:
+            posix.close(fd)
         status = self._wait_for(runtime, console)
         if status != 0:
             self._fail(_read_available(err_r))
@@ -197,20 +212,28 @@ class Monitor:
             if self.master is None:
                 self._delete_container()
                 self._fail(b"the runtime did not send the container's terminal")
-            os.close(err_r)
+            posix.close(err_r)
             self.outputs = {self.master: "stdout"}
             self.stdin_fd = self.master if s.stdin else None
         for fd in self.outputs:
-            os.set_blocking(fd, False)
+            posix.set_blocking(fd, False)
         if self.stdin_fd is not None:
-            os.set_blocking(self.stdin_fd, False)
+            posix.set_blocking(self.stdin_fd, False)
         self.oom = OomCounter.find(self.init_pid)
         self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
-        self._write_file(MONITOR_PID, b"%d\n" % os.getpid())
+        if s.spawn_socket is not None:
+            from lading.engine import monitor_spawn
+
+            self.spawner = monitor_spawn.Server.listen(s.spawn_socket)
+        with open("/proc/self/stat", "rb") as f:
+            started = f.read().rsplit(b")", 1)[1].split()[19]
+        self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), started))
         remove(self._path(RUNTIME_LOG))
-        _report(b"ok %d\n" % self.init_pid)
-        os.close(STATUS_FD)
+        self._report(b"ok %d\n" % self.init_pid)
+        posix.close(self.status_fd)
+        if self.held_fd is not None:
+            posix.close(self.held_fd)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -227,7 +250,7 @@ class Monitor:
                     self._accept_console(console)
         status = self.watched.pop(pid)
         assert status is not None
-        return os.waitstatus_to_exitcode(status)
+        return posix.waitstatus_to_exitcode(status)
 
     def _accept_console(self, console: _socket.socket) -> None:
         try:
@@ -247,23 +270,29 @@ class Monitor:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds = [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
                 for extra in fds[1:]:
-                    os.close(extra)
+                    posix.close(extra)
                 if fds and self.master is None:
                     self.master = fds[0]
 
     def _delete_container(self) -> None:
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         try:
             pid = _spawn([*self.s.runtime_argv, "delete", "--force", self.s.container_id], [null, null, null])
         finally:
-            os.close(null)
+            posix.close(null)
         self._wait_for(pid, None)
 
+    def _report(self, data: bytes) -> None:
+        try:
+            posix.write(self.status_fd, data)
+        except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
+            pass
+
     def _fail(self, detail: bytes) -> NoReturn:
-        _report(b"fail\n" + detail)
+        self._report(b"fail\n" + detail)
         for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
             remove(self._path(name))
-        os._exit(1)
+        posix._exit(1)
 
     # -- serve --------------------------------------------------------------------------------
 
@@ -272,6 +301,8 @@ class Monitor:
         assert self.listener is not None
         while self.watched.get(self.init_pid) is None:
             wanted: dict[int, int] = {self.wake: select.POLLIN, self.listener.fileno(): select.POLLIN}
+            if self.spawner is not None:
+                wanted[self.spawner.fileno()] = select.POLLIN
             if all(c.queued < _CLIENT_BACKLOG for c in self.clients.values()):
                 for fd in self.outputs:
                     wanted[fd] = select.POLLIN
@@ -288,6 +319,8 @@ class Monitor:
                     self._reap()
                 elif fd == self.listener.fileno():
                     self._accept_client()
+                elif self.spawner is not None and fd == self.spawner.fileno():
+                    self._fork_monitor(self.spawner)
                 elif fd in self.clients:
                     self._client_event(self.clients[fd], events)
                 else:
@@ -296,15 +329,35 @@ class Monitor:
                     if fd in self.outputs and events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         self._read_output(fd)
 
+    def _fork_monitor(self, spawner: Server) -> None:
+        """Serve a spawn request: a new monitor, forked from this one (see monitor_spawn)."""
+        import gc
+
+        from lading.linux import prctl  # noqa: F401  # ctypes, loaded before the fork: children share it
+
+        request = spawner.receive()
+        if request is None:
+            return
+        args, env, fds = request
+        gc.freeze()  # the collector would otherwise touch, and so copy, every shared object
+        if posix.fork() == 0:
+            try:
+                _forked(args, env, fds)
+            finally:
+                posix._exit(1)
+        gc.unfreeze()
+        for fd in fds:
+            posix.close(fd)
+
     def _reap(self) -> None:
         try:
-            while os.read(self.wake, 512):
+            while posix.read(self.wake, 512):
                 pass
         except BlockingIOError:
             pass
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = posix.waitpid(-1, posix.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -317,7 +370,7 @@ class Monitor:
         assert self.log is not None
         stream = self.outputs[fd]
         try:
-            data = os.read(fd, _CHUNK)
+            data = posix.read(fd, _CHUNK)
         except BlockingIOError:
             return False
         except OSError:  # EIO: the pty's last peer closed
@@ -326,7 +379,7 @@ class Monitor:
             del self.outputs[fd]
             self.log.end(stream)
             if fd != self.master:
-                os.close(fd)
+                posix.close(fd)
             return False
         self.log.feed(stream, data)
         kind, letter = (proto.STDOUT, proto.HELLO_STDOUT) if stream == "stdout" else (proto.STDERR, proto.HELLO_STDERR)
@@ -342,14 +395,14 @@ class Monitor:
             self.close_stdin = True
         if self.to_stdin:
             try:
-                del self.to_stdin[: os.write(self.stdin_fd, self.to_stdin)]
+                del self.to_stdin[: posix.write(self.stdin_fd, self.to_stdin)]
             except BlockingIOError:
                 return
             except OSError:
                 self.to_stdin.clear()
                 self.close_stdin = self.stdin_fd != self.master
         if self.close_stdin and not self.to_stdin:
-            os.close(self.stdin_fd)
+            posix.close(self.stdin_fd)
             self.stdin_fd = None
             self.close_stdin = False
 
@@ -381,27 +434,38 @@ class Monitor:
         kind, payload = msg[:1], msg[1:]
         if not c.greeted:
             c.greeted, c.wants = True, payload
-            if proto.HELLO_STDIN in payload and self.stdin_owner is None and self.stdin_fd is not None:
-                self.stdin_owner = c
+            c.push(proto.HELLO)
+            if self.stdin_owner is None:
+                self._pass_stdin_on()
         elif kind == proto.STDIN and c is self.stdin_owner:
             self.to_stdin += payload
         elif kind == proto.STDIN_EOF and c is self.stdin_owner:
-            self.stdin_owner = None
+            self._pass_stdin_on()
             if proto.HELLO_CLOSE_STDIN in c.wants and self.stdin_fd is not None and self.stdin_fd != self.master:
                 self.close_stdin = True
         elif kind == proto.RESIZE and self.master is not None:
             _set_window_size(self.master, payload)
         elif kind == proto.SIGNAL and self.watched.get(self.init_pid) is None:
             try:
-                os.kill(self.init_pid, int(payload))  # our child, not yet reaped: the pid is still its
+                posix.kill(self.init_pid, int(payload))  # our child, not yet reaped: the pid is still its
             except (OSError, ValueError):
                 pass
 
     def _drop(self, c: Client) -> None:
         del self.clients[c.sock.fileno()]
         if c is self.stdin_owner:
-            self.stdin_owner = None
+            self._pass_stdin_on()
         c.sock.close()
+
+    def _pass_stdin_on(self) -> None:
+        """stdin goes to the longest-connected client that wants it and does not hold it yet."""
+        previous, self.stdin_owner = self.stdin_owner, None
+        if self.stdin_fd is None:
+            return
+        for c in self.clients.values():
+            if c is not previous and proto.HELLO_STDIN in c.wants:
+                self.stdin_owner = c
+                return
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -416,7 +480,7 @@ class Monitor:
         self.log.close()
         status = self.watched[self.init_pid]
         assert status is not None
-        code = os.waitstatus_to_exitcode(status)
+        code = posix.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code
         oom = self.oom is not None and self.oom.grew()
         body = b'{"ExitCode":%d,"FinishedAt":"%s","OOMKilled":%s}\n' % (
@@ -427,13 +491,15 @@ class Monitor:
         self._write_file(EXIT_FILE, body)
         self._goodbye(b"%d" % code)
         remove(self._path(proto.SOCKET_NAME))
+        if self.spawner is not None:
+            self.spawner.close()
         if self.s.exit_command:
-            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
             try:
                 _spawn(self.s.exit_command, [null, null, null], new_session=True)
             except OSError:
                 pass
-        os._exit(0)
+        posix._exit(0)
 
     def _goodbye(self, code: bytes) -> None:
         """Send every client the exit code after its pending output; give them a little time."""
@@ -461,7 +527,7 @@ class Monitor:
     def _runtime_socket_path(self, name: str) -> str:
         """The path the runtime connects to: ours through /proc when exec_dir's is too long."""
         path = self._path(name)
-        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{os.getpid()}/fd/{self.dir_fd}/{name}"
+        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{posix.getpid()}/fd/{self.dir_fd}/{name}"
 
     def _listen(self, name: str, kind: int) -> _socket.socket:
         remove(self._path(name))
@@ -473,14 +539,16 @@ class Monitor:
     def _write_file(self, name: str, data: bytes) -> None:
         """Atomically and durably: a reader sees the old file or the whole new one."""
         tmp = f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644, dir_fd=self.dir_fd)
+        fd = posix.open(
+            tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=self.dir_fd
+        )
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            posix.write(fd, data)
+            posix.fsync(fd)
         finally:
-            os.close(fd)
-        os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        os.fsync(self.dir_fd)
+            posix.close(fd)
+        posix.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        posix.fsync(self.dir_fd)
 
 
 class OomCounter:
@@ -513,14 +581,16 @@ class OomCounter:
                 continue
             relative = path[len(root) :] if root != "/" and path.startswith(root) else path
             try:
-                return OomCounter(os.open(f"{mountpoint}{relative.rstrip('/')}/{name}", os.O_RDONLY | os.O_CLOEXEC))
+                return OomCounter(
+                    posix.open(f"{mountpoint}{relative.rstrip('/')}/{name}", posix.O_RDONLY | posix.O_CLOEXEC)
+                )
             except OSError:
                 return None
         return None
 
     def read(self) -> int:
         try:
-            text = os.pread(self.fd, 4096, 0).decode()
+            text = posix.pread(self.fd, 4096, 0).decode()
         except OSError:  # the cgroup is already gone
             return -1
         for line in text.splitlines():
@@ -533,24 +603,17 @@ class OomCounter:
         return self.read() > self.start
 
 
-def _report(data: bytes) -> None:
-    try:
-        os.write(STATUS_FD, data)
-    except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
-        pass
-
-
 def _spawn(argv: list[str], stdio: list[int], new_session: bool = False) -> int:
-    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
-    return os.posix_spawnp(
-        argv[0], argv, os.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
+    actions = [(posix.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+    return posix.posix_spawnp(
+        argv[0], argv, posix.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
 
 
 def _read_available(fd: int) -> bytes:
-    os.set_blocking(fd, False)
+    posix.set_blocking(fd, False)
     try:
-        return os.read(fd, _CHUNK)
+        return posix.read(fd, _CHUNK)
     except OSError:
         return b""
 
@@ -567,15 +630,29 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """SIGCHLD's handler: the wakeup fd does the work."""
+def _run(settings: Settings, status_fd: int, held_fd: int | None, keep: set[int] | None = None) -> NoReturn:
+    wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
+    signals.wake_on((signals.SIGCHLD,), wake_w)
+    if keep is not None:  # forked from a monitor: drop what it had open
+        from lading.engine import monitor_spawn
 
-
-def main(argv: list[str]) -> NoReturn:
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    _signal.signal(_signal.SIGCHLD, _ignore)
-    _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    monitor = Monitor(Settings(argv), wake_r)
+        monitor_spawn.drop_fds(keep | {wake_r, wake_w})
+    monitor = Monitor(settings, wake_r, status_fd, held_fd)
     monitor.create()
     monitor.serve()
     monitor.finish()
+
+
+def _forked(args: list[str], env: dict[bytes, bytes], fds: list[int]) -> NoReturn:
+    """A monitor forked by a live one: as if exec'd with args and env (see monitor_spawn)."""
+    from lading.engine import monitor_spawn
+
+    settings = Settings(args)
+    held = fds[1] if settings.holds_fd and len(fds) > 1 else None
+    monitor_spawn.become_child(env)
+    _run(settings, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
+
+
+def main(argv: list[str]) -> NoReturn:
+    settings = Settings(argv)
+    _run(settings, STATUS_FD, HELD_FD if settings.holds_fd else None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from lading.errors import LadingError
 from lading.linux.fs import open_in_root
-from lading.spec.image import ImageConfig
+from lading.spec.image import ContainerConfig, ImageConfig
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MAX_DB = 4 << 20
@@ -84,7 +84,7 @@ def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.
     return result
 
 
-def _merge_env(base: list[str], extra: list[str] | tuple[str, ...]) -> list[str]:
+def merge_env(base: list[str], extra: list[str] | tuple[str, ...]) -> list[str]:
     out = {e.partition("=")[0]: e for e in base}
     for e in extra:
         out[e.partition("=")[0]] = e
@@ -109,17 +109,28 @@ def image_annotations(cfg: ImageConfig) -> dict[str, str]:
     return out
 
 
-def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
-    """The parts of config.json the image (and the command line) decide."""
-    c = cfg.config
-    entrypoint = o.entrypoint if o.entrypoint is not None else (c.entrypoint or [])
-    cmd = o.cmd if o.cmd is not None else ([] if o.entrypoint is not None else (c.cmd or []))
-    args = [*entrypoint, *cmd]
-    if not args:
-        raise LadingError("the image has no Entrypoint or Cmd: give the command to run after the image name")
+def command(c: ContainerConfig, entrypoint: list[str] | None, cmd: list[str] | None) -> tuple[list[str], list[str]]:
+    """(Entrypoint, Cmd) after the command line's: a new entrypoint also drops the image's Cmd."""
+    ep = entrypoint if entrypoint is not None else (c.entrypoint or [])
+    return ep, cmd if cmd is not None else ([] if entrypoint is not None else (c.cmd or []))
+
+
+def image_env(c: ContainerConfig) -> list[str]:
+    """The image's Env, with a default PATH if it sets none."""
     env = list(c.env or [])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
+    return env
+
+
+def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
+    """The parts of config.json the image (and the command line) decide."""
+    c = cfg.config
+    entrypoint, cmd = command(c, o.entrypoint, o.cmd)
+    args = [*entrypoint, *cmd]
+    if not args:
+        raise LadingError("the image has no Entrypoint or Cmd: give the command to run after the image name")
+    env = image_env(c)
     if o.terminal and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
     return {
@@ -127,7 +138,7 @@ def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
             "terminal": o.terminal,
             "user": resolve_user(c.user, rootfs) if o.user is None else resolve_user(o.user, rootfs, "--user"),
             "args": args,
-            "env": _merge_env(env, o.env),
+            "env": merge_env(env, o.env),
             "cwd": o.cwd or c.working_dir or "/",
         },
         "root": {"path": "rootfs", "readonly": o.readonly},

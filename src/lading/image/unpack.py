@@ -10,7 +10,10 @@ whiteout can only remove something inside DIR. Nothing ever writes outside DIR.
 
 Whiteouts: ``.wh.NAME`` removes NAME from the lower layers; ``.wh..wh..opq`` empties its
 directory of everything from lower layers. Both only affect lower layers, never entries of the
-same layer, whatever order the entries come in. Directory mtimes are set after their layer
+same layer, whatever order the entries come in. For the engine's layer store, where each layer
+is its own directory and overlayfs stacks them (``overlay_whiteouts``), a whiteout is kept the
+way overlayfs reads one instead: NAME as a 0:0 character device, an opaque directory as the
+``trusted.overlay.opaque`` xattr. Directory mtimes are set after their layer
 (writing into a directory changes its mtime).
 """
 
@@ -30,6 +33,9 @@ from lading.errors import LadingError
 from lading.image import tarstream as tar
 from lading.linux.fs import open_in_root
 
+# Where an unprivileged unpack records an owner it cannot give (the rootlesscontainers.com
+# convention umoci follows): a protobuf ``Resource {uint32 uid = 1; uint32 gid = 2;}``.
+ROOTLESS_XATTR = "user.rootlesscontainers"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR_CACHE = 64
@@ -38,6 +44,19 @@ _DIR = os.O_PATH | os.O_DIRECTORY
 
 class LayerError(LadingError):
     pass
+
+
+def rootless_owner(uid: int, gid: int) -> bytes:
+    """The protobuf encoding of ROOTLESS_XATTR's Resource (a zero field is left out)."""
+    out = bytearray()
+    for tag, value in ((0x08, uid), (0x10, gid)):
+        if value:
+            out.append(tag)
+            while value > 0x7F:
+                out.append(value & 0x7F | 0x80)
+                value >>= 7
+            out.append(value)
+    return bytes(out)
 
 
 def clean(name: str, source: str) -> str:
@@ -61,6 +80,7 @@ class Unpacker:
 
     root: str
     privileged: bool = field(default_factory=lambda: os.geteuid() == 0)
+    overlay_whiteouts: bool = False
 
     def __post_init__(self) -> None:
         os.makedirs(self.root, exist_ok=True)
@@ -297,9 +317,17 @@ class Unpacker:
                 os.fchown(fd, e.uid, e.gid)
             else:
                 os.chown(base, e.uid, e.gid, dir_fd=fd, follow_symlinks=False)
+        xattrs = e.xattrs
+        if not self.privileged and (e.uid or e.gid) and e.type != tar.SYMLINK:  # no user xattrs on a symlink
+            xattrs = {**xattrs, ROOTLESS_XATTR: rootless_owner(e.uid, e.gid)}
+            self._warn(
+                "owner",
+                f"{source}: not root: owners other than root are recorded in {ROOTLESS_XATTR} xattrs, "
+                f"the files are this user's (e.g. {e.name!r})",
+            )
         if base is None and set_mode:
             os.fchmod(fd, e.mode)
-        for key, value in e.xattrs.items():
+        for key, value in xattrs.items():
             try:
                 if base is None:
                     os.setxattr(fd, key, value)
@@ -316,6 +344,9 @@ class Unpacker:
                 os.utime(base, ns=(e.mtime_ns, e.mtime_ns), dir_fd=fd, follow_symlinks=False)
 
     def _whiteout(self, path: str, parent: str, base: str, source: str, written: set[str]) -> None:
+        if self.overlay_whiteouts:
+            self._overlay_whiteout(path, parent, base, source, written)
+            return
         if base == OPAQUE:
             try:
                 pfd = open_in_root(self.rootfd, parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -345,6 +376,18 @@ class Unpacker:
             self._remove(pfd, name)
         finally:
             os.close(pfd)
+
+    def _overlay_whiteout(self, path: str, parent: str, base: str, source: str, written: set[str]) -> None:
+        pfd = self._dir(parent, source)
+        if base == OPAQUE:
+            os.setxattr(f"/proc/self/fd/{pfd}", "trusted.overlay.opaque", b"y")
+            return
+        name = base[len(WHITEOUT) :]
+        if base.startswith(WHITEOUT + WHITEOUT) or (f"{parent}/{name}" if parent else name) in written:
+            return
+        if name in ("", ".", ".."):
+            raise LayerError(f"{source}: whiteout {path!r} names no file")
+        self._create(pfd, name, lambda: os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd))
 
     def _finish_dirs(self, dir_times: list[tuple[str, int, int]]) -> None:
         for path, mode, mtime_ns in reversed(dir_times):

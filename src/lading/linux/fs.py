@@ -5,6 +5,10 @@ runtime creates or mounts onto inside a rootfs is therefore resolved with openat
 RESOLVE_IN_ROOT, which treats the rootfs as ``/`` for every step, absolute symlinks and ``..``
 included, so no image content can redirect a mount, a device node or a masked path onto the host.
 The caller then mounts onto ``/proc/self/fd/N``, the very inode that was resolved.
+
+A path that ends in, or passes through, a symlink whose target does not exist yet (an image's
+``/etc/localtime -> ../usr/share/zoneinfo/...``) is created at the target, read the same way,
+so the mount lands where the container will look for it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 O_PATH = 0o10000000
+MAX_SYMLINKS = 40  # as the kernel's path walk
 
 
 class _OpenHow(ctypes.Structure):
@@ -42,7 +47,7 @@ def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) ->
                 raise
 
 
-def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755, _links: int = 0) -> int:
     """Create every missing directory of ``path`` inside the root; return an O_PATH fd to it.
 
     Each prefix is resolved from the root (never from the previous component), so a symlink on
@@ -58,32 +63,50 @@ def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
             except FileNotFoundError:
                 try:
                     os.mkdir(part, mode, dir_fd=current)
-                except FileExistsError:
-                    raise FileNotFoundError(errno.ENOENT, "dangling symlink in the rootfs", prefix) from None
+                except FileExistsError:  # a dangling symlink: make its target instead
+                    target = _symlink_target(root_fd, current, part, prefix, _links)
+                    return mkdir_all_in_root(root_fd, "/".join([target, *parts[i + 1 :]]), mode, _links + 1)
                 nxt = open_in_root(root_fd, prefix, O_PATH | os.O_DIRECTORY)
             os.close(current)
             current = nxt
-        return current
-    except BaseException:
+        return os.dup(current)
+    finally:
         os.close(current)
-        raise
 
 
-def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755) -> int:
+def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755, _links: int = 0) -> int:
     """An O_PATH fd to ``path`` in the root, created (as a directory or an empty file) if missing."""
     if directory:
         return mkdir_all_in_root(root_fd, path, mode)
+    try:
+        return open_in_root(root_fd, path, O_PATH)
+    except FileNotFoundError:
+        pass
     parent, _, name = path.rstrip("/").rpartition("/")
     pfd = mkdir_all_in_root(root_fd, parent, mode)
     try:
         try:
-            return open_in_root(pfd, name, O_PATH)
-        except FileNotFoundError:
             fd = open_in_root(pfd, name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
-            os.close(fd)
-            return open_in_root(pfd, name, O_PATH)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            target = _symlink_target(root_fd, pfd, name, path, _links)
+            return create_in_root(root_fd, target, directory, mode, _links + 1)
+        os.close(fd)
+        return open_in_root(pfd, name, O_PATH)
     finally:
         os.close(pfd)
+
+
+def _symlink_target(root_fd: int, dir_fd: int, name: str, path: str, links: int) -> str:
+    """Where the symlink ``name`` in ``dir_fd`` points, as a path inside the root."""
+    if links >= MAX_SYMLINKS:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    target = os.readlink(name, dir_fd=dir_fd)
+    if target.startswith("/"):
+        return target
+    here = os.path.relpath(os.readlink(fd_path(dir_fd)), os.readlink(fd_path(root_fd)))
+    return os.path.join("/", here, target)
 
 
 def fd_path(fd: int) -> str:

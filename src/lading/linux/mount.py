@@ -1,4 +1,5 @@
-"""mount(2), umount2(2), pivot_root(2), mount_setattr(2), and mount option parsing.
+"""mount(2), umount2(2), pivot_root(2), mount_setattr(2), open_tree(2) and move_mount(2), and mount
+option parsing.
 
 Option names are those of mount(8) and the runtime spec: each is either a flag (set or cleared),
 a propagation change (applied by a separate mount call, as the kernel requires), a recursive
@@ -8,9 +9,18 @@ attribute (``rro``, ``rnosuid``, ... applied with mount_setattr), or filesystem 
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import NamedTuple
 
-from lading.linux.libc import SYS_MOUNT_SETATTR, SYS_PIVOT_ROOT, check, libc, syscall
+from lading.linux.libc import (
+    SYS_MOUNT_SETATTR,
+    SYS_MOVE_MOUNT,
+    SYS_OPEN_TREE,
+    SYS_PIVOT_ROOT,
+    check,
+    libc,
+    syscall,
+)
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -96,9 +106,14 @@ MOUNT_ATTR_RELATIME = 0x0
 MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+AT_FDCWD = -100
 
 # name -> (set, clear) for mount_setattr(AT_RECURSIVE); from runtime-spec "recursive" options.
 RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
@@ -125,6 +140,8 @@ RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
 
 # runc's extension, done by the runtime rather than mount(2): fill a new tmpfs with what it covers.
 TMPCOPYUP = "tmpcopyup"
+# Id-mapped bind mounts (the runtime's, through set_idmap; never passed to mount(2)).
+IDMAP_OPTIONS = frozenset({"idmap", "ridmap"})
 
 
 class Options(NamedTuple):
@@ -148,6 +165,8 @@ def parse_options(options: list[str]) -> Options:
     for opt in options:
         if opt == TMPCOPYUP:
             tmpcopyup = True
+        elif opt in IDMAP_OPTIONS:
+            continue
         elif opt in FLAG_OPTIONS:
             clear, flag = FLAG_OPTIONS[opt]
             flags = flags & ~flag if clear else flags | flag
@@ -196,10 +215,33 @@ def set_recursive_attributes(target: str, attr_set: int, attr_clear: int) -> Non
     attr = _MountAttr(attr_set, attr_clear, 0, 0)
     syscall(
         SYS_MOUNT_SETATTR,
-        -100,
+        AT_FDCWD,
         target.encode(),
         AT_RECURSIVE,
         ctypes.byref(attr),
         ctypes.sizeof(attr),
         what=f"mount_setattr {target}",
     )
+
+
+def open_tree(source: int, recursive: bool) -> int:
+    """A detached copy of the mount tree at the O_PATH fd ``source`` (open_tree OPEN_TREE_CLONE,
+    like a bind mount not yet attached anywhere); ``recursive`` copies submounts too."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    return syscall(SYS_OPEN_TREE, source, b"", flags, what="open_tree")
+
+
+def set_idmap(tree_fd: int, userns_fd: int, recursive: bool) -> None:
+    """Id-map a detached mount tree through the user namespace ``userns_fd`` (mount_setattr
+    MOUNT_ATTR_IDMAP): a file owned by id N on disk shows as the id N maps to in that namespace.
+    The kernel maps only a mount never attached, for a caller privileged over the filesystem."""
+    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    syscall(SYS_MOUNT_SETATTR, tree_fd, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr), what="mount_setattr idmap")
+
+
+def move_mount(tree_fd: int, target_fd: int) -> None:
+    """Attach the detached mount tree ``tree_fd`` on the file the O_PATH fd ``target_fd`` names
+    (not through /proc/self/fd, which move_mount refuses); ``tree_fd`` then names its root."""
+    flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+    syscall(SYS_MOVE_MOUNT, tree_fd, b"", target_fd, b"", flags, what="move_mount")

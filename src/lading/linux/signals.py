@@ -41,3 +41,15 @@ def reset(signals: tuple[int, ...]) -> None:
     for sig in signals:
         _signal.signal(sig, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def _wake_only(signum: int, frame: object) -> None:
+    """The Python-level handler a wakeup fd needs: the byte on the fd is the whole message."""
+
+
+def wake_on(signals: tuple[int, ...], fd: int) -> None:
+    """Deliver ``signals`` as their numbers written to ``fd`` (non-blocking): a poll loop wakes
+    for them instead of being interrupted."""
+    for sig in signals:
+        _signal.signal(sig, _wake_only)
+    _signal.set_wakeup_fd(fd, warn_on_full_buffer=False)

@@ -99,4 +99,5 @@ def after_user_switch(plan: CapPlan) -> None:
     for c in caps.members(plan.ambient & permitted & inheritable):
         caps.raise_ambient(c)
     if skipped := plan.ambient & ~(permitted & inheritable) & held:
-        log.warning(f"ambient capabilities must be permitted and inheritable; not raised: {_names(skipped)}")
+        # runc's default config asks for this (ambient without inheritable) and runc says nothing
+        log.debug("ambient capabilities must be permitted and inheritable; not raised: %s", _names(skipped))

@@ -20,7 +20,6 @@ from lading.linux.cgroups.device_filter import WILDCARD, DeviceRule
 
 if TYPE_CHECKING:
     from lading.spec.runtime_config import (
-        Linux,
         LinuxBlockIO,
         LinuxCPU,
         LinuxMemory,
@@ -126,8 +125,9 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-def device_rules(res: LinuxResources | None, linux: Linux | None = None) -> list[DeviceRule]:
-    """The config's rules in order, then the defaults, then access to each of linux.devices."""
+def device_rules(res: LinuxResources | None) -> list[DeviceRule]:
+    """The config's rules in order, then the defaults. A device in linux.devices gets only what
+    these grant (as in runc): listing a node creates it, it does not open the device cgroup."""
     rules = [
         DeviceRule(
             d.allow,
@@ -139,9 +139,6 @@ def device_rules(res: LinuxResources | None, linux: Linux | None = None) -> list
         for d in ((res.devices if res else None) or [])
     ]
     rules += DEFAULT_DEVICE_RULES
-    for dev in (linux.devices if linux else None) or []:
-        if dev.type in ("c", "b", "u") and dev.major is not None and dev.minor is not None:
-            rules.append(DeviceRule(True, "b" if dev.type == "b" else "c", dev.major, dev.minor, "rwm"))
     return rules
 
 
@@ -193,7 +190,7 @@ def memory_writes(m: LinuxMemory, version: int, current_limit: int | None = None
         out.append(Write("memory", "memory.low", _max(m.reservation)))
     for name in ("kernel", "kernel_tcp", "swappiness"):
         if getattr(m, name) is not None:
-            log.debug(f"linux.resources.memory.{name} has no cgroup v2 equivalent; ignored")
+            log.debug("linux.resources.memory.%s has no cgroup v2 equivalent; ignored", name)
     if m.disable_oom_killer:
         log.warning("linux.resources.memory.disableOOMKiller has no cgroup v2 equivalent; ignored")
     return out

@@ -71,6 +71,10 @@ class ContainerCgroup:
         self.cg = cg
         self.path = path
 
+    def sub(self, paths: dict[str, str]) -> ContainerCgroup:
+        """The existing sub-cgroup(s) an exec joins instead (runc's ``exec --cgroup``)."""
+        return ContainerCgroup(self.cg.sub(paths), self.path)
+
     # --- state.json ------------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
@@ -96,7 +100,7 @@ class ContainerCgroup:
             return 2
         return None
 
-    def apply(self, res: LinuxResources, linux: Linux | None = None, devices: bool = True) -> None:
+    def apply(self, res: LinuxResources, devices: bool = True) -> None:
         """Write every setting in ``res`` to the hierarchy that serves its controller."""
         from lading.runtime import cgroup_resources as res_
 
@@ -116,7 +120,7 @@ class ContainerCgroup:
                 raise LadingError(f"linux.resources.unified: {w.file}: no {w.controller} controller on cgroup v2 here")
             self._write(2, w)
         if devices:
-            self._apply_devices(res_.device_rules(res, linux))
+            self._apply_devices(res_.device_rules(res))
 
     def _memory_limit_v1(self) -> int | None:
         text = cgroupfs.read_optional(self.cg.v1["memory"], "memory.limit_in_bytes")
@@ -143,10 +147,9 @@ class ContainerCgroup:
         else:
             log.warning("cgroup: no devices controller on this host; device rules are not enforced")
 
-    def update(self, res: LinuxResources, where: str = "resources", linux: Linux | None = None) -> None:
-        """`lading update`: check and apply; devices only if given (with ``linux.devices`` still
-        allowed). checkBeforeUpdate refuses a memory limit below the current usage (v2 would
-        otherwise OOM-kill to get there)."""
+    def update(self, res: LinuxResources, where: str = "resources") -> None:
+        """`lading update`: check and apply; devices only if given. checkBeforeUpdate refuses a
+        memory limit below the current usage (v2 would otherwise OOM-kill to get there)."""
         from lading.runtime import cgroup_resources as res_
 
         res_.validate(res, where)
@@ -157,7 +160,7 @@ class ContainerCgroup:
                 raise LadingError(
                     f"{where}.memory.limit: {m.limit} is below the container's current memory usage ({usage})"
                 )
-        self.apply(res, linux, devices=res.devices is not None)
+        self.apply(res, devices=res.devices is not None)
 
     def memory_usage(self) -> int:
         if d := self.cg.directory(1, "memory"):
@@ -219,10 +222,18 @@ class ContainerCgroup:
 
 
 def create(
-    cid: str, linux: Linux | None, where: str = "config.json: $.linux", state_root: str = DEFAULT_ROOT
-) -> ContainerCgroup:
+    cid: str,
+    linux: Linux | None,
+    where: str = "config.json: $.linux",
+    state_root: str = DEFAULT_ROOT,
+    optional: bool = False,
+) -> ContainerCgroup | None:
     """Check linux.resources and cgroupsPath, make the cgroup and apply the limits; on failure
-    nothing is left behind."""
+    nothing is left behind.
+
+    ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
+    warning, as runc does, unless a limit was asked for; device rules are then the kernel's
+    (a user namespace cannot make device nodes)."""
     from lading.linux.cgroups import layout
     from lading.runtime import cgroup_resources as res_
 
@@ -234,11 +245,25 @@ def create(
     existed = [d for d in cg.directories() if os.path.isdir(d)]
     container = ContainerCgroup(cg, path)
     try:
-        cg.create()
+        try:
+            cg.create()
+        except LadingError as e:
+            if not optional:
+                raise
+            if res is not None and (res_.requested(res) or res.unified):
+                raise LadingError(f"{e}: resource limits need a cgroup delegated to this user") from None
+            log.warning(f"{e}: running without a cgroup of its own (rootless)")
+            return None
+        log.debug("cgroup %s made", path)
+        if cg.frozen():  # the init would hang in it, unkillable until someone thaws it
+            raise LadingError(f"cgroup {path}: the container's cgroup is unexpectedly frozen")
+        if found := cg.procs():
+            log.warning(f"cgroup {path}: the container's cgroup is not empty: {len(found)} process(es) found")
         if res is not None:
-            container.apply(res, linux)
-        else:
-            container._apply_devices(res_.device_rules(None, linux))
+            container.apply(res, devices=not optional)
+        elif not optional:
+            container._apply_devices(res_.device_rules(None))
+        log.debug("cgroup limits and device rules applied")
     except BaseException:
         if not existed:
             try:

@@ -67,12 +67,7 @@ def update(store: Store, cid: str, res: LinuxResources, where: str = "resources"
             # cgroup v2 sets quota and period in one line: keep the half not given
             cpu = replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
             res = replace(res, cpu=cpu)
-        linux_spec = None
-        if res.devices is not None:
-            from lading.spec.runtime_config import Linux
-
-            linux_spec = convert({**linux, "resources": merged}, Linux)
-        cgroup.update(res, where, linux_spec)
+        cgroup.update(res, where)
         linux["resources"] = merged
         store.save(cid, state)
 

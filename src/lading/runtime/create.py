@@ -32,6 +32,7 @@ class CreateOptions:
         no_pivot: bool = False,
         preserve_fds: int = 0,
         no_new_keyring: bool = False,
+        rootless: bool = False,
     ) -> None:
         self.bundle = bundle
         self.pid_file = pid_file
@@ -39,6 +40,7 @@ class CreateOptions:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.no_new_keyring = no_new_keyring
+        self.rootless = rootless  # cgroups this user may not make are skipped (runc's --rootless)
 
 
 def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
@@ -59,6 +61,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)
     init_pid: int | None = None
@@ -67,7 +70,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     hooks_began = False
     parent, child = Channel.pair()
     try:
-        os.mkfifo(plan.fifo_path, 0o622)
+        _make_exec_fifo(plan)
+        plan.idmapped_trees = _idmapped_trees(plan)
         if not spec.process.terminal and console_fd is not None:
             os.close(console_fd)
             console_fd = None
@@ -81,15 +85,24 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
             child_main(plan, child)
         child.close()
+        log.debug("forked stage-1 (%d)", stage1)
         try:
             # made while stage 1 starts up, then joined by it
-            cgroup = cgroups.create(cid, spec.linux, state_root=store.root)
+            cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
             msg = parent.expect("stage1")
             if plan.new_userns:
-                _write_id_maps(msg["pid"], spec)
-            cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
+                from lading.linux import userns
+
+                try:
+                    userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
+                except LadingError as e:
+                    raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
+            if cgroup is not None:
+                cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
+            log.debug("stage-1 (%d) is in the container's cgroup", msg["pid"])
             parent.send("go")
             init_pid = parent.expect("init")["pid"]
+            log.debug("the container's init is %d", init_pid)
         except BaseException:
             os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
@@ -101,7 +114,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             raise LadingError("container init exited during create")
         try:
             state = _record(plan, init_pid, started, spec)
-            state["cgroup"] = cgroup.to_state()
+            if cgroup is not None:
+                state["cgroup"] = cgroup.to_state()
             store.save(cid, {**state, "creating": True})  # `state` shows "creating" until ready
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
@@ -111,6 +125,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
             store.save(cid, state)
+            log.debug("container %s created", cid)
         finally:
             os.close(pidfd)
         if opts.pid_file:
@@ -131,6 +146,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         if console_fd is not None:
             os.close(console_fd)
+        for fd in plan.idmapped_trees.values():
+            os.close(fd)
         lock.release()
 
 
@@ -144,11 +161,19 @@ def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, A
         "pidStartTime": started,
         "bundle": plan.bundle,
         "rootfs": plan.rootfs,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z",
+        "created": _rfc3339_now(),
         "owner": "",
         "annotations": plan.annotations,
         "config": to_builtins(spec),
     }
+
+
+def _rfc3339_now() -> str:
+    """UTC now as Go's RFC 3339 with nanoseconds writes it (runc's "created"): the fraction
+    without trailing zeros."""
+    seconds, nanos = divmod(time.time_ns(), 10**9)
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
 
 
 def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
@@ -178,22 +203,66 @@ def _connect(path: str) -> int:
     return s.detach()
 
 
-def _write_id_maps(pid: int, spec: Any) -> None:
-    linux = spec.linux
-    for kind, maps in (("uid", linux.uid_mappings), ("gid", linux.gid_mappings)):
-        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
-        try:
-            with open(f"/proc/{pid}/{kind}_map", "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise LadingError(f"config.json: $.linux.{kind}Mappings: cannot apply: {e.strerror}") from None
+def _make_exec_fifo(plan: Plan) -> None:
+    """exec.fifo, writable by the container's root, who opens it last (as runc makes it)."""
+    old = os.umask(0)
+    try:
+        os.mkfifo(plan.fifo_path, 0o622)
+    finally:
+        os.umask(old)
+    if plan.uid_map and os.geteuid() == 0:
+        from lading.runtime.idmaps import host_id
+
+        os.chown(plan.fifo_path, host_id(plan.uid_map, 0) or 0, host_id(plan.gid_map, 0) or 0)
+
+
+def _idmapped_trees(plan: Plan) -> dict[int, int]:
+    """Each id-mapped mount, made here as root (the kernel requires it) as a detached tree the
+    init attaches in the container: {index in mounts: tree fd}."""
+    if not plan.idmapped:
+        return {}
+    from lading.linux import mount as m
+    from lading.linux import userns
+
+    trees: dict[int, int] = {}
+    try:
+        for i, idm in plan.idmapped.items():
+            entry = (plan.spec.mounts or [])[i]
+            source = os.path.join(plan.bundle, entry.source or "")
+            try:
+                src = os.open(source, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    tree = m.open_tree(src, idm.rbind)
+                finally:
+                    os.close(src)
+                trees[i] = tree
+                ns_fd = userns.mapping_fd(idm.uids, idm.gids)
+                try:
+                    m.set_idmap(tree, ns_fd, idm.ridmap)
+                finally:
+                    os.close(ns_fd)
+            except OSError as e:
+                why = e.strerror or str(e)
+                raise LadingError(f"config.json: $.mounts[{i}]: cannot id-map {source}: {why}") from None
+    except BaseException:
+        for fd in trees.values():
+            os.close(fd)
+        raise
+    return trees
 
 
 def write_pid_file(path: str, pid: int) -> None:
     """Write the pid file atomically, as podman and containerd read it right away."""
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
-    log.debug(f"wrote pid file {path}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise LadingError(f"--pid-file {path}: {e.strerror}") from None
+    log.debug("wrote pid file %s", path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NoReturn
 
+from lading import log
 from lading.linux import namespaces as ns
 from lading.linux import trampoline
 from lading.runtime import console, process, shield
@@ -45,8 +46,10 @@ def _stage1(job: Job, chan: Channel) -> None:
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
+    chan.forward_log("exec-stage-1")
     chan.expect("go")
     _join(job.ns_fds)
+    log.debug("joined the container's namespaces: %s", " ".join(job.ns_fds))
     if "user" in job.ns_fds:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
@@ -59,6 +62,7 @@ def _stage1(job: Job, chan: Channel) -> None:
         try:
             host_pid = int(os.read(pid_r, 32))
             os.close(pid_r)
+            chan.forward_log("exec")
             _process(job, chan, host_pid)
         except BaseException as e:
             report(chan, e)
@@ -98,6 +102,7 @@ def _process(job: Job, chan: Channel, host_pid: int) -> NoReturn:
     assert proc.args
     path = process.find_executable(proc.args[0], env)
     via = trampoline.load(job.error_fd)
+    log.debug("in the container's root, about to exec %s", path)
     job.security.set_rlimits()
     job.security.apply(proc, job.allow_setgroups, job.state_json, host_pid)
     job.security.seal(job.state_json, host_pid)

@@ -22,6 +22,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lading import log
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
@@ -47,6 +48,8 @@ class ExecOptions:
     pid_file: str | None = None
     preserve_fds: int = 0
     ignore_paused: bool = False
+    # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
+    sub_cgroups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,7 +114,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         if not opts.detach:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
-        pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
+        pid = _start(job, _cgroup(cid, state, opts.sub_cgroups), reap=not opts.detach)
+        # detached, it is no child of ours: its start time names it if it must be killed below
+        started_at = proc_.start_time(pid) if opts.detach else None
     except BaseException:
         if ours is not None:
             ours.close()
@@ -134,6 +139,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         if not opts.detach:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+        elif started_at is not None:  # as runc: a process whose pid file failed is not left running
+            proc_.send_signal(pid, started_at, signal.SIGKILL)
+            proc_.wait_gone(pid, started_at)
         raise
     if forwarder is None:
         return 0
@@ -154,10 +162,12 @@ def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
         child.close()
         os.close(job.error_fd)
         try:
+            log.debug("exec: forked stage-1 (%d)", stage1)
             if cgroup is not None:
                 cgroup.add(stage1)
             parent.send("go")
             pid: int = parent.expect("process")["pid"]
+            log.debug("exec: the process is %d", pid)
         except BaseException:
             os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
@@ -228,6 +238,19 @@ def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
         if waited == pid:
             code = os.waitstatus_to_exitcode(status)
             return code if code >= 0 else 128 - code
+
+
+def _cgroup(cid: str, state: dict[str, Any], sub: dict[str, str]) -> ContainerCgroup | None:
+    """The cgroup the process joins: the container's, or the sub-cgroups --cgroup names."""
+    cgroup = ContainerCgroup.from_state(state)
+    if not sub:
+        return cgroup
+    if cgroup is None:
+        raise LadingError(f"--cgroup: container {cid} has no cgroup of its own")
+    try:
+        return cgroup.sub(sub)
+    except LadingError as e:
+        raise LadingError(f"--cgroup: {e}") from None
 
 
 def _recorded_spec(cid: str, state: dict[str, Any]) -> Spec:

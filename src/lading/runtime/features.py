@@ -50,7 +50,8 @@ def features() -> Features:
             apparmor=AppArmorFeatures(enabled=True),
             selinux=SELinuxFeatures(enabled=True),
             intel_rdt=IntelRdtFeatures(enabled=False),
-            mount_extensions=MountExtensionsFeatures(idmap=IDMapFeatures(enabled=False)),
+            # mounts[].uidMappings/gidMappings, idmap and ridmap: bind mounts, made by root
+            mount_extensions=MountExtensionsFeatures(idmap=IDMapFeatures(enabled=True)),
             net_devices=NetDevicesFeatures(enabled=False),
         ),
     )
@@ -64,12 +65,12 @@ def hook_names() -> list[str]:
 
 
 def mount_options() -> list[str]:
-    """Every option lading.linux.mount turns into a flag, a propagation or a recursive attribute,
-    and tmpcopyup (anything else is passed to the filesystem as data, which features.md leaves
+    """Every option lading.linux.mount turns into a flag, a propagation, a recursive attribute or
+    an id-mapping, and tmpcopyup (anything else is passed to the filesystem as data, which features.md leaves
     out)."""
     from lading.linux import mount
 
-    tables = (mount.FLAG_OPTIONS, mount.PROPAGATION_OPTIONS, mount.RECURSIVE_OPTIONS)
+    tables = (mount.FLAG_OPTIONS, mount.PROPAGATION_OPTIONS, mount.RECURSIVE_OPTIONS, mount.IDMAP_OPTIONS)
     return sorted({mount.TMPCOPYUP}.union(*tables))
 
 

@@ -54,6 +54,7 @@ def run(kind: str, hooks: list[dict[str, Any]] | None, state_json: str, env: Map
 
     ``env`` is the environment of hooks that give none (default: this process's)."""
     for i, hook in enumerate(hooks or []):
+        log.debug("running hook %s[%d]: %s", kind, i, hook["path"])
         run_one(f"{kind}[{i}]", hook, state_json, env)
 
 

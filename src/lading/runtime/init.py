@@ -14,13 +14,15 @@ after pivot_root Python's standard library is no longer reachable on disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 from typing import TYPE_CHECKING, NoReturn
 
-from lading.errors import LadingError
-from lading.linux import keyring, netdev, trampoline
+from lading import log
+from lading.errors import LadingError, describe
+from lading.linux import keyring, netdev, prctl, trampoline
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.runtime import console, hooks, process, rootfs, shield
@@ -50,13 +52,7 @@ def child_main(plan: Plan, chan: Channel) -> NoReturn:
 
 def report(chan: Channel, e: BaseException) -> None:
     """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
-    if isinstance(e, LadingError):
-        msg = str(e)
-    elif isinstance(e, OSError):
-        what = e.strerror or str(e)
-        msg = what if e.filename is None else f"{e.filename}: {what}"
-    else:
-        msg = f"{type(e).__name__}: {e}"
+    msg = describe(e)
     try:
         chan.send("error", msg=msg)
     except OSError:
@@ -69,22 +65,36 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     keep = {chan.fileno(), *plan.keep_fds}
     if plan.console_fd is not None:
         keep.add(plan.console_fd)
+    keep.update(plan.idmapped_trees.values())
     shield.enter(keep)
+    chan.forward_log("stage-1")
+    # runc's order: join the namespaces given by path (the user namespace first, so that those it
+    # owns can be joined), while still privileged over the host's; then make the user namespace
+    # and let the runtime write its maps; then every other new namespace, owned by it.
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
-    elif plan.new_userns:
+    for path, flag in plan.join:
+        ns.setns(path, flag)
+    if plan.new_userns:
         ns.unshare(ns.CLONE_NEWUSER)
+        # dumpable while the runtime writes the maps: a non-dumpable process's /proc files are
+        # root's, and a runtime that is not root could not write them (runc does the same)
+        prctl.set_dumpable(True)
     chan.send("stage1", pid=os.getpid())
     chan.expect("go")
+    prctl.set_dumpable(False)
+    ns.unshare(plan.unshare_flags)
+    log.debug("joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags)
+    # still with the host's ids, which may enter the state and bundle dirs (the container's root
+    # may not): the exec fifo, and what rootfs.open_sources opens
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, plan.idmapped_trees)
+    if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(plan.time_offsets)
     if plan.new_userns or plan.userns_path:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    for path, flag in plan.join:
-        ns.setns(path, flag)
-    ns.unshare(plan.unshare_flags)
-    if plan.time_offsets:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(plan.time_offsets)
     # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
     # so that the runtime always hears "init" before anything the init says.
     waiting, reported = os.pipe()
@@ -94,7 +104,8 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.close(reported)
             os.read(waiting, 1)
             os.close(waiting)
-            _init(plan, chan)
+            chan.forward_log("init")
+            _init(plan, chan, fifo_fd, sources)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -102,7 +113,17 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     os._exit(0)
 
 
-def _init(plan: Plan, chan: Channel) -> NoReturn:
+def _check_fifo(fifo_fd: int) -> None:
+    """Fail create, not start, if exec.fifo cannot be opened for writing: without a reader the
+    open fails with ENXIO only once the permission check has passed."""
+    try:
+        os.close(os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
+
+
+def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -110,7 +131,7 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
         signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
-    if plan.new_uts:
+    if "uts" in plan.private:
         if spec.hostname is not None:
             socket.sethostname(spec.hostname)
         if spec.domainname is not None:
@@ -118,14 +139,14 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
             check(libc.setdomainname(name, len(name)), "setdomainname")
     if plan.new_net:
         netdev.set_up("lo")
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    rootfs.prepare(
+    root_fd = rootfs.prepare(
         spec,
-        plan.rootfs,
-        plan.bundle,
-        plan.new_userns or bool(plan.userns_path),
+        sources,
+        plan.bind_devices,
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
     )
+    sources.close()
+    log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
     proc = spec.process
     assert proc is not None
     chan.send("hooks")
@@ -135,16 +156,19 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     # container's /etc/passwd).
     create_hooks = plan.hooks.get("createContainer")
     hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
-    rootfs.pivot(plan.rootfs, plan.no_pivot)
+    rootfs.pivot(root_fd, plan.no_pivot)
+    os.close(root_fd)
+    log.debug("%s into the rootfs", "chroot" if plan.no_pivot else "pivot_root")
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    if plan.console_fd is not None:  # before finish: /dev/console goes into a /dev that may turn read-only
+        console.setup(plan.console_fd, proc)
     rootfs.finish(spec)
+    log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
-    if plan.console_fd is not None:
-        console.setup(plan.console_fd, proc)
     env = process.environment(proc)
     if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
         env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
@@ -154,6 +178,8 @@ def _init(plan: Plan, chan: Channel) -> NoReturn:
     if not proc.args:
         raise LadingError("config.json: $.process.args: at least one argument is required")
     plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
+    _check_fifo(fifo_fd)
+    log.debug("ready: %s waits on exec.fifo for start", path)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a

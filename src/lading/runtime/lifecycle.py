@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 
+from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
@@ -49,7 +50,8 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
 
 
 def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The state as `lading state` prints it: state-schema.json plus runc's extra fields."""
+    """The state as `lading state` prints it: state-schema.json plus runc's extra fields, in
+    runc's order (annotations only when there are some)."""
     st = status(store, cid, state)
     out = {
         "ociVersion": state["ociVersion"],
@@ -59,10 +61,10 @@ def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any
         "bundle": state["bundle"],
         "rootfs": state["rootfs"],
         "created": state["created"],
-        "owner": state.get("owner", ""),
     }
     if state.get("annotations"):
         out["annotations"] = state["annotations"]
+    out["owner"] = state.get("owner", "")
     return out
 
 
@@ -71,13 +73,25 @@ def get_state(store: Store, cid: str) -> dict[str, Any]:
 
 
 def list_states(store: Store) -> list[dict[str, Any]]:
+    """Every container's state; as in runc's list, the owner is the user owning its state dir."""
     out = []
     for cid in store.ids():
         try:
-            out.append(get_state(store, cid))
-        except (NotFoundError, LadingError):
+            state = get_state(store, cid)
+            state["owner"] = _user_name(os.stat(store.dir(cid)).st_uid)
+        except (NotFoundError, LadingError, FileNotFoundError):
             continue  # being created or deleted right now
+        out.append(state)
     return out
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def _hook_state(state: dict[str, Any], status: str) -> str:
@@ -96,28 +110,45 @@ def start(store: Store, cid: str) -> None:
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        log.debug("start %s: releasing init %d through exec.fifo", cid, state["pid"])
         error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
         os.unlink(fifo)
         if error:
             raise LadingError(error)
+        log.debug("init %d exec'd the container's process", state["pid"])
         config_hooks = (state.get("config") or {}).get("hooks") or {}
         try:
             hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
         except LadingError:
-            # runtime.md lifecycle step 9: an error, and the container stopped; `delete` then
-            # undoes the create and runs the poststop hooks (steps 12 and 13).
-            _stop(state)
+            # runtime.md lifecycle step 9: an error, the container stopped, and the lifecycle
+            # goes on at step 12: the container is destroyed and the poststop hooks run.
+            if _stop(state):
+                _destroy(store, cid, state)
             raise
 
 
-def _stop(state: dict[str, Any]) -> None:
-    """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
+def _stop(state: dict[str, Any]) -> bool:
+    """SIGKILL the container's init and everything else in its cgroup (thawed, and taken back
+    from any other freezer cgroup, so the kill lands); True once the init is gone."""
     pid, started = state["pid"], state.get("pidStartTime")
+    log.debug("killing init %d", pid)
     proc.send_signal(pid, started, signals.SIGKILL)
     cgroup = ContainerCgroup.from_state(state)
     if cgroup is not None:
         cgroup.kill_all(signals.SIGKILL)
-    proc.wait_gone(pid, started)
+    return proc.wait_gone(pid, started)
+
+
+def _destroy(store: Store, cid: str, state: dict[str, Any]) -> None:
+    """Undo the create of a stopped container, then run the poststop hooks (lifecycle 12-13)."""
+    cgroup = ContainerCgroup.from_state(state)
+    if cgroup is not None:
+        cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+        log.debug("removed the cgroup")
+    config_hooks = (state.get("config") or {}).get("hooks") or {}
+    store.remove(cid)
+    log.debug("removed the state directory")
+    hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
 
 
 def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
@@ -170,13 +201,29 @@ def _read_some(fd: int) -> bytes:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused"))
+    """Signal the init (signal 0 only checks it is there) or, with ``all_processes``, whatever is
+    in the container's cgroup: as runc, a stopped container may still have processes there (it
+    had no PID namespace of its own), so --all works on it too.
+
+    A single kill of a stopped container fails in runc's words, "container not running": the
+    containerd shim takes those (and "does not exist") for "already gone", and any other failure
+    of a kill for an error that fails the stop of the pod for ever."""
+    state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
     cgroup = ContainerCgroup.from_state(state)
     if all_processes and cgroup is not None:
+        log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
         cgroup.kill_all(sig)
         return
-    if not proc.send_signal(state["pid"], state.get("pidStartTime"), sig):
-        raise LadingError(f"container {cid} is not running")
+    not_running = f"cannot kill container {cid}: container not running"
+    if st == "stopped":
+        raise LadingError(not_running)
+    log.debug("kill %s: signal %d to init %d", cid, sig, state["pid"])
+    try:
+        sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
+    except OSError as e:  # a number the kernel has no signal for
+        raise LadingError(f"unable to signal init: {e.strerror}") from None
+    if not sent:
+        raise LadingError(not_running)
     if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
         cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
 
@@ -195,28 +242,20 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         st = status(store, cid, state)
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
-        pid, started = state["pid"], state.get("pidStartTime")
-        cgroup = ContainerCgroup.from_state(state)
-        if st != "stopped":
-            proc.send_signal(pid, started, signals.SIGKILL)
-            if st == "paused" and cgroup is not None:
-                cgroup.thaw()
-            if not proc.wait_gone(pid, started):
-                raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
-        if cgroup is not None:
-            cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
-        config_hooks = (state.get("config") or {}).get("hooks") or {}
-        store.remove(cid)
-        hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
+        log.debug("delete %s: it is %s", cid, st)
+        if st != "stopped" and not _stop(state):
+            raise LadingError(f"container {cid}: init process {state['pid']} did not exit after SIGKILL")
+        _destroy(store, cid, state)
 
 
 def signal_number(name: str) -> int:
-    """TERM, SIGTERM, sigterm and 15 all name the same signal; anything else is an error."""
-    if name.isdigit():
-        num = int(name)
-        if 0 < num < signals.NSIG:
-            return num
-        raise LadingError(f"invalid signal: {name}")
+    """TERM, SIGTERM, sigterm and 15 all name the same signal. As runc, any number is passed on
+    as it is (0 checks the process exists; one the kernel has no signal for fails the kill)."""
+    digits = name[1:] if name[:1] in ("+", "-") else name
+    if digits.isascii() and digits.isdigit():
+        if abs(int(name)) >= 1 << 31:
+            raise LadingError(f"invalid signal: {name}")
+        return int(name)
     upper = name.upper()
     if not upper.startswith("SIG"):
         upper = "SIG" + upper

@@ -7,12 +7,13 @@ message before any process, mount or state exists; the init only carries the pla
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.runtime import hooks
+from lading.linux.userns import IdRange, in_user_namespace, setgroups_denied
+from lading.runtime import hooks, idmaps
 
 if TYPE_CHECKING:
     from lading.runtime.security import Security
@@ -59,17 +60,33 @@ class Plan:
         self.security: Security
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self._namespaces(spec)
-        self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.new_net, self.new_uts)
-        refuse_idmapped_mounts(spec)
-        self.allow_setgroups = True
-        if spec.hostname and not self.new_uts:
-            raise LadingError("config.json: $.hostname: setting the hostname needs a new uts namespace")
+        self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.private)
+        # mknod is for host root only: in any user namespace devices are bound from the host
+        self.bind_devices = self.new_userns or bool(self.userns_path) or in_user_namespace()
+        self.idmapped = idmapped_mounts(spec, self.uid_map, self.gid_map)
+        self.idmapped_trees: dict[int, int] = {}  # made by create, attached by the init
+        # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py)
+        self.allow_setgroups = not (self.new_userns and setgroups_denied(self.gid_map))
+        if not self.allow_setgroups and spec.process and spec.process.user and spec.process.user.additional_gids:
+            raise LadingError(
+                "config.json: $.process.user.additionalGids: cannot be set when setgroups is denied "
+                "(a single gid mapping of this user's own gid)"
+            )
+        for field, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+            if value and "uts" not in self.private:
+                raise LadingError(
+                    f"config.json: $.{field}: the container has no uts namespace of its own, so this would"
+                    " rename the host: add a uts namespace"
+                )
 
     def _namespaces(self, spec: Spec) -> None:
         self.join: list[tuple[str, int]] = []
         self.unshare_flags = 0
         self.new_userns = False
         self.userns_path: str | None = None
+        # the kinds of namespace the container does not share with the runtime: new ones, and
+        # joined ones that really are another namespace (a path may name the runtime's own)
+        self.private: set[str] = set()
         seen: set[str] = set()
         for i, n in enumerate((spec.linux.namespaces if spec.linux else None) or []):
             where = f"config.json: $.linux.namespaces[{i}]"
@@ -82,17 +99,25 @@ class Plan:
             if n.path:
                 if not os.path.exists(n.path):
                     raise LadingError(f"{where}.path: {n.path}: no such file")
+                if ns.same_namespace(n.path, NS_NAMES[n.type]):
+                    continue  # already in it
+                self.private.add(n.type)
                 if n.type == "user":
                     self.userns_path = n.path
-                elif not ns.same_namespace(n.path, NS_NAMES[n.type]):
+                else:
                     self.join.append((n.path, flag))
-            elif n.type == "user":
+                continue
+            self.private.add(n.type)
+            if n.type == "user":
                 self.new_userns = True
             else:
                 self.unshare_flags |= flag
         if "mount" not in seen:
-            raise LadingError("config.json: $.linux.namespaces: a mount namespace is required")
-        self.new_uts = bool(self.unshare_flags & ns.CLONE_NEWUTS)
+            raise LadingError(
+                "config.json: $.linux.namespaces: no mount namespace: lading builds the rootfs in the"
+                " container's own mount namespace and does not mount into the host's mount namespace;"
+                ' add {"type": "mount"}'
+            )
         self.new_net = bool(self.unshare_flags & ns.CLONE_NEWNET)
         linux = spec.linux
         self.time_offsets = ""
@@ -106,8 +131,12 @@ class Plan:
                     raise LadingError(f"config.json: $.linux.timeOffsets.{clock}: unknown clock")
                 lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
             self.time_offsets = "".join(lines)
-        if self.new_userns and not (linux and linux.uid_mappings and linux.gid_mappings):
-            raise LadingError("config.json: $.linux.uidMappings: a new user namespace needs uid and gid mappings")
+        self.uid_map: list[IdRange] = []
+        self.gid_map: list[IdRange] = []
+        if self.new_userns:
+            self.uid_map, self.gid_map = idmaps.container_maps(spec)
+        elif os.geteuid() != 0 and not self.userns_path:
+            raise LadingError("config.json: $.linux.namespaces: a rootless container needs a user namespace")
 
     def state_json(self, status: str, pid: int | None) -> str:
         """The container state as hooks get it on stdin (state-schema.json)."""
@@ -123,31 +152,58 @@ def resolve_rootfs(spec: Spec, bundle: str) -> str:
     return os.path.realpath(path)
 
 
-def validate_sysctl(sysctl: dict[str, str] | None, new_net: bool, new_uts: bool) -> dict[str, str]:
+def validate_sysctl(sysctl: dict[str, str] | None, private: set[str]) -> dict[str, str]:
+    """The sysctls, each checked to belong to a namespace the container does not share with the
+    runtime (``private``): anything else would be written to the host, as runc also refuses."""
     for key in sysctl or {}:
         where = f"config.json: $.linux.sysctl[{key!r}]"
         if "/" in key or ".." in key:
             raise LadingError(f"{where}: invalid sysctl name")
         if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
-            continue
-        if key.startswith("net."):
-            if not new_net:
-                raise LadingError(f"{where}: needs a new network namespace")
-            continue
-        if key in ("kernel.hostname", "kernel.domainname"):
-            if not new_uts:
-                raise LadingError(f"{where}: needs a new uts namespace")
-            continue
-        raise LadingError(f"{where}: not a namespaced sysctl, it would change the host")
+            kind = "ipc"
+        elif key.startswith("net."):
+            kind = "network"
+        elif key == "kernel.domainname":
+            kind = "uts"
+        elif key == "kernel.hostname":
+            raise LadingError(f"{where}: conflicts with $.hostname, which sets it")
+        else:
+            raise LadingError(f"{where}: not in a namespace of the container's own: it would change the host")
+        if kind not in private:
+            raise LadingError(
+                f"{where}: not allowed in the host's {kind} namespace: the container has no {kind} namespace of its own"
+            )
     return dict(sysctl or {})
 
 
-def refuse_idmapped_mounts(spec: Spec) -> None:
-    """Id-mapped mounts are not implemented: refuse them rather than mount without the mapping
-    (config.md: such a mount MUST have the idmapping applied). `lading features` says so too."""
+class IdMappedMount(NamedTuple):
+    uids: list[IdRange]
+    gids: list[IdRange]
+    rbind: bool  # submounts are copied too
+    ridmap: bool  # and id-mapped too
+
+
+def idmapped_mounts(spec: Spec, uids: list[IdRange], gids: list[IdRange]) -> dict[int, IdMappedMount]:
+    """mounts[i] that are id-mapped (idmap, ridmap, uidMappings), by index: their own mappings,
+    or the container's (config.md); bind mounts only, and only made by root (the kernel maps a
+    host filesystem's mount only for a caller privileged over it)."""
+    found: dict[int, IdMappedMount] = {}
     for i, entry in enumerate(spec.mounts or []):
         options = set(entry.options or [])
-        if entry.uid_mappings is not None or options & {"idmap", "ridmap"}:
-            raise LadingError(
-                f"config.json: $.mounts[{i}]: id-mapped mounts (idmap, ridmap, uidMappings) are not supported"
-            )
+        if entry.uid_mappings is None and not options & {"idmap", "ridmap"}:
+            continue
+        where = f"config.json: $.mounts[{i}]"
+        if not options & {"bind", "rbind"} and entry.type != "bind":
+            raise LadingError(f"{where}: only bind mounts can be id-mapped")
+        if os.geteuid() != 0:
+            raise LadingError(f"{where}: id-mapped mounts need root (the kernel id-maps a host mount only for root)")
+        if entry.uid_mappings is not None:
+            own_u, own_g = idmaps.ranges(entry.uid_mappings), idmaps.ranges(entry.gid_mappings)
+            idmaps.check(f"{where}.uidMappings", own_u)
+            idmaps.check(f"{where}.gidMappings", own_g)
+        elif uids:
+            own_u, own_g = uids, gids
+        else:
+            raise LadingError(f"{where}: idmap without uidMappings needs the container's own user namespace mappings")
+        found[i] = IdMappedMount(own_u, own_g, "rbind" in options, "ridmap" in options)
+    return found

@@ -12,10 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from lading import log
 from lading.errors import LadingError
-from lading.linux import fs
+from lading.linux import fs, mountinfo
 from lading.linux import mount as m
 from lading.linux.cgroups import layout as cgroup_layout
 
@@ -39,6 +40,9 @@ DEV_LINKS = [
     ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"),
 ]
+# A user namespace without its own network namespace may not mount a new sysfs: the host's is
+# bound instead, as crun does (runc 1.1 fails; its `spec --rootless` binds /sys in the config).
+BIND_INSTEAD = {"sysfs": "/sys"}
 _ROOT_PROPAGATION = {
     "shared": m.MS_SHARED | m.MS_REC,
     "slave": m.MS_SLAVE | m.MS_REC,
@@ -55,31 +59,128 @@ def root_propagation(name: str | None) -> int:
     return _ROOT_PROPAGATION[key]
 
 
-def prepare(spec: Spec, rootfs: str, bundle: str, in_userns: bool, own_cgroupns: bool) -> None:
-    """Everything up to (not including) pivot_root: the caller runs createContainer hooks next."""
+class Sources(NamedTuple):
+    """O_PATH fds opened by stage 1 while it still has the host's ids (see :func:`open_sources`)."""
+
+    rootfs: int
+    binds: dict[int, int]  # index in mounts -> the bind source
+    idmapped: dict[int, int]  # index in mounts -> a detached id-mapped tree the runtime made
+    later: dict[int, str]  # index in mounts -> a bind source not there yet (an earlier mount may make it)
+
+    def close(self) -> None:
+        for fd in (self.rootfs, *self.binds.values(), *self.idmapped.values()):
+            os.close(fd)
+
+
+def open_sources(spec: Spec, rootfs: str, bundle: str, idmapped: dict[int, int]) -> Sources:
+    """The rootfs and every bind source, opened in the container's new mount namespace before the
+    process becomes the container's root: a root mapped to another host id can then mount from
+    a directory only host root may enter (a bundle under /root, a 0700 temp dir), as with runc.
+    A source that does not exist yet is opened when its turn comes, after the mounts before it."""
+    root = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    binds: dict[int, int] = {}
+    later: dict[int, str] = {}
+    try:
+        for i, entry in enumerate(spec.mounts or []):
+            if is_bind(entry) and i not in idmapped and entry.type != "cgroup":
+                source = os.path.join(bundle, entry.source or "")
+                try:
+                    binds[i] = _open_source(i, entry, source)
+                except FileNotFoundError:
+                    later[i] = source
+    except BaseException:
+        Sources(root, binds, {}, {}).close()
+        raise
+    return Sources(root, binds, idmapped, later)
+
+
+def _open_source(i: int, entry: Mount, path: str) -> int:
+    """An O_PATH fd of a bind source; FileNotFoundError if it is not there, any other failure
+    as the config's error."""
+    try:
+        return os.open(path, fs.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise LadingError(
+            f"config.json: $.mounts[{i}]: cannot mount bind {entry.source or ''} on {entry.destination}: {e.strerror}"
+        ) from None
+
+
+def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool) -> int:
+    """Everything up to (not including) pivot_root: the caller runs createContainer hooks next.
+    Returns an O_PATH fd of the mounted rootfs, for :func:`pivot`."""
     linux = spec.linux
     propagation = root_propagation(linux.rootfs_propagation if linux else None)
     m.mount(None, "/", None, propagation)
-    m.mount(rootfs, rootfs, None, m.MS_BIND | m.MS_REC)
-    root_fd = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # pivot_root (and a move for --no-pivot) refuses a root whose parent mount is shared, which
+    # it is after "shared": make just that one mount private, so that the bind of the rootfs,
+    # a copy of it, is private too and its mounts never reach the host (as runc does).
+    parent = mountinfo.holding(mountinfo.read(), os.readlink(fs.fd_path(sources.rootfs)))
+    if parent.shared:
+        m.mount(None, parent.mountpoint, None, m.MS_PRIVATE)
+    # the rootfs bound onto itself, reached through the fd stage 1 opened (see open_sources)
+    root_fd = m.open_tree(sources.rootfs, recursive=True)
     try:
+        m.move_mount(root_fd, sources.rootfs)
         for i, entry in enumerate(spec.mounts or []):
             try:
-                mount_entry(root_fd, entry, bundle, own_cgroupns)
+                if i in sources.idmapped:
+                    new_root = attach_tree(root_fd, entry, sources.idmapped[i])
+                elif i in sources.later:
+                    source = _open_source(i, entry, sources.later[i])
+                    try:
+                        new_root = mount_entry(root_fd, entry, source, own_cgroupns)
+                    finally:
+                        os.close(source)
+                else:
+                    new_root = mount_entry(root_fd, entry, sources.binds.get(i), own_cgroupns)
             except OSError as e:
                 raise LadingError(
                     f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
-        create_devices(root_fd, (linux.devices if linux else None) or [], in_userns)
+            if new_root is not None:
+                os.close(root_fd)
+                root_fd = new_root
+        create_devices(root_fd, (linux.devices if linux else None) or [], bind_devices)
         if spec.process and spec.process.cwd:
             try:
                 os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
             except OSError as e:
                 cwd, why = spec.process.cwd, os.strerror(e.errno or 0)
                 raise LadingError(f"config.json: $.process.cwd: cannot create {cwd!r} in the rootfs: {why}") from None
-    finally:
+    except BaseException:
         os.close(root_fd)
+        raise
+    return root_fd
+
+
+def attach_tree(root_fd: int, entry: Mount, tree: int) -> int | None:
+    """An id-mapped bind mount: the runtime's detached tree, attached, then the entry's flags.
+    Returns the new root if the entry was mounted on the root."""
+    opts = m.parse_options(entry.options or [])
+    target = fs.create_in_root(root_fd, entry.destination, directory=stat.S_ISDIR(os.fstat(tree).st_mode))
+    try:
+        new_root = _attach(root_fd, tree, target)
+    finally:
+        os.close(target)
+    _finish_bind(new_root if new_root is not None else root_fd, entry.destination, opts)
+    return new_root
+
+
+def _attach(root_fd: int, tree: int, target: int) -> int | None:
+    """move_mount a detached tree onto ``target``; on the root itself the tree is the root from
+    then on, and an fd of it is returned (the old root fd still names what it covers)."""
+    m.move_mount(tree, target)
+    if not _same_inode(root_fd, target):
+        return None
+    return os.dup(tree)
+
+
+def _same_inode(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def is_bind(entry: Mount) -> bool:
@@ -87,34 +188,68 @@ def is_bind(entry: Mount) -> bool:
     return entry.type == "bind" or "bind" in opts or "rbind" in opts
 
 
-def mount_entry(root_fd: int, entry: Mount, bundle: str, own_cgroupns: bool = True) -> None:
+def read_only_later(entry: Mount) -> bool:
+    """A read-only tmpfs or /dev is mounted writable and made read-only by ``finish``, as runc
+    does: the mounts below it, the device nodes and a tmpcopyup need to write into it first."""
+    return (entry.type == "tmpfs" or os.path.normpath(entry.destination) == "/dev") and bool(
+        m.parse_options(entry.options or []).flags & m.MS_RDONLY
+    )
+
+
+def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bool = True) -> int | None:
+    """One ``mounts`` entry; ``source`` is the bind source's O_PATH fd (see open_sources).
+    Returns the new root if the entry was a bind mount on the root itself."""
     opts = m.parse_options(entry.options or [])
+    if read_only_later(entry):
+        opts = opts._replace(flags=opts.flags & ~m.MS_RDONLY)
     dest = entry.destination
+    log.debug("mount %s %s on %s", entry.type or "bind", entry.source or "", dest)
     if entry.type == "cgroup":
         mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
-        return
+        return None
     if is_bind(entry):
-        source = os.path.join(bundle, entry.source or "")
-        src_is_dir = os.path.isdir(source)
-        if not os.path.exists(source):
-            raise FileNotFoundError(errno.ENOENT, "source does not exist", source)
-        target = fs.create_in_root(root_fd, dest, directory=src_is_dir)
+        if source is None:
+            raise FileNotFoundError(errno.ENOENT, "source does not exist", entry.source)
+        target = fs.create_in_root(root_fd, dest, directory=stat.S_ISDIR(os.fstat(source).st_mode))
+        tree = m.open_tree(source, recursive=bool(opts.flags & m.MS_REC))
         try:
-            m.mount(source, fs.fd_path(target), None, m.MS_BIND | (opts.flags & m.MS_REC))
+            new_root = _attach(root_fd, tree, target)
         finally:
+            os.close(tree)
             os.close(target)
-        remount = opts.flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
-        if remount:
-            _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | remount))
-    else:
-        target = fs.mkdir_all_in_root(root_fd, dest)
+        _finish_bind(new_root if new_root is not None else root_fd, dest, opts)
+        return new_root
+    target = fs.mkdir_all_in_root(root_fd, dest)
+    try:
+        if _same_inode(root_fd, target):
+            raise OSError(errno.EINVAL, "only a bind mount can replace the root")
         try:
             m.mount(entry.source or entry.type, fs.fd_path(target), entry.type, opts.flags, opts.data)
-            if opts.tmpcopyup and entry.type == "tmpfs":
-                covered = fs.fd_path(target)
-                _on_mount(root_fd, dest, lambda mounted: _copy_up(covered, mounted))
-        finally:
-            os.close(target)
+        except PermissionError:
+            host = BIND_INSTEAD.get(entry.type or "")
+            if host is None:
+                raise
+            m.mount(host, fs.fd_path(target), None, m.MS_BIND | m.MS_REC)
+            _finish_bind(root_fd, dest, opts)
+            return None
+        if opts.tmpcopyup and entry.type == "tmpfs":
+            covered = fs.fd_path(target)
+            _on_mount(root_fd, dest, lambda mounted: _copy_up(covered, mounted))
+    finally:
+        os.close(target)
+    _finish(root_fd, dest, opts)
+    return None
+
+
+def _finish_bind(root_fd: int, dest: str, opts: m.Options) -> None:
+    """A bind mount's own flags need a remount; then propagation and recursive attributes."""
+    remount = opts.flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
+    if remount:
+        _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | remount))
+    _finish(root_fd, dest, opts)
+
+
+def _finish(root_fd: int, dest: str, opts: m.Options) -> None:
     if opts.propagation:
         _on_mount(root_fd, dest, lambda p: _set_propagation(p, opts.propagation))
     if opts.attr_set or opts.attr_clear:
@@ -182,14 +317,14 @@ def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: i
         _on_mount(parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC)))
 
 
-def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) -> None:
+def create_devices(root_fd: int, devices: list[LinuxDevice], bind_devices: bool) -> None:
     dev = fs.mkdir_all_in_root(root_fd, "/dev")
     try:
         for path, kind, major, minor in DEFAULT_DEVICES:
-            make_device(root_fd, path, kind, major, minor, 0o666, 0, 0, in_userns)
+            _device(root_fd, path, kind, major, minor, 0o666, 0, 0, bind_devices)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
-            make_device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, in_userns)
+            _device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, bind_devices)
         for target, name in DEV_LINKS:
             _symlink(target, name, dev)
         if _lstat(dev, "pts/ptmx") is not None:
@@ -201,6 +336,15 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], in_userns: bool) ->
             _symlink("/proc/kcore", "core", dev)
     finally:
         os.close(dev)
+
+
+def _device(
+    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, bind: bool
+) -> None:
+    try:
+        make_device(root_fd, path, kind, major, minor, mode, uid, gid, bind)
+    except OSError as e:
+        raise LadingError(f"device {path}: cannot create it in the rootfs: {e.strerror or e}") from None
 
 
 def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
@@ -221,7 +365,7 @@ _KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_I
 
 
 def make_device(
-    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, in_userns: bool
+    root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int, bind_devices: bool
 ) -> None:
     """mknod a device inside the rootfs (bind-mount the host's node where mknod is not allowed)."""
     parent, _, name = path.rpartition("/")
@@ -233,7 +377,7 @@ def make_device(
             pass
         except IsADirectoryError:
             raise LadingError(f"config.json: device {path} is a directory in the rootfs") from None
-        if in_userns and kind != "p":
+        if bind_devices and kind != "p":
             fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd)
             os.close(fd)
             target = fs.open_in_root(pfd, name)
@@ -249,12 +393,15 @@ def make_device(
         os.close(pfd)
 
 
-def pivot(rootfs: str, no_pivot: bool) -> None:
-    """Make the rootfs the process's /. pivot_root(".", ".") then detaching the old root leaves no
-    path to the host; --no-pivot moves the rootfs over / and chroots (for ramfs roots)."""
-    os.chdir(rootfs)
+def pivot(root_fd: int, no_pivot: bool) -> None:
+    """Make the rootfs (the fd prepare returned) the process's /. pivot_root(".", ".") then
+    detaching the old root leaves no path to the host; --no-pivot moves the rootfs over / and
+    chroots (for ramfs roots)."""
+    os.fchdir(root_fd)
     if no_pivot:
-        m.mount(rootfs, "/", None, m.MS_MOVE)
+        m.mount(None, "/", None, m.MS_SLAVE | m.MS_REC)  # neither the move nor an unmount reaches the host
+        _hide_host_proc_and_sys(os.getcwd())
+        m.mount(".", "/", None, m.MS_MOVE)
         os.chroot(".")
     else:
         old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
@@ -271,16 +418,45 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
     os.chdir("/")
 
 
+def _hide_host_proc_and_sys(rootfs: str) -> None:
+    """Without pivot_root the host's mounts stay in the container's mount namespace, out of
+    sight behind the chroot. The kernel lets a process that unshares a user and mount namespace
+    mount a fresh proc or sysfs only while an unmasked one is mounted in its namespace, so
+    detach (or, where that is not allowed, cover) every whole proc and sysfs outside the rootfs."""
+    for info in mountinfo.read():
+        if info.root != "/" or info.fstype not in ("proc", "sysfs") or mountinfo.is_under(info.mountpoint, rootfs):
+            continue
+        try:
+            m.umount(info.mountpoint, m.MNT_DETACH)
+        except OSError as e:
+            if e.errno == errno.ENOENT:  # under a mount detached already
+                continue
+            if e.errno not in (errno.EINVAL, errno.EPERM):  # a locked mount (user namespace): cover it
+                raise
+            m.mount("tmpfs", info.mountpoint, "tmpfs", m.MS_RDONLY)
+
+
 def finish(spec: Spec) -> None:
-    """After pivot_root: masked paths, read-only paths, then a read-only root."""
+    """After pivot_root: masked paths, read-only paths, the mounts left writable until now, then
+    a read-only root."""
     linux = spec.linux
     for path in (linux.masked_paths if linux else None) or []:
         mask(path)
     for path in (linux.readonly_paths if linux else None) or []:
         make_readonly(path)
+    root_fd = os.open("/", fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for entry in spec.mounts or []:
+            if read_only_later(entry):
+                _on_mount(root_fd, entry.destination, _remount_readonly)
+    finally:
+        os.close(root_fd)
     if spec.root and spec.root.readonly:
-        flags = _current_flags("/")
-        m.mount(None, "/", None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | flags)
+        _remount_readonly("/")
+
+
+def _remount_readonly(path: str) -> None:
+    m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | _current_flags(path))
 
 
 def mask(path: str) -> None:

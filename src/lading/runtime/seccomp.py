@@ -197,7 +197,7 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
             for name in call.names:
                 nr = sc.resolve_syscall(name)
                 if nr is None:
-                    log.debug(f"seccomp: ignoring unknown syscall {json.dumps(name)} ({where}.names)")
+                    log.debug("seccomp: ignoring unknown syscall %s (%s.names)", json.dumps(name), where)
                     continue
                 for conds in conditions:
                     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from lading import log
 from lading.linux import capabilities as linux_caps
 from lading.runtime import capabilities, lsm, process, rlimits, seccomp
 
@@ -71,6 +72,8 @@ class Security:
     def _load_seccomp(self, state_json: str, pid: int) -> None:
         """Load the filter; step 8 at once, since a notifying filter blocks until an agent answers."""
         assert self.seccomp is not None
+        # before the filter: a profile need not allow what writing a log line takes
+        log.debug("loading the seccomp filter (%d BPF instructions)", len(self.seccomp.program) // 8)
         notify_fd = seccomp.load(self.seccomp)
         if notify_fd is not None:
             message = seccomp.container_process_state(state_json.encode(), pid, self.seccomp.listener_metadata or "")

@@ -2,16 +2,19 @@
 
 A SOCK_SEQPACKET socketpair carries one small JSON object per message, so neither side ever has
 to frame or buffer: the init reports its PID, asks the runtime to run hooks at the points the spec
-gives, and finally says it is ready (or reports the error that stopped it).
+gives, and finally says it is ready (or reports the error that stopped it). Its debug lines come
+the same way (``log`` messages), since the child has closed the runtime's log file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 from typing import Any
 
+from lading import log
 from lading.errors import LadingError
 
 MAX_MESSAGE = 65536
@@ -31,18 +34,27 @@ class Channel:
 
     def recv(self, pidfd: int | None = None) -> dict[str, Any]:
         """The next message; an ``eof`` message when the other side closed or, given its pidfd,
-        its process died first."""
-        if pidfd is not None:
-            p = select.poll()
-            p.register(self.sock.fileno(), select.POLLIN)
-            p.register(pidfd, select.POLLIN)
-            if not any(fd == self.sock.fileno() for fd, _ in p.poll()):
+        its process died first. The other side's log lines are written to the log on the way."""
+        while True:
+            if pidfd is not None:
+                p = select.poll()
+                p.register(self.sock.fileno(), select.POLLIN)
+                p.register(pidfd, select.POLLIN)
+                if not any(fd == self.sock.fileno() for fd, _ in p.poll()):
+                    return {"type": "eof"}
+            data = self.sock.recv(MAX_MESSAGE)
+            if not data:
                 return {"type": "eof"}
-        data = self.sock.recv(MAX_MESSAGE)
-        if not data:
-            return {"type": "eof"}
-        msg: dict[str, Any] = json.loads(data)
-        return msg
+            msg: dict[str, Any] = json.loads(data)
+            if msg["type"] != "log":
+                return msg
+            log.write(msg["level"], msg["msg"])
+
+    def forward_log(self, name: str) -> None:
+        """In the forked child ``name``: its log lines go to the runtime over this channel,
+        prefixed ``name[PID]:`` as runc prefixes its setup stages'."""
+        prefix = f"{name}[{os.getpid()}]: "
+        log.forward(lambda level, msg: self.send("log", level=level, msg=prefix + msg))
 
     def expect(self, kind: str, pidfd: int | None = None) -> dict[str, Any]:
         msg = self.recv(pidfd=pidfd)

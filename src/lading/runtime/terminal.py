@@ -49,7 +49,7 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
     }
 )
 # Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
-_STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 _CHUNK = 65536
 # How often to look whether the container has read the last piped input (doubling after each EOF
 # sent, up to the second).
@@ -89,7 +89,7 @@ def raw_mode(fd: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals_to_pipe(signums: tuple[int, ...]) -> Iterator[int]:
+def signals_to_pipe(signums: tuple[int, ...]) -> Iterator[int]:
     """Deliver signums as bytes on a pipe (the read end is yielded) instead of interrupting us."""
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_handlers = {s: signal.signal(s, lambda *_: None) for s in signums}
@@ -111,7 +111,7 @@ def _copy_window_size(src: int | None, master: int) -> None:
         pty.set_window_size(master, *pty.get_window_size(src))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -127,12 +127,12 @@ def proxy(
     """
     stdin_tty = os.isatty(stdin_fd)
     size_src = stdin_fd if stdin_tty else stdout_fd if os.isatty(stdout_fd) else None
-    watched = FORWARDED_SIGNALS if forward else _STOPPING_SIGNALS
+    watched = FORWARDED_SIGNALS if forward else STOPPING_SIGNALS
     stopped_by: int | None = None
     with contextlib.ExitStack() as stack:
         if stdin_tty:
             stack.enter_context(raw_mode(stdin_fd))
-        sigpipe = stack.enter_context(_signals_to_pipe((signal.SIGWINCH, *watched)))
+        sigpipe = stack.enter_context(signals_to_pipe((signal.SIGWINCH, *watched)))
         _copy_window_size(size_src, master_fd)
         stopped_by = _pump(master_fd, stdin_fd, stdout_fd, stdin_tty, sigpipe, size_src, forward)
     if stopped_by is not None:
@@ -201,7 +201,7 @@ def _pump(
                         return None
                     if stdout_open:
                         try:
-                            _write_all(stdout, data)
+                            write_all(stdout, data)
                         except BrokenPipeError:
                             stdout_open = False  # keep draining so the container never blocks
 

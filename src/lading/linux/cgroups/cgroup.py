@@ -82,6 +82,23 @@ class Cgroup:
     def from_dict(cls, d: dict[str, Any]) -> Cgroup:
         return cls(dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ()))
 
+    def sub(self, paths: dict[str, str]) -> Cgroup:
+        """A cgroup below this one: ``paths`` maps a v1 controller to a path under its directory,
+        or "" to one path under every directory (the only form on cgroup v2). Nothing is made:
+        the sub-cgroups must exist. A path that leads out of this cgroup is refused."""
+        if "" in paths:
+            return Cgroup(
+                {c: _below(d, paths[""]) for c, d in self.v1.items()},
+                _below(self.v2, paths[""]) if self.v2 else None,
+                self.v2_mount,
+                self.v2_controllers,
+            )
+        for controller in paths:
+            if controller not in self.v1:
+                raise LadingError(f"unknown controller {controller}")
+        v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
+        return Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))
         return [*dirs, self.v2] if self.v2 else dirs
@@ -105,7 +122,7 @@ class Cgroup:
                 self._create_v2(self.v2, self.v2_mount)
             except LadingError as e:
                 if self.v1:  # hybrid: cgroup2 is a convenience there, not a requirement
-                    log.debug(f"not using cgroup2 on this hybrid host: {e}")
+                    log.debug("not using cgroup2 on this hybrid host: %s", e)
                     self.v2, self.v2_controllers = None, ()
                 else:
                     raise
@@ -128,7 +145,7 @@ class Cgroup:
                 try:
                     cgroupfs.write(directory, "cgroup.subtree_control", f"+{c}")
                 except LadingError as e:
-                    log.debug(str(e))
+                    log.debug("%s", e)
 
     def write(self, version: int, controller: str, name: str, value: str) -> None:
         d = self.directory(version, controller)
@@ -198,12 +215,35 @@ class Cgroup:
     def can_freeze(self) -> bool:
         return "freezer" in self.v1 or self.v2 is not None
 
+    def frozen(self) -> bool:
+        """Frozen or freezing, by itself or through a frozen parent."""
+        if "freezer" in self.v1:
+            return freezer.state_v1(self.v1["freezer"]) != "thawed"
+        return self.v2 is not None and freezer.frozen_v2(self.v2)
+
+    def _take_back(self) -> None:
+        """Move back into this v1 freezer cgroup every process of ours that was moved to another
+        one: frozen there, it would never act on a SIGKILL. Joining a thawed cgroup thaws it."""
+        d = self.v1.get("freezer")
+        if d is None:
+            return
+        ours = set(cgroupfs.procs(d))
+        for pid in self.procs():
+            if pid not in ours:
+                try:
+                    cgroupfs.add_process(d, pid)
+                except LadingError as e:  # it may have exited meanwhile
+                    log.debug("%s", e)
+
     # --- signals ---------------------------------------------------------------------------------
 
     def kill_all(self, sig: int = signals.SIGKILL) -> None:
         """Send ``sig`` to every process. SIGKILL goes through cgroup.kill where the kernel has it;
         otherwise the cgroup is frozen while the processes are listed and signalled, then left
-        thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
+        thawed for SIGKILL (so the kill lands) and as it was for any other signal. A SIGKILL
+        first takes back processes someone moved into another freezer cgroup."""
+        if sig == signals.SIGKILL:
+            self._take_back()
         if sig == signals.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
             kill.kill_v2(self.v2)
             if self.freezer_state() != "thawed":  # a frozen task dies only once thawed
@@ -225,3 +265,11 @@ class Cgroup:
         finally:
             if sig == signals.SIGKILL or before != "frozen":
                 self.thaw()
+
+
+def _below(directory: str, path: str) -> str:
+    """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    joined = os.path.normpath(directory + "/" + path)
+    if joined != directory and not joined.startswith(directory + "/"):
+        raise LadingError(f"{path} is not a sub cgroup path")
+    return joined

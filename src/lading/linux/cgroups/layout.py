@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lading.linux import mountinfo
+
 Mode = Literal["v1", "v2", "hybrid"]
 
 # cgroup v1 mount options that are not controller names
@@ -62,39 +64,19 @@ class Layout:
         return None
 
 
-def _unescape(s: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    if "\\" not in s:
-        return s
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and len(s[i + 1 : i + 4]) == 3 and s[i + 1 : i + 4].isdigit():
-            out.append(chr(int(s[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[Hierarchy]:
     """The cgroup and cgroup2 mounts in a mountinfo file, first mount of each hierarchy only."""
     found: list[Hierarchy] = []
     seen: set[tuple[int, frozenset[str]]] = set()
-    for line in text.splitlines():
-        fields = line.split()
-        if " - " not in line or len(fields) < 10:
-            continue
-        sep = fields.index("-")
-        fstype, options = fields[sep + 1], fields[sep + 3]
-        if fstype == "cgroup2":
+    for m in mountinfo.parse(text):
+        if m.fstype == "cgroup2":
             key: tuple[int, frozenset[str]] = (2, frozenset())
             version: Literal[1, 2] = 2
             controllers: frozenset[str] = frozenset()
-        elif fstype == "cgroup":
+        elif m.fstype == "cgroup":
             version = 1
             controllers = frozenset(
-                o for o in options.split(",") if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")
+                o for o in m.options.split(",") if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")
             )
             key = (1, controllers)
         else:
@@ -102,7 +84,7 @@ def parse_mountinfo(text: str) -> list[Hierarchy]:
         if key in seen:
             continue
         seen.add(key)
-        found.append(Hierarchy(version, _unescape(fields[4]), _unescape(fields[3]), controllers))
+        found.append(Hierarchy(version, m.mountpoint, m.root, controllers))
     return found
 
 

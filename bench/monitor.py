@@ -1,0 +1,212 @@
+"""Memory of idle container monitors: lading's monitor against podman's conmon, side by side.
+
+  python bench/monitor.py [-n N] [--rounds R]
+
+Each round starts one idle container of each kind (``sleep``, runc as the OCI runtime for all):
+podman's, lading's with a monitor exec'd for each, and lading's with a spawn socket (the first
+monitor exec'd, the others forked from a live one, see lading.engine.monitor_spawn). It
+reads the monitor's memory from /proc/PID/smaps_rollup, then starts N-1 more of each and reads
+the N monitors' totals; everything is removed before the next round. Printed: the median over
+the rounds, in KiB, with the ratio lading/conmon, for
+
+- RSS: resident pages, the shared ones counted in full in every process;
+- PSS: proportional set size, each shared page divided among the processes mapping it (what N
+  monitors really cost together);
+- anonymous: the process's own heap and dirtied data, which sharing cannot reduce.
+
+A bare ``python -I -S`` (sleeping in ``time.sleep``) is measured alongside: the interpreter's
+floor, under which no monitor written in Python can go. PSS depends on what else maps the same
+files: other Python processes on the machine share libpython's pages with the monitors.
+
+podman runs on private storage with conmon from Debian (tests/clients/podman.py); lading's
+monitors are started with ``lading.engine.monitor.launch`` on a busybox bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
+from tests.clients.podman import Podman  # noqa: E402
+from tests.clients.runtimes import RUNC, make_runtime  # noqa: E402
+from tests.support import default_config, make_busybox_rootfs  # noqa: E402
+
+from lading.engine.monitor import MonitorConfig, launch, wait_exit  # noqa: E402
+
+FIELDS = {"Rss": "RSS", "Pss": "PSS", "Pss_Anon": "anonymous"}
+
+
+def memory(pid: int) -> dict[str, int]:
+    """RSS, PSS and anonymous PSS of pid, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in FIELDS:
+                out[FIELDS[key]] = int(value.split()[0])
+    return out
+
+
+def total(pids: list[int]) -> dict[str, int]:
+    sums = dict.fromkeys(FIELDS.values(), 0)
+    for pid in pids:
+        for key, value in memory(pid).items():
+            sums[key] += value
+    return sums
+
+
+class Conmons:
+    def __init__(self, tmp: Path, archive: Path) -> None:
+        self.podman = Podman(tmp / "podman", make_runtime("runc", tmp / "podman-runtime"))
+        self.podman.load(archive)
+        self.pids: list[int] = []
+
+    def start(self) -> None:
+        cid = self.podman.run("-d", IMAGE_NAME, "sleep", "100000").stdout.strip()
+        self.pids.append(int(self.podman("inspect", "--format", "{{.State.ConmonPid}}", cid).stdout))
+
+    def stop_all(self) -> None:
+        self.podman.remove_containers()
+        self.pids.clear()
+
+    def close(self) -> None:
+        left = self.podman.close()
+        if left:
+            print(f"left behind by podman: {left}", file=sys.stderr)
+
+
+class Monitors:
+    """lading's monitors; with fork=True through a spawn socket (each forked from a live one)."""
+
+    def __init__(self, tmp: Path, fork: bool) -> None:
+        self.tmp = tmp
+        self.kind = "fork" if fork else "exec"
+        self.spawn_socket = tmp / "monitors.sock" if fork else None
+        self.bundle = tmp / "bundle"
+        make_busybox_rootfs(self.bundle / "rootfs")
+        (self.bundle / "config.json").write_text(json.dumps(default_config(["sleep", "100000"])))
+        self.root = tmp / "runc-state"
+        self.running: list[tuple[str, Path]] = []
+        self.pids: list[int] = []
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
+        cid = f"bench-{self.kind}-{self.started}-{os.getpid()}"
+        exec_dir = self.tmp / "exec" / cid
+        exec_dir.mkdir(parents=True)
+        runtime = [RUNC, "--root", str(self.root)]
+        log = self.tmp / f"{cid}-json.log"
+        cfg = MonitorConfig(cid, runtime, self.bundle, exec_dir, log, spawn_socket=self.spawn_socket)
+        self.pids.append(launch(cfg).monitor_pid)
+        subprocess.run([*runtime, "start", cid], check=True)
+        self.running.append((cid, exec_dir))
+
+    def stop_all(self) -> None:
+        for cid, exec_dir in self.running:
+            subprocess.run([RUNC, "--root", str(self.root), "kill", cid, "KILL"], check=False)
+            wait_exit(exec_dir, timeout=30)
+            subprocess.run([RUNC, "--root", str(self.root), "delete", "--force", cid], check=False)
+        self.running.clear()
+        self.pids.clear()
+
+    def close(self) -> None:
+        self.stop_all()
+
+
+class BarePython:
+    """The interpreter's floor: `python -I -S` doing nothing."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def start(self) -> None:
+        code = "import time; time.sleep(100000)"
+        self.procs.append(subprocess.Popen([sys.executable, "-I", "-S", "-c", code]))
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.procs.clear()
+
+    def close(self) -> None:
+        self.stop_all()
+
+
+def settle() -> None:
+    """Let the freshly started processes finish their start-up before they are measured."""
+    time.sleep(1)
+
+
+def rounds(n: int, count: int, kinds: dict[str, Conmons | Monitors | BarePython]) -> dict[str, dict[str, list[int]]]:
+    results: dict[str, dict[str, list[int]]] = {name: {} for name in kinds}
+    for _ in range(count):
+        for kind in kinds.values():
+            kind.start()
+        settle()
+        for name, kind in kinds.items():
+            for key, value in memory(kind.pids[0]).items():
+                results[name].setdefault(f"one: {key}", []).append(value)
+        for _ in range(n - 1):
+            for kind in kinds.values():
+                kind.start()
+        settle()
+        for name, kind in kinds.items():
+            for key, value in total(kind.pids).items():
+                results[name].setdefault(f"{n} together: {key}", []).append(value)
+        for kind in kinds.values():
+            kind.stop_all()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=10, help="idle monitors measured together (default 10)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds to take the median of (default 3)")
+    opts = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lading-bench-monitor-") as name:
+        tmp = Path(name)
+        archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
+        kinds: dict[str, Conmons | Monitors | BarePython] = {}
+        closers: list[Callable[[], None]] = []
+        try:
+            for label, make in (
+                ("conmon", lambda: Conmons(tmp, archive)),
+                ("lading", lambda: Monitors(tmp / "exec", fork=False)),
+                ("forked", lambda: Monitors(tmp / "fork", fork=True)),
+                ("python -IS", BarePython),
+            ):
+                kinds[label] = make()
+                closers.append(kinds[label].close)
+            results = rounds(opts.n, opts.rounds, kinds)
+        finally:
+            for close in reversed(closers):
+                close()
+    print(f"idle monitor memory, KiB: median of {opts.rounds} rounds ({os.uname().machine}, {sys.version.split()[0]})")
+    print(f"{'':24}{'conmon':>8}{'lading':>8}{'/conmon':>9}{'forked':>8}{'/conmon':>9}{'python -IS':>12}")
+    for row in results["conmon"]:
+        c, m, f, p = (statistics.median(results[k][row]) for k in ("conmon", "lading", "forked", "python -IS"))
+        print(f"{row:24}{c:8.0f}{m:8.0f}{m / c:9.2f}{f:8.0f}{f / c:9.2f}{p:12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

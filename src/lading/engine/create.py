@@ -1,0 +1,210 @@
+"""`container create`: everything checked first, then a name, two layers and the records.
+
+Each step can be undone and is undone on failure, so bad input leaves nothing behind. The
+container's lock is held from the moment its directory exists until config.v2.json is written:
+a create killed half way leaves a directory that the next command recognizes (no config, lock
+free) and removes together with its name and layers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lading.engine import roots as roots_
+from lading.engine.containers import Container
+from lading.engine.roots import Roots
+from lading.errors import LadingError
+from lading.image.images import Image
+from lading.image.store import Store
+
+
+@dataclass
+class CreateOptions:
+    image: str
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    name: str = ""
+    env: list[str] = field(default_factory=list)
+    workdir: str = ""
+    user: str | None = None
+    hostname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    binds: list[str] = field(default_factory=list)  # host:container[:ro|rw]
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    read_only: bool = False
+    privileged: bool = False
+    restart: str = "no"
+    runtime: str = "lading"
+    init: bool = False
+    auto_remove: bool = False
+    tty: bool = False
+    stdin_open: bool = False
+    network: str = "none"
+    log_opts: dict[str, str] = field(default_factory=dict)
+
+
+def now() -> str:
+    """RFC 3339 with nanoseconds in UTC, as docker writes times."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def restart_policy(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
+        raise LadingError(
+            f"invalid restart policy {text!r}: use no, always, unless-stopped or on-failure[:max-retries]"
+        )
+    if count and not count.isdigit():
+        raise LadingError(f"invalid restart policy {text!r}: maximum retry count must be a number")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def parse_bind(text: str) -> tuple[str, str, str]:
+    """``/host:/ctr[:ro|rw]`` to (source, destination, mode)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
+        raise LadingError(f"invalid volume specification: {text!r} (expected /host/path:/container/path[:ro])")
+    mode = parts[2] if len(parts) == 3 else ""
+    if mode not in ("", "ro", "rw"):
+        raise LadingError(f"invalid mode {mode!r} in volume specification {text!r}: use ro or rw")
+    return parts[0], parts[1], mode
+
+
+def _check_binds(binds: list[str]) -> None:
+    for b in binds:
+        source = parse_bind(b)[0]
+        if not os.path.exists(source):
+            raise LadingError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
+
+
+def _records(
+    cid: str, name: str, mount_id: str, image: Image, o: CreateOptions, cdir: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    from lading.image.convert import command, image_env, merge_env
+
+    c = image.config.config
+    entrypoint, cmd = command(c, o.entrypoint, o.cmd)
+    args = [*entrypoint, *cmd]
+    if not args:
+        raise LadingError("No command specified")
+    hostname = o.hostname or (socket.gethostname() if o.network == "host" else cid[:12])
+    config = {
+        "ID": cid,
+        "Name": f"/{name}",
+        "Created": now(),
+        "Path": args[0],
+        "Args": args[1:],
+        "Config": {
+            "Hostname": hostname,
+            "User": o.user if o.user is not None else (c.user or ""),
+            "Tty": o.tty,
+            "OpenStdin": o.stdin_open,
+            "Env": merge_env(image_env(c), o.env),
+            "Cmd": cmd,
+            "Entrypoint": entrypoint or None,
+            "Image": image.name,
+            "WorkingDir": o.workdir or c.working_dir or "",
+            "Labels": {**(c.labels or {}), **o.labels},
+            "StopSignal": c.stop_signal or "SIGTERM",
+        },
+        "Image": image.manifest.config.digest,
+        "State": {
+            "Status": "created",
+            "Running": False,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": 0,
+            "ExitCode": 0,
+            "Error": "",
+            "StartedAt": "0001-01-01T00:00:00Z",
+            "FinishedAt": "0001-01-01T00:00:00Z",
+        },
+        "Driver": "overlay2",
+        "MountID": mount_id,
+        "RestartCount": 0,
+        "HasBeenStartedBefore": False,
+        "HasBeenManuallyStopped": False,
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "LogPath": str(cdir / f"{cid}-json.log"),
+    }
+    host = {
+        "Binds": o.binds,
+        "NetworkMode": o.network,
+        "RestartPolicy": restart_policy(o.restart),
+        "AutoRemove": o.auto_remove,
+        "Runtime": roots_.runtime_path(o.runtime),
+        "Privileged": o.privileged,
+        "ReadonlyRootfs": o.read_only,
+        "CapAdd": o.cap_add,
+        "CapDrop": o.cap_drop,
+        "Memory": o.memory,
+        "NanoCpus": o.nano_cpus,
+        "PidsLimit": o.pids_limit,
+        "Init": o.init,
+        "InitPath": "",
+        "LogConfig": {"Type": "json-file", "Config": dict(o.log_opts)},
+    }
+    if o.init:
+        from lading.engine.bundle import init_binary
+
+        host["InitPath"] = init_binary() or ""
+        if not host["InitPath"]:
+            raise LadingError("--init: no init program found on this host (docker-init, catatonit or tini)")
+    return config, host
+
+
+def crash_point(step: str) -> None:
+    """Die here if the reliability tests ask for it (LADING_ENGINE_CRASH_AT=step): a kill -9 of the
+    command at a chosen step, without timing."""
+    if os.environ.get("LADING_ENGINE_CRASH_AT") == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Container:
+    if o.network not in ("none", "host"):
+        raise LadingError(f"--network {o.network}: only none and host are supported for now")
+    _check_binds(o.binds)
+    store_ = roots.containers
+    layers = roots.layers
+    mount_id = secrets.token_hex(32)
+    with store_.new() as (cid, cdir):
+        name = ""
+        try:
+            config, host = _records(cid, o.name or "pending", mount_id, image, o, cdir)
+            if o.name:
+                store_.claim_name(o.name, cid)
+                name = o.name
+            else:
+                name = store_.generate_name(cid)
+            config["Name"] = f"/{name}"
+            crash_point("create-name")
+            with layers.locked():
+                top = layers.add_image(store, image)
+                layers.add_container(cid, mount_id, top)
+            crash_point("create-layers")
+            c = Container(cid, cdir, config, host)
+            store_.save(c)
+            return c
+        except BaseException:
+            with layers.locked():
+                layers.remove_container(cid, mount_id)
+            if name:
+                store_.release_name(name, cid)
+            store_.remove_dir(cid)
+            raise

@@ -1,0 +1,61 @@
+"""Where the engine keeps things: the storage root (survives reboots) and the run root (does not),
+and the OCI runtime a container is run with (docs/engine.md has the tree)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lading.engine.containers import ContainerStore
+from lading.engine.layers import LayerStore
+from lading.errors import LadingError
+
+DEFAULT_STORAGE_ROOT = "/var/lib/lading"
+DEFAULT_RUN_ROOT = "/run/lading-engine"
+
+
+def boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def runtime_path(runtime: str) -> str:
+    """``lading`` (this program), a runtime's name on PATH (runc, crun) or a path to one."""
+    if runtime == "lading":
+        return runtime
+    found = shutil.which(runtime) if "/" not in runtime else (runtime if os.access(runtime, os.X_OK) else None)
+    if not found:
+        raise LadingError(f"unknown or invalid runtime name: {runtime}")
+    return os.path.abspath(found)
+
+
+@dataclass
+class Roots:
+    storage: Path
+    run: Path
+
+    def __post_init__(self) -> None:
+        self.containers = ContainerStore(self.storage)
+        self.layers = LayerStore(self.storage)
+
+    def run_dir(self, cid: str) -> Path:
+        return self.run / "containers" / cid
+
+    def lading(self, *args: str) -> list[str]:
+        """This program, for the monitor to run later (its exit command, the default runtime)."""
+        return [sys.executable, "-m", "lading", *args]
+
+    def runtime_argv(self, runtime: str) -> list[str]:
+        name = Path(runtime).name
+        root = str(self.run / "runtimes" / name)
+        if runtime == "lading":
+            return self.lading("--root", root)
+        return [runtime, "--root", root]
+
+    def exit_command(self, cid: str) -> list[str]:
+        return self.lading(
+            "container", "--storage-root", str(self.storage), "--run-root", str(self.run), "cleanup", cid
+        )

@@ -1,0 +1,139 @@
+"""Driving `lading container` as a user does, on a private storage root and run root, and finding
+whatever a test's containers left behind: processes, overlay mounts, cgroups, layer directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.support import lading_argv, lading_env, mounts_under
+
+_HEX = set("0123456789abcdef")
+
+
+class Engine:
+    """`lading container --storage-root S --run-root R ...` for one test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.storage = tmp / "storage"
+        self.run_root = tmp / "run"
+        self.seen: set[str] = set()
+
+    def argv(self, *args: str) -> list[str]:
+        return [
+            *lading_argv(),
+            "container",
+            "--storage-root",
+            str(self.storage),
+            "--run-root",
+            str(self.run_root),
+            *args,
+        ]
+
+    def __call__(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 90,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        # Files, not pipes: nothing the engine starts may hold the caller's stdio, and a file shows that.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run(
+                self.argv(*args),
+                stdout=out,
+                stderr=err,
+                text=True,
+                input=input,
+                timeout=timeout,
+                env={**lading_env(), **(env or {})},
+            )
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+        self.seen |= set(self.ids())
+        if check and result.returncode != 0:
+            raise AssertionError(f"{args} exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+
+    def image(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [*lading_argv(), "image", args[0], "--storage-root", str(self.storage), *args[1:]]
+        return subprocess.run(argv, capture_output=True, text=True, check=True, env=lading_env(), timeout=90)
+
+    def ids(self) -> list[str]:
+        d = self.storage / "containers"
+        return [p.name for p in d.iterdir() if len(p.name) == 64 and set(p.name) <= _HEX] if d.exists() else []
+
+    def record(self, cid: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.storage / "containers" / cid / "config.v2.json").read_text())
+        return data
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self("inspect", name).stdout)[0]
+        return doc
+
+    # --- what must be gone -----------------------------------------------------------------------
+
+    def image_layer_dirs(self) -> set[str]:
+        db = self.storage / "layerdb" / "sha256"
+        return {(p / "cache-id").read_text() for p in db.iterdir()} if db.exists() else set()
+
+    def layer_dirs(self) -> set[str]:
+        d = self.storage / "overlay"
+        return {p.name for p in d.iterdir() if p.name != "l"} if d.exists() else set()
+
+    def processes(self) -> list[str]:
+        """Live processes started for this test's engine: monitors and their children name our roots."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2] == "Z" or int(pid) == os.getpid():
+                continue
+            if str(self.run_root) in cmdline or str(self.storage) in cmdline:
+                found.append(f"{pid}: {cmdline}")
+        return found
+
+    def cgroups(self) -> list[str]:
+        base = Path("/sys/fs/cgroup")
+        return [
+            str(d)
+            for cid in self.seen
+            for d in [*base.glob(f"*/lading-engine/{cid}"), *base.glob(f"lading-engine/{cid}")]
+        ]
+
+    def settled_processes(self) -> list[str]:
+        """Engine processes still there once the short-lived ones (a monitor's exit command that
+        found nothing left to do) have finished."""
+        from lading.linux.process import wait_gone
+
+        for entry in self.processes():
+            wait_gone(int(entry.split(":")[0]), None, 30)
+        return self.processes()
+
+    def leftovers(self) -> list[str]:
+        """What a test leaves once every container is removed: must be nothing."""
+        found = [f"process {p}" for p in self.settled_processes()]
+        found += [f"mount {m}" for m in mounts_under(self.tmp)]
+        found += [f"cgroup {c}" for c in self.cgroups()]
+        found += [f"container {cid}" for cid in self.ids()]
+        found += [f"layer dir {d}" for d in self.layer_dirs() - self.image_layer_dirs()]
+        mounts = self.storage / "layerdb" / "mounts"
+        found += [f"mount record {p.name}" for p in mounts.iterdir()] if mounts.exists() else []
+        run = self.run_root / "containers"
+        found += [f"run dir {p.name}" for p in run.iterdir()] if run.exists() else []
+        return found
+
+    def cleanup(self) -> None:
+        ids = self.ids()
+        if ids:
+            self("rm", "-f", *ids, check=False)

@@ -1,0 +1,139 @@
+"""The engine under crashes, reboots and concurrency: the next command shows the true state, and
+`rm -f` (or the leak check after it) finds nothing left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import BUSYBOX
+from tests.engine.support import Engine
+from tests.support import mounts_under
+
+CRASH = "LADING_ENGINE_CRASH_AT"
+
+
+@pytest.mark.parametrize("step", ["create-name", "create-layers"])
+def test_a_create_killed_half_way_leaves_nothing_the_next_command_keeps(engine: Engine, step: str) -> None:
+    p = engine("create", "--name", "half", BUSYBOX, "true", check=False, env={CRASH: step})
+    assert p.returncode == -signal.SIGKILL
+    assert engine.ids() or (engine.storage / "containers" / "names" / "half").exists()
+    assert engine("ps", "-a", "-q").stdout == ""  # it never existed for the user...
+    assert engine.ids() == []  # ...and the next command removed what the killed one made
+    engine("create", "--name", "half", BUSYBOX, "true")  # the name is free
+    engine("rm", "half")
+
+
+@pytest.mark.parametrize("step", ["start-recorded", "start-created"])
+def test_a_start_killed_half_way_shows_exited_and_rm_f_cleans(engine: Engine, step: str) -> None:
+    engine("create", "--name", "half", BUSYBOX, "sleep", "600")
+    p = engine("start", "half", check=False, env={CRASH: step})
+    assert p.returncode == -signal.SIGKILL
+    doc = engine.inspect("half")
+    assert doc["State"]["Status"] == "exited" and doc["State"]["Running"] is False
+    assert not mounts_under(engine.storage)
+    engine("start", "half")  # and it can be started again
+    assert engine.inspect("half")["State"]["Running"] is True
+    engine("rm", "-f", "half")
+
+
+def test_a_killed_monitor_loses_no_recorded_exit_and_no_log_line(engine: Engine) -> None:
+    engine("run", "--name", "done", BUSYBOX, "sh", "-c", "echo line one; exit 7", check=False)
+    engine("run", "-d", "--name", "victim", BUSYBOX, "sh", "-c", "echo written; exec sleep 600")
+    while "written" not in engine("logs", "victim").stdout:
+        pass
+    monitor = engine.record(engine.inspect("victim")["Id"])["State"]["MonitorPid"]
+    os.kill(monitor, signal.SIGKILL)
+    doc = engine.inspect("victim")
+    assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == 255
+    assert "written" in engine("logs", "victim").stdout
+    assert engine.inspect("done")["State"]["ExitCode"] == 7
+    assert "line one" in engine("logs", "done").stdout
+    engine("rm", "-f", "victim", "done")
+
+
+def _simulate_reboot(engine: Engine) -> None:
+    """What a reboot does to the engine: every container process gone, the run root emptied,
+    overlays unmounted; the records then carry a boot ID that is no longer the kernel's."""
+    for cid in engine.ids():
+        st = engine.record(cid)["State"]
+        for pid in (st.get("MonitorPid"), st.get("Pid")):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    for entry in engine.settled_processes():
+        os.kill(int(entry.split(":")[0]), signal.SIGKILL)
+    from lading.linux.process import wait_gone
+
+    for cid in engine.ids():
+        pid = engine.record(cid)["State"].get("Pid")
+        if pid:
+            wait_gone(pid, None, 30)
+    for cgroup in engine.cgroups():
+        os.rmdir(cgroup)
+    for m in sorted(mounts_under(engine.storage), reverse=True):
+        subprocess.run(["umount", "-l", m], check=True)
+    subprocess.run(["rm", "-rf", str(engine.run_root)], check=True)
+    for cid in engine.ids():
+        path = engine.storage / "containers" / cid / "config.v2.json"
+        cfg = json.loads(path.read_text())
+        if cfg["State"].get("BootID"):
+            cfg["State"]["BootID"] = "00000000-0000-0000-0000-000000000000"
+        path.write_text(json.dumps(cfg))
+
+
+def test_a_reboot_is_noticed_and_start_all_brings_back_restart_always(engine: Engine) -> None:
+    engine("run", "-d", "--name", "always", "--restart", "always", BUSYBOX, "sleep", "600")
+    engine("run", "-d", "--name", "plain", BUSYBOX, "sleep", "600")
+    engine("run", "-d", "--name", "stopped", "--restart", "unless-stopped", BUSYBOX, "sleep", "600")
+    engine("stop", "-t", "0", "stopped")
+    _simulate_reboot(engine)
+    rows = engine("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split("\n")
+    assert sorted(r for r in rows if r) == ["always exited", "plain exited", "stopped exited"]
+    assert engine.inspect("plain")["State"]["ExitCode"] == 255
+    assert engine("start", "--all").stdout.split() == [engine.inspect("always")["Id"]]
+    assert engine("ps", "--format", "{{.Names}}").stdout == "always\n"
+    engine("rm", "-f", "always", "plain", "stopped")
+
+
+def test_twenty_concurrent_runs_all_succeed(engine: Engine) -> None:
+    with ThreadPoolExecutor(20) as pool:
+        results = list(
+            pool.map(lambda i: engine("run", "-d", "--name", f"c{i:02d}", BUSYBOX, "sleep", "600"), range(20))
+        )
+    assert all(len(r.stdout.strip()) == 64 for r in results)
+    names = engine("ps", "--format", "{{.Names}}").stdout.split()
+    assert sorted(names) == [f"c{i:02d}" for i in range(20)]
+    engine("rm", "-f", *names)
+
+
+def test_two_runs_with_one_name_exactly_one_wins(engine: Engine) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda _: engine("run", "-d", "--name", "only", BUSYBOX, "sleep", "600", check=False), range(2))
+        )
+    assert sorted(r.returncode for r in results) == [0, 125]
+    loser = next(r for r in results if r.returncode)
+    assert 'The container name "/only" is already in use' in loser.stderr and len(loser.stderr.splitlines()) == 1
+    assert len(engine.ids()) == 1
+    engine("rm", "-f", "only")
+
+
+def test_after_rm_of_everything_nothing_is_left(engine: Engine) -> None:
+    engine("run", "-d", "--name", "x1", "--memory", "32m", BUSYBOX, "sleep", "600")
+    engine("run", "-d", "--name", "x2", "--runtime", "runc", BUSYBOX, "sleep", "600")
+    engine("create", "--name", "x3", BUSYBOX)
+    engine("run", "--name", "x4", BUSYBOX, "true")
+    assert engine.cgroups()
+    engine("rm", "-f", "x1", "x2", "x3", "x4")
+    assert engine.leftovers() == []
+    assert engine.layer_dirs() == engine.image_layer_dirs()
+    assert not any(Path(engine.run_root / "runtimes").glob("*/*"))
