@@ -152,6 +152,8 @@ def run(verb: str, args: argparse.Namespace) -> int:
     command = args.container_command
 
     def call() -> int:
+        if os.geteuid() != 0:  # its overlay mounts, layer owners and monitors are root's
+            raise LadingError("needs root: the engine is not rootless (lading run and podman --runtime lading are)")
         roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
         return int(globals()[f"_{command}"](roots, args))
 
@@ -323,7 +325,11 @@ def _foreground(roots: Any, cid: str, stdin: bool, remove_on_failure: bool = Fal
             c = store.load(cid)
             exec_dir = roots.run_dir(cid) / "exec"
             try:
-                lifecycle.start(roots, c, lambda: attached.append(Attachment(exec_dir, stdin=stdin, close_stdin=stdin)))
+
+                def connect() -> None:
+                    attached.append(Attachment(exec_dir, stdin=stdin, close_stdin=stdin))
+
+                lifecycle.start(roots, c, connect, exit_command=not c.host["AutoRemove"])
             except LadingError as e:
                 for a in attached:
                     a.close()
@@ -426,34 +432,30 @@ def _rm(roots: Any, args: argparse.Namespace) -> int:
 
 def _cleanup(roots: Any, args: argparse.Namespace) -> int:
     """The monitor's exit command: record the exit, take the run down, apply --rm and --restart."""
+    import time
+
     from lading.engine import lifecycle
     from lading.errors import NotFoundError
 
     store = roots.containers
     try:
         cid = store.resolve(args.container)
-    except NotFoundError:
-        return 0
-    with store.lock(cid):
-        c = store.load(cid)
-        lifecycle.settle(roots, c)
-        if c.state["Running"]:
-            return 0
-        if c.host["AutoRemove"]:
-            if not store.has_waiter(cid):
+        with store.lock(cid):
+            c = store.load(cid)
+            lifecycle.settle(roots, c)
+            if c.host["AutoRemove"] and not c.state["Running"] and not store.has_waiter(cid):
                 lifecycle.remove(roots, c)
-            return 0
-        if not c.state["Restarting"]:
-            return 0
-        delay = lifecycle.restart_delay(c)
-    import time
-
-    time.sleep(delay)
-    with store.lock(cid):
-        c = store.load(cid)
-        if c.state["Restarting"] and not c.state["Running"]:
-            c.config["RestartCount"] += 1
-            lifecycle.start(roots, c)
+            if not c.state["Restarting"]:
+                return 0
+            delay = lifecycle.restart_delay(c)
+        time.sleep(delay)  # docker's back-off, without holding the lock
+        with store.lock(cid):
+            c = store.load(cid)
+            if c.state["Restarting"] and not c.state["Running"]:
+                c.config["RestartCount"] += 1
+                lifecycle.start(roots, c)
+    except NotFoundError:
+        pass  # removed meanwhile (rm -f, or a foreground run --rm)
     return 0
 
 

@@ -199,7 +199,7 @@ def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Contai
                 layers.add_container(cid, mount_id, top)
             crash_point("create-layers")
             c = Container(cid, cdir, config, host)
-            store_.save(c)
+            store_.save(c, host=True)
             return c
         except BaseException:
             with layers.locked():

@@ -27,9 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lading.errors import LadingError
-from lading.image.images import Image
-from lading.image.store import Store
 from lading.linux.mount import MNT_DETACH, mount, umount
+
+TYPE_CHECKING = False  # the image modules bring msgspec: only the verbs that read images pay for it
+if TYPE_CHECKING:
+    from lading.image.images import Image
+    from lading.image.store import Store
 
 # (path in the init layer, kind): what the engine mounts over at start, and /etc/mtab
 _INIT_FILES = (
