@@ -245,9 +245,7 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
             mount_id = record.read_text() if record.exists() else None
         if mount_id:
             layers.remove_container(cid, mount_id)
-        from lading.image.store import Store
-
-        layers.gc(image_chains(Store(roots.storage)))
+        layers.gc(image_chains(roots.storage))
     shutil.rmtree(roots.run_dir(cid), ignore_errors=True)
     store = roots.containers
     if name:
