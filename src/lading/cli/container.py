@@ -187,6 +187,8 @@ def run(verb: str, args: argparse.Namespace) -> int:
     command = args.container_command
 
     def call() -> int:
+        if os.geteuid() != 0:  # its overlay mounts, layer owners and monitors are root's
+            raise LadingError("needs root: the engine is not rootless (lading run and podman --runtime lading are)")
         roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
         return int(globals()[f"_{command}"](roots, args))
 
