@@ -54,13 +54,15 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     plan.no_pivot = opts.no_pivot
     plan.new_keyring = not opts.no_new_keyring
     plan.hooks = _hooks(spec)
-    plan.listen_fds = _listen_fds()
-    plan.keep_fds = range(3, 3 + plan.listen_fds + opts.preserve_fds)
+    plan.listen_fds = listen_fds()
+    plan.keep_fds = kept_fds(plan.listen_fds, opts.preserve_fds)
     if spec.process is None:
         raise LadingError("config.json: $.process: required to create a container")
     plan.security = security.prepare(spec.process, spec.linux)
     if spec.process.terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    if opts.console_socket and not spec.process.terminal:
+        raise LadingError("cannot use console socket if lading will not detach or allocate tty")
     log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)
@@ -185,12 +187,24 @@ def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
     return raw
 
 
-def _listen_fds() -> int:
+def listen_fds() -> int:
     """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
     try:
         return max(0, int(os.environ.get("LISTEN_FDS", "0")))
     except ValueError:
         return 0
+
+
+def kept_fds(listen: int, preserve: int) -> range:
+    """The fds from 3 the process keeps: ``listen`` socket-activation fds, then ``preserve`` more
+    (--preserve-fds), each of which must be open, as runc checks."""
+    for i in range(preserve):
+        fd = 3 + listen + i
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
+    return range(3, 3 + listen + preserve)
 
 
 def _connect(path: str) -> int:

@@ -29,7 +29,7 @@ from lading.linux import prctl, trampoline
 from lading.linux import process as proc_
 from lading.runtime import lifecycle, security
 from lading.runtime.cgroups import ContainerCgroup
-from lading.runtime.create import write_pid_file
+from lading.runtime.create import kept_fds, listen_fds, write_pid_file
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
 from lading.runtime.sync import Channel
 
@@ -69,6 +69,7 @@ class Job:
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     """Run the process; its exit status in the foreground, 0 once it started when detached."""
+    keep_fds = kept_fds(listen_fds(), opts.preserve_fds)  # before this process opens any fd itself
     state = store.load(cid)
     status = lifecycle.status(store, cid, state)
     if status == "stopped":
@@ -100,7 +101,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             sec,
             ns_fds,
             root_fd,
-            range(3, 3 + _listen_fds() + opts.preserve_fds),
+            keep_fds,
             _setgroups_allowed(init_pid, "user" in ns_fds),
             _state_json(state, status),
         )
@@ -300,10 +301,3 @@ def _connect(path: str) -> int:
 
     return terminal.connect_console_socket(path).detach()
 
-
-def _listen_fds() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0
