@@ -215,7 +215,7 @@ def test_a_failing_start_container_hook_fails_start_and_stops_the_container(ladi
     assert_nothing_left(lading, cid, rec.stdin("prestart.0")["pid"])
 
 
-def test_a_failing_poststart_hook_fails_start_and_stops_the_container(lading, bundle, tmp_path):
+def test_a_failing_poststart_hook_fails_start_and_destroys_the_container(lading, bundle, tmp_path):
     rec = Recorder(tmp_path, bundle)
     cid = unique_id()
     bundle.config["hooks"] = {k: [rec.hook(k, f"{k}.0")] for k in KINDS}
@@ -230,9 +230,10 @@ def test_a_failing_poststart_hook_fails_start_and_stops_the_container(lading, bu
     assert p.returncode == 1
     assert "poststart[1] hook /bin/sh failed with exit status 3: poststart went wrong" in p.stderr
     assert rec.read("poststart.0", "probe") == "sleep 100 "  # the user program had been started
-    assert lading.state(cid)["status"] == "stopped"
-    lading("delete", cid)
+    # runtime.md lifecycle 9, then 12-13: the container is destroyed and the poststop hooks run
     assert rec.order() == [f"{k}.0" for k in KINDS]
+    assert rec.stdin("poststop.0")["status"] == "stopped"
+    assert "does not exist" in lading("state", cid, check=False).stderr
     assert_nothing_left(lading, cid, rec.stdin("prestart.0")["pid"])
 
 

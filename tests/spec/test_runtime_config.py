@@ -328,7 +328,7 @@ BAD_VALUES = [
         [{"path": "hook.sh"}],
         '$.hooks.createRuntime[0].path: expected an absolute path, got "hook.sh"',
     ),
-    ("linux.namespaces.6", {"type": "pid"}, '$.linux.namespaces[6].type: duplicate namespace type "pid"'),
+    ("linux.namespaces.5", {"type": "pid"}, '$.linux.namespaces[5].type: duplicate namespace type "pid"'),
     (
         "linux.namespaces.0.path",
         "proc/1/ns/pid",

@@ -91,9 +91,13 @@ def _teardown(roots: Roots, c: Container, same_boot: bool) -> None:
     shutil.rmtree(roots.run_dir(c.id), ignore_errors=True)
 
 
-def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = None) -> None:
+def start(
+    roots: Roots, c: Container, on_created: Callable[[], object] | None = None, exit_command: bool = True
+) -> None:
     """Mount, write the bundle, launch the monitor (runtime create), then runtime start;
-    ``on_created`` runs in between (attaching there misses no output)."""
+    ``on_created`` runs in between (attaching there misses no output). Without ``exit_command``
+    the caller settles the exit itself (a foreground `run --rm`; a later command does it if the
+    caller is killed)."""
     from lading.engine.monitor import MonitorConfig, launch
 
     settle(roots, c)
@@ -144,8 +148,9 @@ def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = 
             log_max_files=int(opts.get("max-file", "1")),
             terminal=bool(cc.get("Tty")),
             stdin=bool(cc.get("OpenStdin")),
-            exit_command=roots.exit_command(c.id),
+            exit_command=roots.exit_command(c.id) if exit_command else [],
             hold_fd=roots.containers.held.get(c.id),
+            spawn_socket=roots.run / "monitors.sock",
         )
         launched = launch(cfg)
     except BaseException as e:
@@ -240,9 +245,7 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
             mount_id = record.read_text() if record.exists() else None
         if mount_id:
             layers.remove_container(cid, mount_id)
-        from lading.image.store import Store
-
-        layers.gc(image_chains(Store(roots.storage)))
+        layers.gc(image_chains(roots.storage))
     shutil.rmtree(roots.run_dir(cid), ignore_errors=True)
     store = roots.containers
     if name:
