@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   catatonit                       # the pause process of the CRI tests' pause image
   zstd                            # zstd-compressed image layers (a streaming filter)
   hyperfine time                  # benchmark timing and peak memory
+  gcc libc6-dev                   # builds the static clone3 probe of the seccomp tests
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

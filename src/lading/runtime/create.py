@@ -154,7 +154,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
 
 def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.ContainerCgroup | None) -> ContainerState:
-    import msgspec
+    from lading.spec.model import to_builtins
 
     return ContainerState(
         OCI_VERSION,
@@ -165,7 +165,7 @@ def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.Container
         plan.rootfs,
         _rfc3339_now(),
         plan.annotations,
-        msgspec.to_builtins(plan.spec),
+        to_builtins(plan.spec),
         cgroup.to_record() if cgroup is not None else None,
     )
 

@@ -158,11 +158,11 @@ class Plan:
 
 
 def _hooks(spec: Spec) -> dict[str, list[dict[str, Any]]]:
-    import msgspec
+    from lading.spec.model import to_builtins
 
     if spec.hooks is None:
         return {}
-    raw: dict[str, list[dict[str, Any]]] = msgspec.to_builtins(spec.hooks)
+    raw: dict[str, list[dict[str, Any]]] = to_builtins(spec.hooks)
     return raw
 
 
