@@ -7,6 +7,7 @@ import sys
 
 from lading import jsonlite
 from lading.cli.args import Namespace, Parser
+from lading.errors import LadingError
 from lading.runtime.store import Store
 
 
@@ -57,6 +58,8 @@ def run(verb: str, args: Namespace) -> int:
             args.no_new_keyring,
             _rootless(args.rootless),
         )
+        if verb == "run" and not args.detach and args.console_socket:  # as runc, before anything
+            raise LadingError("cannot use console socket if lading will not detach or allocate tty")
         if verb == "create":
             from lading.runtime.create import create
 
