@@ -103,6 +103,8 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
             )
             for s in states
         ]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        # runc's columns (Go's tabwriter: at least 12 wide, 3 spaces after the longest; the last
+        # column as it is), which scripts cut by position
+        widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
         for r in rows:
-            sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+            sys.stdout.write("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n")
