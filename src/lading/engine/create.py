@@ -19,8 +19,11 @@ from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
 from lading.errors import LadingError
-from lading.image.images import Image
-from lading.image.store import Store
+
+TYPE_CHECKING = False  # the image modules bring msgspec: lifecycle verbs that import this do not need it
+if TYPE_CHECKING:
+    from lading.image.images import Image
+    from lading.image.store import Store
 
 
 @dataclass

@@ -14,10 +14,15 @@ since /dev/console goes into a /dev that may then turn read-only):
 
 :func:`start` (the init runs it once ``start`` has released it):
 
-5. the trampoline (lading.linux.trampoline), made while any syscall is still allowed;
-6. LSM labels, user, groups, capabilities and no_new_privs (runtime/security.py);
-7. the startContainer hooks (init only, as the caller's ``before_exec``);
-8. the seccomp filter, then execve of the program through the trampoline.
+5. the trampoline (lading.linux.trampoline), default signal dispositions, every fd but those
+   passed on marked close-on-exec: all before the seccomp filter, which may forbid any of it;
+6. LSM labels, the seccomp filter, user, groups, capabilities and no_new_privs, in the order
+   runtime/security.py gives (the filter last with noNewPrivileges, first without);
+7. the startContainer hooks (init only, as the caller's ``before_exec``), under the filter as
+   with runc;
+8. execve of the program through the trampoline: the one system call the runtime itself makes
+   under the filter (execveat, or execve of /proc/self/fd/N where the profile lacks execveat),
+   then the trampoline's fcntl and execve.
 
 :class:`Launch` is what both need, validated by the runtime before it forks.
 """
@@ -88,9 +93,9 @@ def start(
     runtime sees it) only go to a seccomp agent."""
     proc = launch.process
     via = trampoline.load(error_fd)
+    process.ready_to_exec(launch.keep_fds, error_fd)
     launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
     if before_exec is not None:
         before_exec(ready.env)
-    launch.security.seal(agent_state, host_pid)
     assert proc.args
-    process.exec_user_process(ready.path, list(proc.args), ready.env, launch.keep_fds, via, error_fd)
+    trampoline.execve(via, ready.path, list(proc.args), ready.env)
