@@ -30,17 +30,8 @@ class UserEngine:
         self.user = user
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [*self.user.prefix(), user_python(), "-m", "lading", "container", *args],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=self.user.home,
-            check=False,
-        )
-        if check and p.returncode != 0:
-            raise AssertionError(f"container {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
-        return p
+        argv = (user_python(), "-m", "lading", "container", *args)
+        return self.user.run(*argv, check=check, timeout=180, cwd=self.user.home)
 
 
 def _mounts(user: UnprivilegedUser) -> list[str]:
@@ -124,3 +115,14 @@ def test_rootless_layers_whiteouts_and_owners(engine: UserEngine) -> None:
         "-rw-------    1 1        1    ",
         "drwxr-xr-x    2 1        1    ",
     ]
+
+
+def test_rootless_host_network_and_limits(engine: UserEngine) -> None:
+    """The host's network namespace (its /sys bound, not mounted); a limit without a delegated
+    cgroup is one line, status 125, and no container."""
+    assert engine("run", "--rm", "--network", "host", "localhost/busybox:1", "ls", "/sys/class/net/lo").returncode == 0
+    p = engine("run", "--rm", "--memory", "10m", "localhost/busybox:1", "true", check=False)
+    assert p.returncode == 125
+    assert p.stderr.startswith("Error: cgroup: cannot create ") and len(p.stderr.splitlines()) == 1
+    assert p.stderr.endswith(": resource limits need a cgroup delegated to this user\n")
+    assert engine("ps", "-aq").stdout == ""
