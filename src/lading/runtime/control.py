@@ -51,8 +51,7 @@ def merge(old: Any, new: Any) -> Any:
 
 def update(store: Store, cid: str, res: LinuxResources, where: str = "resources") -> None:
     """Apply ``res`` (only the settings it has) to the running container and record it."""
-    import msgspec
-
+    from lading.spec.model import convert, replace, to_builtins
     from lading.spec.runtime_config import LinuxResources as Resources
 
     with store.lock(cid):
@@ -62,12 +61,12 @@ def update(store: Store, cid: str, res: LinuxResources, where: str = "resources"
             raise LadingError(f"cannot update container {cid}: it is stopped")
         cgroup = _cgroup(cid, state)
         linux = state.config.setdefault("linux", {})
-        merged = merge(linux.get("resources") or {}, msgspec.to_builtins(res))
-        in_force = msgspec.convert(merged, Resources)
+        merged = merge(linux.get("resources") or {}, to_builtins(res))
+        in_force = convert(merged, Resources)
         if res.cpu is not None and in_force.cpu is not None and (res.cpu.quota or res.cpu.period):
             # cgroup v2 sets quota and period in one line: keep the half not given
-            cpu = msgspec.structs.replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
-            res = msgspec.structs.replace(res, cpu=cpu)
+            cpu = replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
+            res = replace(res, cpu=cpu)
         cgroup.update(res, where)
         linux["resources"] = merged
         store.save(state)

@@ -62,6 +62,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     terminal = plan.process.terminal
     if terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    if opts.console_socket and not terminal:
+        raise LadingError("cannot use console socket if lading will not detach or allocate tty")
     log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)
@@ -152,7 +154,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
 
 def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.ContainerCgroup | None) -> ContainerState:
-    import msgspec
+    from lading.spec.model import to_builtins
 
     return ContainerState(
         OCI_VERSION,
@@ -163,7 +165,7 @@ def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.Container
         plan.rootfs,
         _rfc3339_now(),
         plan.annotations,
-        msgspec.to_builtins(plan.spec),
+        to_builtins(plan.spec),
         cgroup.to_record() if cgroup is not None else None,
     )
 

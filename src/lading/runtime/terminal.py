@@ -7,9 +7,10 @@ line discipline instead of ours), its size is copied to the pty at start and on 
 and bytes flow both ways until the container side hangs up. The caller's terminal settings are
 put back however the proxy ends. Piped (non-tty) stdin works too: when it ends and the container
 has read everything sent so far, the pty's EOF character is written, so a shell reading the
-terminal sees end of input: at once to a line editor reading in raw mode, after half a second of
-quiet to a canonical-mode reader (an EOF queued in canonical mode becomes a NUL byte, and is
-lost, when a line-editing shell switches to raw mode for its next line: see _eof_now).
+terminal sees end of input: at once to a line editor reading in raw mode, after some quiet to a
+canonical-mode reader, and again while it keeps reading (an EOF queued in canonical mode becomes
+a NUL byte, and is lost, when a line-editing shell switches to raw mode for its next line: see
+_eof_now).
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
 # Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
 STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 _CHUNK = 65536
-_EOF_CHECK_MS = 50  # how often to look whether the container has read the last piped input
-_CANONICAL_QUIET_POLLS = 10  # a canonical-mode reader gets the end of input after 0.5 s of quiet
+# How often to look whether the container has read the last piped input (doubling after each EOF
+# sent, up to the second).
+_EOF_CHECK_MS = 50
+_EOF_CHECK_MAX_MS = 1000
+_CANONICAL_QUIET_POLLS = 10  # a canonical-mode reader gets the end of input after 10 quiet polls
 
 
 def connect_console_socket(path: str) -> socket.socket:
@@ -153,16 +157,20 @@ def _pump(
     stdout_open = True
     last_input = b"\n"
     eof_pending = False
+    eof_check = _EOF_CHECK_MS
     poller = select.poll()
     poller.register(sigpipe, select.POLLIN)
     poller.register(stdin, select.POLLIN)
     quiet = 0  # polls in a row in which nothing happened
     while True:
         if eof_pending and not to_master and _eof_now(master, quiet):
+            # Again each time the reader has read everything, as a pipe at its end answers every
+            # read with EOF: should one still be lost (see _eof_now), the next one comes.
             to_master += _end_of_input(master, last_input)
-            eof_pending = False
+            last_input = b"\n"
+            eof_check = min(eof_check * 2, _EOF_CHECK_MAX_MS)
         poller.register(master, select.POLLIN | (select.POLLOUT if to_master else 0))
-        ready = poller.poll(_EOF_CHECK_MS if eof_pending else None)
+        ready = poller.poll(eof_check if eof_pending else None)
         quiet = 0 if ready else quiet + 1
         for fd, events in ready:
             if fd == sigpipe:
