@@ -104,7 +104,8 @@ def test_list_pod_sandbox_with_filters(cri: Cri, handler: str) -> None:
 
 def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: CriDaemon, handler: str) -> None:
     """The CNI bridge and the pods' veths are made in the network namespace the test gave
-    containerd, never in the host's."""
+    containerd, never in the host's, and no firewall rule anywhere (no masquerading, and port
+    mappings only recorded)."""
     pod = cri.run_pod(handler)
     ip = cri.pod_status(pod)[0].network.ip
     in_daemon = ["nsenter", f"--net=/proc/{cri_daemon.containerd.proc.pid}/ns/net", "ip", "-o"]
@@ -113,3 +114,7 @@ def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: 
     route = subprocess.run([*in_daemon, "route", "get", ip], capture_output=True, text=True, check=True).stdout
     assert f"dev {BRIDGE}" in route
     assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0
+    subnet = SUBNET.rsplit(".", 1)[0] + "."
+    for netns in ([], in_daemon[:2]):  # no NAT or filter rule for the pods, here or there
+        rules = subprocess.run([*netns, "iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert subnet not in rules and BRIDGE not in rules
