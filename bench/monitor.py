@@ -2,7 +2,9 @@
 
   python bench/monitor.py [-n N] [--rounds R]
 
-Each round starts one idle container of each kind (``sleep``, runc as the OCI runtime for both),
+Each round starts one idle container of each kind (``sleep``, runc as the OCI runtime for all):
+podman's, lading's with a monitor exec'd for each, and lading's with a spawn socket (the first
+monitor exec'd, the others forked from a live one, see lading.engine.monitor_spawn). It
 reads the monitor's memory from /proc/PID/smaps_rollup, then starts N-1 more of each and reads
 the N monitors' totals; everything is removed before the next round. Printed: the median over
 the rounds, in KiB, with the ratio lading/conmon, for
@@ -87,8 +89,12 @@ class Conmons:
 
 
 class Monitors:
-    def __init__(self, tmp: Path) -> None:
+    """lading's monitors; with fork=True through a spawn socket (each forked from a live one)."""
+
+    def __init__(self, tmp: Path, fork: bool) -> None:
         self.tmp = tmp
+        self.kind = "fork" if fork else "exec"
+        self.spawn_socket = tmp / "monitors.sock" if fork else None
         self.bundle = tmp / "bundle"
         make_busybox_rootfs(self.bundle / "rootfs")
         (self.bundle / "config.json").write_text(json.dumps(default_config(["sleep", "100000"])))
@@ -99,11 +105,12 @@ class Monitors:
 
     def start(self) -> None:
         self.started += 1
-        cid = f"bench-{self.started}-{os.getpid()}"
+        cid = f"bench-{self.kind}-{self.started}-{os.getpid()}"
         exec_dir = self.tmp / "exec" / cid
         exec_dir.mkdir(parents=True)
         runtime = [RUNC, "--root", str(self.root)]
-        cfg = MonitorConfig(cid, runtime, self.bundle, exec_dir, self.tmp / f"{cid}-json.log")
+        log = self.tmp / f"{cid}-json.log"
+        cfg = MonitorConfig(cid, runtime, self.bundle, exec_dir, log, spawn_socket=self.spawn_socket)
         self.pids.append(launch(cfg).monitor_pid)
         subprocess.run([*runtime, "start", cid], check=True)
         self.running.append((cid, exec_dir))
@@ -183,7 +190,8 @@ def main() -> int:
         try:
             for label, make in (
                 ("conmon", lambda: Conmons(tmp, archive)),
-                ("lading", lambda: Monitors(tmp)),
+                ("lading", lambda: Monitors(tmp / "exec", fork=False)),
+                ("forked", lambda: Monitors(tmp / "fork", fork=True)),
                 ("python -IS", BarePython),
             ):
                 kinds[label] = make()
@@ -193,10 +201,10 @@ def main() -> int:
             for close in reversed(closers):
                 close()
     print(f"idle monitor memory, KiB: median of {opts.rounds} rounds ({os.uname().machine}, {sys.version.split()[0]})")
-    print(f"{'':28}{'conmon':>10}{'lading':>10}{'lading/conmon':>15}{'python -IS':>12}")
+    print(f"{'':24}{'conmon':>8}{'lading':>8}{'/conmon':>9}{'forked':>8}{'/conmon':>9}{'python -IS':>12}")
     for row in results["conmon"]:
-        c, m, p = (statistics.median(results[k][row]) for k in ("conmon", "lading", "python -IS"))
-        print(f"{row:28}{c:10.0f}{m:10.0f}{m / c:15.2f}{p:12.0f}")
+        c, m, f, p = (statistics.median(results[k][row]) for k in ("conmon", "lading", "forked", "python -IS"))
+        print(f"{row:24}{c:8.0f}{m:8.0f}{m / c:9.2f}{f:8.0f}{f / c:9.2f}{p:12.0f}")
     return 0
 
 

@@ -162,3 +162,30 @@ def test_durations_read_like_go() -> None:
     for bad in ("", "5", "s", "5x", "1m3"):
         with pytest.raises(LadingError):
             parse_duration(bad)
+
+
+def test_cpu_burst_and_idle(lading, bundle) -> None:
+    """runc's --cpu-burst and --cpu-idle (newer than Debian's runc 1.1.5, so after runc's source):
+    0 is a value here (no burst; not SCHED_IDLE), not "unchanged"; bad values are refused."""
+    bundle.config["linux"]["resources"]["cpu"] = {"quota": 50000, "period": 100000}
+    run_detached(lading, bundle, "up-burst", "exec sleep 100")
+    burst = "cpu.cfs_burst_us" if saved_state(lading, "up-burst")["cgroup"]["v1"].get("cpu") else "cpu.max.burst"
+    lading("update", "--cpu-burst", "20000", "--cpu-idle", "1", "up-burst")
+    assert (cgroup_file(lading, "up-burst", "cpu", burst), cgroup_file(lading, "up-burst", "cpu", "cpu.idle")) == (
+        "20000",
+        "1",
+    )
+    assert saved_state(lading, "up-burst")["config"]["linux"]["resources"]["cpu"]["burst"] == 20000
+    lading("update", "--cpu-burst", "0", "--cpu-idle", "0", "up-burst")
+    assert (cgroup_file(lading, "up-burst", "cpu", burst), cgroup_file(lading, "up-burst", "cpu", "cpu.idle")) == (
+        "0",
+        "0",
+    )
+    for flag, value, message in (
+        ("--cpu-burst", "x", "invalid value for --cpu-burst: 'x' is not an integer"),
+        ("--cpu-burst", "-1", "invalid value for --cpu-burst: '-1' must not be negative"),
+        ("--cpu-idle", "2", "update flags: $.cpu.idle: must be 0 or 1, got 2"),
+    ):
+        p = lading("update", flag, value, "up-burst", check=False)
+        assert (p.returncode, p.stderr) == (1, message + "\n")
+    lading("delete", "--force", "up-burst")

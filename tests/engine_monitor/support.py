@@ -6,6 +6,7 @@ the container's cgroup has a unique absolute path, so the test can check it is g
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -35,6 +36,18 @@ def processes_naming(text: str) -> list[int]:
         except OSError:
             continue
         if text.encode() in cmdline and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def children_of(pid: int, zombies_only: bool = False) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and (fields[0] == "Z" or not zombies_only):
             found.append(int(entry))
     return found
 
@@ -90,6 +103,28 @@ class MonitoredContainer:
             **kw,
         )
 
+    def another(self, first: MonitorConfig, args: list[str]) -> MonitorConfig:
+        """A second container on the same rootfs, with its own id, bundle, cgroup, exec dir and
+        log; its exit command writes $SPAWN_TEST_MARK to tmp/second-exit-command-ran."""
+        config = json.loads((self.bundle.path / "config.json").read_text())
+        config["process"]["args"] = args
+        config["root"]["path"] = str(self.bundle.rootfs)
+        config["linux"]["cgroupsPath"] = self.cgroup + "-2"
+        bundle = self.tmp / "bundle2"
+        bundle.mkdir()
+        (bundle / "config.json").write_text(json.dumps(config))
+        exec_dir = self.tmp / "exec2"
+        exec_dir.mkdir()
+        marker = self.tmp / "second-exit-command-ran"
+        return dataclasses.replace(
+            first,
+            container_id=self.id + "-2",
+            bundle=bundle,
+            exec_dir=exec_dir,
+            log_path=self.tmp / "second-json.log",
+            exit_command=["/bin/sh", "-c", f'echo "$SPAWN_TEST_MARK" > "{marker}"'],
+        )
+
     def launch(self, args: list[str], **kw: Any) -> Launched:
         self.launched = launch(self.config(args, **kw))
         return self.launched
@@ -138,8 +173,8 @@ class MonitoredContainer:
         if self.root.exists():
             found += [f"runtime state {p}" for p in self.root.iterdir()]
         found += [f"mount {m}" for m in mounts_under(self.tmp)]
-        name = self.cgroup.lstrip("/")
-        cgroups = [Path("/sys/fs/cgroup") / name, *Path("/sys/fs/cgroup").glob(f"*/{name}")]
+        name = self.cgroup.lstrip("/") + "*"  # (and other containers' of the test: name-2)
+        cgroups = [*Path("/sys/fs/cgroup").glob(name), *Path("/sys/fs/cgroup").glob(f"*/{name}")]
         found += [f"cgroup {d}" for d in cgroups if d.exists()]
         return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -13,8 +14,8 @@ import time
 import pytest
 
 from lading.engine import attach_protocol as proto
-from lading.engine.monitor import monitor_pid, read_exit, wait_exit
-from tests.engine_monitor.support import MonitoredContainer, processes_naming, wait_for
+from lading.engine.monitor import launch, monitor_pid, read_exit, wait_exit
+from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming, wait_for
 from tests.support import lading_env, pid_alive
 
 
@@ -77,20 +78,31 @@ from pathlib import Path
 from lading.engine.monitor import MonitorConfig, launch
 lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
 fcntl.flock(lock, fcntl.LOCK_EX)
-cfg = MonitorConfig(sys.argv[2], sys.argv[6:], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]), hold_fd=lock)
+spawn = Path(sys.argv[6]) if sys.argv[6] != "-" else None
+paths = [Path(p) for p in sys.argv[3:6]]
+cfg = MonitorConfig(sys.argv[2], sys.argv[7:], *paths, hold_fd=lock, spawn_socket=spawn)
 print("locked", flush=True)
 launch(cfg)
 print("launched", flush=True)
 """
 
 
+@pytest.mark.parametrize("fork", [False, True], ids=["exec", "fork"])
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3, 0.6])
-def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float) -> None:
+def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fork: bool) -> None:
     """The launcher holds the container's lock and hands it to the monitor: once the next
-    command has the lock, the container either does not exist at all or is created and watched."""
+    command has the lock, the container either does not exist at all or is created and watched.
+    With ``fork``, the monitor is forked from a live one (that of a first container)."""
     cfg = ctr.config(["sleep", "1000"])
+    serving = None
+    if fork:
+        cfg = dataclasses.replace(cfg, spawn_socket=ctr.tmp / "monitors.sock")
+        serving = ctr.launched = launch(cfg)
+        cfg = ctr.another(cfg, ["sleep", "1000"])
     lock = ctr.tmp / "lock"
-    args = [str(lock), ctr.id, str(cfg.bundle), str(cfg.exec_dir), str(cfg.log_path), *cfg.runtime_argv]
+    spawn = str(cfg.spawn_socket) if cfg.spawn_socket else "-"
+    paths = [str(cfg.bundle), str(cfg.exec_dir), str(cfg.log_path)]
+    args = [str(lock), cfg.container_id, *paths, spawn, *cfg.runtime_argv]
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], stdout=subprocess.PIPE, env=lading_env())
     assert launcher.stdout is not None
     assert launcher.stdout.readline() == b"locked\n"
@@ -101,15 +113,17 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float) ->
     fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # the next command
-        monitor = monitor_pid(ctr.exec_dir)
+        monitor = monitor_pid(cfg.exec_dir)
         if monitor is None:
-            assert os.listdir(ctr.exec_dir) == []
-            assert ctr.runtime("state", ctr.id, check=False).returncode != 0
-            assert processes_naming(str(ctr.exec_dir)) == []
+            assert os.listdir(cfg.exec_dir) == []
+            assert ctr.runtime("state", cfg.container_id, check=False).returncode != 0
+            assert processes_naming(str(cfg.exec_dir)) == []
+            if serving is not None:  # no forked monitor left either (once reaped)
+                wait_for(lambda: children_of(serving.monitor_pid) == [serving.init_pid], what="no forked monitor")
         else:
-            assert json.loads(ctr.runtime("state", ctr.id).stdout)["status"] == "created"
-            ctr.runtime("delete", "--force", ctr.id)
-            record = wait_exit(ctr.exec_dir)
+            assert json.loads(ctr.runtime("state", cfg.container_id).stdout)["status"] == "created"
+            ctr.runtime("delete", "--force", cfg.container_id)
+            record = wait_exit(cfg.exec_dir)
             assert record is not None and record.exit_code == 137
     finally:
         os.close(fd)

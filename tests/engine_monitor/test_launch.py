@@ -12,7 +12,7 @@ import pytest
 
 from lading.engine.monitor import launch, read_exit
 from lading.errors import LadingError
-from tests.engine_monitor.support import MonitoredContainer, processes_naming
+from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming
 from tests.support import pid_alive
 
 
@@ -96,18 +96,6 @@ def test_orphans_are_reaped(ctr: MonitoredContainer) -> None:
 
     wait_for(lambda: "orphan of" in ctr.output(), what="the orphan's line")
     assert ctr.output() == f"orphan of {launched.monitor_pid}\n"
-    wait_for(lambda: not _zombie_children(launched.monitor_pid), what="the orphan to be reaped")
+    wait_for(lambda: not children_of(launched.monitor_pid, zombies_only=True), what="the orphan to be reaped")
     ctr.runtime("kill", ctr.id, "KILL")
     ctr.wait()
-
-
-def _zombie_children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            found.append(int(entry))
-    return found

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
     from lading.spec.runtime_config import LinuxResources
 
-# flag -> (section of linux.resources, key, kind); kind "size" takes 512m/1g like runc
+# flag -> (section of linux.resources, key, kind); kind "size" takes 512m/1g like runc. 0 leaves
+# a setting unchanged, as in runc, but for the flags in _ZERO_IS_A_VALUE.
 _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--memory", "memory", "limit", "size"),
     ("--memory-reservation", "memory", "reservation", "size"),
@@ -27,6 +28,8 @@ _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--cpu-share", "cpu", "shares", "uint"),
     ("--cpu-quota", "cpu", "quota", "int"),
     ("--cpu-period", "cpu", "period", "uint"),
+    ("--cpu-burst", "cpu", "burst", "uint"),
+    ("--cpu-idle", "cpu", "idle", "int"),
     ("--cpu-rt-period", "cpu", "realtimePeriod", "uint"),
     ("--cpu-rt-runtime", "cpu", "realtimeRuntime", "int"),
     ("--cpuset-cpus", "cpu", "cpus", "str"),
@@ -34,6 +37,7 @@ _UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
     ("--pids-limit", "pids", "limit", "int"),
     ("--blkio-weight", "blockIO", "weight", "uint"),
 )
+_ZERO_IS_A_VALUE = ("--cpu-burst", "--cpu-idle")  # no burst; not SCHED_IDLE
 
 _HELP = {
     "--memory": "memory limit (in bytes, or with a unit: 512m, 1g)",
@@ -44,6 +48,8 @@ _HELP = {
     "--cpu-share": "CPU shares (relative weight vs. other containers)",
     "--cpu-quota": "CPU CFS hard limit (in usecs) per period",
     "--cpu-period": "CPU CFS period (in usecs)",
+    "--cpu-burst": "CPU CFS burst (in usecs): CPU time saved up beyond the quota of a period (0: none)",
+    "--cpu-idle": "1: the cgroup's tasks run as SCHED_IDLE; 0: the default behaviour",
     "--cpu-rt-period": "CPU realtime period (in usecs)",
     "--cpu-rt-runtime": "CPU realtime runtime (in usecs) per period",
     "--cpuset-cpus": "CPUs to use (0-3, 0,1)",
@@ -131,7 +137,7 @@ def _resources(args: Namespace) -> tuple[LinuxResources, str]:
         if flag == "--kernel-memory":
             log.warning("kernel memory settings are ignored and will be removed")
             continue
-        if value == 0 and kind != "str":
+        if value == 0 and kind != "str" and flag not in _ZERO_IS_A_VALUE:
             continue  # runc: 0 leaves a setting unchanged
         doc.setdefault(section, {})[key] = value
     import json

@@ -30,6 +30,12 @@ def add_arguments(verb: str, p: Parser) -> None:
     p.add_argument("-c", "--cap", action="append", default=[], help="add a capability to every set")
     p.add_argument("--preserve-fds", type=int, default=0, help="pass N additional fds (3..3+N-1)")
     p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
+    p.add_argument(
+        "--cgroup",
+        action="append",
+        default=[],
+        help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.",
+    )
     p.add_argument("container_id", metavar="ID")
     p.add_argument("command", nargs=REMAINDER, metavar="COMMAND", help="the command and its args")
 
@@ -67,5 +73,28 @@ def run(verb: str, args: Namespace) -> int:
         pid_file=args.pid_file,
         preserve_fds=args.preserve_fds,
         ignore_paused=args.ignore_paused,
+        sub_cgroups=sub_cgroup_paths(args.cgroup),
     )
     return execute(Store(args.root), args.container_id, opts)
+
+
+def sub_cgroup_paths(values: list[str]) -> dict[str, str]:
+    """runc's --cgroup: one PATH (under the container's cgroup in every hierarchy) or any number
+    of CONTROLLER[,CONTROLLER...]:PATH, each controller named once."""
+    paths: dict[str, str] = {}
+    for value in values:
+        parts = value.split(":")
+        if len(parts) > 2:
+            raise LadingError(f"invalid --cgroup argument: {value}")
+        if len(parts) == 1:
+            if len(values) != 1:
+                raise LadingError(f"invalid --cgroup argument: {value} (missing <controller>: prefix)")
+            paths[""] = value
+            continue
+        for controller in parts[0].split(","):
+            if not controller:
+                raise LadingError(f"invalid --cgroup argument: {value} (empty <controller> prefix)")
+            if controller in paths:
+                raise LadingError(f"invalid --cgroup argument(s): controller {controller} specified multiple times")
+            paths[controller] = parts[1]
+    return paths

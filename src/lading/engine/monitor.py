@@ -57,6 +57,9 @@ class MonitorConfig:
     # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
     # the container, and a command killed during launch holds the next one off until then.
     hold_fd: int | None = None
+    # One socket for all the engine's monitors (in its run root): a new monitor is forked from
+    # the newest live one there, sharing its memory (see monitor_spawn); None: always exec one.
+    spawn_socket: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,6 @@ class ExitRecord:
 
 def launch(cfg: MonitorConfig) -> Launched:
     """Start the monitor, which creates the container; returns once it is ``created``."""
-    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
-
     args = command_line(
         cfg.container_id,
         list(cfg.runtime_argv),
@@ -88,7 +89,38 @@ def launch(cfg: MonitorConfig) -> Launched:
         cfg.stdin,
         list(cfg.exit_command),
         holds_fd=cfg.hold_fd is not None,
+        spawn_socket=str(cfg.spawn_socket.absolute()) if cfg.spawn_socket is not None else None,
     )
+    if cfg.spawn_socket is not None:
+        report = _fork_from_live(cfg, args)
+        if report.startswith(b"pid "):
+            return _outcome(cfg, report)
+    return _outcome(cfg, _exec_monitor(cfg, args))
+
+
+def _fork_from_live(cfg: MonitorConfig, args: list[str]) -> bytes:
+    """Ask the monitor at the spawn socket for a child running args; its report, or b"" if no
+    monitor took the request."""
+    from lading.engine import monitor_spawn
+
+    assert cfg.spawn_socket is not None
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        fds = [w] if cfg.hold_fd is None else [w, cfg.hold_fd]
+        sent = monitor_spawn.ask(str(cfg.spawn_socket.absolute()), args, dict(os.environ), fds)
+        os.close(w)
+        w = -1
+        return _read_to_end(r) if sent else b""
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def _exec_monitor(cfg: MonitorConfig, args: list[str]) -> bytes:
+    """Start a monitor in a fresh interpreter; its report."""
+    from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
+
     source_root = str(Path(__file__).resolve().parent.parent.parent)
     argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
     r, w = os.pipe2(os.O_CLOEXEC)
@@ -99,12 +131,11 @@ def launch(cfg: MonitorConfig) -> Launched:
         os.close(w)
         w = -1
         os.waitpid(child, 0)
-        report = _read_to_end(r)
+        return _read_to_end(r)
     finally:
         os.close(r)
         if w >= 0:
             os.close(w)
-    return _outcome(cfg, report)
 
 
 def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreaper: Callable[[], None]) -> None:
@@ -206,14 +237,15 @@ def _delete(cfg: MonitorConfig) -> None:
 
 
 def monitor_pid(exec_dir: Path) -> int | None:
-    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its
-    command line, so a reused pid is not mistaken for it)."""
+    """The pid of the monitor that runs from exec_dir, if it is alive (checked against its start
+    time, so a reused pid is not mistaken for it)."""
+    from lading.linux import process
+
     try:
-        pid = int((exec_dir / MONITOR_PID).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        pid, started = (exec_dir / MONITOR_PID).read_text().split()
     except (OSError, ValueError):
         return None
-    return pid if str(exec_dir.absolute()).encode() in cmdline else None
+    return int(pid) if process.is_alive(int(pid), started) else None
 
 
 def read_exit(path: Path) -> ExitRecord | None:

@@ -16,6 +16,9 @@ subreaper (``PR_SET_CHILD_SUBREAPER`` survives exec, so this process needs no ct
 5. drains the output still in the pipes (or pty), writes the exit record, tells attached
    clients the exit code, runs the exit command in a new session, and exits.
 
+With a spawn socket (see monitor_spawn) it also serves requests for new monitors there, forking
+them from itself (``_forked`` then runs the same steps from 1).
+
 The exit record (``exit``) is docker's State subset ``{"ExitCode", "FinishedAt", "OOMKilled"}``:
 exit code 128+N for a kill by signal N, OOMKilled if the kernel's OOM killer struck in the
 container's memory cgroup (its ``oom_kill`` counter grew). It is written to a temporary file,
@@ -48,8 +51,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from lading.engine.monitor_spawn import Server
+
 # The monitor's files in exec_dir.
-MONITOR_PID = "monitor.pid"
+MONITOR_PID = "monitor.pid"  # "PID START_TIME": a forked monitor has its parent's command line
 INIT_PID = "init.pid"
 EXIT_FILE = "exit"
 CONSOLE_SOCKET = "console.sock"
@@ -77,6 +82,7 @@ def command_line(
     stdin: bool,
     exit_command: list[str],
     holds_fd: bool = False,
+    spawn_socket: str | None = None,
 ) -> list[str]:
     """The monitor's arguments, in the order :class:`Settings` reads them."""
     flags = ("t" if terminal else "") + ("i" if stdin else "") + ("h" if holds_fd else "") or "-"
@@ -89,6 +95,7 @@ def command_line(
         size,
         str(log_max_files),
         flags,
+        spawn_socket or "-",
         str(len(runtime_argv)),
         *runtime_argv,
         *exit_command,
@@ -103,9 +110,10 @@ class Settings:
         self.terminal = "t" in argv[6]
         self.stdin = "i" in argv[6]
         self.holds_fd = "h" in argv[6]
-        n = int(argv[7])
-        self.runtime_argv = argv[8 : 8 + n]
-        self.exit_command = argv[8 + n :]
+        self.spawn_socket = None if argv[7] == "-" else argv[7]
+        n = int(argv[8])
+        self.runtime_argv = argv[9 : 9 + n]
+        self.exit_command = argv[9 + n :]
 
 
 class Client:
@@ -136,9 +144,11 @@ class Client:
 
 
 class Monitor:
-    def __init__(self, settings: Settings, wake: int) -> None:
+    def __init__(self, settings: Settings, wake: int, status_fd: int, held_fd: int | None) -> None:
         self.s = settings
         self.wake = wake
+        self.status_fd = status_fd
+        self.held_fd = held_fd
         self.dir_fd = posix.open(settings.exec_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
         self.stdin_fd: int | None = None
@@ -150,6 +160,7 @@ class Monitor:
         self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
         self.init_pid = 0
         self.listener: _socket.socket | None = None
+        self.spawner: Server | None = None
         self.log: JsonLog | None = None
         self.oom: OomCounter | None = None
 
@@ -158,7 +169,7 @@ class Monitor:
     def create(self) -> None:
         """Run the runtime's create with the container's stdio; report to the launcher."""
         s = self.s
-        _report(b"pid %d\n" % posix.getpid())
+        self._report(b"pid %d\n" % posix.getpid())
         null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         console: _socket.socket | None = None
         if s.terminal:
@@ -211,12 +222,18 @@ class Monitor:
         self.oom = OomCounter.find(self.init_pid)
         self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
-        self._write_file(MONITOR_PID, b"%d\n" % posix.getpid())
+        if s.spawn_socket is not None:
+            from lading.engine import monitor_spawn
+
+            self.spawner = monitor_spawn.Server.listen(s.spawn_socket)
+        with open("/proc/self/stat", "rb") as f:
+            started = f.read().rsplit(b")", 1)[1].split()[19]
+        self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), started))
         remove(self._path(RUNTIME_LOG))
-        _report(b"ok %d\n" % self.init_pid)
-        posix.close(STATUS_FD)
-        if s.holds_fd:
-            posix.close(HELD_FD)
+        self._report(b"ok %d\n" % self.init_pid)
+        posix.close(self.status_fd)
+        if self.held_fd is not None:
+            posix.close(self.held_fd)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -265,8 +282,14 @@ class Monitor:
             posix.close(null)
         self._wait_for(pid, None)
 
+    def _report(self, data: bytes) -> None:
+        try:
+            posix.write(self.status_fd, data)
+        except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
+            pass
+
     def _fail(self, detail: bytes) -> NoReturn:
-        _report(b"fail\n" + detail)
+        self._report(b"fail\n" + detail)
         for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
             remove(self._path(name))
         posix._exit(1)
@@ -278,6 +301,8 @@ class Monitor:
         assert self.listener is not None
         while self.watched.get(self.init_pid) is None:
             wanted: dict[int, int] = {self.wake: select.POLLIN, self.listener.fileno(): select.POLLIN}
+            if self.spawner is not None:
+                wanted[self.spawner.fileno()] = select.POLLIN
             if all(c.queued < _CLIENT_BACKLOG for c in self.clients.values()):
                 for fd in self.outputs:
                     wanted[fd] = select.POLLIN
@@ -294,6 +319,8 @@ class Monitor:
                     self._reap()
                 elif fd == self.listener.fileno():
                     self._accept_client()
+                elif self.spawner is not None and fd == self.spawner.fileno():
+                    self._fork_monitor(self.spawner)
                 elif fd in self.clients:
                     self._client_event(self.clients[fd], events)
                 else:
@@ -301,6 +328,26 @@ class Monitor:
                         self._write_stdin(events)
                     if fd in self.outputs and events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         self._read_output(fd)
+
+    def _fork_monitor(self, spawner: Server) -> None:
+        """Serve a spawn request: a new monitor, forked from this one (see monitor_spawn)."""
+        import gc
+
+        from lading.linux import prctl  # noqa: F401  # ctypes, loaded before the fork: children share it
+
+        request = spawner.receive()
+        if request is None:
+            return
+        args, env, fds = request
+        gc.freeze()  # the collector would otherwise touch, and so copy, every shared object
+        if posix.fork() == 0:
+            try:
+                _forked(args, env, fds)
+            finally:
+                posix._exit(1)
+        gc.unfreeze()
+        for fd in fds:
+            posix.close(fd)
 
     def _reap(self) -> None:
         try:
@@ -444,6 +491,8 @@ class Monitor:
         self._write_file(EXIT_FILE, body)
         self._goodbye(b"%d" % code)
         remove(self._path(proto.SOCKET_NAME))
+        if self.spawner is not None:
+            self.spawner.close()
         if self.s.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
             try:
@@ -554,13 +603,6 @@ class OomCounter:
         return self.read() > self.start
 
 
-def _report(data: bytes) -> None:
-    try:
-        posix.write(STATUS_FD, data)
-    except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
-        pass
-
-
 def _spawn(argv: list[str], stdio: list[int], new_session: bool = False) -> int:
     actions = [(posix.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
     return posix.posix_spawnp(
@@ -588,10 +630,29 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def main(argv: list[str]) -> NoReturn:
+def _run(settings: Settings, status_fd: int, held_fd: int | None, keep: set[int] | None = None) -> NoReturn:
     wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
     signals.wake_on((signals.SIGCHLD,), wake_w)
-    monitor = Monitor(Settings(argv), wake_r)
+    if keep is not None:  # forked from a monitor: drop what it had open
+        from lading.engine import monitor_spawn
+
+        monitor_spawn.drop_fds(keep | {wake_r, wake_w})
+    monitor = Monitor(settings, wake_r, status_fd, held_fd)
     monitor.create()
     monitor.serve()
     monitor.finish()
+
+
+def _forked(args: list[str], env: dict[bytes, bytes], fds: list[int]) -> NoReturn:
+    """A monitor forked by a live one: as if exec'd with args and env (see monitor_spawn)."""
+    from lading.engine import monitor_spawn
+
+    settings = Settings(args)
+    held = fds[1] if settings.holds_fd and len(fds) > 1 else None
+    monitor_spawn.become_child(env)
+    _run(settings, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
+
+
+def main(argv: list[str]) -> NoReturn:
+    settings = Settings(argv)
+    _run(settings, STATUS_FD, HELD_FD if settings.holds_fd else None)

@@ -71,6 +71,10 @@ class ContainerCgroup:
         self.cg = cg
         self.path = path
 
+    def sub(self, paths: dict[str, str]) -> ContainerCgroup:
+        """The existing sub-cgroup(s) an exec joins instead (runc's ``exec --cgroup``)."""
+        return ContainerCgroup(self.cg.sub(paths), self.path)
+
     # --- state.json ------------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:

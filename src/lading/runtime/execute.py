@@ -48,6 +48,8 @@ class ExecOptions:
     pid_file: str | None = None
     preserve_fds: int = 0
     ignore_paused: bool = False
+    # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
+    sub_cgroups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,7 +114,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         if not opts.detach:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
-        pid = _start(job, ContainerCgroup.from_state(state), reap=not opts.detach)
+        pid = _start(job, _cgroup(cid, state, opts.sub_cgroups), reap=not opts.detach)
         # detached, it is no child of ours: its start time names it if it must be killed below
         started_at = proc_.start_time(pid) if opts.detach else None
     except BaseException:
@@ -236,6 +238,19 @@ def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
         if waited == pid:
             code = os.waitstatus_to_exitcode(status)
             return code if code >= 0 else 128 - code
+
+
+def _cgroup(cid: str, state: dict[str, Any], sub: dict[str, str]) -> ContainerCgroup | None:
+    """The cgroup the process joins: the container's, or the sub-cgroups --cgroup names."""
+    cgroup = ContainerCgroup.from_state(state)
+    if not sub:
+        return cgroup
+    if cgroup is None:
+        raise LadingError(f"--cgroup: container {cid} has no cgroup of its own")
+    try:
+        return cgroup.sub(sub)
+    except LadingError as e:
+        raise LadingError(f"--cgroup: {e}") from None
 
 
 def _recorded_spec(cid: str, state: dict[str, Any]) -> Spec:

@@ -82,6 +82,23 @@ class Cgroup:
     def from_dict(cls, d: dict[str, Any]) -> Cgroup:
         return cls(dict(d.get("v1") or {}), d.get("v2"), d.get("v2_mount"), tuple(d.get("v2_controllers") or ()))
 
+    def sub(self, paths: dict[str, str]) -> Cgroup:
+        """A cgroup below this one: ``paths`` maps a v1 controller to a path under its directory,
+        or "" to one path under every directory (the only form on cgroup v2). Nothing is made:
+        the sub-cgroups must exist. A path that leads out of this cgroup is refused."""
+        if "" in paths:
+            return Cgroup(
+                {c: _below(d, paths[""]) for c, d in self.v1.items()},
+                _below(self.v2, paths[""]) if self.v2 else None,
+                self.v2_mount,
+                self.v2_controllers,
+            )
+        for controller in paths:
+            if controller not in self.v1:
+                raise LadingError(f"unknown controller {controller}")
+        v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
+        return Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))
         return [*dirs, self.v2] if self.v2 else dirs
@@ -225,3 +242,11 @@ class Cgroup:
         finally:
             if sig == signals.SIGKILL or before != "frozen":
                 self.thaw()
+
+
+def _below(directory: str, path: str) -> str:
+    """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    joined = os.path.normpath(directory + "/" + path)
+    if joined != directory and not joined.startswith(directory + "/"):
+        raise LadingError(f"{path} is not a sub cgroup path")
+    return joined

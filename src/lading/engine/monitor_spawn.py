@@ -1,0 +1,150 @@
+"""New monitors forked from a live one, so that every monitor shares one interpreter's memory.
+
+A monitor exec'd afresh costs the interpreter's whole floor in private memory (bench/monitor.py:
+about 2.9 MiB of its 3.2 MiB of PSS is its own); a monitor forked from a running one shares those
+pages copy-on-write, and an idle monitor dirties few of them. So when the engine names a spawn
+socket (``MonitorConfig.spawn_socket``, one per run root), the newest monitor listens there, and
+``launch`` asks it for a child instead of starting an interpreter. The request carries what an
+exec'd monitor gets on its command line and from its environment, and the launcher's report pipe
+and hold fd as SCM_RIGHTS; the child then behaves exactly as an exec'd monitor (it reports its
+pid, creates the container, ...). Without a live monitor (none yet, or the last was killed) the
+launcher execs one, as without a spawn socket.
+
+Only a peer with the monitor's own uid is served, and the socket lives in the engine's run root
+(a directory only root enters, never mounted into containers), since whoever may ask can run any
+command as the monitor.
+
+The child is the asking monitor's child (re-parented to init when that monitor exits), in a new
+session, a child subreaper (``prctl``: ctypes is loaded in the serving monitor before the fork,
+so the children share it too), with the requester's environment and nothing else open.
+"""
+
+from __future__ import annotations
+
+import _socket
+import posix
+import sys
+
+REQUEST_MAX = 256 * 1024
+_UCRED_UID = slice(4, 8)  # struct ucred {pid, uid, gid}
+
+
+def encode(args: list[str], env: dict[str, str]) -> bytes:
+    """The request: the monitor's arguments, then its environment (``KEY=value``), NUL-separated."""
+    return "\0".join(args).encode() + b"\0\0" + "\0".join(f"{k}={v}" for k, v in env.items()).encode()
+
+
+def decode(data: bytes) -> tuple[list[str], dict[bytes, bytes]]:
+    args, _, env = data.partition(b"\0\0")
+    environ = {}
+    for entry in env.split(b"\0") if env else ():
+        key, _, value = entry.partition(b"=")
+        environ[key] = value
+    return [a.decode() for a in args.split(b"\0")], environ
+
+
+class Server:
+    """The newest monitor's end of the spawn socket."""
+
+    def __init__(self, sock: _socket.socket, path: str, inode: int) -> None:
+        self.sock, self.path, self.inode = sock, path, inode
+
+    @staticmethod
+    def listen(path: str) -> Server | None:
+        """Listen at path, replacing whoever listened there before (the newest monitor serves)."""
+        temporary = f"{path}.{posix.getpid()}"
+        if len(temporary) > 107:
+            return None
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
+        try:
+            try:
+                posix.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            sock.bind(temporary)
+            sock.listen(8)
+            inode = posix.stat(temporary).st_ino
+            posix.rename(temporary, path)
+        except OSError:
+            sock.close()
+            return None
+        return Server(sock, path, inode)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        """Remove the socket file if it is still ours (a newer monitor may have taken it over)."""
+        try:
+            if posix.stat(self.path).st_ino == self.inode:
+                posix.unlink(self.path)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def receive(self) -> tuple[list[str], dict[bytes, bytes], list[int]] | None:
+        """One request: (arguments, environment, [report fd, hold fd?]); None if not one to serve."""
+        try:
+            fd, _ = self.sock._accept()  # type: ignore[attr-defined]  # _socket's accept
+        except BlockingIOError:
+            return None
+        conn = _socket.socket(fileno=fd)
+        fds: list[int] = []
+        try:
+            conn.settimeout(5)
+            cred = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+            data, ancillary, _, _ = conn.recvmsg(REQUEST_MAX, _socket.CMSG_LEN(2 * 4), _socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            return None
+        finally:
+            conn.close()
+        for level, kind, payload in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4)]
+        if int.from_bytes(cred[_UCRED_UID], sys.byteorder) != posix.geteuid() or not fds or not data:
+            for extra in fds:
+                posix.close(extra)
+            return None
+        args, env = decode(data)
+        return args, env, fds
+
+
+def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool:
+    """Send a request to the monitor listening at path; False if none does."""
+    import array
+    import socket
+
+    if len(path) > 107:
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        sock.sendmsg([encode(args, env)], ancillary)
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def become_child(env: dict[bytes, bytes]) -> None:
+    """In the forked child: a session and a subreaper of its own, the requester's environment."""
+    from lading.linux import prctl
+
+    posix.setsid()
+    prctl.set_child_subreaper()
+    posix.environ.clear()
+    posix.environ.update(env)
+
+
+def drop_fds(keep: set[int]) -> None:
+    """Close every fd of the serving monitor but stdio and keep (its Python objects stay alive,
+    unused, so none of them closes a number that is reused by then)."""
+    for name in posix.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                posix.close(fd)
+            except OSError:
+                pass

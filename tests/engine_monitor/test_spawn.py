@@ -1,0 +1,135 @@
+"""Monitors forked from a live monitor (MonitorConfig.spawn_socket): same behaviour, shared memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lading.engine import attach_protocol as proto
+from lading.engine.monitor import launch, wait_exit
+from tests.engine_monitor.support import MonitoredContainer, wait_for
+from tests.support import lading_env, pid_alive
+from tests.userns.support import user_python
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_second_monitor_is_forked_from_the_first(ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    spawn = ctr.tmp / "monitors.sock"
+    first = dataclasses.replace(ctr.config(["sh", "-c", "read x; echo first-$x"], stdin=True), spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    assert spawn.is_socket()
+    monkeypatch.setenv("SPAWN_TEST_MARK", "the launcher's environment")
+    second = ctr.another(first, ["sh", "-c", "echo second; exit 4"])
+    try:
+        b = launch(second)
+        assert _ppid(b.monitor_pid) == a.monitor_pid  # forked, not exec'd
+        ctr.runtime("start", second.container_id)
+        record = wait_exit(second.exec_dir, timeout=60)
+        assert record is not None and record.exit_code == 4
+        assert [line for line in second.log_path.read_text().splitlines() if '"second\\n"' in line]
+        marker = ctr.tmp / "second-exit-command-ran"
+        wait_for(marker.exists, what="the second exit command")
+        assert marker.read_text() == "the launcher's environment\n"
+        # The first container is untouched by all this.
+        ctr.start()
+        sock = ctr.attach_socket(b"io")
+        sock.send(b"\x00go\n")
+        assert ctr.wait().exit_code == 0
+        sock.close()
+        assert ctr.output() == "first-go\n"
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+    wait_for(lambda: not spawn.exists(), what="the last monitor to remove the spawn socket")
+
+
+def test_a_forked_monitor_outlives_the_one_it_came_from(ctr: MonitoredContainer) -> None:
+    spawn = ctr.tmp / "monitors.sock"
+    first = dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    second = ctr.another(first, ["sh", "-c", "read x; echo got-$x"])
+    second = dataclasses.replace(second, stdin=True)
+    try:
+        b = launch(second)
+        ctr.runtime("start", second.container_id)
+        ctr.start()
+        ctr.runtime("kill", ctr.id, "KILL")
+        assert ctr.wait().exit_code == 137
+        wait_for(lambda: not pid_alive(a.monitor_pid), what="the first monitor's end")
+        assert pid_alive(b.monitor_pid) and spawn.exists()  # the second serves now
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.connect(str(second.exec_dir / "attach"))
+            sock.send(proto.HELLO + b"i")
+            assert sock.recv(100) == proto.HELLO
+            sock.send(proto.STDIN + b"late\n")
+            record = wait_exit(second.exec_dir, timeout=60)
+        assert record is not None and record.exit_code == 0
+        assert "got-late" in second.log_path.read_text()
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+
+
+def test_with_the_serving_monitor_killed_a_fresh_one_is_started(ctr: MonitoredContainer) -> None:
+    spawn = ctr.tmp / "monitors.sock"
+    first = dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    os.kill(a.monitor_pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(a.monitor_pid), what="the first monitor's death")
+    assert spawn.exists()  # stale: nobody listens
+    second = ctr.another(first, ["sh", "-c", "exit 2"])
+    try:
+        b = launch(second)
+        assert _ppid(b.monitor_pid) != a.monitor_pid
+        ctr.runtime("start", second.container_id)
+        record = wait_exit(second.exec_dir, timeout=60)
+        assert record is not None and record.exit_code == 2
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+
+
+ASK = """
+import os, sys
+from lading.engine import monitor_spawn
+r, w = os.pipe()
+sent = monitor_spawn.ask(sys.argv[1], sys.argv[2:], dict(os.environ), [w])
+os.close(w)
+print(sent, os.read(r, 100))
+"""
+
+
+def test_another_user_is_not_served(ctr: MonitoredContainer) -> None:
+    """Whoever may ask runs commands as the monitor: only its own uid is served."""
+    shared = Path(tempfile.mkdtemp(prefix="lading-spawn-"))
+    try:
+        shared.chmod(0o777)
+        spawn = shared / "monitors.sock"
+        ctr.launched = launch(dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn))
+        spawn.chmod(0o777)
+        pwned = shared / "pwned"
+        runtime = ["/bin/sh", "-c", f"touch {pwned}"]
+        args = ["x", "b", str(shared), str(shared / "log"), "-", "1", "-", "-", str(len(runtime)), *runtime]
+        asker = subprocess.run(
+            [user_python(), "-c", ASK, str(spawn), *args],
+            capture_output=True,
+            text=True,
+            env=lading_env(),
+            user=65534,
+            group=65534,
+            timeout=60,
+        )
+        assert asker.stdout.strip() == "True b''", asker.stderr  # delivered, and dropped unanswered
+        assert not pwned.exists()
+        ctr.runtime("delete", "--force", ctr.id)
+        ctr.wait()
+    finally:
+        shutil.rmtree(shared)
