@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from tests.clients.cgroups import processes_under
+from tests.clients.image import IMAGE_NAME
 from tests.cri.client import Cri
-from tests.cri.daemon import BRIDGE, SUBNET, CriDaemon
+from tests.cri.daemon import BRIDGE, PAUSE_IMAGE, SUBNET, CriDaemon
 from tests.support import mounts_under, pid_alive
 
 
@@ -23,6 +24,9 @@ def test_version_and_status(cri: Cri, handler: str) -> None:
     ready = {c.type: c.status for c in status.status.conditions}
     assert ready == {"RuntimeReady": True, "NetworkReady": True}
     assert f'"{handler}"' in status.info["config"], "the handler is configured"
+    for image in (IMAGE_NAME, PAUSE_IMAGE):  # what the kubelet checks before it would pull
+        found = cri.images.ImageStatus(cri.pb.ImageStatusRequest(image=cri.pb.ImageSpec(image=image))).image
+        assert image in found.repo_tags
 
 
 def test_pod_sandbox_lifecycle(cri: Cri, handler: str) -> None:
