@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job, end to end: build a busybox image locally (umoci), import it into lading's image
-# store, turn it into a bundle, and run a real container from it.
+# store, and run a real container from it with the engine (`lading container run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/lading-demo.XXXXXX)
 lading="$PWD/.venv/bin/lading"
-trap '"$lading" --root "$work/state" delete --force demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+engine=("$lading" container --storage-root "$work/store" --run-root "$work/run")
+trap '"${engine[@]}" rm -f demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 # 1. An OCI image with one layer: a static busybox and its applets.
 umoci init --layout "$work/layout"
@@ -20,8 +21,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/build/rootfs/etc/passwd"
 umoci repack --image "$work/layout:busybox" "$work/build"
 umoci config --image "$work/layout:busybox" --config.cmd sh --config.env PATH=/bin
 
-# 2. lading: import, bundle, run.
+# 2. The engine: import the image, then run a container from it (overlay layers, a monitor,
+#    docker's flags); --rm leaves nothing behind but the image.
 "$lading" image --storage-root "$work/store" import "$work/layout:busybox" localhost/busybox:demo
-"$lading" image --storage-root "$work/store" bundle localhost/busybox:demo "$work/bundle" -- \
-  sh -c 'echo "hello from $(hostname), pid $$ in $(uname -sr)"; ls /'
-"$lading" --root "$work/state" run --bundle "$work/bundle" demo
+"${engine[@]}" run --rm --name demo \
+  localhost/busybox:demo sh -c 'echo "hello from $(hostname), pid $$ in $(uname -sr)"; ls /'

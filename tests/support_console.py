@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import subprocess
 import termios
 import time
 from collections.abc import Callable
@@ -147,6 +148,35 @@ class UserTerminal:
     def __init__(self, rows: int = 24, cols: int = 80) -> None:
         self.master, self.peer = os.openpty()
         pty.set_window_size(self.master, rows, cols)
+
+    def spawn(self, argv: list[str], env: dict[str, str], stderr: int | None = None) -> subprocess.Popen[bytes]:
+        """Run argv with this terminal as its stdio (stderr too, unless given) and controlling tty."""
+        return subprocess.Popen(
+            argv,
+            stdin=self.peer,
+            stdout=self.peer,
+            stderr=self.peer if stderr is None else stderr,
+            start_new_session=True,
+            preexec_fn=make_stdin_controlling_tty,
+            env=env,
+        )
+
+    def drive_shell(self) -> None:
+        """With a container's shell behind a proxy on this terminal: the shell sees the
+        terminal's size and then a new one (the proxy gets SIGWINCH), and ^C stops its sleep."""
+        rows, cols = pty.get_window_size(self.master)
+        os.write(self.master, b"tty; stty size\r")
+        out = read_until(self.master, f"{rows} {cols}".encode())
+        assert b"/dev/pts/" in out
+        pty.set_window_size(self.master, rows + 10, cols + 20)  # the kernel sends the proxy SIGWINCH
+        os.write(self.master, b"stty size\r")
+        read_until(self.master, f"{rows + 10} {cols + 20}".encode())
+        os.write(self.master, b"sleep 1000\r")
+        read_until(self.master, b"sleep 1000")
+        time.sleep(0.5)  # for the shell to hand the terminal to sleep
+        os.write(self.master, b"\x03")  # a byte on the raw terminal: SIGINT in the container's
+        os.write(self.master, b"echo after-in''terrupt\r")
+        read_until(self.master, b"after-interrupt")
 
     def is_raw(self) -> bool:
         lflag: int = termios.tcgetattr(self.peer)[3]

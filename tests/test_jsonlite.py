@@ -59,3 +59,16 @@ def test_errors_are_json_errors(text: str) -> None:
 def test_what_json_cannot_write_is_refused() -> None:
     with pytest.raises(TypeError):
         jsonlite.dumps({"a": object()})
+
+
+def test_errors_without_the_json_package_loaded() -> None:
+    """The C scanner finds JSONDecodeError in sys.modules only: a verb that never imported json
+    still gets the json package's message."""
+    import subprocess
+    import sys
+
+    from tests.support import lading_env
+
+    code = "from lading import jsonlite\ntry:\n    jsonlite.loads('{\"a\": 1')\nexcept ValueError as e:\n    print(e)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=lading_env(), check=True)
+    assert out.stdout.strip() == "Expecting ',' delimiter: line 1 column 8 (char 7)"

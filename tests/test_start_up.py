@@ -45,6 +45,7 @@ CONTAINER = CLI | {
     "select",
     "lading.runtime",
     "lading.runtime.store",
+    "lading.runtime.container_state",
     "lading.runtime.lifecycle",
     "lading.runtime.hooks",
     "lading.runtime.cgroups",

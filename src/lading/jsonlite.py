@@ -43,6 +43,12 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(s, start)
     except StopIteration as e:
         _fail("Expecting value", s, e.value)
+    except SystemError:
+        # The scanner reports most syntax errors with json.decoder's JSONDecodeError, which it
+        # looks up in sys.modules without importing: import it and scan again for the message.
+        import json.decoder  # noqa: F401
+
+        value, end = _scan(s, start)
     rest = len(s) - len(s[end:].lstrip(_WHITESPACE))
     if rest != len(s):
         _fail("Extra data", s, rest)

@@ -12,6 +12,8 @@ from tests.support import lading_argv, lading_env, pid_alive
 
 
 def test_limits_are_in_force_inside_the_container(lading, bundle) -> None:
+    if {"type": "cgroup"} not in bundle.config["linux"]["namespaces"]:  # runc's default has one on cgroup v2 only
+        bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
     bundle.config["linux"]["resources"].update(pids={"limit": 5}, memory={"limit": 64 << 20})
     bundle.write(
         args=[

@@ -62,10 +62,9 @@ def test_create_applies_limits_and_round_trips_through_state(made: list[cgroups.
         listed = cgroupfs.read(d, "devices.list").split("\n")
         assert "c 1:3 rwm" in listed and "a *:* rwm" not in listed
 
-    state = json.loads(json.dumps({"cgroup": c.to_state()}))
-    again = cgroups.ContainerCgroup.from_state(state)
+    again = cgroups.ContainerCgroup.from_record(json.loads(json.dumps(c.to_record())))
     assert again is not None and again.path == path and again.cg == cg
-    assert cgroups.ContainerCgroup.from_state({}) is None
+    assert cgroups.ContainerCgroup.from_record(None) is None
 
     p = start_in(cg, "exec sleep 30")
     again.freeze()

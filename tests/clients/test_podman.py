@@ -151,3 +151,15 @@ def test_an_ulimit_the_runtime_cannot_set_fails_create(podman: Podman) -> None:
     assert want[podman.runtime.name] in p.stderr
     create_calls = [c for c in podman.runtime.logged_calls() if "create" in c]
     assert create_calls and not [c for c in podman.runtime.logged_calls() if "start" in c]
+
+
+def test_run_with_a_uid_map(podman: Podman) -> None:
+    """podman (root) with --uidmap/--gidmap: the container's root is host uid 300000; podman
+    shifts the image for it and the runtime makes the user namespace."""
+    script = "id -u; cat /proc/self/uid_map; touch /tmp/made; stat -c '%u %g' /tmp/made /bin/busybox"
+    ids = "0:300000:65536"
+    p = podman.run("--rm", "--uidmap", ids, "--gidmap", ids, IMAGE_NAME, "sh", "-c", script)
+    lines = p.stdout.splitlines()
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", "300000", "65536"]
+    assert lines[2:] == ["0 0", "0 0"]

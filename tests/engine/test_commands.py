@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import BUSYBOX, LAYERS, NOCMD
+from tests.engine.conftest import BUSYBOX, LAYERS, NOCMD, EngineImages
 from tests.engine.support import Engine
+from tests.image.oci import skopeo_push
+from tests.image.servers import Registry
 
 
 def test_run_exits_with_the_container_status_and_rm_leaves_nothing(engine: Engine) -> None:
@@ -248,3 +250,15 @@ def test_log_file_is_next_to_the_record(engine: Engine) -> None:
     assert "hello" in engine("logs", "logged").stdout
     assert json.loads(json.dumps(doc))["State"]["ExitCode"] == 0
     engine("rm", "logged")
+
+
+def test_run_pulls_an_image_that_is_not_there(engine: Engine, engine_images: EngineImages, tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry")
+    try:
+        skopeo_push(engine_images.layout, "layers", f"{registry.host}/test/pulled:1")
+        p = engine("run", "--rm", f"{registry.host}/test/pulled:1", "sh", "-c", "echo $FROM_IMAGE")
+    finally:
+        registry.stop()
+    assert p.stdout == "yes\n"
+    assert p.stderr.startswith(f"Unable to find image '{registry.host}/test/pulled:1' locally\n")
+    assert f"{registry.host}/test/pulled:1" in engine.image("ls", "-q").stdout.split()

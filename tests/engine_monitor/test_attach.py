@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ import pytest
 from lading.engine import attach_protocol as proto
 from lading.engine.attach import Attached, Attachment, attach, parse_detach_keys
 from lading.errors import LadingError
-from lading.linux import pty
 from tests.engine_monitor.support import MonitoredContainer, read_packets, wait_for
 from tests.support import lading_env
-from tests.support_console import UserTerminal, make_stdin_controlling_tty, read_until
+from tests.support_console import UserTerminal
 
 
 def _stream_to_files(a: Attachment, tmp: Path, **kw: object) -> tuple[Attached, str, str]:
@@ -137,15 +135,9 @@ def _client_process(ctr: MonitoredContainer, call: str, **kw: object) -> subproc
 
 def _client_on_terminal(ctr: MonitoredContainer, user: UserTerminal) -> subprocess.Popen[bytes]:
     """`attach -it` with the user's pty as its stdio and controlling terminal."""
-    return _client_process(
-        ctr,
-        "attach(Path(sys.argv[1]), stdin=True, tty=True)",
-        stdin=user.peer,
-        stdout=user.peer,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=make_stdin_controlling_tty,
-    )
+    imports = "import sys\nfrom pathlib import Path\nfrom lading.engine.attach import attach\n"
+    code = f"{imports}print(repr(attach(Path(sys.argv[1]), stdin=True, tty=True)))"
+    return user.spawn([sys.executable, "-c", code, str(ctr.exec_dir)], lading_env(), stderr=subprocess.PIPE)
 
 
 def test_a_terminal_raw_resized_detached_and_attached_again(ctr: MonitoredContainer) -> None:
@@ -156,19 +148,7 @@ def test_a_terminal_raw_resized_detached_and_attached_again(ctr: MonitoredContai
     try:
         client = _client_on_terminal(ctr, user)
         wait_for(user.is_raw, what="raw mode")
-        os.write(user.master, b"stty size; tty\r")
-        out = read_until(user.master, b"/dev/pts/")
-        assert b"24 80" in out
-        pty.set_window_size(user.master, 33, 101)  # the kernel sends the client SIGWINCH
-        os.write(user.master, b"stty size\r")
-        read_until(user.master, b"33 101")
-        # ^C is a byte on a raw tty; the container's line discipline turns it into SIGINT
-        os.write(user.master, b"sleep 1000\r")
-        read_until(user.master, b"sleep 1000")
-        time.sleep(0.5)  # for the shell to hand the terminal to sleep
-        os.write(user.master, b"\x03")
-        os.write(user.master, b"echo after-in''terrupt\r")
-        read_until(user.master, b"after-interrupt")
+        user.drive_shell()
         # Ctrl-P Ctrl-Q: the client ends, the container goes on
         os.write(user.master, b"\x10\x11")
         assert client.wait(timeout=30) == 0
@@ -187,5 +167,5 @@ def test_a_terminal_raw_resized_detached_and_attached_again(ctr: MonitoredContai
     record = ctr.wait()
     assert record.exit_code == 4
     log = ctr.output()
-    assert "33 101\r\n" in log and "after-interrupt\r\n" in log
+    assert "34 100\r\n" in log and "after-interrupt\r\n" in log
     assert all(e["stream"] == "stdout" for e in ctr.entries())

@@ -188,7 +188,7 @@ def test_paused_container_needs_ignore_paused(lading, bundle):
     from lading.runtime.cgroups import ContainerCgroup
 
     start(lading, bundle)
-    cg = ContainerCgroup.from_state(json.loads((lading.root / "c1" / "state.json").read_text()))
+    cg = ContainerCgroup.from_record(json.loads((lading.root / "c1" / "state.json").read_text())["cgroup"])
     assert cg is not None
     cg.freeze()
     try:
@@ -318,7 +318,7 @@ def test_many_execs_leave_nothing_behind(lading, bundle):
     state = json.loads((lading.root / "c1" / "state.json").read_text())
     from lading.runtime.cgroups import ContainerCgroup
 
-    cg = ContainerCgroup.from_state(state)
+    cg = ContainerCgroup.from_record(state["cgroup"])
     assert cg is not None and cg.pids() == [init]
 
 

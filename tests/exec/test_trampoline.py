@@ -22,7 +22,8 @@ def _run(path: str, args: list[str], env: dict[str, str]) -> tuple[int, bytes, s
             os.dup2(out_w, 1)
             os.closerange(3, errors_w)  # nothing inherited but the error pipe
             os.closerange(errors_w + 1, 65536)
-            trampoline.execve(trampoline.load(errors_w), errors_w, path, args, env)
+            os.set_inheritable(errors_w, True)
+            trampoline.execve(trampoline.load(errors_w), path, args, env)
         finally:
             os._exit(99)
     os.close(errors_w)

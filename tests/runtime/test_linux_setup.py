@@ -40,6 +40,8 @@ def test_new_network_namespace_has_only_loopback_and_it_is_up(lading, bundle):
 
 
 def test_namespaces_differ_from_the_host(lading, bundle):
+    if {"type": "cgroup"} not in bundle.config["linux"]["namespaces"]:  # runc's default has one on cgroup v2 only
+        bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
     out = run_sh(lading, bundle, "for n in pid net ipc uts mnt cgroup; do readlink /proc/1/ns/$n; done")
     for line, kind in zip(out.split(), ["pid", "net", "ipc", "uts", "mnt", "cgroup"], strict=True):
         assert line != os.readlink(f"/proc/self/ns/{kind}")
@@ -247,7 +249,11 @@ def test_tmpcopyup_fills_a_tmpfs_with_what_it_covers(lading, bundle):
 @pytest.mark.parametrize("cgroupns", [True, False])
 def test_sys_fs_cgroup_shows_the_containers_own_cgroup(lading, bundle, cgroupns):
     if not cgroupns:
-        bundle.config["linux"]["namespaces"].remove({"type": "cgroup"})
+        bundle.config["linux"]["namespaces"] = [
+            n for n in bundle.config["linux"]["namespaces"] if n["type"] != "cgroup"
+        ]
+    elif {"type": "cgroup"} not in bundle.config["linux"]["namespaces"]:
+        bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
     bundle.config["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
     bundle.config["linux"]["resources"]["pids"] = {"limit": 77}
     out = run_sh(lading, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")

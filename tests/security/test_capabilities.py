@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from lading.errors import LadingError
 from lading.linux import capabilities as caps
 from lading.runtime import capabilities
 from lading.runtime.capabilities import CapPlan
 from lading.runtime.security import Security
+from tests.conftest import Bundle
 from tests.security.support import exec_in_child, in_child, process, status_caps
-from tests.support import BUSYBOX
+from tests.support import BUSYBOX, Lading, Runc
 
 ALL_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
@@ -143,17 +145,57 @@ def test_a_non_root_process_without_ambient_caps_has_none_after_exec() -> None:
     assert status_caps(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 1, "CapAmb": 0}
 
 
-def test_capabilities_the_runtime_lacks_are_skipped_with_a_warning() -> None:
-    missing = next((c for c in range(caps.last_cap() + 1) if not caps.capget().permitted >> c & 1), None)
+def _lacking() -> str:
+    missing = next((c for c in range(caps.last_cap() + 1) if not caps.bounding() >> c & 1), None)
     if missing is None:
-        pytest.skip("this process holds every capability")
-    name = caps.name(missing)
-    proc = process(user={"uid": 1000, "gid": 1000}, capabilities=every_set("CAP_KILL", name))
-    security = Security(proc, None)
-    code, out, err = exec_in_child(lambda: security.apply(proc, True), [BUSYBOX, "grep", "CapAmb", "/proc/self/status"])
-    assert code == 0, err
-    assert status_caps(out) == {"CapAmb": 1 << caps.NUMBERS["CAP_KILL"]}
-    assert f'msg="cannot grant capabilities the runtime does not hold: {name}"' in err
+        pytest.skip("this process's bounding set has every capability")
+    return caps.name(missing)
+
+
+@pytest.mark.parametrize("which", ["effective", "permitted", "inheritable"])
+def test_a_capability_the_runtime_lacks_is_refused(which: str) -> None:
+    name = _lacking()
+    with pytest.raises(LadingError) as e:
+        capabilities.prepare(process(capabilities={which: ["CAP_KILL", name]}))
+    assert str(e.value) == (
+        f"config.json: $.process.capabilities.{which}: cannot grant {name}: not in the runtime's own bounding set"
+    )
+
+
+def test_an_ambient_or_bounding_capability_the_runtime_lacks_is_left_out() -> None:
+    name = _lacking()
+    plan = capabilities.prepare(process(capabilities={"bounding": [name], "ambient": [name]}))
+    assert plan.ambient == plan.bounding == 1 << caps.NUMBERS[name]  # nothing to raise, nothing kept
+
+
+@pytest.mark.parametrize("which", ["effective", "inheritable", "ambient"])
+def test_create_with_a_capability_the_runtime_lacks(runtime: Lading, bundle: Bundle, cid: str, which: str) -> None:
+    """Calibrated on runc 1.1.5: effective, permitted or inheritable fail create ("unable to
+    apply caps"), an ambient one is quietly not raised."""
+    name = _lacking()
+    bundle.config["process"]["capabilities"].setdefault(which, []).append(name)
+    bundle.write(args=["true"])
+    p = runtime("run", "--bundle", str(bundle), cid, check=False)
+    if which == "ambient":
+        assert p.returncode == 0, p.stderr
+        return
+    assert p.returncode == 1
+    if isinstance(runtime, Runc):
+        assert "unable to apply caps: operation not permitted" in p.stderr
+    else:
+        assert p.stderr.strip().splitlines() == [
+            f"config.json: $.process.capabilities.{which}: cannot grant {name}: not in the runtime's own bounding set"
+        ]
+
+
+def test_an_unknown_capability_is_a_warning_as_with_runc(runtime: Lading, bundle: Bundle, cid: str) -> None:
+    """config.md: a value that cannot be mapped MUST be logged as a warning and SHOULD NOT fail;
+    runc 1.1.5 does exactly that."""
+    bundle.config["process"]["capabilities"]["bounding"].append("CAP_FOO")
+    bundle.write(args=["true"])
+    p = runtime("run", "--bundle", str(bundle), cid, check=False)
+    assert p.returncode == 0, p.stderr
+    assert "CAP_FOO" in p.stderr and "level=warning" in p.stderr
 
 
 def test_ambient_capabilities_that_are_not_inheritable_are_not_raised() -> None:

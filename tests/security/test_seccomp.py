@@ -283,11 +283,10 @@ def test_bad_profiles_fail_with_the_json_path() -> None:
     assert prepare_error(
         defaultAction=allow,
         listenerPath="/x",
-        syscalls=[rule(["connect", "sendmsg", "mkdir"], "SCMP_ACT_NOTIFY")],
+        syscalls=[rule(["sendmsg", "write", "mkdir"], "SCMP_ACT_NOTIFY")],
     ) == (
-        "config.json: $.linux.seccomp.syscalls[0].action: "
-        "SCMP_ACT_NOTIFY cannot be used for connect, sendmsg: "
-        "the runtime needs them to hand the notify fd to the agent"
+        "config.json: $.linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY cannot be used for the write syscall: "
+        "the runtime makes it after loading the filter, before any agent can answer"
     )
 
 
@@ -431,8 +430,8 @@ def test_sending_to_a_missing_listener_fails_clearly(tmp_path: Path) -> None:
         os.close(r)
         os.close(w)
     assert (
-        str(e.value)
-        == f"seccomp: cannot send the notify fd to listenerPath {tmp_path}/nobody: No such file or directory"
+        str(e.value) == "config.json: $.linux.seccomp.listenerPath: failed to connect with seccomp agent at "
+        f"{tmp_path}/nobody: No such file or directory"
     )
 
 

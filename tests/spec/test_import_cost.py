@@ -1,5 +1,5 @@
-"""Every verb is a fresh process: decoding must not drag in more than msgspec, and verbs that do not
-decode a document must not import msgspec at all."""
+"""Every verb is a fresh process: decoding config.json must not import msgspec, json, re or typing,
+and verbs that do not decode a document must not import msgspec at all."""
 
 from __future__ import annotations
 
@@ -21,19 +21,20 @@ def modules_after(code: str) -> set[str]:
     return set(out.split())
 
 
-def test_decode_imports_only_msgspec_and_the_models() -> None:
-    loaded = modules_after("import lading.spec.decode")
+def test_decoding_a_config_imports_only_the_models() -> None:
+    loaded = modules_after("import lading.spec.decode, lading.spec.runtime_config")
     ours = {m for m in loaded if m.startswith("lading")}
     assert ours == {
         "lading",
         "lading.errors",
         "lading.spec",
-        "lading.spec.base",
+        "lading.spec.model",
         "lading.spec.runtime_config",
         "lading.spec.decode",
     }
-    # The error path's helpers are imported only when a document is bad.
-    assert not {"json", "copy"} & loaded
+    # msgspec and the error path's helpers are imported only when a document is bad.
+    assert not {"json", "copy", "re", "typing"} & loaded
+    assert not {m for m in loaded if m.startswith("msgspec")}
 
 
 def test_cli_dispatch_and_spec_verb_do_not_import_msgspec(tmp_path: Path) -> None:

@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import msgspec.inspect as mi
 import pytest
 
 from lading.errors import LadingError, NotFoundError
 from lading.spec.decode import decode, decode_config, load_config
 from lading.spec.defaults import default_config
+from lading.spec.model import REQUIRED, ListOf, MapOf, Model, Object, to_builtins
 from lading.spec.runtime_config import LinuxResources, Process, Spec
 
 DATA = Path(__file__).parent / "data"
@@ -37,7 +36,7 @@ def test_runc_default_config_decodes(tmp_path: Path, flags: tuple[str, ...]) -> 
     assert spec.process.user.uid == 0 and spec.process.no_new_privileges
     assert spec.root.path == "rootfs" and spec.root.readonly
     assert spec.linux is not None and spec.linux.namespaces is not None
-    assert json.loads(msgspec.json.encode(spec)) == json.loads(raw)
+    assert to_builtins(spec) == json.loads(raw)
 
 
 @pytest.mark.parametrize("rootless", [False, True])
@@ -45,43 +44,40 @@ def test_our_default_config_decodes(rootless: bool) -> None:
     config = default_config(rootless=rootless, args=["echo", "hi"])
     spec = decode_config(json.dumps(config).encode())
     assert spec.process is not None and spec.process.args == ["echo", "hi"]
-    assert json.loads(msgspec.json.encode(spec)) == config
+    assert to_builtins(spec) == config
 
 
 def test_maximal_config_round_trips() -> None:
     spec = decode_config(MAXIMAL)
-    assert json.loads(msgspec.json.encode(spec)) == json.loads(MAXIMAL)
+    assert to_builtins(spec) == json.loads(MAXIMAL)
 
 
 def test_maximal_config_sets_every_field_of_every_model() -> None:
     """The maximal config really is maximal: every field of every model reachable from Spec is set."""
-    models: set[type[msgspec.Struct]] = set()
+    models: set[type[Model]] = set()
 
-    def collect(t: mi.Type) -> None:
-        if isinstance(t, mi.StructType):
-            if t.cls in models:
+    def collect(rule: Any) -> None:
+        if isinstance(rule, Object):
+            if rule.model in models:
                 return
-            models.add(t.cls)
-            for f in t.fields:
-                collect(f.type)
-        elif isinstance(t, mi.Metadata):
-            collect(t.type)
-        elif isinstance(t, mi.UnionType):
-            for u in t.types:
-                collect(u)
-        elif isinstance(t, (mi.ListType, mi.DictType)):
-            collect(t.value_type if isinstance(t, mi.DictType) else t.item_type)
+            models.add(rule.model)
+            for f in rule.model.FIELDS:
+                collect(f.rule)
+        elif isinstance(rule, ListOf):
+            collect(rule.item)
+        elif isinstance(rule, MapOf):
+            collect(rule.value)
 
-    collect(mi.type_info(Spec))
+    collect(Object(Spec))
     seen: set[tuple[str, str]] = set()
 
     def walk(value: Any) -> None:
-        if isinstance(value, msgspec.Struct):
-            for f in msgspec.structs.fields(value):
-                v = getattr(value, f.name)
-                default = f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
-                if f.required or v != default:
-                    seen.add((type(value).__name__, f.name))
+        if isinstance(value, Model):
+            for f in value.FIELDS:
+                v = getattr(value, f.attr)
+                default = f.factory() if f.factory else f.default
+                if f.default is REQUIRED or v != default:
+                    seen.add((type(value).__name__, f.attr))
                 walk(v)
         elif isinstance(value, list):
             for v in value:
@@ -91,7 +87,7 @@ def test_maximal_config_sets_every_field_of_every_model() -> None:
                 walk(v)
 
     walk(decode_config(MAXIMAL))
-    every = {(m.__name__, f.name) for m in models for f in msgspec.structs.fields(m)}
+    every = {(m.__name__, f.attr) for m in models for f in m.FIELDS}
     assert sorted(every - seen) == []
     assert len(models) >= 35  # the traversal really reached the models
 
@@ -328,7 +324,7 @@ BAD_VALUES = [
         [{"path": "hook.sh"}],
         '$.hooks.createRuntime[0].path: expected an absolute path, got "hook.sh"',
     ),
-    ("linux.namespaces.6", {"type": "pid"}, '$.linux.namespaces[6].type: duplicate namespace type "pid"'),
+    ("linux.namespaces.5", {"type": "pid"}, '$.linux.namespaces[5].type: duplicate namespace type "pid"'),
     (
         "linux.namespaces.0.path",
         "proc/1/ns/pid",
@@ -490,4 +486,17 @@ def test_models_are_named_after_the_go_bindings() -> None:
     import lading.spec.runtime_config as rc
 
     for name in GO_NAMES:
-        assert issubclass(getattr(rc, name), msgspec.Struct), name
+        assert issubclass(getattr(rc, name), Model), name
+
+
+def test_annotations_and_field_tables_agree() -> None:
+    """mypy reads the annotations, the decoder the FIELDS: every attribute is in both, and a field
+    is ``X | None`` exactly when absent means None."""
+    import lading.spec.runtime_config as rc
+
+    for name in GO_NAMES:
+        model = getattr(rc, name)
+        annotations = model.__annotations__
+        assert set(annotations) == {f.attr for f in model.FIELDS}, name
+        for f in model.FIELDS:
+            assert annotations[f.attr].endswith("| None") == (f.default is None and f.factory is None), (name, f.attr)

@@ -213,3 +213,19 @@ def test_console_socket_for_a_mapped_root(lading: Lading, bundle: Bundle) -> Non
         out = console.read_to_hangup()
     assert out.split() == [b"/dev/pts/0", b"0"]
     lading("delete", "--force", "tty")
+
+
+def test_devices_are_bound_from_the_host(lading: Lading, bundle: Bundle) -> None:
+    """A user namespace cannot mknod: the default devices and linux.devices are the host's nodes,
+    bind-mounted (as runc does), and usable."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
+    script = "stat -c '%n %t:%T' /dev/null /dev/fuse; echo x > /dev/null; head -c 3 /dev/zero | wc -c"
+    map_ids(bundle).write(args=["sh", "-c", script])
+    out = lading("run", "--bundle", str(bundle), "devices").stdout.split("\n")
+    assert out[:3] == ["/dev/null 1:3", "/dev/fuse a:e5", "3"]
+
+
+def test_additional_groups_under_a_mapped_root(lading: Lading, bundle: Bundle) -> None:
+    """Root writes the maps with setgroups allowed, so the process gets its additional groups."""
+    map_ids(bundle).write(args=["id", "-G"], user={"uid": 0, "gid": 0, "additionalGids": [100, 1]})
+    assert lading("run", "--bundle", str(bundle), "groups").stdout.split() == ["0", "1", "100"]

@@ -101,3 +101,18 @@ def test_rootless_podman_runs_containers_with_lading(
     assert lading[1].split() == ["0", str(unprivileged.uid), "1"]
     assert lading[2].split() == ["1", str(unprivileged.subuid[0]), str(unprivileged.subuid[1])]
     assert not list((user_dir / "lading" / "state").iterdir())
+
+
+def test_rootless_podman_keep_id_nests_a_user_namespace(
+    podman: RootlessPodman, unprivileged: UnprivilegedUser, user_dir: Path
+) -> None:
+    """--userns=keep-id: the runtime, root in podman's namespace, makes the container's own user
+    namespace inside it (the maps written by a root that is not host root)."""
+    script = "id -u; id -g; cat /proc/self/uid_map | wc -l"
+    outputs = {}
+    for runtime in (RUNC, str(lading_wrapper(unprivileged, user_dir / "lading"))):
+        p = podman("run", "--rm", "--userns=keep-id", "--runtime", runtime, IMAGE_NAME, "sh", "-c", script)
+        outputs[runtime] = p.stdout
+    reference, lading = outputs.values()
+    assert lading == reference
+    assert lading.split()[:2] == [str(unprivileged.uid), str(unprivileged.gid)]

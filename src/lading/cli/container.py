@@ -1,8 +1,9 @@
 """`lading container ...`: docker's container commands, flags, output and exit codes.
 
-Errors are one line on stderr. Like docker, `run` and `create` exit 125 when the engine fails
-(and `run` exits 126 or 127 when the command cannot be run, else with the container's status);
-the other commands exit 1; a bad flag exits 125.
+Errors are one line on stderr ("Error: ...", through the command line's one error boundary,
+lading.cli.main.guarded, so an OSError is one line too). Like docker, `run` and `create` exit
+125 when the engine fails (and `run` exits 126 or 127 when the command cannot be run, else with
+the container's status); the other commands exit 1; a bad flag exits 125.
 
 Networking: a container has its own network namespace with only ``lo`` (``--network none``, the
 default) or the host's (``--network host``).
@@ -45,7 +46,18 @@ ARGPARSE = True  # subcommands
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """Flag errors exit 125 with one line, as docker's do."""
+    """Flag errors exit 125 with one line, as docker's do. Only the chosen verb's flags are
+    declared (``verbs``): declaring every verb's would cost more than some verbs' whole work."""
+
+    verbs: dict[str, argparse.ArgumentParser] | None = None
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        for i, word in enumerate(words):
+            if self.verbs and word in self.verbs and words[i - 1 : i] not in (["--storage-root"], ["--run-root"]):
+                _verb_arguments(word, self.verbs.pop(word))
+                break
+        return super().parse_known_args(words, namespace)
 
     def error(self, message: str) -> Any:
         sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
@@ -85,75 +97,104 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "networking: a container gets a network namespace of its own with only lo (--network none,\n"
+        "the default), or the host's (--network host); bridge networks are not there yet."
+    )
     parser.add_argument("--storage-root", default="/var/lib/lading", help="images, layers and containers")
     parser.add_argument("--run-root", default="/run/lading-engine", help="what does not survive a reboot")
     sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=ArgumentParser)
-    p = {}
+    verbs: dict[str, argparse.ArgumentParser] = {}
     for name, h in _VERBS.items():
         kw: dict[str, Any] = {"help": h} if h else {}
-        p[name] = sub.add_parser(name, description=h, add_help=name not in ("run", "create"), **kw)
-    for name in ("run", "create"):
-        p[name].add_argument("--help", action="help", help="show this help message and exit")
-        _create_flags(p[name])
-    p["run"].add_argument("-d", "--detach", action="store_true", help="run in the background and print the ID")
-    p["start"].add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
-    p["start"].add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
-    p["start"].add_argument("--all", action="store_true", help="start the containers a reboot stopped (restart policy)")
-    p["start"].add_argument("containers", nargs="*", metavar="CONTAINER")
-    for name in ("stop", "restart"):
-        p[name].add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it")
-        p[name].add_argument("containers", nargs="+", metavar="CONTAINER")
-    p["kill"].add_argument("-s", "--signal", default="KILL", help="signal to send to the container")
-    p["kill"].add_argument("containers", nargs="+", metavar="CONTAINER")
-    p["rm"].add_argument("-f", "--force", action="store_true", help="force the removal of a running container")
-    p["rm"].add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes (there are none yet)")
-    p["rm"].add_argument("containers", nargs="+", metavar="CONTAINER")
-    ps = p["ps"]
-    ps.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
-    ps.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
-    ps.add_argument("--no-trunc", action="store_true", help="don't truncate output")
-    ps.add_argument(
-        "-f", "--filter", action="append", default=[], help="filter: id, name, label, status, exited, ancestor"
-    )
-    ps.add_argument("--format", default="", help="Go-template-like format, e.g. 'table {{.ID}}\\t{{.Names}}'")
-    lg = p["logs"]
-    lg.add_argument("-f", "--follow", action="store_true", help="follow log output")
-    lg.add_argument("--tail", default="all", help="number of lines to show from the end of the logs")
-    lg.add_argument("--since", default="", help="show logs since a timestamp or a relative time (42m)")
-    lg.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
-    lg.add_argument("container")
-    ex = p["exec"]
-    ex.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
-    ex.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    ex.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
-    ex.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
-    ex.add_argument("-w", "--workdir", default="", help="working directory inside the container")
-    ex.add_argument("-u", "--user", default="", help="username or UID (format: <name|uid>[:<group|gid>])")
-    ex.add_argument("container")
-    ex.add_argument("command", nargs=argparse.REMAINDER)
-    p["inspect"].add_argument("-f", "--format", default="", help="format the output using a Go-like template")
-    p["inspect"].add_argument("containers", nargs="+", metavar="CONTAINER")
-    p["wait"].add_argument("containers", nargs="+", metavar="CONTAINER")
-    p["top"].add_argument("container")
-    p["top"].add_argument("ps_args", nargs=argparse.REMAINDER)
-    p["rename"].add_argument("container")
-    p["rename"].add_argument("new_name")
-    p["prune"].add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
-    p["attach"].add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
-    p["attach"].add_argument("container")
-    p["cleanup"].add_argument("container")
+        verbs[name] = sub.add_parser(name, description=h, add_help=name not in ("run", "create"), **kw)
+    if isinstance(parser, ArgumentParser):
+        parser.verbs = verbs
+    else:
+        for name, p in verbs.items():
+            _verb_arguments(name, p)
+
+
+def _verb_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    """The flags and arguments of one verb."""
+    if name in ("run", "create"):
+        p.add_argument("--help", action="help", help="show this help message and exit")
+        _create_flags(p)
+    if name == "run":
+        p.add_argument("-d", "--detach", action="store_true", help="run in the background and print the ID")
+    elif name == "start":
+        p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
+        p.add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
+        p.add_argument("--all", action="store_true", help="start the containers a reboot stopped (restart policy)")
+        p.add_argument("containers", nargs="*", metavar="CONTAINER")
+    elif name in ("stop", "restart"):
+        p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    elif name == "kill":
+        p.add_argument("-s", "--signal", default="KILL", help="signal to send to the container")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    elif name == "rm":
+        p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container")
+        p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes (there are none yet)")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    elif name == "ps":
+        p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
+        p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
+        p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+        p.add_argument(
+            "-f", "--filter", action="append", default=[], help="filter: id, name, label, status, exited, ancestor"
+        )
+        p.add_argument("--format", default="", help="Go-template-like format, e.g. 'table {{.ID}}\\t{{.Names}}'")
+    elif name == "logs":
+        p.add_argument("-f", "--follow", action="store_true", help="follow log output")
+        p.add_argument("--tail", default="all", help="number of lines to show from the end of the logs")
+        p.add_argument("--since", default="", help="show logs since a timestamp or a relative time (42m)")
+        p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+        p.add_argument("container")
+    elif name == "exec":
+        p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
+        p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+        p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+        p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+        p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
+        p.add_argument("-u", "--user", default="", help="username or UID (format: <name|uid>[:<group|gid>])")
+        p.add_argument("container")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+    elif name == "inspect":
+        p.add_argument("-f", "--format", default="", help="format the output using a Go-like template")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    elif name == "wait":
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    elif name == "top":
+        p.add_argument("container")
+        p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    elif name == "rename":
+        p.add_argument("container")
+        p.add_argument("new_name")
+    elif name == "prune":
+        p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    elif name == "attach":
+        p.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
+        p.add_argument("container")
+    elif name == "cleanup":
+        p.add_argument("container")
 
 
 def run(verb: str, args: argparse.Namespace) -> int:
+    from lading.cli.main import guarded
     from lading.engine.roots import Roots
 
-    roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
     command = args.container_command
-    try:
+
+    def call() -> int:
+        if os.geteuid() != 0:  # its overlay mounts, layer owners and monitors are root's
+            raise LadingError("needs root: the engine is not rootless (lading run and podman --runtime lading are)")
+        roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
         return int(globals()[f"_{command}"](roots, args))
-    except LadingError as e:
-        sys.stderr.write(f"Error: {e}\n")
-        return 125 if command in ("run", "create") else 1
+
+    # the command line's one error boundary, with docker's words and statuses
+    status = 125 if command in ("run", "create") else 1
+    return guarded(f"container {command}", call, status, args.debug, prefix="Error: ")
 
 
 # --- create and run -----------------------------------------------------------------------------
@@ -319,7 +360,11 @@ def _foreground(roots: Any, cid: str, stdin: bool, remove_on_failure: bool = Fal
             c = store.load(cid)
             exec_dir = roots.run_dir(cid) / "exec"
             try:
-                lifecycle.start(roots, c, lambda: attached.append(Attachment(exec_dir, stdin=stdin, close_stdin=stdin)))
+
+                def connect() -> None:
+                    attached.append(Attachment(exec_dir, stdin=stdin, close_stdin=stdin))
+
+                lifecycle.start(roots, c, connect, exit_command=not c.host["AutoRemove"])
             except LadingError as e:
                 for a in attached:
                     a.close()
@@ -422,34 +467,31 @@ def _rm(roots: Any, args: argparse.Namespace) -> int:
 
 def _cleanup(roots: Any, args: argparse.Namespace) -> int:
     """The monitor's exit command: record the exit, take the run down, apply --rm and --restart."""
+    import time
+
     from lading.engine import lifecycle
     from lading.errors import NotFoundError
 
     store = roots.containers
     try:
         cid = store.resolve(args.container)
-    except NotFoundError:
-        return 0
-    with store.lock(cid):
-        c = store.load(cid)
-        lifecycle.settle(roots, c)
-        if c.state["Running"]:
-            return 0
-        if c.host["AutoRemove"]:
-            if not store.has_waiter(cid):
+        with store.lock(cid):
+            c = store.load(cid)
+            lifecycle.settle(roots, c)
+            if c.host["AutoRemove"] and not c.state["Running"] and not store.has_waiter(cid):
                 lifecycle.remove(roots, c)
-            return 0
-        if not c.state["Restarting"]:
-            return 0
-        delay = lifecycle.restart_delay(c)
-    import time
-
-    time.sleep(delay)
-    with store.lock(cid):
-        c = store.load(cid)
-        if c.state["Restarting"] and not c.state["Running"]:
-            c.config["RestartCount"] += 1
-            lifecycle.start(roots, c)
+            if not c.state["Restarting"]:
+                return 0
+            delay = lifecycle.restart_delay(c)
+            store.save(c)
+        time.sleep(delay)  # docker's back-off, without holding the lock
+        with store.lock(cid):
+            c = store.load(cid)
+            if c.state["Restarting"] and not c.state["Running"]:
+                c.config["RestartCount"] += 1
+                lifecycle.start(roots, c)
+    except NotFoundError:
+        pass  # removed meanwhile (rm -f, or a foreground run --rm)
     return 0
 
 

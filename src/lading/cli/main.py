@@ -173,11 +173,14 @@ def version_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def guarded(operation: str, call: Callable[[], int], failure_status: int = 1, debug: bool = False) -> int:
+def guarded(
+    operation: str, call: Callable[[], int], failure_status: int = 1, debug: bool = False, prefix: str = ""
+) -> int:
     """Run ``call``; any exception becomes one logged line and ``failure_status``.
 
     An OSError that no layer put into words is prefixed with the operation (``image ls:
-    /x/index.json: Not a directory``); a LadingError already says what failed.
+    /x/index.json: Not a directory``); a LadingError already says what failed. ``prefix`` starts
+    every such line (docker's "Error: " for the engine's commands).
     """
     try:
         return call()
@@ -194,7 +197,7 @@ def guarded(operation: str, call: Callable[[], int], failure_status: int = 1, de
 
             traceback.print_exception(e, file=sys.stderr)
         line = describe(e)
-        log.error(line if isinstance(e, LadingError) else f"{operation}: {line}")
+        log.error(prefix + (line if isinstance(e, LadingError) else f"{operation}: {line}"))
         return failure_status
 
 

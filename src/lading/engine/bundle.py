@@ -51,9 +51,9 @@ def init_binary() -> str | None:
 
 
 def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
-    from lading.linux.capabilities import NAMES, last_cap
+    from lading.linux.capabilities import NAMES, bounding, members
 
-    every = list(NAMES[: last_cap() + 1])
+    every = [NAMES[c] for c in members(bounding()) if c < len(NAMES)]  # all the engine itself may hold
     if privileged:
         return every
     caps = set(DEFAULT_CAPS)
@@ -95,9 +95,11 @@ def config(
     names = {e.partition("=")[0] for e in cc["Env"]}
     env = [e for e in env if e.partition("=")[0] not in names] + list(cc["Env"])
     caps = capabilities(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
+    user = resolve_user(cc.get("User") or "", str(rootfs), "--user")
+    user["additionalGids"] = sorted({user["gid"], *user.get("additionalGids", [])})  # as docker and podman
     spec["process"] = {
         "terminal": bool(cc.get("Tty")),
-        "user": resolve_user(cc.get("User") or "", str(rootfs), "--user"),
+        "user": user,
         "args": args,
         "env": env,
         "cwd": cc.get("WorkingDir") or "/",

@@ -147,9 +147,11 @@ class ContainerStore:
             raise NotFoundError(f"No such container: {cid}") from None
         return Container(cid, d, config, host)
 
-    def save(self, c: Container) -> None:
-        """Write both files (hostconfig first: a config.v2.json means the container is complete)."""
-        atomic_write(c.dir / HOSTCONFIG, json.dumps(c.host))
+    def save(self, c: Container, host: bool = False) -> None:
+        """Write config.v2.json, and hostconfig.json too if ``host`` (it changes only at create;
+        it is written first, since a config.v2.json means the container is complete)."""
+        if host:
+            atomic_write(c.dir / HOSTCONFIG, json.dumps(c.host))
         atomic_write(c.dir / CONFIG, json.dumps(c.config))
 
     def all(self) -> list[Container]:

@@ -19,8 +19,11 @@ from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
 from lading.errors import LadingError
-from lading.image.images import Image
-from lading.image.store import Store
+
+TYPE_CHECKING = False  # the image modules bring msgspec: lifecycle verbs that import this do not need it
+if TYPE_CHECKING:
+    from lading.image.images import Image
+    from lading.image.store import Store
 
 
 @dataclass
@@ -199,7 +202,7 @@ def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Contai
                 layers.add_container(cid, mount_id, top)
             crash_point("create-layers")
             c = Container(cid, cdir, config, host)
-            store_.save(c)
+            store_.save(c, host=True)
             return c
         except BaseException:
             with layers.locked():

@@ -25,11 +25,15 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lading.errors import LadingError
-from lading.image.images import Image
-from lading.image.store import Store
 from lading.linux.mount import MNT_DETACH, mount, umount
+
+TYPE_CHECKING = False  # the image modules bring msgspec: only the verbs that read images pay for it
+if TYPE_CHECKING:
+    from lading.image.images import Image
+    from lading.image.store import Store
 
 # (path in the init layer, kind): what the engine mounts over at start, and /etc/mtab
 _INIT_FILES = (
@@ -268,17 +272,34 @@ class LayerStore:
         return removed
 
 
-def image_chains(store: Store) -> set[str]:
-    """The top chain ID of every image in the store: the layers that must stay."""
-    from lading.image.images import load
-    from lading.spec import image as spec
+_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
 
-    out = set()
-    for name, d in store.images():
-        if d.mediaType in spec.MANIFEST_TYPES and store.has(d.digest):
-            diff_ids = load(store, name).config.rootfs.diff_ids
-            if diff_ids:
-                out.add(chain_ids(diff_ids)[-1])
+
+def image_chains(root: Path) -> set[str]:
+    """The top chain ID of every image in the store at ``root``: the layers that must stay.
+
+    Read straight from the OCI image layout with the json module: every `container rm` asks,
+    and the image store's typed documents (msgspec) would cost more to import than the rest."""
+    import json
+
+    def blob(digest: str) -> Any:
+        alg, _, hexpart = digest.partition(":")
+        return json.loads((root / "blobs" / alg / hexpart).read_bytes())
+
+    out: set[str] = set()
+    try:
+        index = json.loads((root / "index.json").read_bytes())
+    except FileNotFoundError:
+        return out
+    for d in index.get("manifests", []):
+        if d.get("mediaType") not in _MANIFEST_TYPES:
+            continue
+        try:
+            diff_ids = blob(blob(d["digest"])["config"]["digest"]).get("rootfs", {}).get("diff_ids") or []
+        except FileNotFoundError:
+            continue
+        if diff_ids:
+            out.add(chain_ids(diff_ids)[-1])
     return out
 
 
@@ -288,4 +309,4 @@ def collect(store: Store) -> list[str]:
     if not layers.layerdb.exists():
         return []
     with layers.locked():
-        return layers.gc(image_chains(store))
+        return layers.gc(image_chains(store.root))

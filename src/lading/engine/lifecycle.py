@@ -25,8 +25,9 @@ from lading.engine.roots import Roots, boot_id
 from lading.errors import LadingError
 from lading.linux import process
 
-_BACKOFF_START = 0.1  # docker's restart back-off: 100 ms, doubling, reset after 10 s of running
+_BACKOFF_START = 0.1  # docker's restart back-off (restart_delay)
 _BACKOFF_MAX = 60.0
+_BACKOFF_RESET = 10.0
 
 
 def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -91,9 +92,13 @@ def _teardown(roots: Roots, c: Container, same_boot: bool) -> None:
     shutil.rmtree(roots.run_dir(c.id), ignore_errors=True)
 
 
-def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = None) -> None:
+def start(
+    roots: Roots, c: Container, on_created: Callable[[], object] | None = None, exit_command: bool = True
+) -> None:
     """Mount, write the bundle, launch the monitor (runtime create), then runtime start;
-    ``on_created`` runs in between (attaching there misses no output)."""
+    ``on_created`` runs in between (attaching there misses no output). Without ``exit_command``
+    the caller settles the exit itself (a foreground `run --rm`; a later command does it if the
+    caller is killed)."""
     from lading.engine.monitor import MonitorConfig, launch
 
     settle(roots, c)
@@ -144,8 +149,9 @@ def start(roots: Roots, c: Container, on_created: Callable[[], object] | None = 
             log_max_files=int(opts.get("max-file", "1")),
             terminal=bool(cc.get("Tty")),
             stdin=bool(cc.get("OpenStdin")),
-            exit_command=roots.exit_command(c.id),
+            exit_command=roots.exit_command(c.id) if exit_command else [],
             hold_fd=roots.containers.held.get(c.id),
+            spawn_socket=roots.run / "monitors.sock",
         )
         launched = launch(cfg)
     except BaseException as e:
@@ -240,9 +246,7 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
             mount_id = record.read_text() if record.exists() else None
         if mount_id:
             layers.remove_container(cid, mount_id)
-        from lading.image.store import Store
-
-        layers.gc(image_chains(Store(roots.storage)))
+        layers.gc(image_chains(roots.storage))
     shutil.rmtree(roots.run_dir(cid), ignore_errors=True)
     store = roots.containers
     if name:
@@ -252,9 +256,16 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
 
 
 def restart_delay(c: Container) -> float:
-    """docker's back-off: 100 ms doubled at each restart, from zero again after 10 s of running."""
-    count = c.config["RestartCount"]
-    return min(_BACKOFF_START * (2**count), _BACKOFF_MAX) if count else 0.0
+    """docker's back-off before a restart: 100 ms, doubled at each restart (at most a minute),
+    and 100 ms again once a run lasted 10 s. Kept in the record; the caller saves it."""
+    from lading.engine.logs import parse_time
+
+    st = c.state
+    ran = (parse_time(st["FinishedAt"]) - parse_time(st["StartedAt"])) / 1e9
+    previous = float(c.config.get("RestartDelay", 0.0))
+    delay = _BACKOFF_START if ran >= _BACKOFF_RESET or not previous else min(previous * 2, _BACKOFF_MAX)
+    c.config["RestartDelay"] = delay
+    return delay
 
 
 def reconcile(roots: Roots) -> None:

@@ -17,6 +17,15 @@ DEFAULT_STORAGE_ROOT = "/var/lib/lading"
 DEFAULT_RUN_ROOT = "/run/lading-engine"
 
 
+def _boot() -> str:
+    paths = [str(Path(__file__).resolve().parents[2])]
+    # where msgspec is (importlib.util would find it too, at a cost every engine command pays)
+    found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
+    if found and found not in paths:
+        paths.append(found)
+    return f"import sys; sys.path[:0] = {paths!r}; from lading.cli.main import main_exit; main_exit()"
+
+
 def boot_id() -> str:
     with open("/proc/sys/kernel/random/boot_id") as f:
         return f.read().strip()
@@ -45,8 +54,10 @@ class Roots:
         return self.run / "containers" / cid
 
     def lading(self, *args: str) -> list[str]:
-        """This program, for the monitor to run later (its exit command, the default runtime)."""
-        return [sys.executable, "-m", "lading", *args]
+        """This program, for the monitor to run later (its exit command, the default runtime),
+        started as cli/launcher.py's launcher does: ``python -I -S`` with lading's and msgspec's
+        directories put on sys.path, so each runtime verb skips site processing."""
+        return [sys.executable, "-I", "-S", "-c", _boot(), *args]
 
     def runtime_argv(self, runtime: str) -> list[str]:
         name = Path(runtime).name

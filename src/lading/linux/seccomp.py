@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import NamedTuple
@@ -58,6 +59,18 @@ FILTER_FLAG_TSYNC_ESRCH = 1 << 4
 FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
 
 _SECCOMP_SET_MODE_FILTER = 1
+
+# classic BPF, as seccomp runs it on struct seccomp_data {int nr; u32 arch; ...}
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ_K = 0x15
+_BPF_JGT_K = 0x25
+_BPF_JGE_K = 0x35
+_BPF_RET_K = 0x06
+_BPF_JA = 0x05
+_OFFSET_NR = 0
+_OFFSET_ARCH = 4
+AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
 _SECCOMP_GET_ACTION_AVAIL = 2
 _NR_SCMP_ERROR = -1
 
@@ -103,6 +116,8 @@ def _lib() -> ctypes.CDLL:
         "seccomp_arch_add": (ctypes.c_int, (ctx, ctypes.c_uint32)),
         "seccomp_arch_resolve_name": (ctypes.c_uint32, (ctypes.c_char_p,)),
         "seccomp_syscall_resolve_name": (ctypes.c_int, (ctypes.c_char_p,)),
+        "seccomp_syscall_resolve_name_arch": (ctypes.c_int, (ctypes.c_uint32, ctypes.c_char_p)),
+        "seccomp_arch_native": (ctypes.c_uint32, ()),
         "seccomp_rule_add_array": (
             ctypes.c_int,
             (ctx, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ScmpArgCmp)),
@@ -133,6 +148,18 @@ def resolve_syscall(name: str) -> int | None:
     other architectures (libseccomp maps it per architecture), or None if no architecture has it."""
     nr = int(_lib().seccomp_syscall_resolve_name(name.encode()))
     return None if nr == _NR_SCMP_ERROR else nr
+
+
+def resolve_syscall_on(arch: int, name: str) -> int | None:
+    """The number of a system call on one architecture (an AUDIT_ARCH_* token), or None if that
+    architecture has no such call."""
+    nr = int(_lib().seccomp_syscall_resolve_name_arch(arch, name.encode()))
+    return None if nr < 0 else nr
+
+
+def native_arch() -> int:
+    """The AUDIT_ARCH_* token of the architecture this process runs as."""
+    return int(_lib().seccomp_arch_native())
 
 
 def resolve_arch(name: str) -> int | None:
@@ -246,3 +273,36 @@ def action_available(action: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def enosys_stub(last: dict[int, int], program: bytes) -> bytes:
+    """``program`` behind a prologue that answers ENOSYS to any system call numbered above
+    ``last[arch]`` on that architecture: calls newer than a profile knows then fail the way an
+    older kernel would, and libc falls back (clone3 to clone, for instance) instead of giving up
+    on the profile's default errno. Calls the profile names are at or below ``last`` and go to
+    the profile's own rules; on x86_64, x32 calls are left to them too.
+
+    Layout: per architecture ``jeq arch; ld nr; [jge x32]; jgt last``, then ``ja program``,
+    ``ret ENOSYS``, then the program. Jumps count the instructions they skip."""
+    tests: list[tuple[int, int]] = list(last.items())
+    sizes = [3 + (arch == AUDIT_ARCH_X86_64) for arch, _ in tests]
+    total = sum(sizes)  # instructions before the `ja`
+    out: list[bytes] = [_insn(_BPF_LD_W_ABS, _OFFSET_ARCH)]
+    pos = 0
+    for (arch, nr), size in zip(tests, sizes, strict=True):
+        out.append(_insn(_BPF_JEQ_K, arch, 0, size - 1))  # another arch: on to the next test
+        out.append(_insn(_BPF_LD_W_ABS, _OFFSET_NR))
+        pos += 2
+        if arch == AUDIT_ARCH_X86_64:
+            out.append(_insn(_BPF_JGE_K, _X32_SYSCALL_BIT, total - pos + 1, 0))  # to the program
+            pos += 1
+        to_enosys = total - pos  # past the rest of the tests and the `ja`
+        out.append(_insn(_BPF_JGT_K, nr, to_enosys, to_enosys + 1))
+        pos += 1
+    out.append(_insn(_BPF_JA, 1))
+    out.append(_insn(_BPF_RET_K, ACT_ERRNO | errno.ENOSYS))
+    return b"".join(out) + program

@@ -124,16 +124,14 @@ def load(error_fd: int) -> int:
     return fd
 
 
-def execve(trampoline_fd: int, error_fd: int, path: str, args: list[str], env: dict[str, str]) -> NoReturn:
-    """Exec ``path`` with ``args`` through the trampoline; error_fd must be open until then."""
-    os.set_inheritable(error_fd, True)  # the trampoline marks it close-on-exec itself
+def execve(trampoline_fd: int, path: str, args: list[str], env: dict[str, str]) -> NoReturn:
+    """Exec ``path`` with ``args`` through the trampoline, whose error fd must be open and
+    inheritable by now. Nothing but the exec itself: this may run under a seccomp filter."""
     argv = [path, *args]
     try:
         os.execve(trampoline_fd, argv, env)  # execveat(fd, "", AT_EMPTY_PATH)
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOSYS):
-            raise
-    # A seccomp profile that allows execve but not execveat: go through /proc instead.
+    except OSError:
+        pass  # a seccomp profile that allows execve but not execveat: through /proc instead
     os.execve(f"/proc/self/fd/{trampoline_fd}", argv, env)
 
 

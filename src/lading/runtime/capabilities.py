@@ -3,7 +3,11 @@
 :func:`prepare` runs in the runtime before forking: it turns names into a :class:`CapPlan`.
 Names the kernel does not know (or newer than /proc/sys/kernel/cap_last_cap) are skipped with
 one warning, as config.md asks ("MUST be logged as a warning ... SHOULD NOT fail") and as runc
-does. A missing ``capabilities`` object, or a missing set, means an empty set.
+1.1 does. A capability the runtime itself cannot have (outside its bounding set, e.g.
+CAP_SYS_RESOURCE on a host that dropped it) fails create when the effective, permitted or
+inheritable set asks for it, as runc's capset does ("unable to apply caps"), rather than start a
+container with less than its config says. A missing ``capabilities`` object, or a missing set,
+means an empty set.
 
 The container init then calls, in this order (single-threaded; each call acts on the calling
 thread only):
@@ -16,9 +20,8 @@ thread only):
    effective here).
 3. :func:`after_user_switch`: clears PR_SET_KEEPCAPS, capset(2)s exactly ``effective``,
    ``permitted`` and ``inheritable``, then raises each ``ambient`` capability (the kernel needs
-   it permitted and inheritable first, hence the order). Capabilities the runtime itself does
-   not hold (e.g. CAP_SYS_RESOURCE outside the bounding set of the host) cannot be granted:
-   they are left out with one warning.
+   it permitted and inheritable first, hence the order); an ambient capability that is not
+   both is not raised, quietly, as with runc.
 
 What survives execve is then the kernel's business (capabilities(7)): a non-root user ends up
 with exactly the ``ambient`` set as permitted and effective; uid 0 gets its ``bounding`` set
@@ -30,6 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from lading import log
+from lading.errors import LadingError
 from lading.linux import capabilities as caps
 
 if TYPE_CHECKING:
@@ -49,7 +53,10 @@ class CapPlan(NamedTuple):
 
 
 def prepare(process: Process) -> CapPlan:
-    """Resolve ``process.capabilities``; unknown names are dropped with one warning."""
+    """Resolve ``process.capabilities``; unknown names are dropped with one warning. A known
+    capability outside the runtime's own bounding set cannot be granted: in effective,
+    permitted or inheritable that fails create naming the set (as runc, whose capset fails);
+    in ambient (runc raises nothing there) or bounding (nothing to keep) it is left out."""
     spec = process.capabilities
     last = caps.last_cap()
     masks: dict[str, int] = {}
@@ -64,9 +71,16 @@ def prepare(process: Process) -> CapPlan:
             else:
                 m |= 1 << n
         masks[which] = m
+    where = "config.json: $.process.capabilities"
     if unknown:
-        where = "config.json: $.process.capabilities"
         log.warning(f"{where}: ignoring unknown or unavailable capabilities: {' '.join(unknown)}")
+    if spec is not None:
+        held = caps.bounding()
+        for which in ("effective", "permitted", "inheritable"):
+            if lacking := masks[which] & ~held:
+                raise LadingError(
+                    f"{where}.{which}: cannot grant {_names(lacking)}: not in the runtime's own bounding set"
+                )
     return CapPlan(**masks)
 
 
@@ -84,12 +98,10 @@ def before_user_switch(plan: CapPlan) -> None:
 
 def after_user_switch(plan: CapPlan) -> None:
     """Step 3 (after setgroups/setresgid/setresuid): set the effective, permitted, inheritable
-    and ambient sets to exactly what the plan says (minus what the runtime cannot grant)."""
+    and ambient sets to exactly what the plan says (:func:`prepare` refused what the runtime
+    cannot grant; ambient ones it does not hold are left out)."""
     caps.set_keep_caps(False)
     held = caps.capget().permitted
-    wanted = plan.effective | plan.permitted | plan.inheritable | plan.ambient
-    if wanted & ~held:
-        log.warning(f"cannot grant capabilities the runtime does not hold: {_names(wanted & ~held)}")
     permitted = plan.permitted & held
     inheritable = plan.inheritable & held
     if stray := plan.effective & held & ~permitted:

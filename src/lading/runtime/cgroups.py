@@ -3,7 +3,7 @@ do with it (update, pause/resume, kill --all, ps, events, delete).
 
 ``create`` runs during `lading create`, before the init runs anything of the user's: it checks
 linux.resources and linux.cgroupsPath, makes the cgroup in every hierarchy, applies the limits and
-the device rules. Its ``to_state()`` dict goes into state.json, and ``from_state`` rebuilds the
+the device rules. Its ``to_record()`` dict goes into state.json, and ``from_record`` rebuilds the
 object from it in later verbs without decoding config.json (no msgspec import there).
 
 cgroupsPath: absolute paths are taken from each hierarchy's root; relative ones are below this
@@ -77,13 +77,12 @@ class ContainerCgroup:
 
     # --- state.json ------------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Any]:
         return {"path": self.path, **self.cg.to_dict()}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ContainerCgroup | None:
-        """The container's cgroup from its state.json (the ``cgroup`` key), if it has one."""
-        d = state.get("cgroup")
+    def from_record(cls, d: dict[str, Any] | None) -> ContainerCgroup | None:
+        """The container's cgroup from state.json's ``cgroup`` record, if it has one."""
         if not isinstance(d, dict):
             return None
         return cls(Cgroup.from_dict(d), str(d.get("path", "")))
@@ -255,6 +254,10 @@ def create(
             log.warning(f"{e}: running without a cgroup of its own (rootless)")
             return None
         log.debug("cgroup %s made", path)
+        if cg.frozen():  # the init would hang in it, unkillable until someone thaws it
+            raise LadingError(f"cgroup {path}: the container's cgroup is unexpectedly frozen")
+        if found := cg.procs():
+            log.warning(f"cgroup {path}: the container's cgroup is not empty: {len(found)} process(es) found")
         if res is not None:
             container.apply(res, devices=not optional)
         elif not optional:

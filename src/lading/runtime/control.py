@@ -25,11 +25,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable  # collections.abc imports collections
     from typing import Any
 
+    from lading.runtime.container_state import ContainerState
     from lading.spec.runtime_config import LinuxResources
 
 
-def _cgroup(cid: str, state: dict[str, Any]) -> ContainerCgroup:
-    cgroup = ContainerCgroup.from_state(state)
+def _cgroup(cid: str, state: ContainerState) -> ContainerCgroup:
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is None:
         raise LadingError(f"container {cid} has no cgroup")
     return cgroup
@@ -50,8 +51,7 @@ def merge(old: Any, new: Any) -> Any:
 
 def update(store: Store, cid: str, res: LinuxResources, where: str = "resources") -> None:
     """Apply ``res`` (only the settings it has) to the running container and record it."""
-    import msgspec
-
+    from lading.spec.model import convert, replace, to_builtins
     from lading.spec.runtime_config import LinuxResources as Resources
 
     with store.lock(cid):
@@ -60,17 +60,16 @@ def update(store: Store, cid: str, res: LinuxResources, where: str = "resources"
         if st == "stopped":
             raise LadingError(f"cannot update container {cid}: it is stopped")
         cgroup = _cgroup(cid, state)
-        config = state.setdefault("config", {})
-        linux = config.setdefault("linux", {})
-        merged = merge(linux.get("resources") or {}, msgspec.to_builtins(res))
-        in_force = msgspec.convert(merged, Resources)
+        linux = state.config.setdefault("linux", {})
+        merged = merge(linux.get("resources") or {}, to_builtins(res))
+        in_force = convert(merged, Resources)
         if res.cpu is not None and in_force.cpu is not None and (res.cpu.quota or res.cpu.period):
             # cgroup v2 sets quota and period in one line: keep the half not given
-            cpu = msgspec.structs.replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
-            res = msgspec.structs.replace(res, cpu=cpu)
+            cpu = replace(res.cpu, quota=in_force.cpu.quota, period=in_force.cpu.period)
+            res = replace(res, cpu=cpu)
         cgroup.update(res, where)
         linux["resources"] = merged
-        store.save(cid, state)
+        store.save(state)
 
 
 # --- pause, resume -------------------------------------------------------------------------------
@@ -154,7 +153,7 @@ def stream_events(store: Store, cid: str, interval: float, emit: Callable[[str],
     """Stats every ``interval`` seconds and an ``oom`` event per OOM, until the init exits."""
     state = store.load(cid)
     cgroup = _cgroup(cid, state)
-    pidfd = proc.open_pidfd(state["pid"], state.get("pidStartTime"))
+    pidfd = proc.open_pidfd(state.pid, state.pid_start_time)
     if pidfd is None or status(store, cid, state) == "stopped":
         if pidfd is not None:
             os.close(pidfd)

@@ -12,12 +12,12 @@ import os
 import signal
 import socket
 import time
-from typing import Any
 
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
-from lading.runtime import cgroups, hooks, security
+from lading.runtime import cgroups, hooks
+from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
 from lading.runtime.sync import Channel
@@ -43,24 +43,27 @@ class CreateOptions:
         self.rootless = rootless  # cgroups this user may not make are skipped (runc's --rootless)
 
 
-def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> dict[str, Any]:
+def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None = None) -> ContainerState:
     """Create container ``cid``; returns its saved state. ``console_fd`` overrides --console-socket."""
     from lading.spec.decode import load_config
 
     bundle = os.path.abspath(opts.bundle)
     spec = load_config(os.path.join(bundle, "config.json"))
     store.dir(cid)  # validates the id before anything is made
-    plan = Plan(spec, cid, bundle, os.path.join(store.dir(cid), EXEC_FIFO))
-    plan.no_pivot = opts.no_pivot
-    plan.new_keyring = not opts.no_new_keyring
-    plan.hooks = _hooks(spec)
-    plan.listen_fds = _listen_fds()
-    plan.keep_fds = range(3, 3 + plan.listen_fds + opts.preserve_fds)
-    if spec.process is None:
-        raise LadingError("config.json: $.process: required to create a container")
-    plan.security = security.prepare(spec.process, spec.linux)
-    if spec.process.terminal and console_fd is None and not opts.console_socket:
+    plan = Plan(
+        spec,
+        cid,
+        bundle,
+        os.path.join(store.dir(cid), EXEC_FIFO),
+        no_pivot=opts.no_pivot,
+        new_keyring=not opts.no_new_keyring,
+        preserve_fds=opts.preserve_fds,
+    )
+    terminal = plan.process.terminal
+    if terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    if opts.console_socket and not terminal:
+        raise LadingError("cannot use console socket if lading will not detach or allocate tty")
     log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)
@@ -68,22 +71,21 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     started: str | None = None
     cgroup: cgroups.ContainerCgroup | None = None
     hooks_began = False
+    idmapped_trees: dict[int, int] = {}
     parent, child = Channel.pair()
     try:
         _make_exec_fifo(plan)
-        plan.idmapped_trees = _idmapped_trees(plan)
-        if not spec.process.terminal and console_fd is not None:
+        idmapped_trees = _idmapped_trees(plan)
+        if not terminal and console_fd is not None:
             os.close(console_fd)
             console_fd = None
-        elif console_fd is None and opts.console_socket and spec.process.terminal:
+        elif console_fd is None and opts.console_socket and terminal:
             console_fd = _connect(opts.console_socket)
-        plan.console_fd = console_fd
-        plan.close_in_child = [lock.fd, parent.fileno()]
         stage1 = os.fork()
         if stage1 == 0:
-            from lading.runtime.init import child_main
+            from lading.runtime.init import Handles, child_main
 
-            child_main(plan, child)
+            child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()]))
         child.close()
         log.debug("forked stage-1 (%d)", stage1)
         try:
@@ -113,10 +115,10 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         if pidfd is None:
             raise LadingError("container init exited during create")
         try:
-            state = _record(plan, init_pid, started, spec)
-            if cgroup is not None:
-                state["cgroup"] = cgroup.to_state()
-            store.save(cid, {**state, "creating": True})  # `state` shows "creating" until ready
+            state = _record(plan, init_pid, started, cgroup)
+            state.creating = True  # `state` shows "creating" until ready
+            store.save(state)
+            state.creating = False
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
             hook_state = plan.state_json("creating", init_pid)
@@ -124,7 +126,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
             parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
-            store.save(cid, state)
+            store.save(state)
             log.debug("container %s created", cid)
         finally:
             os.close(pidfd)
@@ -146,26 +148,26 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         if console_fd is not None:
             os.close(console_fd)
-        for fd in plan.idmapped_trees.values():
+        for fd in idmapped_trees.values():
             os.close(fd)
         lock.release()
 
 
-def _record(plan: Plan, pid: int, started: str | None, spec: Any) -> dict[str, Any]:
-    import msgspec
+def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.ContainerCgroup | None) -> ContainerState:
+    from lading.spec.model import to_builtins
 
-    return {
-        "ociVersion": OCI_VERSION,
-        "id": plan.cid,
-        "pid": pid,
-        "pidStartTime": started,
-        "bundle": plan.bundle,
-        "rootfs": plan.rootfs,
-        "created": _rfc3339_now(),
-        "owner": "",
-        "annotations": plan.annotations,
-        "config": msgspec.to_builtins(spec),
-    }
+    return ContainerState(
+        OCI_VERSION,
+        plan.cid,
+        pid,
+        started,
+        plan.bundle,
+        plan.rootfs,
+        _rfc3339_now(),
+        plan.annotations,
+        to_builtins(plan.spec),
+        cgroup.to_record() if cgroup is not None else None,
+    )
 
 
 def _rfc3339_now() -> str:
@@ -174,23 +176,6 @@ def _rfc3339_now() -> str:
     seconds, nanos = divmod(time.time_ns(), 10**9)
     fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
-
-
-def _hooks(spec: Any) -> dict[str, list[dict[str, Any]]]:
-    import msgspec
-
-    if spec.hooks is None:
-        return {}
-    raw: dict[str, list[dict[str, Any]]] = msgspec.to_builtins(spec.hooks)
-    return raw
-
-
-def _listen_fds() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0
 
 
 def _connect(path: str) -> int:

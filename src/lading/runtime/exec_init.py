@@ -4,9 +4,9 @@
 the host's files (see shield.py), waits until the runtime has put it in the container's cgroup,
 then joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
 namespace only applies to children, so stage 1 forks the *process*, reports its PID and exits.
-The process chroots to the container's root (the init's, through /proc/INIT/root), sets up its
-terminal, environment and cwd, applies the security settings and execs the program through the
-trampoline (lading.linux.trampoline). An error before that is sent over the channel; the
+The process chroots to the container's root (the init's, through /proc/INIT/root) and runs the
+same process pipeline as the init (launch.py), which execs the program through the trampoline
+(lading.linux.trampoline). An error before that is sent over the channel; the
 trampoline reports a failed execve on the error pipe; a successful execve closes both (they are
 close-on-exec), which is how the runtime learns the program started.
 
@@ -19,17 +19,27 @@ could be joined. Everything is imported before fork: the container cannot see Py
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.linux import namespaces as ns
-from lading.linux import trampoline
-from lading.runtime import console, process, shield
-from lading.runtime.init import report
+from lading.runtime import launch, shield
+from lading.runtime.sync import report
 
 if TYPE_CHECKING:
-    from lading.runtime.execute import Job
+    from lading.runtime.launch import Launch
     from lading.runtime.sync import Channel
+
+
+class Job(NamedTuple):
+    """Everything the forked side needs, prepared by the runtime (execute.py) before the fork."""
+
+    launch: Launch
+    ns_fds: dict[str, int]  # /proc/INIT/ns/* of the namespaces to join, by kind
+    root_fd: int  # /proc/INIT/root
+    state_json: str  # the container's state, for a seccomp agent
+    console_fd: int | None  # where the pty master goes (process.terminal)
+    error_fd: int  # the trampoline reports a failed execve here
 
 
 def child_main(job: Job, chan: Channel) -> NoReturn:
@@ -42,7 +52,7 @@ def child_main(job: Job, chan: Channel) -> NoReturn:
 
 
 def _stage1(job: Job, chan: Channel) -> None:
-    keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.keep_fds}
+    keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.launch.keep_fds}
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
@@ -63,7 +73,7 @@ def _stage1(job: Job, chan: Channel) -> None:
             host_pid = int(os.read(pid_r, 32))
             os.close(pid_r)
             chan.forward_log("exec")
-            _process(job, chan, host_pid)
+            _process(job, host_pid)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -89,21 +99,11 @@ def _join(fds: dict[str, int]) -> None:
         ns.setns_fd(fds[kind], kind)
 
 
-def _process(job: Job, chan: Channel, host_pid: int) -> NoReturn:
-    proc = job.process
+def _process(job: Job, host_pid: int) -> NoReturn:
     os.setsid()
     os.fchdir(job.root_fd)
     os.chroot(".")
     os.close(job.root_fd)
-    if job.console_fd is not None:
-        console.setup(job.console_fd, proc, bind_dev_console=False)
-    env = process.environment(proc)
-    shield.chdir_inside(proc.cwd)
-    assert proc.args
-    path = process.find_executable(proc.args[0], env)
-    via = trampoline.load(job.error_fd)
-    log.debug("in the container's root, about to exec %s", path)
-    job.security.set_rlimits()
-    job.security.apply(proc, job.allow_setgroups, job.state_json, host_pid)
-    job.security.seal(job.state_json, host_pid)
-    process.exec_user_process(path, list(proc.args), env, job.keep_fds, via, job.error_fd)
+    launch.open_terminal(job.launch, job.console_fd)
+    ready = launch.prepare(job.launch)
+    launch.start(job.launch, ready, job.error_fd, job.state_json, host_pid)

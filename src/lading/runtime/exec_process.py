@@ -43,8 +43,7 @@ def from_file(path: str) -> Process:
 
 def from_flags(template: Process, flags: ProcessFlags) -> Process:
     """The container's process changed as the command-line flags say."""
-    import msgspec
-
+    from lading.spec.model import replace
     from lading.spec.runtime_config import LinuxCapabilities
 
     if not flags.args:
@@ -54,20 +53,20 @@ def from_flags(template: Process, flags: ProcessFlags) -> Process:
     user = template.user
     if flags.user:
         uid, gid = parse_user(flags.user)
-        user = msgspec.structs.replace(user, uid=uid, gid=user.gid if gid is None else gid)
+        user = replace(user, uid=uid, gid=user.gid if gid is None else gid)
     if flags.additional_gids:
-        user = msgspec.structs.replace(user, additional_gids=[*(user.additional_gids or []), *flags.additional_gids])
+        user = replace(user, additional_gids=[*(user.additional_gids or []), *flags.additional_gids])
     caps = template.capabilities
     if flags.caps:
         caps = caps or LinuxCapabilities()
-        caps = msgspec.structs.replace(
+        caps = replace(
             caps,
             **{
                 name: [*(getattr(caps, name) or []), *flags.caps]
                 for name in ("bounding", "effective", "inheritable", "permitted", "ambient")
             },
         )
-    return msgspec.structs.replace(
+    return replace(
         template,
         args=list(flags.args),
         terminal=flags.tty,

@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lading import log
 from lading.errors import LadingError
@@ -30,11 +30,14 @@ from lading.linux import process as proc_
 from lading.runtime import lifecycle, security
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.create import write_pid_file
+from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
+from lading.runtime.launch import Launch
+from lading.runtime.plan import kept_fds, listen_fds_passed
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
-    from lading.runtime.security import Security
+    from lading.runtime.container_state import ContainerState
     from lading.runtime.store import Store
     from lading.spec.runtime_config import Process, Spec
 
@@ -52,23 +55,9 @@ class ExecOptions:
     sub_cgroups: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Job:
-    """Everything the forked side needs, prepared by the runtime."""
-
-    process: Process
-    security: Security
-    ns_fds: dict[str, int]
-    root_fd: int
-    keep_fds: range
-    allow_setgroups: bool
-    state_json: str
-    console_fd: int | None = None
-    error_fd: int = -1
-
-
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     """Run the process; its exit status in the foreground, 0 once it started when detached."""
+    keep_fds = kept_fds(listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
     state = store.load(cid)
     status = lifecycle.status(store, cid, state)
     if status == "stopped":
@@ -85,7 +74,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     _check_terminal(process, opts)
     sec = security.prepare(process, spec.linux)
 
-    init_pid, started = state["pid"], state.get("pidStartTime")
+    init_pid, started = state.pid, state.pid_start_time
     ns_fds = ns.open_other(init_pid)
     fds = list(ns_fds.values())
     ours: socket.socket | None = None
@@ -95,26 +84,29 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         fds.append(root_fd)
         if not proc_.is_alive(init_pid, started):
             raise LadingError(f"cannot exec in a stopped container: {cid}")
-        job = Job(
-            process,
-            sec,
-            ns_fds,
-            root_fd,
-            range(3, 3 + _listen_fds() + opts.preserve_fds),
-            _setgroups_allowed(init_pid, "user" in ns_fds),
-            _state_json(state, status),
+        to_launch = Launch(
+            process=process,
+            security=sec,
+            keep_fds=keep_fds,
+            extra_env={},
+            allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
+            bind_dev_console=False,
         )
+        console_fd: int | None = None
         if process.terminal:
             if opts.console_socket:
-                job.console_fd = _connect(opts.console_socket)
+                console_fd = _connect(opts.console_socket)
             else:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-                job.console_fd = theirs.detach()
-            fds.append(job.console_fd)
+                console_fd = theirs.detach()
+            fds.append(console_fd)
         if not opts.detach:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
-        pid = _start(job, _cgroup(cid, state, opts.sub_cgroups), reap=not opts.detach)
+        cgroup = _cgroup(cid, state, opts.sub_cgroups)
+        errors, error_fd = os.pipe2(os.O_CLOEXEC)
+        job = Job(to_launch, ns_fds, root_fd, state.hook_state(status), console_fd, error_fd)
+        pid = _start(job, errors, cgroup, reap=not opts.detach)
         # detached, it is no child of ours: its start time names it if it must be killed below
         started_at = proc_.start_time(pid) if opts.detach else None
     except BaseException:
@@ -148,10 +140,10 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     return _wait(pid, master, forwarder)
 
 
-def _start(job: Job, cgroup: ContainerCgroup | None, reap: bool) -> int:
-    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process."""
+def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, reap: bool) -> int:
+    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process.
+    ``errors`` is the read end of ``job.error_fd``; both are closed here."""
     parent, child = Channel.pair()
-    errors, job.error_fd = os.pipe2(os.O_CLOEXEC)
     try:
         stage1 = os.fork()
         if stage1 == 0:
@@ -240,9 +232,9 @@ def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
             return code if code >= 0 else 128 - code
 
 
-def _cgroup(cid: str, state: dict[str, Any], sub: dict[str, str]) -> ContainerCgroup | None:
+def _cgroup(cid: str, state: ContainerState, sub: dict[str, str]) -> ContainerCgroup | None:
     """The cgroup the process joins: the container's, or the sub-cgroups --cgroup names."""
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if not sub:
         return cgroup
     if cgroup is None:
@@ -253,15 +245,12 @@ def _cgroup(cid: str, state: dict[str, Any], sub: dict[str, str]) -> ContainerCg
         raise LadingError(f"--cgroup: {e}") from None
 
 
-def _recorded_spec(cid: str, state: dict[str, Any]) -> Spec:
+def _recorded_spec(cid: str, state: ContainerState) -> Spec:
     """The config the container was created with, as state.json recorded it."""
     from lading.spec.decode import decode
     from lading.spec.runtime_config import Spec
 
-    config = state.get("config")
-    if not isinstance(config, dict):
-        raise LadingError(f"{cid}: state.json has no recorded config")
-    return decode(json.dumps(config).encode(), Spec, f"{cid}: state.json: config")
+    return decode(json.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
 
 
 def _check_terminal(process: Process, opts: ExecOptions) -> None:
@@ -282,28 +271,7 @@ def _setgroups_allowed(pid: int, own_userns: bool) -> bool:
         return True
 
 
-def _state_json(state: dict[str, Any], status: str) -> str:
-    return json.dumps(
-        {
-            "ociVersion": state["ociVersion"],
-            "id": state["id"],
-            "status": status,
-            "pid": state["pid"],
-            "bundle": state["bundle"],
-            "annotations": state.get("annotations") or {},
-        }
-    )
-
-
 def _connect(path: str) -> int:
     from lading.runtime import terminal
 
     return terminal.connect_console_socket(path).detach()
-
-
-def _listen_fds() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0

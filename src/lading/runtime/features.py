@@ -59,11 +59,9 @@ def features() -> Features:
 
 def hook_names() -> list[str]:
     """The keys of config.json's ``hooks``: create, start and delete run each of them."""
-    import msgspec
-
     from lading.spec.runtime_config import Hooks
 
-    return [f.encode_name for f in msgspec.structs.fields(Hooks)]
+    return [f.json for f in Hooks.FIELDS]
 
 
 def mount_options() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux import prctl
@@ -19,6 +19,9 @@ from lading.linux import process as proc
 from lading.runtime import lifecycle
 from lading.runtime.create import CreateOptions, create
 from lading.runtime.store import Store
+
+if TYPE_CHECKING:
+    from lading.runtime.container_state import ContainerState
 
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH}
 
@@ -42,7 +45,7 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
         raise
     master: int | None = None
     try:
-        if ours is not None and _terminal(state):
+        if ours is not None and state.terminal:
             from lading.linux import pty
 
             master, _ = pty.recv_fd(ours)
@@ -64,12 +67,8 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
             lifecycle.delete(store, cid, force=True)
 
 
-def _terminal(state: dict[str, Any]) -> bool:
-    return bool(((state.get("config") or {}).get("process") or {}).get("terminal"))
-
-
-def _wait(state: dict[str, Any], master: int | None) -> int:
-    pid, started = state["pid"], state.get("pidStartTime")
+def _wait(state: ContainerState, master: int | None) -> int:
+    pid, started = state.pid, state.pid_start_time
 
     def send(signum: int) -> None:
         proc.send_signal(pid, started, signum)

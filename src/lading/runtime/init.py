@@ -4,9 +4,10 @@ Process model (see docs/architecture.md): the runtime forks *stage 1*, which joi
 user namespace, is placed in the container's cgroup by the runtime, joins the namespaces given by
 path and unshares the new ones. Because a new PID (and time) namespace only applies to children,
 stage 1 forks the *init*, PID 1 of the container, reports its PID and exits. The init builds the
-rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, opens
-the console, and reports ready; then it blocks on exec.fifo until ``start`` opens the other end,
-runs startContainer hooks, drops privileges and execs the user program.
+rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, runs the
+first half of the process pipeline (launch.py: terminal, environment, cwd, executable, rlimits)
+and reports ready; then it blocks on exec.fifo until ``start`` opens the other end, and runs the
+second half (credentials, startContainer hooks, seccomp, execve).
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -18,15 +19,15 @@ import errno
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
-from lading.errors import LadingError, describe
-from lading.linux import keyring, netdev, prctl, trampoline
+from lading.errors import LadingError
+from lading.linux import keyring, netdev, prctl
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
-from lading.runtime import console, hooks, process, rootfs, shield
-from lading.runtime.sync import Channel
+from lading.runtime import hooks, launch, process, rootfs, shield
+from lading.runtime.sync import Channel, report
 
 if TYPE_CHECKING:
     from lading.runtime.plan import Plan
@@ -41,31 +42,30 @@ _FATAL_WHILE_WAITING = (
 )
 
 
-def child_main(plan: Plan, chan: Channel) -> NoReturn:
+class Handles(NamedTuple):
+    """The fds create opened for the init, beside its plan."""
+
+    console_fd: int | None  # the console socket (process.terminal)
+    idmapped_trees: dict[int, int]  # id-mapped mounts, made by create: {index in mounts: tree fd}
+    close: list[int]  # the runtime's own (its lock, its end of the channel): closed at once
+
+
+def child_main(plan: Plan, chan: Channel, handles: Handles) -> NoReturn:
     """Entry point of the forked child; never returns."""
     try:
-        _stage1(plan, chan)
+        _stage1(plan, chan, handles)
     except BaseException as e:  # report the failure to the runtime, then die
         report(chan, e)
     os._exit(1)
 
 
-def report(chan: Channel, e: BaseException) -> None:
-    """Send the failure to the runtime as one line (to stderr if the runtime is gone)."""
-    msg = describe(e)
-    try:
-        chan.send("error", msg=msg)
-    except OSError:
-        os.write(2, f"lading init: {msg}\n".encode())
-
-
-def _stage1(plan: Plan, chan: Channel) -> None:
-    for fd in plan.close_in_child:
+def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
+    for fd in handles.close:
         os.close(fd)
-    keep = {chan.fileno(), *plan.keep_fds}
-    if plan.console_fd is not None:
-        keep.add(plan.console_fd)
-    keep.update(plan.idmapped_trees.values())
+    keep = {chan.fileno(), *plan.launch.keep_fds}
+    if handles.console_fd is not None:
+        keep.add(handles.console_fd)
+    keep.update(handles.idmapped_trees.values())
     shield.enter(keep)
     chan.forward_log("stage-1")
     # runc's order: join the namespaces given by path (the user namespace first, so that those it
@@ -88,7 +88,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
     # still with the host's ids, which may enter the state and bundle dirs (the container's root
     # may not): the exec fifo, and what rootfs.open_sources opens
     fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, plan.idmapped_trees)
+    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, handles.idmapped_trees)
     if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(plan.time_offsets)
@@ -105,7 +105,7 @@ def _stage1(plan: Plan, chan: Channel) -> None:
             os.read(waiting, 1)
             os.close(waiting)
             chan.forward_log("init")
-            _init(plan, chan, fifo_fd, sources)
+            _init(plan, chan, fifo_fd, sources, handles.console_fd)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -123,7 +123,7 @@ def _check_fifo(fifo_fd: int) -> None:
             raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
 
 
-def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> NoReturn:
+def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, console_fd: int | None) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -147,8 +147,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
     )
     sources.close()
     log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
-    proc = spec.process
-    assert proc is not None
+    proc = plan.process
     chan.send("hooks")
     chan.expect("hooks-done")
     # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
@@ -162,40 +161,28 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources) -> N
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
-    if plan.console_fd is not None:  # before finish: /dev/console goes into a /dev that may turn read-only
-        console.setup(plan.console_fd, proc)
+    # the terminal before finish: /dev/console goes into a /dev that may turn read-only
+    launch.open_terminal(plan.launch, console_fd)
     rootfs.finish(spec)
     log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
-    env = process.environment(proc)
-    if plan.listen_fds:  # socket activation passed on: the fds are 3.., the program is PID 1
-        env.update(LISTEN_FDS=str(plan.listen_fds), LISTEN_PID="1")
-    cwd = proc.cwd or "/"  # created by rootfs.prepare, before the root went read-only
-    shield.chdir_inside(cwd)
-    path = process.find_executable(proc.args[0], env) if proc.args else ""
-    if not proc.args:
-        raise LadingError("config.json: $.process.args: at least one argument is required")
-    plan.security.set_rlimits()  # as runc: a limit that cannot be set fails create
+    ready = launch.prepare(plan.launch)  # as runc: what fails here (a limit, the program) fails create
     _check_fifo(fifo_fd)
-    log.debug("ready: %s waits on exec.fifo for start", path)
+    log.debug("ready: %s waits on exec.fifo for start", ready.path)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
     # failure is written to the fifo for `start` to report; a successful execve closes it (CLOEXEC).
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(fifo_fd)
-    try:
-        # As runc: after the capabilities and user are the container's, so a program from the
-        # image never runs with more privilege than the container itself; before the seccomp
-        # filter that noNewPrivileges puts last. The trampoline is made before any filter.
-        agent_state = plan.state_json("running", host_pid)
-        via = trampoline.load(fd)
-        plan.security.apply(proc, plan.allow_setgroups, agent_state, host_pid)
+
+    def start_hooks(env: dict[str, str]) -> None:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
-        plan.security.seal(agent_state, host_pid)
-        process.exec_user_process(path, list(proc.args), env, plan.keep_fds, via, fd)
+
+    try:
+        launch.start(plan.launch, ready, fd, plan.state_json("running", host_pid), host_pid, start_hooks)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
         os.write(fd, msg.encode(errors="replace"))

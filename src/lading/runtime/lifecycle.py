@@ -24,22 +24,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lading.runtime.container_state import ContainerState
 
-def status(store: Store, cid: str, state: dict[str, Any]) -> str:
-    pid, started = state.get("pid", 0), state.get("pidStartTime")
-    if not pid or not proc.is_alive(pid, started):
+
+def status(store: Store, cid: str, state: ContainerState) -> str:
+    if not state.pid or not proc.is_alive(state.pid, state.pid_start_time):
         return "stopped"
-    if state.get("creating"):
+    if state.creating:
         return "creating"
     if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
         return "created"
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None and cgroup.state() != "thawed":
         return "paused"
     return "running"
 
 
-def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[ContainerState, str]:
     """The state and status of a container that must be in one of the ``allowed`` statuses for
     ``action`` (runtime.md: an operation in the wrong status has no effect and is an error)."""
     state = store.load(cid)
@@ -49,22 +50,22 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
     return state, st
 
 
-def public_state(store: Store, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+def public_state(store: Store, cid: str, state: ContainerState) -> dict[str, Any]:
     """The state as `lading state` prints it: state-schema.json plus runc's extra fields, in
     runc's order (annotations only when there are some)."""
     st = status(store, cid, state)
-    out = {
-        "ociVersion": state["ociVersion"],
+    out: dict[str, Any] = {
+        "ociVersion": state.oci_version,
         "id": cid,
-        "pid": state["pid"] if st != "stopped" else 0,
+        "pid": state.pid if st != "stopped" else 0,
         "status": st,
-        "bundle": state["bundle"],
-        "rootfs": state["rootfs"],
-        "created": state["created"],
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
     }
-    if state.get("annotations"):
-        out["annotations"] = state["annotations"]
-    out["owner"] = state.get("owner", "")
+    if state.annotations:
+        out["annotations"] = state.annotations
+    out["owner"] = state.owner
     return out
 
 
@@ -94,46 +95,48 @@ def _user_name(uid: int) -> str:
         return f"#{uid}"
 
 
-def _hook_state(state: dict[str, Any], status: str) -> str:
-    return hooks.state_json(
-        state["ociVersion"],
-        state["id"],
-        status,
-        state["pid"],
-        state["bundle"],
-        state.get("annotations") or {},
-    )
-
-
 def start(store: Store, cid: str) -> None:
     """Let the created init exec the user program; errors if the container is not `created`."""
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
         fifo = os.path.join(store.dir(cid), EXEC_FIFO)
-        log.debug("start %s: releasing init %d through exec.fifo", cid, state["pid"])
-        error = _open_exec_fifo(fifo, state["pid"], state.get("pidStartTime"))
+        log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
+        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
         os.unlink(fifo)
         if error:
             raise LadingError(error)
-        log.debug("init %d exec'd the container's process", state["pid"])
-        config_hooks = (state.get("config") or {}).get("hooks") or {}
+        log.debug("init %d exec'd the container's process", state.pid)
         try:
-            hooks.run("poststart", config_hooks.get("poststart"), _hook_state(state, "running"))
+            hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
         except LadingError:
-            # runtime.md lifecycle step 9: an error, and the container stopped; `delete` then
-            # undoes the create and runs the poststop hooks (steps 12 and 13).
-            _stop(state)
+            # runtime.md lifecycle step 9: an error, the container stopped, and the lifecycle
+            # goes on at step 12: the container is destroyed and the poststop hooks run.
+            if _stop(state):
+                _destroy(store, cid, state)
             raise
 
 
-def _stop(state: dict[str, Any]) -> None:
-    """SIGKILL the container's init and everything else in its cgroup, and wait for the init."""
-    pid, started = state["pid"], state.get("pidStartTime")
+def _stop(state: ContainerState) -> bool:
+    """SIGKILL the container's init and everything else in its cgroup (thawed, and taken back
+    from any other freezer cgroup, so the kill lands); True once the init is gone."""
+    pid, started = state.pid, state.pid_start_time
+    log.debug("killing init %d", pid)
     proc.send_signal(pid, started, signals.SIGKILL)
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if cgroup is not None:
         cgroup.kill_all(signals.SIGKILL)
-    proc.wait_gone(pid, started)
+    return proc.wait_gone(pid, started)
+
+
+def _destroy(store: Store, cid: str, state: ContainerState) -> None:
+    """Undo the create of a stopped container, then run the poststop hooks (lifecycle 12-13)."""
+    cgroup = ContainerCgroup.from_record(state.cgroup)
+    if cgroup is not None:
+        cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
+        log.debug("removed the cgroup")
+    store.remove(cid)
+    log.debug("removed the state directory")
+    hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
 
 
 def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
@@ -194,7 +197,7 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     containerd shim takes those (and "does not exist") for "already gone", and any other failure
     of a kill for an error that fails the stop of the pod for ever."""
     state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
-    cgroup = ContainerCgroup.from_state(state)
+    cgroup = ContainerCgroup.from_record(state.cgroup)
     if all_processes and cgroup is not None:
         log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
         cgroup.kill_all(sig)
@@ -202,9 +205,9 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     not_running = f"cannot kill container {cid}: container not running"
     if st == "stopped":
         raise LadingError(not_running)
-    log.debug("kill %s: signal %d to init %d", cid, sig, state["pid"])
+    log.debug("kill %s: signal %d to init %d", cid, sig, state.pid)
     try:
-        sent = proc.send_signal(state["pid"], state.get("pidStartTime"), sig)
+        sent = proc.send_signal(state.pid, state.pid_start_time, sig)
     except OSError as e:  # a number the kernel has no signal for
         raise LadingError(f"unable to signal init: {e.strerror}") from None
     if not sent:
@@ -227,23 +230,10 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         st = status(store, cid, state)
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")
-        pid, started = state["pid"], state.get("pidStartTime")
-        cgroup = ContainerCgroup.from_state(state)
         log.debug("delete %s: it is %s", cid, st)
-        if st != "stopped":
-            log.debug("killing init %d", pid)
-            proc.send_signal(pid, started, signals.SIGKILL)
-            if st == "paused" and cgroup is not None:
-                cgroup.thaw()
-            if not proc.wait_gone(pid, started):
-                raise LadingError(f"container {cid}: init process {pid} did not exit after SIGKILL")
-        if cgroup is not None:
-            cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
-            log.debug("removed the cgroup")
-        config_hooks = (state.get("config") or {}).get("hooks") or {}
-        store.remove(cid)
-        log.debug("removed the state directory")
-        hooks.run_poststop(config_hooks.get("poststop"), _hook_state(state, "stopped"))
+        if st != "stopped" and not _stop(state):
+            raise LadingError(f"container {cid}: init process {state.pid} did not exit after SIGKILL")
+        _destroy(store, cid, state)
 
 
 def signal_number(name: str) -> int:

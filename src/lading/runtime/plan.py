@@ -14,10 +14,10 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_denied
 from lading.runtime import hooks, idmaps
+from lading.runtime.launch import Launch
 
 if TYPE_CHECKING:
-    from lading.runtime.security import Security
-    from lading.spec.runtime_config import Spec
+    from lading.spec.runtime_config import Process, Spec
 
 # runtime-spec namespace type -> /proc/PID/ns name
 NS_NAMES = {
@@ -44,21 +44,33 @@ _IPC_SYSCTLS = {
 
 
 class Plan:
-    def __init__(self, spec: Spec, cid: str, bundle: str, fifo_path: str) -> None:
+    """Everything the init needs, complete before the fork and not changed after (the fds create
+    opens for it, the console and id-mapped trees, go to init.child_main beside it)."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        cid: str,
+        bundle: str,
+        fifo_path: str,
+        no_pivot: bool = False,
+        new_keyring: bool = True,
+        preserve_fds: int = 0,
+    ) -> None:
+        from lading.runtime import security
+
         self.spec = spec
         self.cid = cid
         self.bundle = bundle
         self.fifo_path = fifo_path
+        self.no_pivot = no_pivot
+        self.new_keyring = new_keyring
         self.rootfs = resolve_rootfs(spec, bundle)
         self.annotations: dict[str, str] = dict(spec.annotations or {})
-        self.console_fd: int | None = None
-        self.no_pivot = False
-        self.new_keyring = True
-        self.keep_fds = range(3, 3)
-        self.listen_fds = 0
-        self.close_in_child: list[int] = []
-        self.security: Security
-        self.hooks: dict[str, list[dict[str, Any]]] = {}
+        if spec.process is None:
+            raise LadingError("config.json: $.process: required to create a container")
+        self.process: Process = spec.process
+        self.hooks = _hooks(spec)
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.private)
         # mknod is for host root only: in any user namespace devices are bound from the host
@@ -67,7 +79,7 @@ class Plan:
         self.idmapped_trees: dict[int, int] = {}  # made by create, attached by the init
         # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py)
         self.allow_setgroups = not (self.new_userns and setgroups_denied(self.gid_map))
-        if not self.allow_setgroups and spec.process and spec.process.user and spec.process.user.additional_gids:
+        if not self.allow_setgroups and self.process.user.additional_gids:
             raise LadingError(
                 "config.json: $.process.user.additionalGids: cannot be set when setgroups is denied "
                 "(a single gid mapping of this user's own gid)"
@@ -78,6 +90,16 @@ class Plan:
                     f"config.json: $.{field}: the container has no uts namespace of its own, so this would"
                     " rename the host: add a uts namespace"
                 )
+        listen_fds = listen_fds_passed()
+        self.launch = Launch(
+            process=spec.process,
+            security=security.prepare(spec.process, spec.linux),
+            keep_fds=kept_fds(listen_fds, preserve_fds),
+            # socket activation passed on: the fds are 3.., the program is PID 1
+            extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
+            allow_setgroups=self.allow_setgroups,
+            bind_dev_console=True,
+        )
 
     def _namespaces(self, spec: Spec) -> None:
         self.join: list[tuple[str, int]] = []
@@ -90,10 +112,6 @@ class Plan:
         seen: set[str] = set()
         for i, n in enumerate((spec.linux.namespaces if spec.linux else None) or []):
             where = f"config.json: $.linux.namespaces[{i}]"
-            if n.type not in NS_NAMES:
-                raise LadingError(f"{where}.type: unknown namespace type {n.type!r}")
-            if n.type in seen:
-                raise LadingError(f"{where}.type: duplicate namespace {n.type!r}")
             seen.add(n.type)
             flag = ns.FLAGS[NS_NAMES[n.type]]
             if n.path:
@@ -124,13 +142,9 @@ class Plan:
         if linux and linux.time_offsets:
             if not self.unshare_flags & ns.CLONE_NEWTIME:
                 raise LadingError("config.json: $.linux.timeOffsets: needs a new time namespace")
-            clocks = {"monotonic": "monotonic", "boottime": "boottime"}
-            lines = []
-            for clock, off in linux.time_offsets.items():
-                if clock not in clocks:
-                    raise LadingError(f"config.json: $.linux.timeOffsets.{clock}: unknown clock")
-                lines.append(f"{clock} {off.secs or 0} {off.nanosecs or 0}\n")
-            self.time_offsets = "".join(lines)
+            self.time_offsets = "".join(
+                f"{clock} {off.secs} {off.nanosecs}\n" for clock, off in linux.time_offsets.items()
+            )
         self.uid_map: list[IdRange] = []
         self.gid_map: list[IdRange] = []
         if self.new_userns:
@@ -143,8 +157,38 @@ class Plan:
         return hooks.state_json(OCI_VERSION, self.cid, status, pid, self.bundle, self.annotations)
 
 
+def _hooks(spec: Spec) -> dict[str, list[dict[str, Any]]]:
+    from lading.spec.model import to_builtins
+
+    if spec.hooks is None:
+        return {}
+    raw: dict[str, list[dict[str, Any]]] = to_builtins(spec.hooks)
+    return raw
+
+
+def listen_fds_passed() -> int:
+    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
+def kept_fds(listen: int, preserve: int) -> range:
+    """The fds from 3 the process keeps: ``listen`` socket-activation fds, then ``preserve`` more
+    (--preserve-fds), each of which must be open, as runc checks. Call it before this process
+    opens any fd of its own."""
+    for i in range(preserve):
+        fd = 3 + listen + i
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
+    return range(3, 3 + listen + preserve)
+
+
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
-    if spec.root is None or not spec.root.path:
+    if not spec.root.path:
         raise LadingError("config.json: $.root.path: required")
     path = os.path.join(bundle, spec.root.path)
     if not os.path.isdir(path):

@@ -7,10 +7,9 @@ These run in the container's init after pivot_root, so they read the container's
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
-from lading.linux import trampoline
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
 from lading.linux.process import reset_signals
 
@@ -78,21 +77,14 @@ def switch_user(process: Process, allow_setgroups: bool) -> None:
         os.umask(user.umask)
 
 
-def exec_user_process(
-    path: str, args: list[str], env: dict[str, str], keep_fds: range, trampoline_fd: int, error_fd: int
-) -> NoReturn:
-    """Reset signal handling, mark every runtime fd close-on-exec, and execve through the
-    trampoline (see lading.linux.trampoline: made by the caller before seccomp is loaded), which
-    reports a failed execve to error_fd."""
+def ready_to_exec(keep_fds: range, error_fd: int) -> None:
+    """Reset signal handling, mark every fd from 3 close-on-exec but those passed on and the
+    trampoline's error fd: done before the seccomp filter, which may forbid any of it."""
     reset_signals()
-    _cloexec_from(3)
+    syscall(SYS_CLOSE_RANGE, 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC, what="close_range")
     for fd in keep_fds:
         try:
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    trampoline.execve(trampoline_fd, error_fd, path, args, env)
-
-
-def _cloexec_from(first: int) -> None:
-    syscall(SYS_CLOSE_RANGE, first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC, what="close_range")
+    os.set_inheritable(error_fd, True)  # the trampoline marks it close-on-exec itself

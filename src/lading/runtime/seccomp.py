@@ -11,16 +11,20 @@ the last thing installed before execve:
   that fd to the seccomp agent with :func:`send_notify_fd` before execve, through the socket fd
   the runtime opened with :func:`open_listener` before fork.
 
-Where in the init: with ``process.noNewPrivileges`` the filter goes in as late as possible, just
-before execve (after capabilities, user switch, LSM labels), so the fewest syscalls run under
-it; without it, loading needs CAP_SYS_ADMIN, so it must happen before the capabilities are
-dropped (runc does the same).
+Where in the process pipeline (runtime/launch.py), as runc: with ``process.noNewPrivileges``
+after the capabilities, user switch and LSM labels, right before the startContainer hooks (which
+run under it) and the execve; without it, loading needs CAP_SYS_ADMIN, so before the
+capabilities are dropped. Everything else the runtime needs on its way out (signal dispositions,
+close-on-exec marks, the trampoline) is done before the filter, so no profile can break it.
 
 Semantics follow runc: syscall names no architecture knows are skipped with a debug message;
 rules whose action equals the default action are dropped (libseccomp refuses them); a rule whose
 ``args`` compare one argument more than once becomes one rule per condition (so they OR rather
 than AND, which Docker-style profiles rely on); SCMP_ACT_ERRNO and SCMP_ACT_TRACE default to
-EPERM; SCMP_ACT_KILL means kill the thread. Unlike runc, long profiles are not compiled as a
+EPERM; SCMP_ACT_KILL means kill the thread; unless the default action allows, a system call
+numbered above every one the profile names gets ENOSYS (a stub in front of the program), so
+that libc falls back from a call newer than the profile (clone3) as on an older kernel, while
+the profile's own rules still decide every call it names. Unlike runc, long profiles are not compiled as a
 binary tree (SCMP_FLTATR_CTL_OPTIMIZE): that triples libseccomp's compile time for a
 Docker-size profile, while the kernel (5.11+) already skips the filter for syscalls it always
 allows, whatever its layout.
@@ -86,9 +90,9 @@ FLAGS: dict[str, int] = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": sc.FILTER_FLAG_WAIT_KILLABLE_RECV,
 }
 
-# What the init does between loading the filter and handing the notify fd to the agent
-# (:func:`send_notify_fd`): if any of these were sent to the agent, nobody could answer.
-_HANDOFF_SYSCALLS = frozenset({"socket", "connect", "sendmsg", "sendto"})
+# What the runtime does between loading the filter and the moment an agent has the notify fd
+# (:func:`send_notify_fd`), or to report a failure after it: nobody could answer these.
+_RUNTIME_SYSCALLS = ("write", "socket", "connect", "sendmsg", "sendto")
 
 
 class Filter(NamedTuple):
@@ -144,7 +148,9 @@ def _flags(seccomp: LinuxSeccomp) -> int:
     return flags
 
 
-def _add_arches(builder: sc.Builder, seccomp: LinuxSeccomp) -> None:
+def _add_arches(builder: sc.Builder, seccomp: LinuxSeccomp) -> list[int]:
+    """Add the listed architectures; every architecture the filter covers (the native one first)."""
+    tokens = [sc.native_arch()]
     for i, name in enumerate(seccomp.architectures or ()):
         token = sc.resolve_arch(name.removeprefix("SCMP_ARCH_").lower())
         if token is None:
@@ -153,6 +159,21 @@ def _add_arches(builder: sc.Builder, seccomp: LinuxSeccomp) -> None:
                 f"{_WHERE}.architectures[{i}]: {name} is not supported by the installed libseccomp {version}"
             )
         builder.add_arch(token)
+        if token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
+def _last_known(seccomp: LinuxSeccomp, arches: list[int]) -> dict[int, int]:
+    """Per architecture, the highest system call number the profile names (runc's stub too
+    counts every name, whatever its rule's action)."""
+    names = {name for call in seccomp.syscalls or () for name in call.names}
+    last: dict[int, int] = {}
+    for arch in arches:
+        numbers = [nr for name in names if (nr := sc.resolve_syscall_on(arch, name)) is not None]
+        if numbers:
+            last[arch] = max(numbers)
+    return last
 
 
 def _check_available(action: int, name: str, where: str) -> None:
@@ -174,7 +195,7 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
     flags = _flags(seccomp)
     notifies = False
     with sc.Builder(default) as builder:
-        _add_arches(builder, seccomp)
+        arches = _add_arches(builder, seccomp)
         available = {default}
         for i, call in enumerate(seccomp.syscalls or ()):
             where = f"{_WHERE}.syscalls[{i}]"
@@ -186,12 +207,12 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
             if call.action == "SCMP_ACT_NOTIFY":
                 if not seccomp.listener_path:
                     raise LadingError(f"{where}.action: SCMP_ACT_NOTIFY needs $.linux.seccomp.listenerPath")
-                handoff = sorted(_HANDOFF_SYSCALLS.intersection(call.names))
-                if handoff:
-                    raise LadingError(
-                        f"{where}.action: SCMP_ACT_NOTIFY cannot be used for {', '.join(handoff)}: "
-                        "the runtime needs them to hand the notify fd to the agent"
-                    )
+                for name in _RUNTIME_SYSCALLS:
+                    if name in call.names:  # runc's words for write
+                        raise LadingError(
+                            f"{where}.action: SCMP_ACT_NOTIFY cannot be used for the {name} syscall: "
+                            "the runtime makes it after loading the filter, before any agent can answer"
+                        )
             if action == default:
                 continue
             for name in call.names:
@@ -210,6 +231,8 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
             program = builder.export_bpf()
         except OSError as e:
             raise LadingError(f"{_WHERE}: libseccomp could not compile the filter: {_why(e)}") from e
+    if seccomp.default_action not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG"):
+        program = sc.enosys_stub(_last_known(seccomp, arches), program)
     if notifies:
         flags |= sc.FILTER_FLAG_NEW_LISTENER
         if flags & sc.FILTER_FLAG_TSYNC:
@@ -253,8 +276,10 @@ def open_listener(f: Filter) -> int | None:
         return None
     try:
         return os.open(f.listener_path, os.O_PATH | os.O_CLOEXEC)
-    except OSError as e:
-        raise LadingError(f"{_WHERE}.listenerPath: {f.listener_path}: {_why(e)}") from e
+    except OSError as e:  # runc's words
+        raise LadingError(
+            f"{_WHERE}.listenerPath: failed to connect with seccomp agent at {f.listener_path}: {_why(e)}"
+        ) from e
 
 
 def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: int | None = None) -> None:
@@ -262,17 +287,22 @@ def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: 
     one connection, fds with the first sendmsg only, then close, as config-linux.md requires.
     With ``listener_fd`` (from :func:`open_listener`) the socket is reached through it."""
     target = listener_path if listener_fd is None else f"/proc/self/fd/{listener_fd}"
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        try:
             sock.connect(target)
+        except OSError as e:  # runc's words
+            raise LadingError(
+                f"{_WHERE}.listenerPath: failed to connect with seccomp agent at {listener_path}: {e.strerror or e}"
+            ) from e
+        try:
             fds = array.array("i", [fd])
             sent = sock.sendmsg([state_json], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
             if sent < len(state_json):
                 sock.sendall(state_json[sent:])
-    except OSError as e:
-        raise LadingError(
-            f"seccomp: cannot send the notify fd to listenerPath {listener_path}: {e.strerror or e}"
-        ) from e
+        except OSError as e:
+            raise LadingError(
+                f"seccomp: cannot send the notify fd to listenerPath {listener_path}: {e.strerror or e}"
+            ) from e
 
 
 def features() -> dict[str, Any]:

@@ -15,9 +15,8 @@ the runtime's capabilities, in this order:
 4. bounding set drop and PR_SET_KEEPCAPS (needs CAP_SETPCAP);
 5. setgroups, setresgid, setresuid, umask;
 6. effective/permitted/inheritable (capset), then ambient;
-7. with noNewPrivileges: PR_SET_NO_NEW_PRIVS, then (after the startContainer hooks, in
-   :meth:`Security.seal`) the seccomp filter, as late as possible so the fewest syscalls run
-   under it;
+7. with noNewPrivileges: PR_SET_NO_NEW_PRIVS, then the seccomp filter, as late as possible
+   (runc's order: the startContainer hooks and the execve of the program follow, under it);
 8. with SCMP_ACT_NOTIFY rules: the notify fd and the container process state go to the
    agent at listenerPath (reached through an O_PATH fd opened by :func:`prepare`, since the
    host path is out of reach after pivot_root; the fd is close-on-exec).
@@ -52,9 +51,8 @@ class Security:
         rlimits.apply(self.rlimits)
 
     def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
-        """Steps 2-7 above but the seccomp filter of step 7, which :meth:`seal` loads once the
-        startContainer hooks have run (as runc does). ``state_json`` and ``pid`` (the container
-        state and the init's pid as the runtime sees it) only go to a seccomp agent."""
+        """Steps 2-7 above. ``state_json`` and ``pid`` (the container state and the process's
+        pid as the runtime sees it) only go to a seccomp agent."""
         lsm.apply(self.lsm)
         if self.seccomp is not None and not self.no_new_privs:
             self._load_seccomp(state_json, pid)
@@ -63,11 +61,8 @@ class Security:
         capabilities.after_user_switch(self.caps)
         if self.no_new_privs:
             linux_caps.set_no_new_privs()
-
-    def seal(self, state_json: str = "{}", pid: int = 0) -> None:
-        """Step 7's seccomp filter (with noNewPrivileges), right before execve."""
-        if self.seccomp is not None and self.no_new_privs:
-            self._load_seccomp(state_json, pid)
+            if self.seccomp is not None:
+                self._load_seccomp(state_json, pid)
 
     def _load_seccomp(self, state_json: str, pid: int) -> None:
         """Load the filter; step 8 at once, since a notifying filter blocks until an agent answers."""

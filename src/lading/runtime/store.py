@@ -14,11 +14,7 @@ import os
 
 from lading import jsonlite
 from lading.errors import LadingError, NotFoundError
-
-# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
@@ -92,22 +88,22 @@ class Store:
             raise
         return Lock(fd, path)
 
-    def load(self, cid: str) -> dict[str, Any]:
+    def load(self, cid: str) -> ContainerState:
         try:
             with open(os.path.join(self.dir(cid), STATE_FILE), "rb") as f:
-                data: dict[str, Any] = jsonlite.loads(f.read())
+                data = jsonlite.loads(f.read())
         except FileNotFoundError:
             raise NotFoundError(f"container does not exist: {cid}") from None
         except ValueError as e:
             raise LadingError(f"{cid}: corrupt state file: {e}") from None
-        return data
+        return ContainerState.from_json(cid, data)
 
-    def save(self, cid: str, state: dict[str, Any]) -> None:
+    def save(self, state: ContainerState) -> None:
         """Write state.json atomically (write a temp file, then rename over)."""
-        path = os.path.join(self.dir(cid), STATE_FILE)
+        path = os.path.join(self.dir(state.id), STATE_FILE)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(jsonlite.dumps(state))
+            f.write(jsonlite.dumps(state.to_json()))
         os.rename(tmp, path)
 
     def remove(self, cid: str) -> None:

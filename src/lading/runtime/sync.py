@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from lading import log
-from lading.errors import LadingError
+from lading.errors import LadingError, describe
 
 MAX_MESSAGE = 65536
 
@@ -69,3 +69,12 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def report(chan: Channel, e: BaseException) -> None:
+    """A forked child's failure, sent to the runtime as one line (to stderr if it is gone)."""
+    msg = describe(e)
+    try:
+        chan.send("error", msg=msg)
+    except OSError:
+        os.write(2, f"lading init: {msg}\n".encode())

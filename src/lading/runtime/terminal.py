@@ -51,7 +51,10 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
 # Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
 STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 _CHUNK = 65536
-_EOF_CHECK_MS = 50  # how often to look whether the container has read the last piped input
+# How often to look whether the container has read the last piped input (doubling after each EOF
+# sent, up to the second).
+_EOF_CHECK_MS = 50
+_EOF_CHECK_MAX_MS = 1000
 
 
 def connect_console_socket(path: str) -> socket.socket:
@@ -151,15 +154,20 @@ def _pump(
     stdout_open = True
     last_input = b"\n"
     eof_pending = False
+    eof_check = _EOF_CHECK_MS
     poller = select.poll()
     poller.register(sigpipe, select.POLLIN)
     poller.register(stdin, select.POLLIN)
     while True:
         if eof_pending and not to_master and pty.unread_input(master) == 0:
+            # Again each time the reader has read everything, as a pipe at its end answers every
+            # read with EOF: one EOF is lost when it comes while the program (a shell between
+            # commands) switches the terminal out of canonical mode.
             to_master += _end_of_input(master, last_input)
-            eof_pending = False
+            last_input = b"\n"
+            eof_check = min(eof_check * 2, _EOF_CHECK_MAX_MS)
         poller.register(master, select.POLLIN | (select.POLLOUT if to_master else 0))
-        for fd, events in poller.poll(_EOF_CHECK_MS if eof_pending else None):
+        for fd, events in poller.poll(eof_check if eof_pending else None):
             if fd == sigpipe:
                 for signum in os.read(sigpipe, 256):
                     if signum == signal.SIGWINCH:

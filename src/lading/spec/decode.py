@@ -1,20 +1,25 @@
 """Decode OCI JSON documents into the spec models, failing with one line that says file, where and what.
 
-The happy path is a single msgspec decode (in C); lading.spec.decode_errors, which explains a
-failure, is imported only when there is one.
+config.json, process.json and resources go to the lading.spec.model classes (no msgspec import);
+the image documents are msgspec Structs and decode with msgspec. lading.spec.decode_errors,
+which explains a failure, is imported only when there is one.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TypeVar
-
-import msgspec
 
 from lading.errors import LadingError, NotFoundError
-from lading.spec.runtime_config import Spec
+from lading.spec.model import Malformed, Model, Rejected, decode_document
 
-T = TypeVar("T")
+# Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from lading.spec.runtime_config import Spec
+
+    T = TypeVar("T")
 
 
 def load_config(path: str | os.PathLike[str]) -> Spec:
@@ -23,6 +28,8 @@ def load_config(path: str | os.PathLike[str]) -> Spec:
 
 
 def decode_config(data: bytes, source: str = "config.json") -> Spec:
+    from lading.spec.runtime_config import Spec
+
     return decode(data, Spec, source)
 
 
@@ -37,14 +44,40 @@ def read_document(path: str | os.PathLike[str]) -> bytes:
         raise LadingError(f"{os.fspath(path)}: {(e.strerror or str(e)).lower()}") from None
 
 
-def decode(data: bytes, type: type[T], source: str) -> T:
-    """Decode a JSON document into ``type``; any failure is a LadingError naming ``source``."""
+def decode(data: bytes, kind: type[T], source: str) -> T:
+    """Decode a JSON document into ``kind`` (a model, or a msgspec type); any failure is a
+    LadingError naming ``source``."""
+    if isinstance(kind, type) and issubclass(kind, Model):
+        return _decode_model(data, kind, source)  # type: ignore[return-value]
+    return _decode_struct(data, kind, source)
+
+
+def _decode_model(data: bytes, model: type[Model], source: str) -> Model:
     try:
-        return msgspec.json.decode(data, type=type)
+        return decode_document(data, model)
+    except Rejected as e:
+        from lading.spec.decode_errors import describe_rejected
+
+        raise LadingError(f"{source}: {describe_rejected(e, data, model)}") from None
+    except Malformed as e:
+        from lading.spec.decode_errors import describe_not_json
+
+        raise LadingError(f"{source}: {describe_not_json(e, data)}") from None
+    except ValueError:  # not JSON, or not UTF-8
+        from lading.spec.decode_errors import describe_malformed
+
+        raise LadingError(f"{source}: {describe_malformed(ValueError(), data)}") from None
+
+
+def _decode_struct(data: bytes, kind: type[T], source: str) -> T:
+    import msgspec
+
+    try:
+        return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as e:
         from lading.spec.decode_errors import describe_invalid
 
-        raise LadingError(f"{source}: {describe_invalid(e, data, type)}") from None
+        raise LadingError(f"{source}: {describe_invalid(e, data, kind)}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
         from lading.spec.decode_errors import describe_malformed
 

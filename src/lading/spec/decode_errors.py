@@ -1,9 +1,11 @@
 """Explain why a document failed to decode, in one line: where (a JSON path) and what, with the value.
 
-msgspec reports ``Expected `int`, got `str` - at `$.process.user.uid```; this turns that into
-``$.process.user.uid: expected an integer, got "root"``. The raw JSON is parsed again with the
-standard library to fetch the offending value and to name the map key that msgspec writes as
-``[...]``. Imported only when decoding has already failed, so its cost does not matter.
+msgspec (the image documents) reports ``Expected `int`, got `str` - at `$.process.user.uid```,
+and lading.spec.model (config.json, process.json, resources) a Rejected with the same facts; both
+become ``$.process.user.uid: expected an integer, got "root"``. The raw JSON is parsed again with
+the standard library to fetch the offending value and to name the map key that both decoders
+leave out (``[...]``): the key whose entry alone gives the same error. Imported only when
+decoding has already failed, so its cost does not matter.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
 
-from lading.spec.base import Invalid, quote
+from lading.spec.model import Invalid, Malformed, Model, Rejected, decode_document, quote
 
 _AT = re.compile(r"^(.*?)(?: - at `(\$[^`]*)`)?$", re.DOTALL)
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
@@ -59,14 +62,72 @@ def describe_malformed(error: Exception, data: bytes) -> str:
     return f"malformed JSON at line {line} column {column}: {found.group(1)}"
 
 
+class _NoFields(msgspec.Struct):
+    """Decoding into this skips every value, as msgspec skipped unknown fields."""
+
+
+def describe_not_json(error: Malformed, data: bytes) -> str:
+    """Why a document the json module reads is still malformed (NaN, Infinity, a lone surrogate):
+    msgspec's message, which is what lading said when it decoded config.json with msgspec."""
+    for kind in (object, _NoFields)[error.skipped :]:
+        try:
+            msgspec.json.decode(data, type=kind)
+        except msgspec.ValidationError:  # a number out of range where msgspec skipped it
+            continue
+        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+            return describe_malformed(e, data)
+    return "malformed JSON"
+
+
+def describe_rejected(error: Rejected, data: bytes, model: type[Model]) -> str:
+    """The one line for a document lading.spec.model rejected."""
+    document = _parse(data)
+    if isinstance(document, _Malformed):  # cannot happen: the decoder parsed it first
+        return document.message
+    parts: list[str | int | None] = list(error.parts)
+    if any(key is None for key in parts):
+
+        def same_error(trial: bytes) -> bool:
+            try:
+                decode_document(trial, model)
+            except Rejected as e:
+                return e.identity() == error.identity()
+            except (Malformed, ValueError):
+                pass
+            return False
+
+        parts = _resolve_map_keys(document, parts, same_error)
+    where = _format_path(parts)
+    if error.style == "invalid":
+        return f"{where}{error.detail}: {error.problem}"
+    value = _lookup(document, parts)
+    if error.style == "unknown":
+        shown = "" if value is _MISSING else f" {_render(value)}"
+        return f"{where}: unknown {error.detail or 'value'}{shown}"
+    if error.style == "got" and value is not _MISSING:
+        return f"{where}: {error.problem}, got {_render(value)}"
+    return f"{where}: {error.problem}"
+
+
 def describe_invalid(error: msgspec.ValidationError, data: bytes, type: Any) -> str:
+    """The one line for a document msgspec rejected."""
     document = _parse(data)
     if isinstance(document, _Malformed):  # msgspec stops at the first invalid value, before the syntax error
         return document.message
     message, path = _AT.match(str(error)).groups()  # type: ignore[union-attr]
     parts = _parse_path(path or "$")
     if any(key is None for key in parts):
-        parts = _resolve_map_keys(document, parts, str(error), type)
+
+        def same_error(trial: bytes) -> bool:
+            try:
+                msgspec.json.decode(trial, type=type)
+            except msgspec.ValidationError as e:
+                return str(e) == str(error)
+            except msgspec.DecodeError:
+                pass
+            return False
+
+        parts = _resolve_map_keys(document, parts, same_error)
 
     cause = error.__cause__
     if isinstance(cause, Invalid):
@@ -114,7 +175,9 @@ def _lookup(document: Any, parts: list[str | int | None]) -> Any:
     return node
 
 
-def _resolve_map_keys(document: Any, parts: list[str | int | None], error: str, type: Any) -> list[str | int | None]:
+def _resolve_map_keys(
+    document: Any, parts: list[str | int | None], same_error: Callable[[bytes], bool]
+) -> list[str | int | None]:
     """Find which key of each map in the path is at fault by decoding the document with that map
     cut down to one entry: the key whose entry alone reproduces the error is the culprit."""
     resolved = list(parts)
@@ -129,14 +192,9 @@ def _resolve_map_keys(document: Any, parts: list[str | int | None], error: str, 
             parent = _lookup(trial, resolved[:i])
             parent.clear()
             parent[key] = mapping[key]
-            try:
-                msgspec.json.decode(json.dumps(trial).encode(), type=type)
-            except msgspec.ValidationError as e:
-                if str(e) == error:
-                    resolved[i] = _Key(key)
-                    break
-            except msgspec.DecodeError:
-                pass
+            if same_error(json.dumps(trial).encode()):
+                resolved[i] = _Key(key)
+                break
         if resolved[i] is None:
             break
     return resolved

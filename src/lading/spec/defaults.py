@@ -1,10 +1,12 @@
 """The starter config.json that `lading spec` writes: runc's defaults, so bundles move between the two.
 
 It follows current runc rather than the older runc 1.1: no ambient capabilities (they would hand
-the three default capabilities to any non-root user), a cgroup namespace, and /sys/devices/virtual/tpm
-masked. The rootless variant makes the same changes as `runc spec --rootless`: a user namespace
-mapping only the caller's uid and gid, no network namespace, /sys bind-mounted instead of a new
-sysfs, no uid=/gid= mount options, and no cgroup resources.
+the three default capabilities to any non-root user), and /sys/devices/virtual/tpm masked. As runc,
+it adds a cgroup namespace only on a host with cgroup v2 alone: on a v1 or hybrid host a container
+without one sees its own cgroup paths, and clients that want one add it themselves. The rootless
+variant makes the same changes as `runc spec --rootless`: a user namespace mapping only the
+caller's uid and gid, no network namespace, /sys bind-mounted instead of a new sysfs, no
+uid=/gid= mount options, and no cgroup resources.
 
 Plain dicts, not models: `lading spec` only writes JSON and should not pay for importing msgspec.
 """
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-_NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+_NAMESPACES = ["pid", "network", "ipc", "uts", "mount"]
 _MASKED_PATHS = [
     "/proc/acpi",
     "/proc/asound",
@@ -65,6 +67,17 @@ def _mounts() -> list[dict[str, Any]]:
     ]
 
 
+def _cgroup_v2_only() -> bool:
+    """runc's test: /sys/fs/cgroup itself is a cgroup2 mount (the last one mounted there wins)."""
+    fstype = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 8 and fields[4] == "/sys/fs/cgroup" and "-" in fields[6:]:
+                fstype = fields[fields.index("-", 6) + 1]
+    return fstype == "cgroup2"
+
+
 def default_config(rootless: bool = False, args: list[str] | None = None) -> dict[str, Any]:
     """runc's example config.json (keys in the order runc writes them), with ``args`` if given."""
     config: dict[str, Any] = {
@@ -88,7 +101,7 @@ def default_config(rootless: bool = False, args: list[str] | None = None) -> dic
         "mounts": _mounts(),
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in _NAMESPACES],
+            "namespaces": [{"type": t} for t in _NAMESPACES + (["cgroup"] if _cgroup_v2_only() else [])],
             "maskedPaths": list(_MASKED_PATHS),
             "readonlyPaths": list(_READONLY_PATHS),
         },

@@ -215,12 +215,35 @@ class Cgroup:
     def can_freeze(self) -> bool:
         return "freezer" in self.v1 or self.v2 is not None
 
+    def frozen(self) -> bool:
+        """Frozen or freezing, by itself or through a frozen parent."""
+        if "freezer" in self.v1:
+            return freezer.state_v1(self.v1["freezer"]) != "thawed"
+        return self.v2 is not None and freezer.frozen_v2(self.v2)
+
+    def _take_back(self) -> None:
+        """Move back into this v1 freezer cgroup every process of ours that was moved to another
+        one: frozen there, it would never act on a SIGKILL. Joining a thawed cgroup thaws it."""
+        d = self.v1.get("freezer")
+        if d is None:
+            return
+        ours = set(cgroupfs.procs(d))
+        for pid in self.procs():
+            if pid not in ours:
+                try:
+                    cgroupfs.add_process(d, pid)
+                except LadingError as e:  # it may have exited meanwhile
+                    log.debug("%s", e)
+
     # --- signals ---------------------------------------------------------------------------------
 
     def kill_all(self, sig: int = signals.SIGKILL) -> None:
         """Send ``sig`` to every process. SIGKILL goes through cgroup.kill where the kernel has it;
         otherwise the cgroup is frozen while the processes are listed and signalled, then left
-        thawed for SIGKILL (so the kill lands) and as it was for any other signal."""
+        thawed for SIGKILL (so the kill lands) and as it was for any other signal. A SIGKILL
+        first takes back processes someone moved into another freezer cgroup."""
+        if sig == signals.SIGKILL:
+            self._take_back()
         if sig == signals.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
             kill.kill_v2(self.v2)
             if self.freezer_state() != "thawed":  # a frozen task dies only once thawed

@@ -73,7 +73,8 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
     """Create ``directory`` and missing parents; returns the directories it created, top first.
 
     ``copy_from_parent`` names files that start out empty in a new cgroup and must be filled in
-    before a process can join (v1 cpuset.cpus and cpuset.mems).
+    before a process can join (v1 cpuset.cpus and cpuset.mems): each empty one on the way down,
+    in a cgroup made now or one someone made and left empty, gets its parent's value.
     """
     missing: list[str] = []
     d = directory
@@ -92,9 +93,14 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
         except OSError as e:
             raise LadingError(f"cgroup: cannot create {d}: {e.strerror}") from None
         created.append(d)
-        for name in copy_from_parent:
-            if not read(d, name).strip():
-                write(d, name, read(os.path.dirname(d), name).strip())
+    for name in copy_from_parent:
+        empty: list[str] = []
+        d = directory
+        while not read(d, name).strip():  # the hierarchy's root always has a value
+            empty.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(empty):
+            write(d, name, read(os.path.dirname(d), name).strip())
     return created
 
 

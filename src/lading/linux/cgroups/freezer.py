@@ -56,7 +56,8 @@ def thaw_v1(directory: str, timeout: float = 5.0) -> None:
         raise LadingError(f"cgroup: {directory} did not thaw within {timeout:g}s")
 
 
-def _frozen_v2(directory: str) -> bool:
+def frozen_v2(directory: str) -> bool:
+    """Frozen, by its own cgroup.freeze or a parent's (cgroup.events says which is in force)."""
     return cgroupfs.parse_flat_keyed(cgroupfs.read(directory, "cgroup.events")).get("frozen") == 1
 
 
@@ -64,17 +65,17 @@ def state_v2(directory: str) -> State:
     wanted = cgroupfs.read_optional(directory, "cgroup.freeze")
     if wanted is None or wanted.strip() != "1":
         return "thawed"
-    return "frozen" if _frozen_v2(directory) else "freezing"
+    return "frozen" if frozen_v2(directory) else "freezing"
 
 
 def freeze_v2(directory: str, timeout: float = 5.0) -> None:
     cgroupfs.write(directory, "cgroup.freeze", "1")
-    if not _wait(lambda: _frozen_v2(directory), timeout):
+    if not _wait(lambda: frozen_v2(directory), timeout):
         cgroupfs.write(directory, "cgroup.freeze", "0")
         raise LadingError(f"cgroup: {directory} did not freeze within {timeout:g}s; thawed it again")
 
 
 def thaw_v2(directory: str, timeout: float = 5.0) -> None:
     cgroupfs.write(directory, "cgroup.freeze", "0")
-    if not _wait(lambda: not _frozen_v2(directory), timeout):
+    if not _wait(lambda: not frozen_v2(directory), timeout):
         raise LadingError(f"cgroup: {directory} did not thaw within {timeout:g}s")

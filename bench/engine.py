@@ -1,0 +1,169 @@
+"""The engine beside podman: `lading container run --rm IMAGE true` and `podman run --rm IMAGE true`.
+
+  python bench/engine.py [-n N] [--concurrent C]
+
+Both on private storage with the same image (a busybox OCI archive built here, imported into
+lading's store and loaded into podman's), podman with Debian's runc and conmon. Rounds are
+interleaved (lading, lading with runc as its runtime, podman; reversed in odd rounds); printed are
+each command's median wall time and the median of the per-round ratios to podman with their
+10%-90% spread. Then C containers (`run -d IMAGE sleep 600`) are started at once by each engine:
+the wall time until every command returned, the largest peak RSS of one of those commands, and the
+memory (PSS) of the C monitors (lading's) or conmons (podman's) left running. docker is not part of
+Debian 12's default set here (docker.io is not installed), so it is not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
+from tests.clients.podman import Podman  # noqa: E402
+from tests.clients.runtimes import make_runtime  # noqa: E402
+
+from lading.cli.launcher import write_launcher  # noqa: E402
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command, which must succeed."""
+    start = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - start
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode() if p.stderr else ""
+    if p.stderr:
+        p.stderr.close()
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {p.returncode}: {err}")
+    return elapsed, usage.ru_maxrss
+
+
+def _pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _children_named(name: str) -> list[int]:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) < 3:
+        return ""
+    q = statistics.quantiles(values, n=10)
+    return f"[{q[0]:.2f}-{q[-1]:.2f}]"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
+    ap.add_argument("--concurrent", type=int, default=50, help="containers started at once (default 50)")
+    opts = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lading-bench-engine-"))
+    archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
+    launcher = tmp / "lading"
+    write_launcher(str(launcher))
+    engine = [str(launcher), "container", "--storage-root", str(tmp / "storage"), "--run-root", str(tmp / "run")]
+    subprocess.run(
+        [str(launcher), "image", "import", "--storage-root", str(tmp / "storage"), str(archive), IMAGE_NAME],
+        check=True,
+        capture_output=True,
+    )
+    podman = Podman(tmp / "podman", make_runtime("runc", tmp / "podman-runtime"))
+    try:
+        podman.load(archive)
+        podman_run = podman.argv("run", "--cgroup-parent", podman.cgroup_parent)
+        commands = {
+            "lading container run --rm IMAGE true": [*engine, "run", "--rm", IMAGE_NAME, "true"],
+            "lading container run --rm --runtime runc IMAGE true": [
+                *engine,
+                "run",
+                "--rm",
+                "--runtime",
+                "runc",
+                IMAGE_NAME,
+                "true",
+            ],
+            "podman run --rm IMAGE true": [*podman_run, "--rm", IMAGE_NAME, "true"],
+        }
+        for argv in commands.values():  # warm caches (the first run unpacks the image's layers)
+            _timed(argv, podman.env)
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        ratios: dict[str, list[float]] = {k: [] for k in commands}
+        for i in range(opts.n):
+            order = list(commands) if i % 2 == 0 else list(reversed(commands))
+            got = {k: _timed(commands[k], podman.env)[0] for k in order}
+            for k in commands:
+                times[k].append(got[k])
+                ratios[k].append(got[k] / got["podman run --rm IMAGE true"])
+        print(f"run --rm IMAGE true, {opts.n} interleaved rounds (load {os.getloadavg()[0]:.2f}):")
+        print(f"  {'':52} {'median ms':>10} {'/podman':>8} spread")
+        for k in commands:
+            median_ms = statistics.median(times[k]) * 1000
+            print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
+
+        print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
+        print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
+        for label, argv, monitor in (
+            ("lading", [*engine, "run", "-d"], None),
+            ("podman", [*podman_run, "-d"], "conmon"),
+        ):
+            start = time.perf_counter()
+            with ThreadPoolExecutor(opts.concurrent) as pool:
+                results = list(
+                    pool.map(
+                        lambda i, argv=argv: _timed([*argv, "--name", f"b{i}", IMAGE_NAME, "sleep", "600"], podman.env),
+                        range(opts.concurrent),
+                    )
+                )
+            wall = time.perf_counter() - start
+            if monitor is None:
+                pids = [int(p.read_text().split()[0]) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")]
+            else:
+                pids = [
+                    p for p in _children_named(monitor) if str(podman.run_dir) in Path(f"/proc/{p}/cmdline").read_text()
+                ]
+            print(f"  {label:8} {wall:8.2f} {max(r[1] for r in results):27} {_pss_kib(pids):17}")
+            names = [f"b{i}" for i in range(opts.concurrent)]
+            if monitor is None:
+                subprocess.run([*engine, "rm", "-f", *names], check=True, capture_output=True)
+            else:
+                podman("rm", "-f", "-t", "0", *names)
+    finally:
+        ids = [p.name for p in (tmp / "storage" / "containers").glob("?" * 64)]
+        if ids:
+            subprocess.run([*engine, "rm", "-f", *ids], capture_output=True)
+        left = podman.close()
+        if left:
+            print(f"podman left: {left}", file=sys.stderr)
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

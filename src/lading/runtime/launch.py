@@ -1,0 +1,101 @@
+"""The one pipeline from "inside the container" to execve of the user's program.
+
+The container's init (init.py) and a process `exec` starts (exec_init.py) reach the container
+differently, then both run the same steps, in this order:
+
+:func:`open_terminal` and :func:`prepare` (the init runs them before it reports ready, so
+whatever fails here fails ``create``, as with runc; the terminal before the rootfs is finished,
+since /dev/console goes into a /dev that may then turn read-only):
+
+1. the terminal: a pty from the container's devpts, its master sent over the console socket;
+2. the environment (HOME from the container's /etc/passwd) and the cwd, checked to be inside;
+3. the executable, found on the container's PATH;
+4. rlimits, while the runtime's capabilities still allow raising a hard limit.
+
+:func:`start` (the init runs it once ``start`` has released it):
+
+5. the trampoline (lading.linux.trampoline), default signal dispositions, every fd but those
+   passed on marked close-on-exec: all before the seccomp filter, which may forbid any of it;
+6. LSM labels, the seccomp filter, user, groups, capabilities and no_new_privs, in the order
+   runtime/security.py gives (the filter last with noNewPrivileges, first without);
+7. the startContainer hooks (init only, as the caller's ``before_exec``), under the filter as
+   with runc;
+8. execve of the program through the trampoline: the one system call the runtime itself makes
+   under the filter (execveat, or execve of /proc/self/fd/N where the profile lacks execveat),
+   then the trampoline's fcntl and execve.
+
+:class:`Launch` is what both need, validated by the runtime before it forks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
+
+from lading import log
+from lading.linux import trampoline
+from lading.runtime import console, process, shield
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lading.runtime.security import Security
+    from lading.spec.runtime_config import Process
+
+
+class Launch(NamedTuple):
+    """The container process as the runtime validated it, for the forked side to start."""
+
+    process: Process
+    security: Security
+    keep_fds: range  # 3.. (socket activation and --preserve-fds): passed on to the program
+    extra_env: dict[str, str]  # on top of process.env (LISTEN_FDS and LISTEN_PID for the init)
+    allow_setgroups: bool  # false in a user namespace whose setgroups is "deny"
+    bind_dev_console: bool  # the init's terminal is also /dev/console; an exec'd one is not
+
+
+class Ready(NamedTuple):
+    """What :func:`prepare` found, for :func:`start`."""
+
+    path: str
+    env: dict[str, str]
+
+
+def open_terminal(launch: Launch, console_fd: int | None) -> None:
+    """Step 1 above (nothing without a console socket), in the container's root."""
+    if console_fd is not None:
+        console.setup(console_fd, launch.process, bind_dev_console=launch.bind_dev_console)
+
+
+def prepare(launch: Launch) -> Ready:
+    """Steps 2-4 above, in the container's root (after pivot_root or chroot)."""
+    proc = launch.process
+    env = process.environment(proc)
+    env.update(launch.extra_env)
+    shield.chdir_inside(proc.cwd)
+    assert proc.args  # the decoder requires at least one
+    path = process.find_executable(proc.args[0], env)
+    launch.security.set_rlimits()
+    log.debug("in the container's root, about to exec %s", path)
+    return Ready(path, env)
+
+
+def start(
+    launch: Launch,
+    ready: Ready,
+    error_fd: int,
+    agent_state: str,
+    host_pid: int,
+    before_exec: Callable[[dict[str, str]], None] | None = None,
+) -> NoReturn:
+    """Steps 5-8 above; a failed execve is reported on ``error_fd`` by the trampoline.
+
+    ``agent_state`` (the container's state JSON) and ``host_pid`` (this process's pid as the
+    runtime sees it) only go to a seccomp agent."""
+    proc = launch.process
+    via = trampoline.load(error_fd)
+    process.ready_to_exec(launch.keep_fds, error_fd)
+    launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
+    if before_exec is not None:
+        before_exec(ready.env)
+    assert proc.args
+    trampoline.execve(via, ready.path, list(proc.args), ready.env)
