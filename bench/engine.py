@@ -143,7 +143,7 @@ def main() -> int:
                 )
             wall = time.perf_counter() - start
             if monitor is None:
-                pids = [int(p.read_text()) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")]
+                pids = [int(p.read_text().split()[0]) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")]
             else:
                 pids = [
                     p for p in _children_named(monitor) if str(podman.run_dir) in Path(f"/proc/{p}/cmdline").read_text()
@@ -155,7 +155,9 @@ def main() -> int:
             else:
                 podman("rm", "-f", "-t", "0", *names)
     finally:
-        subprocess.run([*engine, "prune", "-f"], capture_output=True)
+        ids = [p.name for p in (tmp / "storage" / "containers").glob("?" * 64)]
+        if ids:
+            subprocess.run([*engine, "rm", "-f", *ids], capture_output=True)
         left = podman.close()
         if left:
             print(f"podman left: {left}", file=sys.stderr)

@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   qemu-user-static                # runs the aarch64 exec trampoline in its test
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
+  catatonit                       # the init `lading container run --init` runs as PID 1
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
   containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
   catatonit                       # the pause process of the CRI tests' pause image

@@ -106,7 +106,10 @@ def test_bad_documents_are_one_line_errors(image: ImageCLI, tmp_path: Path) -> N
     assert p.returncode == 1
     assert "index.json: $.manifests[0].digest: expected a string matching" in p.stderr, p.stderr
     p = image("import", str(tmp_path / "nope"), check=False)
-    assert p.returncode == 1 and "not an image layout directory or archive" in p.stderr
+    assert (p.returncode, p.stderr) == (1, f"{tmp_path / 'nope'}: No such file or directory\n")
+    (tmp_path / "text").write_text("not a tar\n")
+    p = image("import", str(tmp_path / "text"), check=False)
+    assert (p.returncode, p.stderr) == (1, f"{tmp_path / 'text'}: not an image layout directory or a tar archive\n")
 
 
 def test_store_writes_are_verified_and_atomic(tmp_path: Path) -> None:

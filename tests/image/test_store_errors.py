@@ -5,6 +5,7 @@ and nothing half-written."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,17 @@ def test_import_into_a_read_only_or_full_store(test_images, tmpfs):
     for blob in (store / "blobs" / "sha256").iterdir():
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
     assert [p.name for p in store.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_truncated_archive_and_a_bad_entrypoint(image, test_images, tmp_path):
+    archive = tmp_path / "layout.tar"
+    subprocess.run(["tar", "-C", str(test_images.layout), "-cf", str(archive), "."], check=True)
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    p = image("import", f"{truncated}:busybox", "localhost/t:1", check=False)
+    assert (p.returncode, one_line(p)) == (1, f"{truncated}: truncated or corrupt archive: unexpected end of data")
+    assert image("ls", "-q").stdout == ""
+    image("import", f"{test_images.layout}:busybox", "localhost/t:1")
+    p = image("bundle", "--entrypoint", "[not json", "localhost/t:1", str(tmp_path / "b"), check=False)
+    assert (p.returncode, one_line(p)) == (1, "--entrypoint: expected a word or a JSON array of strings")
+    assert not (tmp_path / "b").exists()

@@ -69,3 +69,21 @@ def test_kill_of_a_stopped_container(runtime, bundle, cid):
         p = runtime("kill", "--all", cid, sig, check=False)
         assert (p.returncode, p.stderr) == (0, ""), p
     runtime("delete", cid)
+
+
+@pytest.mark.parametrize("verb", [["create"], ["run"], ["run", "-d"]])
+def test_a_console_socket_without_a_terminal_is_refused(runtime, bundle, cid, tmp_path, verb):
+    bundle.write(args=["true"], terminal=False)
+    p = runtime(*verb, "--console-socket", str(tmp_path / "none.sock"), "-b", str(bundle), cid, check=False)
+    assert p.returncode == 1
+    assert "cannot use console socket if" in one_line(p)
+    assert runtime.containers() == [] if hasattr(runtime, "containers") else not list(runtime.root.glob("*"))
+
+
+@pytest.mark.parametrize("verb", ["create", "exec"])
+def test_preserved_fds_must_be_open(runtime, running, bundle, verb):
+    args = ["create", "-b", str(bundle), f"{running}-2"] if verb == "create" else ["exec", running, "true"]
+    p = runtime(args[0], "--preserve-fds", "5", *args[1:], check=False)
+    assert p.returncode == (255 if verb == "exec" else 1)
+    assert "unable to stat preserved-fd" in one_line(p)
+    assert runtime("list", "-q").stdout.split() == [running]

@@ -86,3 +86,18 @@ def test_runcs_default_config_runs_quietly_with_runcs_capabilities(lading, runc,
     ours, theirs = lading("run", "-b", str(bundle), cid), runc("run", "-b", str(bundle), cid)
     assert ours.stdout == theirs.stdout and "CapAmb:\t0000000000000000" in ours.stdout
     assert ours.stderr == theirs.stderr == ""
+
+
+def test_list_table_has_runcs_columns(both):
+    """runc's columns: at least 12 wide, 3 spaces after the longest value, the last as it is."""
+    lading, runc, cid = both
+    ours, theirs = lading("list").stdout.splitlines(), runc("list").stdout.splitlines()
+    assert len(ours) == len(theirs) == 2
+
+    def upto_created(line: str, header: str) -> str:  # the creation times may differ in length
+        return re.sub(r"\d", "N", line[: header.index("CREATED")])
+
+    assert upto_created(ours[0], ours[0]) == upto_created(theirs[0], theirs[0])
+    assert upto_created(ours[1], ours[0]) == upto_created(theirs[1], theirs[0])
+    assert ours[0].startswith("ID" + " " * (len(cid) + 1) + "PID" + " " * 9 + "STATUS" + " " * 6 + "BUNDLE")
+    assert ours[0].endswith("   OWNER") and ours[1].endswith("Z   root")

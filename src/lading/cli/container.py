@@ -97,6 +97,10 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "networking: a container gets a network namespace of its own with only lo (--network none,\n"
+        "the default), or the host's (--network host); bridge networks are not there yet."
+    )
     parser.add_argument("--storage-root", default="/var/lib/lading", help="images, layers and containers")
     parser.add_argument("--run-root", default="/run/lading-engine", help="what does not survive a reboot")
     sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=ArgumentParser)
@@ -479,6 +483,7 @@ def _cleanup(roots: Any, args: argparse.Namespace) -> int:
             if not c.state["Restarting"]:
                 return 0
             delay = lifecycle.restart_delay(c)
+            store.save(c)
         time.sleep(delay)  # docker's back-off, without holding the lock
         with store.lock(cid):
             c = store.load(cid)

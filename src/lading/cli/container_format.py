@@ -30,11 +30,10 @@ PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}
 
 
 def parse_time(text: str) -> float:
-    """docker's RFC 3339 nanosecond times to seconds since the epoch (0 for the zero time)."""
-    if text.startswith("0001-"):
-        return 0.0
-    base, _, frac = text.rstrip("Z").partition(".")
-    return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone + float(f"0.{frac or 0}")
+    """docker's RFC 3339 nanosecond times to seconds since the epoch."""
+    from lading.engine.logs import parse_time as parse_ns
+
+    return parse_ns(text) / 1e9
 
 
 def human_duration(seconds: float) -> str:

@@ -238,7 +238,10 @@ def _bundle(store: Any, args: argparse.Namespace) -> int:
     entrypoint = None
     if args.entrypoint is not None:
         text = args.entrypoint.strip()
-        entrypoint = json.loads(text) if text.startswith("[") else ([text] if text else [])
+        try:
+            entrypoint = json.loads(text) if text.startswith("[") else ([text] if text else [])
+        except ValueError:
+            entrypoint = None
         if not isinstance(entrypoint, list) or not all(isinstance(a, str) for a in entrypoint):
             raise LadingError("--entrypoint: expected a word or a JSON array of strings")
     command = args.cmd_args[1:] if args.cmd_args[:1] == ["--"] else args.cmd_args

@@ -7,6 +7,7 @@ import sys
 
 from lading import jsonlite
 from lading.cli.args import Namespace, Parser
+from lading.errors import LadingError
 from lading.runtime.store import Store
 
 
@@ -57,6 +58,8 @@ def run(verb: str, args: Namespace) -> int:
             args.no_new_keyring,
             _rootless(args.rootless),
         )
+        if verb == "run" and not args.detach and args.console_socket:  # as runc, before anything
+            raise LadingError("cannot use console socket if lading will not detach or allocate tty")
         if verb == "create":
             from lading.runtime.create import create
 
@@ -100,6 +103,8 @@ def print_list(states: list[dict[str, object]], fmt: str, quiet: bool) -> None:
             )
             for s in states
         ]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        # runc's columns (Go's tabwriter: at least 12 wide, 3 spaces after the longest; the last
+        # column as it is), which scripts cut by position
+        widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
         for r in rows:
-            sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+            sys.stdout.write("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n")

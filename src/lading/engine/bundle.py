@@ -51,9 +51,9 @@ def init_binary() -> str | None:
 
 
 def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
-    from lading.linux.capabilities import NAMES, last_cap
+    from lading.linux.capabilities import NAMES, bounding, members
 
-    every = list(NAMES[: last_cap() + 1])
+    every = [NAMES[c] for c in members(bounding()) if c < len(NAMES)]  # all the engine itself may hold
     if privileged:
         return every
     caps = set(DEFAULT_CAPS)

@@ -18,7 +18,8 @@ reads lading's logs unchanged:
 
 Every line is written with one ``write(2)`` on an ``O_APPEND`` descriptor, with no buffering in
 this process: once a line is written it is in the kernel's page cache and survives the monitor
-being killed. Lines are not fsync'ed, as docker does not either: a log line's loss on a power
+being killed. A line that cannot be written (a full disk) is lost, and the monitor goes on.
+Lines are not fsync'ed, as docker does not either: a log line's loss on a power
 failure is accepted, a sync per line is not (the exit record, which must not be lost or torn,
 is synced; see monitor_process).
 
@@ -33,6 +34,7 @@ import time
 
 PARTIAL_SIZE = 16 * 1024
 LOG_FILE_MODE = 0o640
+_APPEND = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
 
 
 def _escapes() -> dict[int, str]:
@@ -66,7 +68,7 @@ class JsonLog:
         self.path = path
         self.max_size = max_size
         self.max_files = max(max_files, 1)
-        self._fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, LOG_FILE_MODE)
+        self._fd = posix.open(path, _APPEND, LOG_FILE_MODE)
         self._size = posix.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {}
         self._partial_time: dict[str, int] = {}
@@ -98,7 +100,8 @@ class JsonLog:
         self._partial_time.pop(stream, None)
 
     def close(self) -> None:
-        posix.close(self._fd)
+        if self._fd >= 0:
+            posix.close(self._fd)
 
     def _write_partial(self, stream: str, piece: bytes) -> None:
         first = self._partial_time.setdefault(stream, time.time_ns())
@@ -108,15 +111,21 @@ class JsonLog:
         stamp = timestamp(time.time_ns() if ns is None else ns)
         line = b'{"log":"' + escape(piece) + b'","stream":"' + stream.encode() + b'","time":"'
         line += stamp.encode() + b'"}\n'
-        if self.max_size is not None and self._size >= self.max_size:
-            self._rotate()
-        view = memoryview(line)
-        while view:
-            view = view[posix.write(self._fd, view) :]
-        self._size += len(line)
+        try:
+            if self._fd < 0:  # a rotation could not open the new file: try again
+                self._fd = posix.open(self.path, _APPEND, LOG_FILE_MODE)
+            if self.max_size is not None and self._size >= self.max_size:
+                self._rotate()
+            view = memoryview(line)
+            while view:
+                view = view[posix.write(self._fd, view) :]
+            self._size += len(line)
+        except OSError:  # a full or failing disk costs this line, never the monitor (docker's too)
+            pass
 
     def _rotate(self) -> None:
         posix.close(self._fd)
+        self._fd = -1
         if self.max_files > 1:
             remove(f"{self.path}.{self.max_files - 1}")
             for i in range(self.max_files - 1, 1, -1):
@@ -124,9 +133,8 @@ class JsonLog:
             _rename(self.path, f"{self.path}.1")
         else:
             remove(self.path)
-        flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
-        self._fd = posix.open(self.path, flags, LOG_FILE_MODE)
         self._size = 0
+        self._fd = posix.open(self.path, _APPEND | posix.O_TRUNC, LOG_FILE_MODE)
 
 
 def remove(path: str) -> None:

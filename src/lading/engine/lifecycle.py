@@ -25,8 +25,9 @@ from lading.engine.roots import Roots, boot_id
 from lading.errors import LadingError
 from lading.linux import process
 
-_BACKOFF_START = 0.1  # docker's restart back-off: 100 ms, doubling, reset after 10 s of running
+_BACKOFF_START = 0.1  # docker's restart back-off (restart_delay)
 _BACKOFF_MAX = 60.0
+_BACKOFF_RESET = 10.0
 
 
 def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -255,9 +256,16 @@ def discard(roots: Roots, cid: str, mount_id: str | None, name: str | None) -> N
 
 
 def restart_delay(c: Container) -> float:
-    """docker's back-off: 100 ms doubled at each restart, from zero again after 10 s of running."""
-    count = c.config["RestartCount"]
-    return min(_BACKOFF_START * (2**count), _BACKOFF_MAX) if count else 0.0
+    """docker's back-off before a restart: 100 ms, doubled at each restart (at most a minute),
+    and 100 ms again once a run lasted 10 s. Kept in the record; the caller saves it."""
+    from lading.engine.logs import parse_time
+
+    st = c.state
+    ran = (parse_time(st["FinishedAt"]) - parse_time(st["StartedAt"])) / 1e9
+    previous = float(c.config.get("RestartDelay", 0.0))
+    delay = _BACKOFF_START if ran >= _BACKOFF_RESET or not previous else min(previous * 2, _BACKOFF_MAX)
+    c.config["RestartDelay"] = delay
+    return delay
 
 
 def reconcile(roots: Roots) -> None:

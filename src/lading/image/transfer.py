@@ -34,10 +34,16 @@ class _Source:
             return
         try:
             self._tar = tarfile.open(path)  # noqa: SIM115 - closed by close(); plain or compressed tar, read in place (never extracted)
-        except (OSError, tarfile.TarError) as e:
-            raise LadingError(f"{path}: not an image layout directory or archive ({e})") from None
-        for m in self._tar.getmembers():
-            self._members[os.path.normpath(m.name.lstrip("/"))] = m
+        except OSError as e:
+            raise LadingError(f"{path}: {e.strerror}") from None
+        except tarfile.TarError:  # its message lists every decompressor tried, over several lines
+            raise LadingError(f"{path}: not an image layout directory or a tar archive") from None
+        try:
+            for m in self._tar.getmembers():
+                self._members[os.path.normpath(m.name.lstrip("/"))] = m
+        except (tarfile.TarError, EOFError, OSError) as e:
+            self._tar.close()
+            raise LadingError(f"{path}: truncated or corrupt archive: {e}") from None
 
     def open(self, name: str) -> IO[bytes]:
         if self._tar is None:

@@ -62,6 +62,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     terminal = plan.process.terminal
     if terminal and console_fd is None and not opts.console_socket:
         raise LadingError("process.terminal is set: a --console-socket is required")
+    if opts.console_socket and not terminal:
+        raise LadingError("cannot use console socket if lading will not detach or allocate tty")
     log.debug("create %s: %s/config.json is valid", cid, bundle)
 
     lock = store.reserve(cid)

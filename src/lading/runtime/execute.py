@@ -31,7 +31,7 @@ from lading.runtime.create import write_pid_file
 from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
 from lading.runtime.launch import Launch
-from lading.runtime.plan import listen_fds_passed
+from lading.runtime.plan import kept_fds, listen_fds_passed
 from lading.runtime.sync import Channel
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class ExecOptions(NamedTuple):
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     """Run the process; its exit status in the foreground, 0 once it started when detached."""
+    keep_fds = kept_fds(listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
     state = store.load(cid)
     status = lifecycle.status(store, cid, state)
     if status == "stopped":
@@ -83,7 +84,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         to_launch = Launch(
             process=process,
             security=sec,
-            keep_fds=range(3, 3 + listen_fds_passed() + opts.preserve_fds),
+            keep_fds=keep_fds,
             extra_env={},
             allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
             bind_dev_console=False,

@@ -94,7 +94,7 @@ class Plan:
         self.launch = Launch(
             process=spec.process,
             security=security.prepare(spec.process, spec.linux),
-            keep_fds=range(3, 3 + listen_fds + preserve_fds),
+            keep_fds=kept_fds(listen_fds, preserve_fds),
             # socket activation passed on: the fds are 3.., the program is PID 1
             extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
             allow_setgroups=self.allow_setgroups,
@@ -172,6 +172,19 @@ def listen_fds_passed() -> int:
         return max(0, int(os.environ.get("LISTEN_FDS", "0")))
     except ValueError:
         return 0
+
+
+def kept_fds(listen: int, preserve: int) -> range:
+    """The fds from 3 the process keeps: ``listen`` socket-activation fds, then ``preserve`` more
+    (--preserve-fds), each of which must be open, as runc checks. Call it before this process
+    opens any fd of its own."""
+    for i in range(preserve):
+        fd = 3 + listen + i
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
+    return range(3, 3 + listen + preserve)
 
 
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
