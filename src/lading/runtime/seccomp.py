@@ -265,9 +265,7 @@ def container_process_state(state_json: bytes, pid: int, metadata: str = "") -> 
     head: dict[str, Any] = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid}
     if metadata:
         head["metadata"] = metadata
-    import json  # compact separators, which lading.jsonlite does not write; only for a seccomp agent
-
-    return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"state":' + state_json + b"}"
+    return jsonlite.dumps(head)[:-1].encode() + b',"state":' + state_json + b"}"
 
 
 def open_listener(f: Filter) -> int | None:
