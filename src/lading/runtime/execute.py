@@ -25,7 +25,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
 from lading.linux import process as proc_
-from lading.runtime import lifecycle, security
+from lading.runtime import lifecycle, process_attrs, security
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.create import write_pid_file
 from lading.runtime.exec_init import Job
@@ -87,6 +87,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             keep_fds=keep_fds,
             extra_env={},
             allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
+            attrs=process_attrs.prepare(process, spec.linux),
             bind_dev_console=False,
         )
         console_fd: int | None = None

@@ -57,7 +57,7 @@ class Plan:
         new_keyring: bool = True,
         preserve_fds: int = 0,
     ) -> None:
-        from lading.runtime import security
+        from lading.runtime import process_attrs, security
 
         self.spec = spec
         self.cid = cid
@@ -90,6 +90,7 @@ class Plan:
                     f"config.json: $.{field}: the container has no uts namespace of its own, so this would"
                     " rename the host: add a uts namespace"
                 )
+        refuse_unapplied(spec)
         listen_fds = listen_fds_passed()
         self.launch = Launch(
             process=spec.process,
@@ -98,6 +99,7 @@ class Plan:
             # socket activation passed on: the fds are 3.., the program is PID 1
             extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
             allow_setgroups=self.allow_setgroups,
+            attrs=process_attrs.prepare(spec.process, spec.linux),
             bind_dev_console=True,
         )
 
@@ -164,6 +166,23 @@ def _hooks(spec: Spec) -> dict[str, list[dict[str, Any]]]:
         return {}
     raw: dict[str, list[dict[str, Any]]] = to_builtins(spec.hooks)
     return raw
+
+
+def refuse_unapplied(spec: Spec) -> None:
+    """Fields lading decodes but does not apply fail create, never a container without them
+    (`lading features` says the same: netDevices and intelRdt are not enabled)."""
+    linux = spec.linux
+    if linux is None:
+        return
+    if linux.net_devices:
+        raise LadingError(
+            "config.json: $.linux.netDevices: moving host network interfaces into the container is not supported"
+        )
+    if linux.intel_rdt is not None:
+        why = "resctrl is not mounted at /sys/fs/resctrl" if not os.path.isdir("/sys/fs/resctrl/info") else ""
+        raise LadingError(
+            "config.json: $.linux.intelRdt: Intel RDT (resctrl) is not supported" + (f": {why}" if why else "")
+        )
 
 
 def listen_fds_passed() -> int:
