@@ -15,14 +15,12 @@ podman and containerd always call it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from lading import log
+from lading import jsonlite, log
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
@@ -43,9 +41,8 @@ if TYPE_CHECKING:
     from lading.spec.runtime_config import Process, Spec
 
 
-@dataclass
-class ExecOptions:
-    flags: ProcessFlags = field(default_factory=ProcessFlags)
+class ExecOptions(NamedTuple):
+    flags: ProcessFlags = ProcessFlags()
     process_file: str | None = None
     console_socket: str | None = None
     detach: bool = False
@@ -53,7 +50,7 @@ class ExecOptions:
     preserve_fds: int = 0
     ignore_paused: bool = False
     # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
-    sub_cgroups: dict[str, str] = field(default_factory=dict)
+    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
@@ -252,7 +249,7 @@ def _recorded_spec(cid: str, state: ContainerState) -> Spec:
     from lading.spec.decode import decode
     from lading.spec.runtime_config import Spec
 
-    return decode(json.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
+    return decode(jsonlite.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
 
 
 def _check_terminal(process: Process, opts: ExecOptions) -> None:
