@@ -137,7 +137,7 @@ def start(
 
         from lading.engine.containers import atomic_write
 
-        atomic_write(run_dir / "bundle" / "config.json", json.dumps(bundle.config(c, merged)))
+        atomic_write(run_dir / "bundle" / "config.json", json.dumps(bundle.config(c, merged)), durable=False)
         opts = c.host["LogConfig"]["Config"]
         cfg = MonitorConfig(
             container_id=c.id,
