@@ -25,6 +25,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
 from lading.linux import process as proc_
+from lading.linux.userns import setgroups_allowed
 from lading.runtime import lifecycle, process_attrs, security
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.create import write_pid_file
@@ -86,7 +87,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             security=sec,
             keep_fds=keep_fds,
             extra_env={},
-            allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
+            allow_setgroups=setgroups_allowed(str(init_pid)),
             attrs=process_attrs.prepare(process, spec.linux),
             bind_dev_console=False,
         )
@@ -257,16 +258,6 @@ def _check_terminal(process: Process, opts: ExecOptions) -> None:
         raise LadingError("cannot allocate tty if lading will detach without setting console socket")
     if (not opts.detach or not process.terminal) and opts.console_socket:
         raise LadingError("cannot use console socket if lading will not detach or allocate tty")
-
-
-def _setgroups_allowed(pid: int, own_userns: bool) -> bool:
-    if not own_userns:
-        return True
-    try:
-        with open(f"/proc/{pid}/setgroups") as f:
-            return f.read().strip() != "deny"
-    except OSError:
-        return True
 
 
 def _connect(path: str) -> int:
