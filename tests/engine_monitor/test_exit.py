@@ -127,3 +127,19 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fo
             assert record is not None and record.exit_code == 137
     finally:
         os.close(fd)
+
+
+def test_a_full_disk_costs_log_lines_not_the_monitor(ctr: MonitoredContainer) -> None:
+    small = ctr.tmp / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        ctr.log_path = small / "ctr-json.log"
+        line = "x" * 1000
+        record = ctr.run(["sh", "-c", f"for i in $(seq 200); do echo $i-{line}; done; echo done >&2; exit 4"])
+        assert record.exit_code == 4  # the monitor lived on to record the exit
+        kept = [json.loads(raw)["log"] for raw in ctr.log_path.read_text().splitlines()[:-1]]
+        assert kept and kept == [f"{i}-{line}\n" for i in range(1, len(kept) + 1)]
+        assert len(kept) < 200
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

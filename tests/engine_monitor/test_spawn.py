@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from lading.engine import attach_protocol as proto
-from lading.engine.monitor import launch, wait_exit
+from lading.engine import monitor_spawn
+from lading.engine.monitor import MonitorConfig, launch, wait_exit
 from tests.engine_monitor.support import MonitoredContainer, wait_for
 from tests.support import lading_env, pid_alive
 from tests.userns.support import user_python
@@ -79,6 +80,19 @@ def test_a_forked_monitor_outlives_the_one_it_came_from(ctr: MonitoredContainer)
         ctr.runtime("delete", "--force", second.container_id, check=False)
 
 
+def _a_fresh_monitor_serves(ctr: MonitoredContainer, first: MonitorConfig, not_from: int) -> None:
+    """A second container gets an exec'd monitor (not one forked from not_from) that works."""
+    second = ctr.another(first, ["sh", "-c", "exit 2"])
+    try:
+        b = launch(second)
+        assert _ppid(b.monitor_pid) != not_from
+        ctr.runtime("start", second.container_id)
+        record = wait_exit(second.exec_dir, timeout=60)
+        assert record is not None and record.exit_code == 2
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+
+
 def test_with_the_serving_monitor_killed_a_fresh_one_is_started(ctr: MonitoredContainer) -> None:
     spawn = ctr.tmp / "monitors.sock"
     first = dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn)
@@ -86,15 +100,18 @@ def test_with_the_serving_monitor_killed_a_fresh_one_is_started(ctr: MonitoredCo
     os.kill(a.monitor_pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(a.monitor_pid), what="the first monitor's death")
     assert spawn.exists()  # stale: nobody listens
-    second = ctr.another(first, ["sh", "-c", "exit 2"])
-    try:
-        b = launch(second)
-        assert _ppid(b.monitor_pid) != a.monitor_pid
-        ctr.runtime("start", second.container_id)
-        record = wait_exit(second.exec_dir, timeout=60)
-        assert record is not None and record.exit_code == 2
-    finally:
-        ctr.runtime("delete", "--force", second.container_id, check=False)
+    _a_fresh_monitor_serves(ctr, first, a.monitor_pid)
+
+
+def test_a_launcher_of_other_code_gets_a_monitor_of_its_own(
+    ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launcher of other code (an upgrade) is not served: it execs a monitor of its own."""
+    spawn = ctr.tmp / "monitors.sock"
+    first = dataclasses.replace(ctr.config(["sleep", "1000"]), spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    monkeypatch.setattr(monitor_spawn, "code_identity", lambda: b"/elsewhere/monitor_process.py:1")
+    _a_fresh_monitor_serves(ctr, first, a.monitor_pid)
 
 
 ASK = """

@@ -16,11 +16,14 @@ reads lading's logs unchanged:
   ``log.i+1`` and ``log`` becomes ``log.1``; with max-file 1 the file is started afresh. So a
   file may exceed max-size by one line, as docker's do.
 
-Every line is written with one ``write(2)`` on an ``O_APPEND`` descriptor, with no buffering in
-this process: once a line is written it is in the kernel's page cache and survives the monitor
-being killed. Lines are not fsync'ed, as docker does not either: a log line's loss on a power
-failure is accepted, a sync per line is not (the exit record, which must not be lost or torn,
-is synced; see monitor_process).
+What the container wrote in one read is written at once: its complete lines, each stamped with
+the time of that read, in one ``write(2)`` on an ``O_APPEND`` descriptor (line by line only when
+a line is cut or the file rotates among them), with no buffering in this process. So every line
+is whole in the kernel's page cache before the next read, and survives the monitor being
+killed. A line that cannot be written (a full disk) is lost, and the monitor goes on. Lines are
+not fsync'ed, as docker does not either: a log line's loss on a power failure is accepted, a
+sync per line is not (the exit record, which must not be lost or torn, is synced; see
+monitor_process).
 
 Kept to ``posix`` and ``time`` (no ``os``, no ``json``): it runs in every monitor, whose size
 is measured (see monitor_process).
@@ -33,6 +36,7 @@ import time
 
 PARTIAL_SIZE = 16 * 1024
 LOG_FILE_MODE = 0o640
+_APPEND = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
 
 
 def _escapes() -> dict[int, str]:
@@ -45,6 +49,11 @@ def _escapes() -> dict[int, str]:
 
 
 _ESCAPES = _escapes()
+# For many lines at once: a newline also gets a mark that no escaped text can hold (a surrogate
+# outside surrogateescape's range), to split the escaped lines apart at.
+_LINE_END = "\udfff"
+_LINES_ESCAPES = {**_ESCAPES, ord("\n"): "\\n" + _LINE_END}
+_second = [-1, ""]  # the last second formatted, and how
 
 
 def escape(data: bytes) -> bytes:
@@ -55,8 +64,10 @@ def escape(data: bytes) -> bytes:
 def timestamp(ns: int) -> str:
     """RFC 3339 in UTC with nanoseconds, trailing zeros dropped (Go's RFC3339Nano)."""
     seconds, frac = divmod(ns, 1_000_000_000)
+    if seconds != _second[0]:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
     fraction = f".{frac:09d}".rstrip("0") if frac else ""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
+    return f"{_second[1]}{fraction}Z"
 
 
 class JsonLog:
@@ -66,7 +77,7 @@ class JsonLog:
         self.path = path
         self.max_size = max_size
         self.max_files = max(max_files, 1)
-        self._fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, LOG_FILE_MODE)
+        self._fd = posix.open(path, _APPEND, LOG_FILE_MODE)
         self._size = posix.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {}
         self._partial_time: dict[str, int] = {}
@@ -75,7 +86,7 @@ class JsonLog:
         """Log what the container wrote to ``stream`` ("stdout" or "stderr"): every complete line,
         and 16 KiB pieces of a line that long; the rest waits for more."""
         buf = self._pending.pop(stream, b"") + data
-        start = 0
+        start = 0 if stream in self._partial_time else self._write_lines(stream, buf)
         while True:
             # docker's copier holds 16 KiB: a newline beyond that comes after a partial piece
             end = buf.find(b"\n", start, start + PARTIAL_SIZE)
@@ -98,7 +109,23 @@ class JsonLog:
         self._partial_time.pop(stream, None)
 
     def close(self) -> None:
-        posix.close(self._fd)
+        if self._fd >= 0:
+            posix.close(self._fd)
+
+    def _write_lines(self, stream: str, buf: bytes) -> int:
+        """The common case at the speed of one write(2): buf's complete lines, when none is to be
+        cut and no rotation falls among them, stamped with one time (they were read at once).
+        Returns how much of buf is done (0: none, the line-by-line path does it)."""
+        done = buf.rfind(b"\n") + 1
+        if done == 0 or (done >= PARTIAL_SIZE and max(map(len, buf[:done].split(b"\n"))) >= PARTIAL_SIZE):
+            return 0
+        lines = buf[:done].decode("utf-8", "surrogateescape").translate(_LINES_ESCAPES).split(_LINE_END)
+        tail = f'","stream":"{stream}","time":"{timestamp(time.time_ns())}"}}\n'
+        body = ('{"log":"' + (tail + '{"log":"').join(lines[:-1]) + tail).encode()
+        if self.max_size is not None and self._size + len(body) >= self.max_size:
+            return 0
+        self._append(body)
+        return done
 
     def _write_partial(self, stream: str, piece: bytes) -> None:
         first = self._partial_time.setdefault(stream, time.time_ns())
@@ -108,15 +135,25 @@ class JsonLog:
         stamp = timestamp(time.time_ns() if ns is None else ns)
         line = b'{"log":"' + escape(piece) + b'","stream":"' + stream.encode() + b'","time":"'
         line += stamp.encode() + b'"}\n'
-        if self.max_size is not None and self._size >= self.max_size:
-            self._rotate()
-        view = memoryview(line)
-        while view:
-            view = view[posix.write(self._fd, view) :]
-        self._size += len(line)
+        self._append(line)
+
+    def _append(self, lines: bytes) -> None:
+        """Write whole lines, rotating first if the file is full."""
+        try:
+            if self._fd < 0:  # a rotation could not open the new file: try again
+                self._fd = posix.open(self.path, _APPEND, LOG_FILE_MODE)
+            if self.max_size is not None and self._size >= self.max_size:
+                self._rotate()
+            view = memoryview(lines)
+            while view:
+                view = view[posix.write(self._fd, view) :]
+            self._size += len(lines)
+        except OSError:  # a full or failing disk costs these lines, never the monitor (docker's too)
+            pass
 
     def _rotate(self) -> None:
         posix.close(self._fd)
+        self._fd = -1
         if self.max_files > 1:
             remove(f"{self.path}.{self.max_files - 1}")
             for i in range(self.max_files - 1, 1, -1):
@@ -124,9 +161,8 @@ class JsonLog:
             _rename(self.path, f"{self.path}.1")
         else:
             remove(self.path)
-        flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
-        self._fd = posix.open(self.path, flags, LOG_FILE_MODE)
         self._size = 0
+        self._fd = posix.open(self.path, _APPEND | posix.O_TRUNC, LOG_FILE_MODE)
 
 
 def remove(path: str) -> None:

@@ -12,7 +12,7 @@ launcher execs one, as without a spawn socket.
 
 Only a peer with the monitor's own uid is served, and the socket lives in the engine's run root
 (a directory only root enters, never mounted into containers), since whoever may ask can run any
-command as the monitor.
+command as the monitor; and only a launcher of the same code (see code_identity).
 
 The child is the asking monitor's child (re-parented to init when that monitor exits), in a new
 session, a child subreaper (``prctl``: ctypes is loaded in the serving monitor before the fork,
@@ -29,13 +29,29 @@ REQUEST_MAX = 256 * 1024
 _UCRED_UID = slice(4, 8)  # struct ucred {pid, uid, gid}
 
 
+def code_identity() -> bytes:
+    """Which monitor code this is (its file and when that was written): a monitor serves only
+    launchers of the same code, so one started before an upgrade never runs a newer launcher's
+    monitor (that launcher execs one instead, which then serves)."""
+    from lading.engine import monitor_process
+
+    path = monitor_process.__file__ or ""
+    return f"{path}:{posix.stat(path).st_mtime_ns}".encode()
+
+
 def encode(args: list[str], env: dict[str, str]) -> bytes:
-    """The request: the monitor's arguments, then its environment (``KEY=value``), NUL-separated."""
-    return "\0".join(args).encode() + b"\0\0" + "\0".join(f"{k}={v}" for k, v in env.items()).encode()
+    """The request: the code's identity, the monitor's arguments, then its environment
+    (``KEY=value``); NUL-separated, two NULs between the parts."""
+    arguments = "\0".join(args).encode()
+    return code_identity() + b"\0\0" + arguments + b"\0\0" + "\0".join(f"{k}={v}" for k, v in env.items()).encode()
 
 
-def decode(data: bytes) -> tuple[list[str], dict[bytes, bytes]]:
-    args, _, env = data.partition(b"\0\0")
+def decode(data: bytes) -> tuple[list[str], dict[bytes, bytes]] | None:
+    """The arguments and environment of a request from the same code; None for any other."""
+    identity, _, rest = data.partition(b"\0\0")
+    if identity != code_identity():
+        return None
+    args, _, env = rest.partition(b"\0\0")
     environ = {}
     for entry in env.split(b"\0") if env else ():
         key, _, value = entry.partition(b"=")
@@ -91,7 +107,7 @@ class Server:
         conn = _socket.socket(fileno=fd)
         fds: list[int] = []
         try:
-            conn.settimeout(5)
+            conn.settimeout(2)  # a launcher sends at once; no peer may hold the loop for long
             cred = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
             data, ancillary, _, _ = conn.recvmsg(REQUEST_MAX, _socket.CMSG_LEN(2 * 4), _socket.MSG_CMSG_CLOEXEC)
         except OSError:
@@ -101,12 +117,13 @@ class Server:
         for level, kind, payload in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4)]
-        if int.from_bytes(cred[_UCRED_UID], sys.byteorder) != posix.geteuid() or not fds or not data:
+        same_user = int.from_bytes(cred[_UCRED_UID], sys.byteorder) == posix.geteuid()
+        request = decode(data) if same_user and fds else None
+        if request is None:
             for extra in fds:
                 posix.close(extra)
             return None
-        args, env = decode(data)
-        return args, env, fds
+        return request[0], request[1], fds
 
 
 def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool:

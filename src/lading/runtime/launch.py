@@ -10,12 +10,15 @@ since /dev/console goes into a /dev that may then turn read-only):
 1. the terminal: a pty from the container's devpts, its master sent over the console socket;
 2. the environment (HOME from the container's /etc/passwd) and the cwd, checked to be inside;
 3. the executable, found on the container's PATH;
-4. rlimits, while the runtime's capabilities still allow raising a hard limit.
+4. rlimits, while the runtime's capabilities still allow raising a hard limit, then the
+   scheduling policy, I/O priority, personality, memory policy and final CPU affinity
+   (runtime/process_attrs.py).
 
 :func:`start` (the init runs it once ``start`` has released it):
 
 5. the trampoline (lading.linux.trampoline), default signal dispositions, every fd but those
-   passed on marked close-on-exec: all before the seccomp filter, which may forbid any of it;
+   passed on marked close-on-exec, stdio (the terminal) given to the process's uid: all before
+   the seccomp filter, which may forbid any of it;
 6. LSM labels, the seccomp filter, user, groups, capabilities and no_new_privs, in the order
    runtime/security.py gives (the filter last with noNewPrivileges, first without);
 7. the startContainer hooks (init only, as the caller's ``before_exec``), under the filter as
@@ -33,11 +36,12 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.linux import trampoline
-from lading.runtime import console, process, shield
+from lading.runtime import console, process, process_attrs, shield
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lading.runtime.process_attrs import Attrs
     from lading.runtime.security import Security
     from lading.spec.runtime_config import Process
 
@@ -50,6 +54,7 @@ class Launch(NamedTuple):
     keep_fds: range  # 3.. (socket activation and --preserve-fds): passed on to the program
     extra_env: dict[str, str]  # on top of process.env (LISTEN_FDS and LISTEN_PID for the init)
     allow_setgroups: bool  # false in a user namespace whose setgroups is "deny"
+    attrs: Attrs  # scheduling, I/O priority, CPU affinity, personality, memory policy
     bind_dev_console: bool  # the init's terminal is also /dev/console; an exec'd one is not
 
 
@@ -75,6 +80,7 @@ def prepare(launch: Launch) -> Ready:
     assert proc.args  # the decoder requires at least one
     path = process.find_executable(proc.args[0], env)
     launch.security.set_rlimits()
+    process_attrs.apply(launch.attrs)
     log.debug("in the container's root, about to exec %s", path)
     return Ready(path, env)
 
@@ -94,6 +100,7 @@ def start(
     proc = launch.process
     via = trampoline.load(error_fd)
     process.ready_to_exec(launch.keep_fds, error_fd)
+    process.own_stdio(proc.user.uid)
     launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
     if before_exec is not None:
         before_exec(ready.env)
