@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import termios
+from pathlib import Path
 
 from lading.linux import pty
 from tests.conftest import Bundle
@@ -106,9 +107,33 @@ def test_foreground_run_with_piped_input(lading: Lading, bundle: Bundle) -> None
     assert "\npiped\n/dev/pts/0\n" in p.stdout  # text mode turned the pty's \r\n into \n
 
 
+def test_piped_input_ends_once_the_shell_reads_again(lading: Lading, bundle: Bundle) -> None:
+    """The shell runs the line with the terminal in canonical mode and reads the next one in raw
+    mode: an end of input sent during the quiet command came back as a NUL (^@) and was lost,
+    and the container never ended."""
+    bundle.write(terminal=True, args=SH)
+    p = lading("run", "--bundle", str(bundle), "c1", input="echo one; sleep 0.3; echo two\n", check=False)
+    assert p.returncode == 0, p.stderr
+    assert "\none\ntwo\n" in p.stdout and "\0" not in p.stdout and "^@" not in p.stdout
+
+
 def test_console_socket_that_nobody_listens_on(lading: Lading, bundle: Bundle) -> None:
     bundle.write(terminal=True, args=SH)
     missing = lading.tmp / "nobody.sock"
     p = lading("create", "--bundle", str(bundle), "--console-socket", str(missing), "c1", check=False)
     assert p.returncode == 1
     assert str(missing) in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_the_pty_belongs_to_a_non_root_process(runtime: Lading, bundle: Bundle, cid: str, tmp_path: Path) -> None:
+    """As runc (1.1.5 checked): the terminal's owner becomes the process's uid; its group stays
+    the one devpts gave it (gid=5, tty, in the default config's devpts mount options)."""
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.write(terminal=True, args=["sh", "-c", "stat -c '%u:%g' $(tty); echo do''ne"])
+    with ConsoleSocket(tmp_path / "console.sock") as console:
+        runtime("run", "--detach", "--bundle", str(bundle), "--console-socket", str(console.path), cid)
+        console.accept()
+        out = console.read_to_hangup()
+    assert b"1000:5\r\n" in out and b"done" in out
+    wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    runtime("delete", cid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,8 +42,6 @@ _names = itertools.count(1)
 class Pod:
     id: str
     config: Any  # a PodSandboxConfig
-    handler: str
-    containers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,7 +96,7 @@ class Cri:
     def run_pod(self, handler: str, config: Any = None) -> Pod:
         config = config or self.pod_config()
         pod_id = self.call("RunPodSandbox", config=config, runtime_handler=handler).pod_sandbox_id
-        pod = Pod(pod_id, config, handler)
+        pod = Pod(pod_id, config)
         self.pods.append(pod)
         return pod
 
@@ -139,7 +137,6 @@ class Cri:
         cid: str = self.call(
             "CreateContainer", pod_sandbox_id=pod.id, config=config, sandbox_config=pod.config
         ).container_id
-        pod.containers.append(cid)
         return cid
 
     def start(self, cid: str) -> None:

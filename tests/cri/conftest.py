@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -40,17 +41,6 @@ def cri_daemon(cri_api: tuple[ModuleType, ModuleType], tmp_path_factory: pytest.
         assert not left, f"containerd (CRI) left behind: {left}"
 
 
-@pytest.fixture(scope="session")
-def cri_session(
-    cri_daemon: CriDaemon, cri_api: tuple[ModuleType, ModuleType], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cri]:
-    client = Cri(cri_daemon.address, cri_api, cri_daemon.cgroup_parent, tmp_path_factory.mktemp("cri-logs"))
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 @pytest.fixture(params=HANDLERS)
 def handler(request: pytest.FixtureRequest) -> str:
     name: str = request.param
@@ -58,23 +48,29 @@ def handler(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def cri(cri_session: Cri, cri_daemon: CriDaemon, handler: str) -> Iterator[Cri]:
-    """The CRI client; the test's pods are removed afterwards and nothing of them may remain."""
+def cri(cri_daemon: CriDaemon, cri_api: tuple[ModuleType, ModuleType], handler: str, tmp_path: Path) -> Iterator[Cri]:
+    """A CRI client on its own channel (gRPC holds descriptors only while a channel is open, and
+    other tests count theirs); the test's pods are removed afterwards and nothing of them may
+    remain."""
     runtime = cri_daemon.runtimes[handler]
     runtime.reset_calls()
-    yield cri_session
-    pods = list(cri_session.pods)
-    for pod in pods:
-        cri_session.remove_pod(pod)
-    assert not cri_session.call("ListPodSandbox").items, "pods left in containerd"
-    assert not cri_session.call("ListContainers").containers, "containers left in containerd"
+    client = Cri(cri_daemon.address, cri_api, cri_daemon.cgroup_parent, tmp_path / "logs")
+    try:
+        yield client
+        pods = list(client.pods)
+        for pod in pods:
+            client.remove_pod(pod)
+        assert not client.call("ListPodSandbox").items, "pods left in containerd"
+        assert not client.call("ListContainers").containers, "containers left in containerd"
+    finally:
+        client.close()
     called = " ".join(" ".join(call) for call in runtime.logged_calls())
     assert all(pod.id in called for pod in pods), f"a pod did not run under the {handler} handler"
     state = runtime.root / K8S_NAMESPACE
     assert not state.exists() or not os.listdir(state), f"{handler} kept state: {os.listdir(state)}"
-    assert not processes_under(cri_session.cgroup_parent), "processes left in the pods' cgroups"
+    assert not processes_under(cri_daemon.cgroup_parent), "processes left in the pods' cgroups"
     assert not mounts_under(cri_daemon.containerd.dir), "mounts left (rootfs, shm or network namespace)"
-    assert not remove_pod_cgroups(cri_session.cgroup_parent), "container cgroups left in a pod's cgroup"
+    assert not remove_pod_cgroups(cri_daemon.cgroup_parent), "container cgroups left in a pod's cgroup"
 
 
 def remove_pod_cgroups(parent: str) -> list[str]:

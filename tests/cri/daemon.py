@@ -6,9 +6,9 @@ BinaryName (a wrapper that logs every call, see tests/clients/runtimes.py); the 
 a pause image built here from Debian's static catatonit and imported into the daemon's own store;
 CNI from Debian's containernetworking-plugins (bridge, host-local, loopback) with a private conf
 dir, bin dir, IPAM data dir and bridge name, on 10.213.0.0/24 (only libcni's result cache has a
-fixed place, see CNI_CACHE). The daemon runs in a network
-namespace of its own (tests/clients/containerd.py), so the bridge and the pods' veths never
-appear on the host, and the pods' network namespaces are mounted under the daemon's state dir.
+fixed place, see CNI_CACHE). The daemon runs in a network namespace of its own
+(tests/clients/containerd.py), so the bridge and the pods' veths never appear on the host, and
+the pods' network namespaces are mounted under the daemon's state dir.
 
 This machine's runtime lacks CAP_SYS_RESOURCE, so the CRI plugin may not raise oom_score_adj
 (``restrict_oom_score_adj``): runc too fails the pause container without it.

@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from tests.clients.cgroups import processes_under
+from tests.clients.image import IMAGE_NAME
 from tests.cri.client import Cri
-from tests.cri.daemon import BRIDGE, SUBNET, CriDaemon
+from tests.cri.daemon import BRIDGE, PAUSE_IMAGE, SUBNET, CriDaemon
 from tests.support import mounts_under, pid_alive
 
 
@@ -23,6 +24,9 @@ def test_version_and_status(cri: Cri, handler: str) -> None:
     ready = {c.type: c.status for c in status.status.conditions}
     assert ready == {"RuntimeReady": True, "NetworkReady": True}
     assert f'"{handler}"' in status.info["config"], "the handler is configured"
+    for image in (IMAGE_NAME, PAUSE_IMAGE):  # what the kubelet checks before it would pull
+        found = cri.images.ImageStatus(cri.pb.ImageStatusRequest(image=cri.pb.ImageSpec(image=image))).image
+        assert image in found.repo_tags
 
 
 def test_pod_sandbox_lifecycle(cri: Cri, handler: str) -> None:
@@ -104,7 +108,8 @@ def test_list_pod_sandbox_with_filters(cri: Cri, handler: str) -> None:
 
 def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: CriDaemon, handler: str) -> None:
     """The CNI bridge and the pods' veths are made in the network namespace the test gave
-    containerd, never in the host's."""
+    containerd, never in the host's, and no firewall rule anywhere (no masquerading, and port
+    mappings only recorded)."""
     pod = cri.run_pod(handler)
     ip = cri.pod_status(pod)[0].network.ip
     in_daemon = ["nsenter", f"--net=/proc/{cri_daemon.containerd.proc.pid}/ns/net", "ip", "-o"]
@@ -113,3 +118,7 @@ def test_the_pod_network_is_in_the_daemons_namespace_only(cri: Cri, cri_daemon: 
     route = subprocess.run([*in_daemon, "route", "get", ip], capture_output=True, text=True, check=True).stdout
     assert f"dev {BRIDGE}" in route
     assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0
+    subnet = SUBNET.rsplit(".", 1)[0] + "."
+    for netns in ([], in_daemon[:2]):  # no NAT or filter rule for the pods, here or there
+        rules = subprocess.run([*netns, "iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert subnet not in rules and BRIDGE not in rules

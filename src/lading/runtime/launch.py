@@ -15,7 +15,8 @@ since /dev/console goes into a /dev that may then turn read-only):
 :func:`start` (the init runs it once ``start`` has released it):
 
 5. the trampoline (lading.linux.trampoline), default signal dispositions, every fd but those
-   passed on marked close-on-exec: all before the seccomp filter, which may forbid any of it;
+   passed on marked close-on-exec, stdio (the terminal) given to the process's uid: all before
+   the seccomp filter, which may forbid any of it;
 6. LSM labels, the seccomp filter, user, groups, capabilities and no_new_privs, in the order
    runtime/security.py gives (the filter last with noNewPrivileges, first without);
 7. the startContainer hooks (init only, as the caller's ``before_exec``), under the filter as
@@ -94,6 +95,7 @@ def start(
     proc = launch.process
     via = trampoline.load(error_fd)
     process.ready_to_exec(launch.keep_fds, error_fd)
+    process.own_stdio(proc.user.uid)
     launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
     if before_exec is not None:
         before_exec(ready.env)

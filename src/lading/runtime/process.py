@@ -6,7 +6,9 @@ These run in the container's init after pivot_root, so they read the container's
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
@@ -75,6 +77,26 @@ def switch_user(process: Process, allow_setgroups: bool) -> None:
     os.setresuid(uid, uid, uid)
     if user and user.umask is not None:
         os.umask(user.umask)
+
+
+def own_stdio(uid: int) -> None:
+    """Give stdin, stdout and stderr to the process's user, as runc does: a terminal made in the
+    container (or any stdio) is otherwise root's, and a non-root program could not use it. Only
+    the owner changes; the group stays the one the file has (devpts gives its tty group). A
+    /dev/null is left alone, and so is a file whose ids are not mapped here (EINVAL, EPERM)."""
+    null = os.stat("/dev/null").st_rdev
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue  # closed
+        if st.st_uid == uid or (st.st_rdev == null and stat.S_ISCHR(st.st_mode)):
+            continue
+        try:
+            os.fchown(fd, uid, st.st_gid)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
 
 
 def ready_to_exec(keep_fds: range, error_fd: int) -> None:

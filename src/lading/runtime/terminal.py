@@ -7,8 +7,10 @@ line discipline instead of ours), its size is copied to the pty at start and on 
 and bytes flow both ways until the container side hangs up. The caller's terminal settings are
 put back however the proxy ends. Piped (non-tty) stdin works too: when it ends and the container
 has read everything sent so far, the pty's EOF character is written, so a shell reading the
-terminal sees end of input. (Waiting matters: an EOF queued while the terminal is still in
-canonical mode is lost when a line-editing shell then switches it to raw mode.)
+terminal sees end of input: at once to a line editor reading in raw mode, after some quiet to a
+canonical-mode reader, and again while it keeps reading (an EOF queued in canonical mode becomes
+a NUL byte, and is lost, when a line-editing shell switches to raw mode for its next line: see
+_eof_now).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ _CHUNK = 65536
 # sent, up to the second).
 _EOF_CHECK_MS = 50
 _EOF_CHECK_MAX_MS = 1000
+_CANONICAL_QUIET_POLLS = 10  # a canonical-mode reader gets the end of input after 10 quiet polls
 
 
 def connect_console_socket(path: str) -> socket.socket:
@@ -158,16 +161,18 @@ def _pump(
     poller = select.poll()
     poller.register(sigpipe, select.POLLIN)
     poller.register(stdin, select.POLLIN)
+    quiet = 0  # polls in a row in which nothing happened
     while True:
-        if eof_pending and not to_master and pty.unread_input(master) == 0:
+        if eof_pending and not to_master and _eof_now(master, quiet):
             # Again each time the reader has read everything, as a pipe at its end answers every
-            # read with EOF: one EOF is lost when it comes while the program (a shell between
-            # commands) switches the terminal out of canonical mode.
+            # read with EOF: should one still be lost (see _eof_now), the next one comes.
             to_master += _end_of_input(master, last_input)
             last_input = b"\n"
             eof_check = min(eof_check * 2, _EOF_CHECK_MAX_MS)
         poller.register(master, select.POLLIN | (select.POLLOUT if to_master else 0))
-        for fd, events in poller.poll(eof_check if eof_pending else None):
+        ready = poller.poll(eof_check if eof_pending else None)
+        quiet = 0 if ready else quiet + 1
+        for fd, events in ready:
             if fd == sigpipe:
                 for signum in os.read(sigpipe, 256):
                     if signum == signal.SIGWINCH:
@@ -218,12 +223,30 @@ def _read_input(stdin: int, events: int) -> bytes:
         raise
 
 
-def _end_of_input(master: int, last_input: bytes) -> bytes:
-    """The bytes that make a canonical-mode reader of the pty see end of input."""
+def _eof_now(master: int, quiet: int) -> bool:
+    """Whether the end of piped input can go in now: the container has read everything, and
+    either reads in raw mode (a line editor waiting for the next line, which takes the EOF
+    character as end of input) or has read in canonical mode, quietly, for a while. An
+    interactive shell runs each command with the terminal in canonical mode and reads the next
+    line in raw mode: an EOF queued in canonical mode is stored as a NUL byte, which the switch
+    to raw mode hands to the shell (the ^@ on the screen) while the end of input is lost."""
+    if pty.unread_input(master):
+        return False
     try:
-        cc = termios.tcgetattr(master)[6][termios.VEOF]
+        canonical = bool(termios.tcgetattr(master)[3] & termios.ICANON)  # the peer's settings
     except termios.error:
-        cc = b"\x04"
+        canonical = True
+    return not canonical or quiet >= _CANONICAL_QUIET_POLLS
+
+
+def _end_of_input(master: int, last_input: bytes) -> bytes:
+    """The bytes that make the pty's reader see end of input: its EOF character (a line editor
+    reading in raw mode takes it as end of input too)."""
+    try:
+        attrs = termios.tcgetattr(master)  # on a master: the terminal's own (the peer's) settings
+        cc, canonical = attrs[6][termios.VEOF], bool(attrs[3] & termios.ICANON)
+    except termios.error:
+        cc, canonical = b"\x04", True
     eof = bytes([cc]) if isinstance(cc, int) else bytes(cc)
     # A pending partial line needs one EOF to be delivered and a second to read as end of input.
-    return eof if last_input == b"\n" else eof + eof
+    return eof if last_input == b"\n" or not canonical else eof + eof
