@@ -91,11 +91,13 @@ _AARCH64 = b"".join(
 
 _CODE = {"x86_64": (62, _X86_64), "aarch64": (183, _AARCH64)}
 MFD_EXEC = 0x0010
+# read once, at import: a LINUX32 personality set for the container makes uname say i686
+_NATIVE = os.uname().machine
 
 
 def image(error_fd: int, machine: str | None = None) -> bytes:
     """The ELF file for this (or the given) machine, reporting failures to error_fd."""
-    e_machine, code = _CODE[machine or os.uname().machine]
+    e_machine, code = _CODE[machine or _NATIVE]
     body = code + struct.pack("<I", error_fd)
     size = _EHDR + _PHDR + len(body)
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # 64-bit, little-endian, version 1, SysV

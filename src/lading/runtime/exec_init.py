@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.linux import namespaces as ns
-from lading.runtime import launch, shield
+from lading.runtime import launch, process_attrs, shield
 from lading.runtime.sync import report
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def _stage1(job: Job, chan: Channel) -> None:
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
+    process_attrs.apply_initial(job.launch.attrs)  # before the cgroup: it may allow fewer CPUs
     chan.forward_log("exec-stage-1")
     chan.expect("go")
     _join(job.ns_fds)

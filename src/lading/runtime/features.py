@@ -20,6 +20,7 @@ from lading.spec.features import (
     IDMapFeatures,
     IntelRdtFeatures,
     LinuxFeatures,
+    MemoryPolicyFeatures,
     MountExtensionsFeatures,
     NetDevicesFeatures,
     SeccompFeatures,
@@ -53,6 +54,7 @@ def features() -> Features:
             # mounts[].uidMappings/gidMappings, idmap and ridmap: bind mounts, made by root
             mount_extensions=MountExtensionsFeatures(idmap=IDMapFeatures(enabled=True)),
             net_devices=NetDevicesFeatures(enabled=False),
+            memory_policy=memory_policy(),
         ),
     )
 
@@ -72,6 +74,13 @@ def mount_options() -> list[str]:
 
     tables = (mount.FLAG_OPTIONS, mount.PROPAGATION_OPTIONS, mount.RECURSIVE_OPTIONS, mount.IDMAP_OPTIONS)
     return sorted({mount.TMPCOPYUP}.union(*tables))
+
+
+def memory_policy() -> MemoryPolicyFeatures:
+    """The modes and flags lading.runtime.process_attrs applies with set_mempolicy."""
+    from lading.linux import sched
+
+    return MemoryPolicyFeatures(modes=sorted(sched.MEMPOLICY_MODES), flags=sorted(sched.MEMPOLICY_FLAGS))
 
 
 def namespaces() -> list[str]:

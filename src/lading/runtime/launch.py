@@ -10,7 +10,9 @@ since /dev/console goes into a /dev that may then turn read-only):
 1. the terminal: a pty from the container's devpts, its master sent over the console socket;
 2. the environment (HOME from the container's /etc/passwd) and the cwd, checked to be inside;
 3. the executable, found on the container's PATH;
-4. rlimits, while the runtime's capabilities still allow raising a hard limit.
+4. rlimits, while the runtime's capabilities still allow raising a hard limit, then the
+   scheduling policy, I/O priority, personality, memory policy and final CPU affinity
+   (runtime/process_attrs.py).
 
 :func:`start` (the init runs it once ``start`` has released it):
 
@@ -34,11 +36,12 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.linux import trampoline
-from lading.runtime import console, process, shield
+from lading.runtime import console, process, process_attrs, shield
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lading.runtime.process_attrs import Attrs
     from lading.runtime.security import Security
     from lading.spec.runtime_config import Process
 
@@ -51,6 +54,7 @@ class Launch(NamedTuple):
     keep_fds: range  # 3.. (socket activation and --preserve-fds): passed on to the program
     extra_env: dict[str, str]  # on top of process.env (LISTEN_FDS and LISTEN_PID for the init)
     allow_setgroups: bool  # false in a user namespace whose setgroups is "deny"
+    attrs: Attrs  # scheduling, I/O priority, CPU affinity, personality, memory policy
     bind_dev_console: bool  # the init's terminal is also /dev/console; an exec'd one is not
 
 
@@ -76,6 +80,7 @@ def prepare(launch: Launch) -> Ready:
     assert proc.args  # the decoder requires at least one
     path = process.find_executable(proc.args[0], env)
     launch.security.set_rlimits()
+    process_attrs.apply(launch.attrs)
     log.debug("in the container's root, about to exec %s", path)
     return Ready(path, env)
 

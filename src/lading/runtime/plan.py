@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux.userns import IdRange, in_user_namespace, setgroups_denied
+from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
 from lading.runtime import hooks, idmaps
 from lading.runtime.launch import Launch
 
@@ -57,7 +57,7 @@ class Plan:
         new_keyring: bool = True,
         preserve_fds: int = 0,
     ) -> None:
-        from lading.runtime import security
+        from lading.runtime import process_attrs, security
 
         self.spec = spec
         self.cid = cid
@@ -77,8 +77,13 @@ class Plan:
         self.bind_devices = self.new_userns or bool(self.userns_path) or in_user_namespace()
         self.idmapped = idmapped_mounts(spec, self.uid_map, self.gid_map)
         self.idmapped_trees: dict[int, int] = {}  # made by create, attached by the init
-        # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py)
-        self.allow_setgroups = not (self.new_userns and setgroups_denied(self.gid_map))
+        # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py);
+        # without a namespace of its own, the container has the runtime's (rootless podman's, or
+        # the rootless engine's with only the user's own ids: denied there too)
+        if self.new_userns:
+            self.allow_setgroups = not setgroups_denied(self.gid_map)
+        else:
+            self.allow_setgroups = bool(self.userns_path) or setgroups_allowed("self")
         if not self.allow_setgroups and self.process.user.additional_gids:
             raise LadingError(
                 "config.json: $.process.user.additionalGids: cannot be set when setgroups is denied "
@@ -90,6 +95,7 @@ class Plan:
                     f"config.json: $.{field}: the container has no uts namespace of its own, so this would"
                     " rename the host: add a uts namespace"
                 )
+        refuse_unapplied(spec)
         listen_fds = listen_fds_passed()
         self.launch = Launch(
             process=spec.process,
@@ -98,6 +104,7 @@ class Plan:
             # socket activation passed on: the fds are 3.., the program is PID 1
             extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
             allow_setgroups=self.allow_setgroups,
+            attrs=process_attrs.prepare(spec.process, spec.linux),
             bind_dev_console=True,
         )
 
@@ -164,6 +171,23 @@ def _hooks(spec: Spec) -> dict[str, list[dict[str, Any]]]:
         return {}
     raw: dict[str, list[dict[str, Any]]] = to_builtins(spec.hooks)
     return raw
+
+
+def refuse_unapplied(spec: Spec) -> None:
+    """Fields lading decodes but does not apply fail create, never a container without them
+    (`lading features` says the same: netDevices and intelRdt are not enabled)."""
+    linux = spec.linux
+    if linux is None:
+        return
+    if linux.net_devices:
+        raise LadingError(
+            "config.json: $.linux.netDevices: moving host network interfaces into the container is not supported"
+        )
+    if linux.intel_rdt is not None:
+        why = "resctrl is not mounted at /sys/fs/resctrl" if not os.path.isdir("/sys/fs/resctrl/info") else ""
+        raise LadingError(
+            "config.json: $.linux.intelRdt: Intel RDT (resctrl) is not supported" + (f": {why}" if why else "")
+        )
 
 
 def listen_fds_passed() -> int:

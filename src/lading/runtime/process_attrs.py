@@ -1,0 +1,134 @@
+"""What the container process is run with besides its credentials: ``process.scheduler``,
+``process.ioPriority``, ``process.execCPUAffinity``, ``linux.personality`` and
+``linux.memoryPolicy``.
+
+:func:`prepare` (in the runtime, before forking) turns them into numbers, each problem one line
+naming the JSON path. The forked side then sets the initial CPU affinity first thing, before the
+process joins the container's cgroup (:func:`apply_initial`), and the rest in the process
+pipeline before it reports ready (:func:`apply`), so that what the kernel refuses fails
+``create``: each survives execve. The final affinity is set there too, as runc 1.2 does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, NamedTuple
+
+from lading.errors import LadingError
+from lading.linux import sched
+
+if TYPE_CHECKING:
+    from lading.spec.runtime_config import Linux, Process
+
+
+class Scheduling(NamedTuple):
+    policy: int
+    flags: int
+    nice: int
+    priority: int
+    runtime: int
+    deadline: int
+    period: int
+
+
+class Attrs(NamedTuple):
+    scheduler: Scheduling | None = None
+    io_priority: tuple[int, int] | None = None  # class, level
+    initial_cpus: set[int] | None = None
+    final_cpus: set[int] | None = None
+    personality: int | None = None
+    memory_policy: tuple[int, set[int]] | None = None  # mode with its flags, nodes
+
+
+def _cpus(text: str | None, where: str) -> set[int] | None:
+    if text is None:
+        return None
+    try:
+        cpus = sched.parse_list(text)
+    except ValueError:
+        raise LadingError(f"{where}: {text!r} is not a CPU list like 0-3,7") from None
+    if not cpus:
+        raise LadingError(f"{where}: no CPU given")
+    return cpus
+
+
+def prepare(process: Process, linux: Linux | None) -> Attrs:
+    where = "config.json: $.process"
+    scheduling = None
+    if (s := process.scheduler) is not None:
+        flags = 0
+        for name in s.flags or ():
+            flags |= sched.SCHED_FLAGS[name]
+        if s.policy == "SCHED_ISO":
+            raise LadingError(f"{where}.scheduler.policy: SCHED_ISO is not implemented by Linux")
+        scheduling = Scheduling(
+            sched.SCHED_POLICIES[s.policy], flags, s.nice, s.priority, s.runtime, s.deadline, s.period
+        )
+    io = None
+    if (p := process.io_priority) is not None:
+        io = (sched.IOPRIO_CLASSES[p.class_], p.priority)
+    affinity = process.exec_cpu_affinity
+    initial = _cpus(affinity.initial, f"{where}.execCPUAffinity.initial") if affinity else None
+    final = _cpus(affinity.final, f"{where}.execCPUAffinity.final") if affinity else None
+    persona = None
+    policy = None
+    if linux is not None:
+        if linux.personality is not None:
+            if linux.personality.flags:
+                raise LadingError("config.json: $.linux.personality.flags: no flags are defined")
+            persona = sched.PERSONALITIES[linux.personality.domain]
+        if (m := linux.memory_policy) is not None:
+            at = "config.json: $.linux.memoryPolicy"
+            try:
+                nodes = sched.parse_list(m.nodes or "")
+            except ValueError:
+                raise LadingError(f"{at}.nodes: {m.nodes!r} is not a node list like 0-3,7") from None
+            needs_nodes = m.mode not in ("MPOL_DEFAULT", "MPOL_LOCAL", "MPOL_PREFERRED")
+            if needs_nodes and not nodes:
+                raise LadingError(f"{at}.nodes: {m.mode} needs nodes")
+            if m.mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+                raise LadingError(f"{at}.nodes: {m.mode} takes no nodes")
+            mode = sched.MEMPOLICY_MODES[m.mode]
+            for name in m.flags or ():
+                mode |= sched.MEMPOLICY_FLAGS[name]
+            policy = (mode, nodes)
+    return Attrs(scheduling, io, initial, final, persona, policy)
+
+
+def apply_initial(attrs: Attrs) -> None:
+    """The initial CPU affinity, in the freshly forked process (before it joins the cgroup)."""
+    if attrs.initial_cpus is not None:
+        _affinity(attrs.initial_cpus, "initial")
+
+
+def apply(attrs: Attrs) -> None:
+    """Everything else, on the calling process, before execve."""
+    if attrs.scheduler is not None:
+        try:
+            sched.set_scheduler(*attrs.scheduler)
+        except OSError as e:
+            raise LadingError(f"config.json: $.process.scheduler: cannot be applied: {e.strerror}") from None
+    if attrs.io_priority is not None:
+        try:
+            sched.set_io_priority(*attrs.io_priority)
+        except OSError as e:
+            raise LadingError(f"config.json: $.process.ioPriority: cannot be applied: {e.strerror}") from None
+    if attrs.personality is not None:
+        try:
+            sched.set_personality(attrs.personality)
+        except OSError as e:
+            raise LadingError(f"config.json: $.linux.personality: cannot be applied: {e.strerror}") from None
+    if attrs.memory_policy is not None:
+        try:
+            sched.set_mempolicy(*attrs.memory_policy)
+        except OSError as e:
+            raise LadingError(f"config.json: $.linux.memoryPolicy: cannot be applied: {e.strerror}") from None
+    if attrs.final_cpus is not None:
+        _affinity(attrs.final_cpus, "final")
+
+
+def _affinity(cpus: set[int], which: str) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise LadingError(f"config.json: $.process.execCPUAffinity.{which}: cannot be applied: {e.strerror}") from None
