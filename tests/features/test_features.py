@@ -108,7 +108,7 @@ def test_each_listed_capability_reaches_a_container(features, lading, bundle):
         if line.startswith("CapBnd:")
     )
     held = [name for n, name in enumerate(listed) if host_bounding >> n & 1]
-    bundle.config["process"]["capabilities"] = {"bounding": listed, "effective": held, "permitted": held}
+    bundle.config["process"]["capabilities"] = {"bounding": held, "effective": held, "permitted": held}
     bundle.write(args=["grep", "CapEff", "/proc/self/status"])
     inside = int(lading("run", "--bundle", str(bundle), f"caps-{os.getpid()}").stdout.split()[1], 16)
     assert inside == sum(1 << n for n in range(len(listed))) & host_bounding
