@@ -143,7 +143,7 @@ def start(
             from lading.engine import rootless
 
             rootless.fit(spec)
-        atomic_write(run_dir / "bundle" / "config.json", json.dumps(spec))
+        atomic_write(run_dir / "bundle" / "config.json", json.dumps(spec), durable=False)
         opts = c.host["LogConfig"]["Config"]
         cfg = MonitorConfig(
             container_id=c.id,
