@@ -101,8 +101,16 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         "networking: a container gets a network namespace of its own with only lo (--network none,\n"
         "the default), or the host's (--network host); bridge networks are not there yet."
     )
-    parser.add_argument("--storage-root", default="/var/lib/lading", help="images, layers and containers")
-    parser.add_argument("--run-root", default="/run/lading-engine", help="what does not survive a reboot")
+    parser.add_argument(
+        "--storage-root",
+        default=None,
+        help="images, layers and containers (/var/lib/lading; $XDG_DATA_HOME/lading if not root)",
+    )
+    parser.add_argument(
+        "--run-root",
+        default=None,
+        help="what does not survive a reboot (/run/lading-engine; $XDG_RUNTIME_DIR/lading-engine if not root)",
+    )
     sub = parser.add_subparsers(dest="container_command", metavar="COMMAND", required=True, parser_class=ArgumentParser)
     verbs: dict[str, argparse.ArgumentParser] = {}
     for name, h in _VERBS.items():
@@ -187,9 +195,13 @@ def run(verb: str, args: argparse.Namespace) -> int:
     command = args.container_command
 
     def call() -> int:
-        if os.geteuid() != 0:  # its overlay mounts, layer owners and monitors are root's
-            raise LadingError("needs root: the engine is not rootless (lading run and podman --runtime lading are)")
-        roots = Roots(Path(os.path.abspath(args.storage_root)), Path(os.path.abspath(args.run_root)))
+        storage, run = args.storage_root or "/var/lib/lading", args.run_root or "/run/lading-engine"
+        if os.geteuid() != 0:  # root of a user namespace of its own (engine/rootless.py)
+            from lading.engine import rootless
+
+            storage, run = rootless.roots(args.storage_root, args.run_root)
+            rootless.enter()
+        roots = Roots(Path(os.path.abspath(storage)), Path(os.path.abspath(run)))
         return int(globals()[f"_{command}"](roots, args))
 
     # the command line's one error boundary, with docker's words and statuses

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -185,6 +186,10 @@ def _rm(store: Any, args: argparse.Namespace) -> int:
         print(f"Deleted: {digest}")
     from lading.engine.layers import collect
 
+    if os.geteuid() != 0 and (store.root / "layerdb").exists():
+        from lading.engine import rootless  # the rootless engine's layers belong to its mapped ids
+
+        rootless.enter()
     collect(store)
     return 0
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from lading.errors import LadingError
 from lading.linux.mount import MNT_DETACH, mount, umount
+from lading.linux.userns import in_user_namespace
 
 TYPE_CHECKING = False  # the image modules bring msgspec: only the verbs that read images pay for it
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ class LayerStore:
         try:
             lower = self._lower_of(self._cache_id(parent)) if parent else []
             self._make_layer(layer, lower)
-            with Unpacker(str(layer / "diff"), overlay_whiteouts=True) as u, store.open_blob(digest) as blob:
+            opaque = f"{'user' if in_user_namespace() else 'trusted'}.overlay.opaque"  # as mount's userxattr
+            unpacker = Unpacker(str(layer / "diff"), overlay_whiteouts=True, opaque_xattr=opaque)
+            with unpacker as u, store.open_blob(digest) as blob:
                 u.apply(blob, compression, f"layer {digest}", diff_id)
             tmp = self.layerdb / "sha256" / f".tmp-{cache_id}"
             tmp.mkdir()
@@ -208,12 +211,14 @@ class LayerStore:
         try:
             os.chdir(self.overlay)
             lower = (layer / "lower").read_text()
+            # in a user namespace (engine/rootless.py): overlay's xattrs in user.*, not trusted.*
+            userxattr = ",userxattr" if in_user_namespace() else ""
             mount(
                 "overlay",
                 str(merged),
                 "overlay",
                 0,
-                f"lowerdir={lower},upperdir={mount_id}/diff,workdir={mount_id}/work",
+                f"lowerdir={lower},upperdir={mount_id}/diff,workdir={mount_id}/work{userxattr}",
             )
         except BaseException:
             merged.rmdir()

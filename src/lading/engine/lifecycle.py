@@ -24,6 +24,7 @@ from lading.engine.layers import image_chains
 from lading.engine.roots import Roots, boot_id
 from lading.errors import LadingError
 from lading.linux import process
+from lading.linux.userns import in_user_namespace
 
 _BACKOFF_START = 0.1  # docker's restart back-off (restart_delay)
 _BACKOFF_MAX = 60.0
@@ -151,7 +152,9 @@ def start(
             stdin=bool(cc.get("OpenStdin")),
             exit_command=roots.exit_command(c.id) if exit_command else [],
             hold_fd=roots.containers.held.get(c.id),
-            spawn_socket=roots.run / "monitors.sock",
+            # a forked monitor would be in an older command's mount namespace, without this
+            # container's overlay (engine/rootless.py)
+            spawn_socket=None if in_user_namespace() else roots.run / "monitors.sock",
         )
         launched = launch(cfg)
     except BaseException as e:

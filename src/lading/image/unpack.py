@@ -81,6 +81,7 @@ class Unpacker:
     root: str
     privileged: bool = field(default_factory=lambda: os.geteuid() == 0)
     overlay_whiteouts: bool = False
+    opaque_xattr: str = "trusted.overlay.opaque"  # user.overlay.opaque for overlay's userxattr mounts
 
     def __post_init__(self) -> None:
         os.makedirs(self.root, exist_ok=True)
@@ -380,7 +381,7 @@ class Unpacker:
     def _overlay_whiteout(self, path: str, parent: str, base: str, source: str, written: set[str]) -> None:
         pfd = self._dir(parent, source)
         if base == OPAQUE:
-            os.setxattr(f"/proc/self/fd/{pfd}", "trusted.overlay.opaque", b"y")
+            os.setxattr(f"/proc/self/fd/{pfd}", self.opaque_xattr, b"y")
             return
         name = base[len(WHITEOUT) :]
         if base.startswith(WHITEOUT + WHITEOUT) or (f"{parent}/{name}" if parent else name) in written:
