@@ -93,6 +93,10 @@ def test_rootless_detached_logs_stop_rm(engine: UserEngine, unprivileged: Unpriv
     sub = upper / "sub-file"
     assert (sub.stat().st_uid, sub.stat().st_gid) == (unprivileged.subuid[0] + 999, unprivileged.subgid[0] + 999)
     assert (unprivileged.runtime_dir / "lading-engine" / "containers" / cid).is_dir()
+    # exec joins the namespaces of the container's monitor: the container's own are beneath them
+    assert engine("exec", cid, "sh", "-c", "id -u; cat /root-file; stat -c '%u %g' /sub-file").stdout == (
+        "0\nroot\n1000 1000\n"
+    )
     engine("stop", "-t", "1", cid)
     assert engine("ps", "-q").stdout == ""
     engine("rm", cid)

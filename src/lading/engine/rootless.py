@@ -98,6 +98,17 @@ def enter() -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
+def join(pid: int) -> None:
+    """Enter the user and mount namespace of ``pid``, a container's monitor (made by the command
+    that started it), for `exec`: the container's namespaces are owned by that user namespace, so
+    a fresh one could not enter them, and its overlay is mounted only there."""
+    try:
+        ns.setns(f"/proc/{pid}/ns/user", ns.CLONE_NEWUSER)
+        ns.setns(f"/proc/{pid}/ns/mnt", ns.CLONE_NEWNS)
+    except OSError as e:
+        raise LadingError(f"cannot enter the namespaces of the container's monitor (pid {pid}): {e.strerror}") from None
+
+
 def _mapped_gids() -> list[tuple[int, int]]:
     with open("/proc/self/gid_map") as f:
         return [(int(first), int(count)) for first, _, count in (line.split() for line in f if line.strip())]
