@@ -31,7 +31,7 @@ def cri_api(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Modul
     return compile_api(tmp_path_factory.mktemp("cri-api"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cri_daemon(cri_api: tuple[ModuleType, ModuleType], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CriDaemon]:
     daemon = CriDaemon(tmp_path_factory.mktemp("cri"))
     try:

@@ -108,7 +108,7 @@ def test_each_listed_capability_reaches_a_container(features, lading, bundle):
         if line.startswith("CapBnd:")
     )
     held = [name for n, name in enumerate(listed) if host_bounding >> n & 1]
-    bundle.config["process"]["capabilities"] = {"bounding": listed, "effective": held, "permitted": held}
+    bundle.config["process"]["capabilities"] = {"bounding": held, "effective": held, "permitted": held}
     bundle.write(args=["grep", "CapEff", "/proc/self/status"])
     inside = int(lading("run", "--bundle", str(bundle), f"caps-{os.getpid()}").stdout.split()[1], 16)
     assert inside == sum(1 << n for n in range(len(listed))) & host_bounding
@@ -116,7 +116,15 @@ def test_each_listed_capability_reaches_a_container(features, lading, bundle):
 
 @pytest.mark.skipif(not SCHEMA_DIR, reason="OCI_RUNTIME_SPEC_SCHEMA_DIR is not set")
 def test_the_output_validates_against_the_features_schema(features):
-    Schemas(Path(SCHEMA_DIR)).validate(features, "features-schema.json")
+    """linux.memoryPolicy is defined by features-linux.md but not yet by features-linux.json: its
+    modes and flags are checked against the enums the config schema gives linux.memoryPolicy."""
+    schemas = Schemas(Path(SCHEMA_DIR))
+    linux = dict(features["linux"])
+    policy = linux.pop("memoryPolicy")
+    schemas.validate({**features, "linux": linux}, "features-schema.json")
+    defs = schemas.doc("defs-linux.json")["definitions"]
+    assert set(policy["modes"]) <= set(defs["MemoryPolicyMode"]["enum"]), policy
+    assert set(policy["flags"]) <= set(defs["MemoryPolicyFlag"]["enum"]), policy
 
 
 def test_a_small_validator_catches_what_the_schema_forbids(tmp_path):

@@ -6,6 +6,9 @@ which calibrates the status."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from tests.support import Lading, Runc, one_line
@@ -101,3 +104,19 @@ def test_a_read_only_or_full_state_root(runtime, bundle, cid, tmpfs):
         assert "no space left on device" in line.lower(), line
     assert list((full / "state").iterdir()) == []
     assert runtime.cgroup_dirs(cid) == []
+
+
+@pytest.mark.parametrize("verb", ["create", "run"])
+def test_a_pid_file_that_is_not_a_file_is_left_alone(lading, bundle, tmp_path, verb):
+    """A pid file is written by rename, which would replace a device or FIFO standing at the path
+    (as `runc --pid-file /dev/null` replaces the host's /dev/null): lading refuses instead."""
+    bundle.write(args=["sleep", "100"])
+    fifo = tmp_path / "pid"
+    os.mkfifo(fifo)
+    extra = ["-d"] if verb == "run" else []
+    p = lading(verb, *extra, "--pid-file", str(fifo), "-b", str(bundle), "c1", check=False)
+    assert p.returncode == 1, p
+    assert one_line(p) == f"--pid-file {fifo}: exists and is not a regular file; refusing to replace it"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert list(tmp_path.glob(".pid.tmp")) == []
+    assert not lading.root.exists() or list(lading.root.iterdir()) == []

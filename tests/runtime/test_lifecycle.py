@@ -287,6 +287,7 @@ def test_preserve_fds_passes_extra_fds(lading, bundle, tmp_path):
     assert (out.returncode, out.stdout) == (0, "through fd 3\n"), out.stderr
 
 
+@pytest.mark.timeout(900)  # 800 runtime processes: minutes on a loaded 2-core machine
 def test_two_hundred_cycles_leave_nothing_behind(lading, bundle):
     bundle.write(args=["true"])
     fds = len(os.listdir("/proc/self/fd"))

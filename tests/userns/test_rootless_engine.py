@@ -93,6 +93,10 @@ def test_rootless_detached_logs_stop_rm(engine: UserEngine, unprivileged: Unpriv
     sub = upper / "sub-file"
     assert (sub.stat().st_uid, sub.stat().st_gid) == (unprivileged.subuid[0] + 999, unprivileged.subgid[0] + 999)
     assert (unprivileged.runtime_dir / "lading-engine" / "containers" / cid).is_dir()
+    # exec joins the namespaces of the container's monitor: the container's own are beneath them
+    assert engine("exec", cid, "sh", "-c", "id -u; cat /root-file; stat -c '%u %g' /sub-file").stdout == (
+        "0\nroot\n1000 1000\n"
+    )
     engine("stop", "-t", "1", cid)
     assert engine("ps", "-q").stdout == ""
     engine("rm", cid)
@@ -126,3 +130,15 @@ def test_rootless_host_network_and_limits(engine: UserEngine) -> None:
     assert p.stderr.startswith("Error: cgroup: cannot create ") and len(p.stderr.splitlines()) == 1
     assert p.stderr.endswith(": resource limits need a cgroup delegated to this user\n")
     assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_with_only_the_users_own_ids(engine: UserEngine, unprivileged: UnprivilegedUser) -> None:
+    """The engine as root of a namespace mapping only the user's own ids, with setgroups denied
+    (what a user without /etc/subuid entries gets; made here with unshare -rm): no additional
+    groups, and devpts without a gid that is not mapped."""
+    roots = ["--storage-root", str(unprivileged.home / ".local/share/lading")]
+    roots += ["--run-root", str(unprivileged.runtime_dir / "lading-engine")]
+    script = "id -u; cat /proc/self/setgroups; echo ok > /tmp/f; cat /tmp/f"
+    argv = [user_python(), "-m", "lading", "container", *roots, "run", "--rm", "localhost/busybox:1", "sh", "-c"]
+    p = unprivileged.run("unshare", "-rm", *argv, script, cwd=unprivileged.home)
+    assert p.stdout == "0\ndeny\nok\n"

@@ -200,7 +200,8 @@ def run(verb: str, args: argparse.Namespace) -> int:
             from lading.engine import rootless
 
             storage, run = rootless.roots(args.storage_root, args.run_root)
-            rootless.enter()
+            if command != "exec":  # exec joins the container's monitor's (_exec)
+                rootless.enter()
         roots = Roots(Path(os.path.abspath(storage)), Path(os.path.abspath(run)))
         return int(globals()[f"_{command}"](roots, args))
 
@@ -717,6 +718,10 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
     if not args.command:
         raise LadingError("exec: give the command to run")
     c = _running(roots, args.container)
+    if os.geteuid() != 0:
+        from lading.engine import rootless
+
+        rootless.join(c.state["MonitorPid"])
     argv = [*roots.runtime_argv(c.host["Runtime"]), "exec"]
     if args.tty:
         argv.append("--tty")

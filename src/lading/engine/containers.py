@@ -37,12 +37,15 @@ class ConflictError(LadingError):
     """The name is taken, or the container is in a state that forbids the request."""
 
 
-def atomic_write(path: Path, data: str) -> None:
+def atomic_write(path: Path, data: str, durable: bool = True) -> None:
+    """Replace ``path`` whole; ``durable`` also syncs it first (not needed for what every start
+    makes again)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.rename(tmp, path)
 
 

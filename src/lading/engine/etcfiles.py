@@ -47,12 +47,12 @@ def _resolv(host_network: bool) -> str:
 
 
 def write(cdir: Path, hostname: str, host_network: bool) -> None:
-    atomic_write(cdir / "hostname", hostname + "\n")
-    atomic_write(cdir / "hosts", _host_file("/etc/hosts") if host_network else _HOSTS)
+    atomic_write(cdir / "hostname", hostname + "\n", durable=False)
+    atomic_write(cdir / "hosts", _host_file("/etc/hosts") if host_network else _HOSTS, durable=False)
     resolv, stamp = cdir / "resolv.conf", cdir / "resolv.conf.hash"
     digest = hashlib.sha256(resolv.read_bytes()).hexdigest() if resolv.exists() else ""
     if digest and stamp.exists() and digest != stamp.read_text().strip():
         return  # the user's edit
     text = _resolv(host_network)
-    atomic_write(resolv, text)
-    atomic_write(stamp, hashlib.sha256(text.encode()).hexdigest() + "\n")
+    atomic_write(resolv, text, durable=False)
+    atomic_write(stamp, hashlib.sha256(text.encode()).hexdigest() + "\n", durable=False)

@@ -138,7 +138,12 @@ def start(
 
         from lading.engine.containers import atomic_write
 
-        atomic_write(run_dir / "bundle" / "config.json", json.dumps(bundle.config(c, merged)))
+        spec = bundle.config(c, merged)
+        if in_user_namespace():
+            from lading.engine import rootless
+
+            rootless.fit(spec)
+        atomic_write(run_dir / "bundle" / "config.json", json.dumps(spec), durable=False)
         opts = c.host["LogConfig"]["Config"]
         cfg = MonitorConfig(
             container_id=c.id,

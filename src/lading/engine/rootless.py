@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from typing import Any
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
@@ -95,3 +96,35 @@ def enter() -> None:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def join(pid: int) -> None:
+    """Enter the user and mount namespace of ``pid``, a container's monitor (made by the command
+    that started it), for `exec`: the container's namespaces are owned by that user namespace, so
+    a fresh one could not enter them, and its overlay is mounted only there."""
+    try:
+        ns.setns(f"/proc/{pid}/ns/user", ns.CLONE_NEWUSER)
+        ns.setns(f"/proc/{pid}/ns/mnt", ns.CLONE_NEWNS)
+    except OSError as e:
+        raise LadingError(f"cannot enter the namespaces of the container's monitor (pid {pid}): {e.strerror}") from None
+
+
+def _mapped_gids() -> list[tuple[int, int]]:
+    with open("/proc/self/gid_map") as f:
+        return [(int(first), int(count)) for first, _, count in (line.split() for line in f if line.strip())]
+
+
+def fit(spec: dict[str, Any]) -> None:
+    """Make a container's config fit the user namespace the engine runs in when it maps only the
+    user's own ids (a user without /etc/subgid entries): setgroups is denied there, so no
+    additional groups, and devpts gets no gid that is not mapped (what `runc spec --rootless`
+    drops too)."""
+    with open("/proc/self/setgroups") as f:
+        if f.read().strip() == "deny":
+            spec["process"]["user"].pop("additionalGids", None)
+    gids = _mapped_gids()
+    for m in spec["mounts"]:
+        if m.get("type") == "devpts":
+            m["options"] = [
+                o for o in m["options"] if not o.startswith("gid=") or any(f <= int(o[4:]) < f + n for f, n in gids)
+            ]

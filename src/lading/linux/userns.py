@@ -57,6 +57,15 @@ def setgroups_denied(gids: list[IdRange]) -> bool:
     return os.geteuid() != 0 and writes_itself("gid", gids)
 
 
+def setgroups_allowed(pid: str) -> bool:
+    """Whether the processes of the user namespace of ``pid`` (a number or "self") may call setgroups."""
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
 def write_maps(pid: int, uids: list[IdRange], gids: list[IdRange]) -> None:
     """Give the user namespace of process ``pid`` its maps, by the means this process has."""
     if setgroups_denied(gids):

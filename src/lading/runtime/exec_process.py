@@ -10,8 +10,7 @@ given), and ``--no-new-privs`` turns noNewPrivileges on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lading.errors import LadingError
 
@@ -19,15 +18,14 @@ if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 
-@dataclass
-class ProcessFlags:
-    args: list[str] = field(default_factory=list)
+class ProcessFlags(NamedTuple):
+    args: list[str] = []  # noqa: RUF012  # a NamedTuple default, never mutated
     tty: bool = False
     cwd: str | None = None
-    env: list[str] = field(default_factory=list)
+    env: list[str] = []  # noqa: RUF012
     user: str | None = None
-    additional_gids: list[int] = field(default_factory=list)
-    caps: list[str] = field(default_factory=list)
+    additional_gids: list[int] = []  # noqa: RUF012
+    caps: list[str] = []  # noqa: RUF012
     no_new_privs: bool = False
     apparmor: str | None = None
     process_label: str | None = None

@@ -15,18 +15,17 @@ podman and containerd always call it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from lading import log
+from lading import jsonlite, log
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, trampoline
 from lading.linux import process as proc_
+from lading.linux.userns import setgroups_allowed
 from lading.runtime import lifecycle, process_attrs, security
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.create import write_pid_file
@@ -42,9 +41,8 @@ if TYPE_CHECKING:
     from lading.spec.runtime_config import Process, Spec
 
 
-@dataclass
-class ExecOptions:
-    flags: ProcessFlags = field(default_factory=ProcessFlags)
+class ExecOptions(NamedTuple):
+    flags: ProcessFlags = ProcessFlags()
     process_file: str | None = None
     console_socket: str | None = None
     detach: bool = False
@@ -52,7 +50,7 @@ class ExecOptions:
     preserve_fds: int = 0
     ignore_paused: bool = False
     # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
-    sub_cgroups: dict[str, str] = field(default_factory=dict)
+    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
@@ -89,7 +87,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             security=sec,
             keep_fds=keep_fds,
             extra_env={},
-            allow_setgroups=_setgroups_allowed(init_pid, "user" in ns_fds),
+            allow_setgroups=setgroups_allowed(str(init_pid)),
             attrs=process_attrs.prepare(process, spec.linux),
             bind_dev_console=False,
         )
@@ -251,7 +249,7 @@ def _recorded_spec(cid: str, state: ContainerState) -> Spec:
     from lading.spec.decode import decode
     from lading.spec.runtime_config import Spec
 
-    return decode(json.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
+    return decode(jsonlite.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
 
 
 def _check_terminal(process: Process, opts: ExecOptions) -> None:
@@ -260,16 +258,6 @@ def _check_terminal(process: Process, opts: ExecOptions) -> None:
         raise LadingError("cannot allocate tty if lading will detach without setting console socket")
     if (not opts.detach or not process.terminal) and opts.console_socket:
         raise LadingError("cannot use console socket if lading will not detach or allocate tty")
-
-
-def _setgroups_allowed(pid: int, own_userns: bool) -> bool:
-    if not own_userns:
-        return True
-    try:
-        with open(f"/proc/{pid}/setgroups") as f:
-            return f.read().strip() != "deny"
-    except OSError:
-        return True
 
 
 def _connect(path: str) -> int:

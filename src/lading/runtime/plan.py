@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux.userns import IdRange, in_user_namespace, setgroups_denied
+from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
 from lading.runtime import hooks, idmaps
 from lading.runtime.launch import Launch
 
@@ -77,8 +77,13 @@ class Plan:
         self.bind_devices = self.new_userns or bool(self.userns_path) or in_user_namespace()
         self.idmapped = idmapped_mounts(spec, self.uid_map, self.gid_map)
         self.idmapped_trees: dict[int, int] = {}  # made by create, attached by the init
-        # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py)
-        self.allow_setgroups = not (self.new_userns and setgroups_denied(self.gid_map))
+        # an unprivileged user's own-gid map is written after denying setgroups (linux/userns.py);
+        # without a namespace of its own, the container has the runtime's (rootless podman's, or
+        # the rootless engine's with only the user's own ids: denied there too)
+        if self.new_userns:
+            self.allow_setgroups = not setgroups_denied(self.gid_map)
+        else:
+            self.allow_setgroups = bool(self.userns_path) or setgroups_allowed("self")
         if not self.allow_setgroups and self.process.user.additional_gids:
             raise LadingError(
                 "config.json: $.process.user.additionalGids: cannot be set when setgroups is denied "

@@ -10,9 +10,9 @@ raised fails with the limit, the wanted values and the current ones.
 from __future__ import annotations
 
 import errno
-import json
 from typing import TYPE_CHECKING, NamedTuple
 
+from lading import jsonlite
 from lading.errors import LadingError
 from lading.linux import rlimits
 
@@ -34,7 +34,7 @@ def prepare(process: Process) -> list[Rlimit]:
     for i, r in enumerate(process.rlimits or ()):
         where = f"config.json: $.process.rlimits[{i}]"
         if r.type not in rlimits.NUMBERS:
-            raise LadingError(f"{where}.type: unknown rlimit {json.dumps(r.type)}")
+            raise LadingError(f"{where}.type: unknown rlimit {jsonlite.dumps(r.type)}")
         if r.soft > r.hard:
             raise LadingError(f"{where}: soft limit {r.soft} is above the hard limit {r.hard}")
         out.append(Rlimit(r.type, rlimits.NUMBERS[r.type], r.soft, r.hard))

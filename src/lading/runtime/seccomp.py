@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import array
 import errno
-import json
 import os
 import socket
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lading import OCI_VERSION, log
+from lading import OCI_VERSION, jsonlite, log
 from lading.errors import LadingError
 from lading.linux import seccomp as sc
 
@@ -218,14 +217,16 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
             for name in call.names:
                 nr = sc.resolve_syscall(name)
                 if nr is None:
-                    log.debug("seccomp: ignoring unknown syscall %s (%s.names)", json.dumps(name), where)
+                    log.debug("seccomp: ignoring unknown syscall %s (%s.names)", jsonlite.dumps(name), where)
                     continue
                 for conds in conditions:
                     try:
                         builder.add_rule(action, nr, conds)
                     except OSError as e:
                         why = _why(e)
-                        raise LadingError(f"{where}: libseccomp rejected the rule for {json.dumps(name)}: {why}") from e
+                        raise LadingError(
+                            f"{where}: libseccomp rejected the rule for {jsonlite.dumps(name)}: {why}"
+                        ) from e
                 notifies = notifies or call.action == "SCMP_ACT_NOTIFY"
         try:
             program = builder.export_bpf()
@@ -264,7 +265,7 @@ def container_process_state(state_json: bytes, pid: int, metadata: str = "") -> 
     head: dict[str, Any] = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid}
     if metadata:
         head["metadata"] = metadata
-    return json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"state":' + state_json + b"}"
+    return jsonlite.dumps(head)[:-1].encode() + b',"state":' + state_json + b"}"
 
 
 def open_listener(f: Filter) -> int | None:

@@ -8,13 +8,12 @@ the same way (``log`` messages), since the child has closed the runtime's log fi
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import socket
 from typing import Any
 
-from lading import log
+from lading import jsonlite, log
 from lading.errors import LadingError, describe
 
 MAX_MESSAGE = 65536
@@ -30,7 +29,7 @@ class Channel:
         return Channel(a), Channel(b)
 
     def send(self, kind: str, **fields: Any) -> None:
-        self.sock.send(json.dumps({"type": kind, **fields}).encode())
+        self.sock.send(jsonlite.dumps({"type": kind, **fields}).encode())
 
     def recv(self, pidfd: int | None = None) -> dict[str, Any]:
         """The next message; an ``eof`` message when the other side closed or, given its pidfd,
@@ -45,7 +44,7 @@ class Channel:
             data = self.sock.recv(MAX_MESSAGE)
             if not data:
                 return {"type": "eof"}
-            msg: dict[str, Any] = json.loads(data)
+            msg: dict[str, Any] = jsonlite.loads(data)
             if msg["type"] != "log":
                 return msg
             log.write(msg["level"], msg["msg"])

@@ -10,8 +10,7 @@ namespace, where a mount's root and this process's paths are both relative to th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lading.linux import mountinfo
 
@@ -21,8 +20,7 @@ Mode = Literal["v1", "v2", "hybrid"]
 _NOT_CONTROLLERS = frozenset({"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none"})
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     """One mounted hierarchy: ``controllers`` is empty for cgroup2 (see ``Layout.v2_controllers``)."""
 
     version: Literal[1, 2]
@@ -38,10 +36,9 @@ class Hierarchy:
         return self.mountpoint + ("" if path in ("", "/") else path)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     mode: Mode
-    v1: dict[str, Hierarchy] = field(default_factory=dict)
+    v1: dict[str, Hierarchy] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
     unified: Hierarchy | None = None
     v2_controllers: frozenset[str] = frozenset()
 
