@@ -57,23 +57,23 @@ def test_start_container_hooks_run_under_the_filter(
     assert "Exchange full" in p.stdout
 
 
-def test_notify_on_write_is_refused(runtime: Lading, bundle: Bundle, cid: str, tmp_path: Path) -> None:
+def notifying(bundle: Bundle, listener: Path, *names: str) -> None:
     seccomp = profile()
-    seccomp["listenerPath"] = str(tmp_path / "agent.sock")
-    seccomp["syscalls"].append({"names": ["write"], "action": "SCMP_ACT_NOTIFY"})
+    seccomp["listenerPath"] = str(listener)
+    seccomp["syscalls"].append({"names": list(names), "action": "SCMP_ACT_NOTIFY"})
     bundle.config["linux"]["seccomp"] = seccomp
     bundle.write(args=["true"])
+
+
+def test_notify_on_write_is_refused(runtime: Lading, bundle: Bundle, cid: str, tmp_path: Path) -> None:
+    notifying(bundle, tmp_path / "agent.sock", "write")
     p = runtime("create", "--bundle", str(bundle), cid, check=False)
     assert p.returncode == 1
     assert "SCMP_ACT_NOTIFY cannot be used for the write syscall" in p.stderr
 
 
 def test_a_missing_agent_fails_create(runtime: Lading, bundle: Bundle, cid: str, tmp_path: Path) -> None:
-    seccomp = profile()
-    seccomp["listenerPath"] = str(tmp_path / "nobody.sock")
-    seccomp["syscalls"].append({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"})
-    bundle.config["linux"]["seccomp"] = seccomp
-    bundle.write(args=["true"])
+    notifying(bundle, tmp_path / "nobody.sock", "mkdir")
     p = runtime("create", "--bundle", str(bundle), cid, check=False)
     assert p.returncode == 1
     assert "failed to connect with seccomp agent" in p.stderr

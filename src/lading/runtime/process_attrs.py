@@ -18,6 +18,8 @@ from lading.errors import LadingError
 from lading.linux import sched
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lading.spec.runtime_config import Linux, Process
 
 
@@ -97,38 +99,29 @@ def prepare(process: Process, linux: Linux | None) -> Attrs:
 
 def apply_initial(attrs: Attrs) -> None:
     """The initial CPU affinity, in the freshly forked process (before it joins the cgroup)."""
-    if attrs.initial_cpus is not None:
-        _affinity(attrs.initial_cpus, "initial")
+    if (cpus := attrs.initial_cpus) is not None:
+        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(0, cpus))
 
 
 def apply(attrs: Attrs) -> None:
     """Everything else, on the calling process, before execve."""
-    if attrs.scheduler is not None:
-        try:
-            sched.set_scheduler(*attrs.scheduler)
-        except OSError as e:
-            raise LadingError(f"config.json: $.process.scheduler: cannot be applied: {e.strerror}") from None
-    if attrs.io_priority is not None:
-        try:
-            sched.set_io_priority(*attrs.io_priority)
-        except OSError as e:
-            raise LadingError(f"config.json: $.process.ioPriority: cannot be applied: {e.strerror}") from None
-    if attrs.personality is not None:
-        try:
-            sched.set_personality(attrs.personality)
-        except OSError as e:
-            raise LadingError(f"config.json: $.linux.personality: cannot be applied: {e.strerror}") from None
-    if attrs.memory_policy is not None:
-        try:
-            sched.set_mempolicy(*attrs.memory_policy)
-        except OSError as e:
-            raise LadingError(f"config.json: $.linux.memoryPolicy: cannot be applied: {e.strerror}") from None
-    if attrs.final_cpus is not None:
-        _affinity(attrs.final_cpus, "final")
+    steps: list[tuple[str, Callable[[], object]]] = []
+    if (sc := attrs.scheduler) is not None:
+        steps.append(("process.scheduler", lambda: sched.set_scheduler(*sc)))
+    if (io := attrs.io_priority) is not None:
+        steps.append(("process.ioPriority", lambda: sched.set_io_priority(*io)))
+    if (persona := attrs.personality) is not None:
+        steps.append(("linux.personality", lambda: sched.set_personality(persona)))
+    if (policy := attrs.memory_policy) is not None:
+        steps.append(("linux.memoryPolicy", lambda: sched.set_mempolicy(*policy)))
+    if (cpus := attrs.final_cpus) is not None:
+        steps.append(("process.execCPUAffinity.final", lambda: os.sched_setaffinity(0, cpus)))
+    for where, step in steps:
+        _apply(where, step)
 
 
-def _affinity(cpus: set[int], which: str) -> None:
+def _apply(where: str, step: Callable[[], object]) -> None:
     try:
-        os.sched_setaffinity(0, cpus)
+        step()
     except OSError as e:
-        raise LadingError(f"config.json: $.process.execCPUAffinity.{which}: cannot be applied: {e.strerror}") from None
+        raise LadingError(f"config.json: $.{where}: cannot be applied: {e.strerror}") from None
