@@ -142,3 +142,12 @@ def test_rootless_with_only_the_users_own_ids(engine: UserEngine, unprivileged: 
     argv = [user_python(), "-m", "lading", "container", *roots, "run", "--rm", "localhost/busybox:1", "sh", "-c"]
     p = unprivileged.run("unshare", "-rm", *argv, script, cwd=unprivileged.home)
     assert p.stdout == "0\ndeny\nok\n"
+
+
+def test_rootless_refuses_a_process_it_could_not_stop(engine: UserEngine) -> None:
+    """A container whose init is not root could not be signalled by a later command: refused in
+    one line, status 125, nothing left."""
+    p = engine("run", "-d", "--user", "1000", "localhost/busybox:1", "sleep", "100", check=False)
+    assert (p.returncode, p.stdout) == (125, "")
+    assert p.stderr == "Error: rootless: the container's process runs as uid 1000; only root (0) can be stopped later\n"
+    assert engine("ps", "-aq").stdout == ""

@@ -118,7 +118,12 @@ def fit(spec: dict[str, Any]) -> None:
     """Make a container's config fit the user namespace the engine runs in when it maps only the
     user's own ids (a user without /etc/subgid entries): setgroups is denied there, so no
     additional groups, and devpts gets no gid that is not mapped (what `runc spec --rootless`
-    drops too)."""
+    drops too). Refuses a process that is not root: its container's init could not be signalled
+    by the next command (a user namespace of its own; its root is the user, any other id a
+    subordinate one that only this command's namespace may signal)."""
+    uid = spec["process"]["user"]["uid"]
+    if uid != 0:
+        raise LadingError(f"rootless: the container's process runs as uid {uid}; only root (0) can be stopped later")
     with open("/proc/self/setgroups") as f:
         if f.read().strip() == "deny":
             spec["process"]["user"].pop("additionalGids", None)
