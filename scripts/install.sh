@@ -13,10 +13,9 @@ DEBIAN_PACKAGES=(
   qemu-user-static                # runs the aarch64 exec trampoline in its test
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
-  catatonit                       # the init `lading container run --init` runs as PID 1
+  catatonit                       # `lading container run --init`'s PID 1, and the CRI tests' pause process
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
   containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
-  catatonit                       # the pause process of the CRI tests' pause image
   zstd                            # zstd-compressed image layers (a streaming filter)
   hyperfine time                  # benchmark timing and peak memory
   gcc libc6-dev                   # builds the static clone3 probe of the seccomp tests
