@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,12 @@ def atomic_write(path: Path, data: str, durable: bool = True) -> None:
     os.rename(tmp, path)
 
 
-@dataclass
 class Container:
-    id: str
-    dir: Path
-    config: dict[str, Any]  # config.v2.json: docker's container record (Config, State, Name, ...)
-    host: dict[str, Any]  # hostconfig.json: limits, restart policy, log options, runtime
+    def __init__(self, cid: str, directory: Path, config: dict[str, Any], host: dict[str, Any]) -> None:
+        self.id = cid
+        self.dir = directory
+        self.config = config  # config.v2.json: docker's container record (Config, State, Name, ...)
+        self.host = host  # hostconfig.json: limits, restart policy, log options, runtime
 
     @property
     def name(self) -> str:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lading.engine import roots as roots_
 from lading.engine.containers import Container
@@ -24,33 +23,34 @@ if TYPE_CHECKING:
     from lading.engine.image_record import ImageRecord
 
 
-@dataclass
-class CreateOptions:
+class CreateOptions(NamedTuple):
+    """What `run` and `create` were asked for (every field given: cli/container.py)."""
+
     image: str
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None
-    name: str = ""
-    env: list[str] = field(default_factory=list)
-    workdir: str = ""
-    user: str | None = None
-    hostname: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    binds: list[str] = field(default_factory=list)  # host:container[:ro|rw]
-    memory: int = 0
-    nano_cpus: int = 0
-    pids_limit: int = 0
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    read_only: bool = False
-    privileged: bool = False
-    restart: str = "no"
-    runtime: str = "lading"
-    init: bool = False
-    auto_remove: bool = False
-    tty: bool = False
-    stdin_open: bool = False
-    network: str = "none"
-    log_opts: dict[str, str] = field(default_factory=dict)
+    cmd: list[str] | None
+    entrypoint: list[str] | None
+    name: str
+    env: list[str]
+    workdir: str
+    user: str | None
+    hostname: str
+    labels: dict[str, str]
+    binds: list[str]  # host:container[:ro|rw]
+    memory: int
+    nano_cpus: int
+    pids_limit: int
+    cap_add: list[str]
+    cap_drop: list[str]
+    read_only: bool
+    privileged: bool
+    restart: str
+    runtime: str
+    init: bool
+    auto_remove: bool
+    tty: bool
+    stdin_open: bool
+    network: str
+    log_opts: dict[str, str]
 
 
 def now() -> str:

@@ -10,8 +10,7 @@ precedence over the implicit ones (os, architecture, created, ...), as the spec 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lading.errors import LadingError
 from lading.linux.fs import open_in_root
@@ -24,8 +23,7 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 _MAX_DB = 4 << 20
 
 
-@dataclass
-class Overrides:
+class Overrides(NamedTuple):
     entrypoint: list[str] | None = None  # replaces Config.Entrypoint (and drops Config.Cmd)
     cmd: list[str] | None = None  # replaces Config.Cmd
     env: tuple[str, ...] = ()  # added or replacing by name
