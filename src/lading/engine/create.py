@@ -195,9 +195,12 @@ def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
                 name = store_.generate_name(cid)
             config["Name"] = f"/{name}"
             crash_point("create-name")
-            with layers.locked():
-                top = layers.add_image(roots.storage, image)
-                layers.add_container(cid, mount_id, top)
+            for shared in (True, False):  # exclusive only to unpack a missing image layer
+                with layers.locked(shared):
+                    top = layers.add_image(roots.storage, image, unpack=not shared)
+                    if top is not None:
+                        layers.add_container(cid, mount_id, top)
+                        break
             crash_point("create-layers")
             c = Container(cid, cdir, config, host)
             store_.save(c, host=True)
