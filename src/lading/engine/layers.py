@@ -20,12 +20,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from lading.engine.digest import sha256_hex
 from lading.engine.image_record import MANIFEST_TYPES, ImageRecord, blob
 from lading.errors import LadingError
 from lading.linux.mount import MNT_DETACH, mount, umount
@@ -50,7 +50,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     """image-spec's ChainID of every layer: the first is its DiffID, then sha256("parent diff")."""
     out: list[str] = []
     for diff_id in diff_ids:
-        out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+        out.append(diff_id if not out else "sha256:" + sha256_hex(f"{out[-1]} {diff_id}".encode()))
     return out
 
 
