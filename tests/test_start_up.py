@@ -61,50 +61,23 @@ CONTAINER = CLI | {
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
 CGROUP_VERBS = CONTAINER | {"lading.cli.cgroups", "lading.runtime.control"}
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
-# kernel layers (any of their modules: "lading.runtime.*"), and from the standard library what
-# those need. Not msgspec, json, dataclasses or inspect; typing (for NamedTuple, which brings re
-# and contextlib), socket, signal and ctypes are still on this path.
+# kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
+# the C halves of socket (the init's channel) and struct, ctypes (libc), termios (the console)
+# and zlib (the cgroup name under a --root of its own). Not msgspec, json, dataclasses, inspect,
+# typing, re, enum, functools, collections, contextlib, signal or socket.
 STARTS = CONTAINER | {
+    "lading.record",
     "lading.spec",
     "lading.spec.decode",
     "lading.spec.model",
     "lading.spec.runtime_config",
     "lading.runtime.*",
     "lading.linux.*",
-    "typing",
-    "typing.io",
-    "typing.re",
-    "_typing",
-    "re",
-    "re._casefix",
-    "re._compiler",
-    "re._constants",
-    "re._parser",
-    "_sre",
-    "copyreg",
-    "warnings",
-    "contextlib",
-    "collections",
-    "collections.abc",
-    "_collections",
-    "functools",
-    "_functools",
-    "itertools",
-    "keyword",
-    "operator",
-    "_operator",
-    "reprlib",
-    "types",
-    "enum",
-    "signal",
-    "socket",
     "_socket",
-    "selectors",
-    "math",
-    "array",
     "ctypes",
     "_ctypes",
     "ctypes._endian",
+    "types",
     "struct",
     "_struct",
     "termios",
@@ -130,7 +103,7 @@ VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ),
     ("create", "", ["create", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
     ("run --detach", "", ["run", "--detach", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
-    ("exec", "running", ["exec", "c", "true"], STARTS | {"lading.cli.exec", "tty"}),
+    ("exec", "running", ["exec", "c", "true"], STARTS | {"lading.cli.exec"}),
 ]
 
 

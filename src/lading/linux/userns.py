@@ -11,15 +11,15 @@ ranges /etc/subuid and /etc/subgid give the user.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
+from lading.record import Record
 
 SUBID_FILES = {"uid": "/etc/subuid", "gid": "/etc/subgid"}
 
 
-class IdRange(NamedTuple):
+class IdRange(Record):
     """``size`` ids from ``container`` in the namespace are ``host`` on in the parent namespace."""
 
     container: int
@@ -91,7 +91,7 @@ def _write(path: str, text: str) -> None:
 def _helper(name: str, pid: int, ranges: list[IdRange]) -> None:
     import subprocess  # only for a rootless container with ranges
 
-    argv = [name, str(pid), *(str(n) for r in ranges for n in r)]
+    argv = [name, str(pid), *(str(n) for r in ranges for n in (r.container, r.host, r.size))]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, check=False)
     except FileNotFoundError:

@@ -8,14 +8,14 @@ init and removes what was made, so a failed create leaves nothing behind.
 
 from __future__ import annotations
 
+import _socket
 import os
-import signal
-import socket
 import time
 
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
+from lading.linux import signals
 from lading.runtime import cgroups, hooks
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
@@ -106,7 +106,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             init_pid = parent.expect("init")["pid"]
             log.debug("the container's init is %d", init_pid)
         except BaseException:
-            os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
+            os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
         finally:
             os.waitpid(stage1, 0)
@@ -135,7 +135,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         return state
     except BaseException:
         if init_pid is not None:
-            proc.send_signal(init_pid, started, signal.SIGKILL)
+            proc.send_signal(init_pid, started, signals.SIGKILL)
             proc.wait_gone(init_pid, started)
         if cgroup is not None:
             cgroup.destroy()
@@ -179,7 +179,7 @@ def _rfc3339_now() -> str:
 
 
 def _connect(path: str) -> int:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(path)
     except OSError as e:

@@ -9,11 +9,11 @@ without privilege, host ids that are neither its own nor subordinate ids /etc/su
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux.userns import IdRange, own_id, subordinate_ranges
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -7,16 +7,19 @@ message before any process, mount or state exists; the init only carries the pla
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
+from lading.record import Record
 from lading.runtime import hooks, idmaps
 from lading.runtime.launch import Launch
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.spec.runtime_config import Process, Spec
 
 # runtime-spec namespace type -> /proc/PID/ns name
@@ -244,7 +247,7 @@ def validate_sysctl(sysctl: dict[str, str] | None, private: set[str]) -> dict[st
     return dict(sysctl or {})
 
 
-class IdMappedMount(NamedTuple):
+class IdMappedMount(Record):
     uids: list[IdRange]
     gids: list[IdRange]
     rbind: bool  # submounts are copied too

@@ -9,12 +9,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
 from lading.linux.process import reset_signals
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
