@@ -10,12 +10,14 @@ add a row to VERBS: its command line, what it needs to exist first, and its list
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from lading import precompiled
 from lading.cli.launcher import import_roots
 from tests.support import Lading
 
@@ -23,6 +25,8 @@ from tests.support import Lading
 PROBE = """
 import sys
 sys.path[:0] = {paths!r}
+from lading import precompiled
+precompiled.install({modules!r})
 from lading.cli.main import main
 try:
     code = main(sys.argv[2:])
@@ -34,8 +38,18 @@ raise SystemExit(code)
 
 # Frozen into the interpreter, loaded by every verb: os and os.path.
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
-# The command line: the global flags, the small parser, the log, and the verb's module.
-CLI = OS | {"__future__", "lading", "lading.cli", "lading.cli.main", "lading.cli.args", "lading.log", "lading.errors"}
+# The launcher's importer, then the command line: the global flags, the small parser, the log,
+# and the verb's module.
+CLI = OS | {
+    "__future__",
+    "lading",
+    "lading.precompiled",
+    "lading.cli",
+    "lading.cli.main",
+    "lading.cli.args",
+    "lading.log",
+    "lading.errors",
+}
 # An existing container: state.json (through _json), its lock, its init process and its cgroup.
 CONTAINER = CLI | {
     "_json",
@@ -119,7 +133,8 @@ def bare_interpreter() -> set[str]:
 
 def modules_of(lading: Lading, cwd: Path, argv: list[str]) -> set[str]:
     out = lading.tmp / "modules"
-    code = PROBE.format(paths=import_roots())
+    modules = precompiled.path_for(os.path.dirname(precompiled.__file__))  # precompiled.py is in the package
+    code = PROBE.format(paths=import_roots(), modules=modules)
     subprocess.run(
         [sys.executable, "-IS", "-c", code, str(out), "--root", str(lading.root), *argv],
         cwd=cwd,

@@ -16,7 +16,7 @@ from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import cgroups, hooks
+from lading.runtime import cgroups, hooks, pid_file
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -131,7 +131,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         finally:
             os.close(pidfd)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, init_pid)
+            pid_file.write(opts.pid_file, init_pid)
         return state
     except BaseException:
         if init_pid is not None:
@@ -234,38 +234,3 @@ def _idmapped_trees(plan: Plan) -> dict[int, int]:
             os.close(fd)
         raise
     return trees
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    """Write the pid file atomically, as podman and containerd read it right away.
-
-    The rename replaces whatever stands at path, so a device, FIFO, socket or directory there is
-    refused instead (runc's `--pid-file /dev/null` turns the host's /dev/null into a file); a
-    regular file or a symlink (the link itself is replaced) is fine. The temporary file is made
-    fresh, never through a link someone planted."""
-    import stat
-
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    try:
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            mode = stat.S_IFREG
-        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            raise LadingError(f"--pid-file {path}: exists and is not a regular file; refusing to replace it")
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        with open(fd, "w") as f:
-            f.write(str(pid))
-        os.rename(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise LadingError(f"--pid-file {path}: {e.strerror}") from None
-    log.debug("wrote pid file %s", path)

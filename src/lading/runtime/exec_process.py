@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class ProcessFlags(Record):
-    args: list[str] = []  # noqa: RUF012  # a NamedTuple default, never mutated
+    args: list[str] = []  # noqa: RUF012  # a Record default, never mutated
     tty: bool = False
     cwd: str | None = None
     env: list[str] = []  # noqa: RUF012

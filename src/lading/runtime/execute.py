@@ -25,13 +25,12 @@ from lading.linux import prctl, signals, trampoline
 from lading.linux import process as proc_
 from lading.linux.userns import setgroups_allowed
 from lading.record import Record
-from lading.runtime import lifecycle, process_attrs, security
+from lading.runtime import lifecycle, pid_file, process_attrs, security
+from lading.runtime import process as process_
 from lading.runtime.cgroups import ContainerCgroup
-from lading.runtime.create import write_pid_file
 from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
 from lading.runtime.launch import Launch
-from lading.runtime.plan import kept_fds, listen_fds_passed
 from lading.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -50,12 +49,12 @@ class ExecOptions(Record):
     preserve_fds: int = 0
     ignore_paused: bool = False
     # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
-    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
+    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a Record default, never mutated
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     """Run the process; its exit status in the foreground, 0 once it started when detached."""
-    keep_fds = kept_fds(listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
+    keep_fds = process_.kept_fds(process_.listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
     state = store.load(cid)
     status = lifecycle.status(store, cid, state)
     if status == "stopped":
@@ -123,7 +122,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             master = terminal.receive_master(ours)
             ours.close()
         if opts.pid_file:
-            write_pid_file(opts.pid_file, pid)
+            pid_file.write(opts.pid_file, pid)
     except BaseException:
         if master is not None:
             os.close(master)

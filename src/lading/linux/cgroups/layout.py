@@ -44,7 +44,7 @@ class Hierarchy(Record):
 
 class Layout(Record):
     mode: Mode
-    v1: dict[str, Hierarchy] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
+    v1: dict[str, Hierarchy] = {}  # noqa: RUF012  # a Record default, never mutated
     unified: Hierarchy | None = None
     v2_controllers: frozenset[str] = frozenset()
 
