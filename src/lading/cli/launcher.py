@@ -19,16 +19,10 @@ import os
 import sys
 
 
-def launcher_text(python: str, paths: list[str], precompiled: str) -> str:
-    return (
-        f"#!{python} -IS\n"
-        "import sys\n"
-        f"sys.path[:0] = {paths!r}\n"
-        "from lading import precompiled\n"
-        f"precompiled.install({precompiled!r})\n"
-        "from lading.cli.main import main_exit\n"
-        "main_exit()\n"
-    )
+def launcher_text(python: str, paths: list[str]) -> str:
+    from lading import precompiled
+
+    return f"#!{python} -IS\n" + precompiled.boot_code(paths)
 
 
 def import_roots() -> list[str]:
@@ -51,11 +45,10 @@ def write_launcher(path: str, python: str = sys.executable) -> None:
     from lading import precompiled
 
     package_dir = os.path.dirname(os.path.abspath(lading.__file__ or ""))
-    modules = precompiled.path_for(package_dir)
-    precompiled.build(package_dir, modules)
+    precompiled.build(package_dir, precompiled.path_for(package_dir))
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(launcher_text(os.path.abspath(python), import_roots(), modules))
+        f.write(launcher_text(os.path.abspath(python), import_roots()))
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
 

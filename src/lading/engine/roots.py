@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lading import precompiled
 from lading.engine.containers import ContainerStore
 from lading.engine.layers import LayerStore
 from lading.errors import LadingError
@@ -23,7 +24,7 @@ def _boot() -> str:
     found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
     if found and found not in paths:
         paths.append(found)
-    return f"import sys; sys.path[:0] = {paths!r}; from lading.cli.main import main_exit; main_exit()"
+    return precompiled.boot_code(paths)
 
 
 def boot_id() -> str:
@@ -56,7 +57,8 @@ class Roots:
     def lading(self, *args: str) -> list[str]:
         """This program, for the monitor to run later (its exit command, the default runtime),
         started as cli/launcher.py's launcher does: ``python -I -S`` with lading's and msgspec's
-        directories put on sys.path, so each runtime verb skips site processing."""
+        directories put on sys.path, so each runtime verb skips site processing, and lading's
+        modules from the precompiled file install.sh's launcher built."""
         return [sys.executable, "-I", "-S", "-c", _boot(), *args]
 
     def runtime_argv(self, runtime: str) -> list[str]:
