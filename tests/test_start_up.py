@@ -10,23 +10,18 @@ add a row to VERBS: its command line, what it needs to exist first, and its list
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lading import precompiled
+from lading import boot
 from lading.cli.launcher import import_roots
 from tests.support import Lading
 
-# The part of the launcher before the verb runs, then the verb, then sys.modules into argv[1].
-PROBE = """
-import sys
-sys.path[:0] = {paths!r}
-from lading import precompiled
-precompiled.install({modules!r})
+# After the launcher's start-up code (lading/boot.py): the verb, then sys.modules into argv[1].
+PROBE_VERB = """
 from lading.cli.main import main
 try:
     code = main(sys.argv[2:])
@@ -38,9 +33,10 @@ raise SystemExit(code)
 
 # Frozen into the interpreter, loaded by every verb: os and os.path.
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
-# The launcher's importer, then the command line: the global flags, the small parser, the log,
-# and the verb's module.
+# The launcher's start-up (gc, for its threshold; the precompiled modules), then the command
+# line: the global flags, the small parser, the log, and the verb's module.
 CLI = OS | {
+    "gc",
     "__future__",
     "lading",
     "lading.precompiled",
@@ -121,6 +117,12 @@ VERBS: list[tuple[str, str, list[str], set[str]]] = [
 ]
 
 
+def probe() -> str:
+    """Python code that runs a command line as the launcher does and writes the names in
+    sys.modules when it is done: ``python -IS -c CODE FILE ARGS...``."""
+    return boot.setup(import_roots()) + PROBE_VERB
+
+
 def bare_interpreter() -> set[str]:
     out = subprocess.run(
         [sys.executable, "-IS", "-c", "import sys; print(' '.join(sys.modules))"],
@@ -133,8 +135,7 @@ def bare_interpreter() -> set[str]:
 
 def modules_of(lading: Lading, cwd: Path, argv: list[str]) -> set[str]:
     out = lading.tmp / "modules"
-    modules = precompiled.path_for(os.path.dirname(precompiled.__file__))  # precompiled.py is in the package
-    code = PROBE.format(paths=import_roots(), modules=modules)
+    code = probe()
     subprocess.run(
         [sys.executable, "-IS", "-c", code, str(out), "--root", str(lading.root), *argv],
         cwd=cwd,

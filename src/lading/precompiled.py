@@ -38,20 +38,6 @@ _LENGTH = 4
 _FIRST_READ = 32768
 
 
-def boot_code(paths: list[str]) -> str:
-    """Python code that runs the command line: ``paths`` (lading's directory, then msgspec's)
-    first on sys.path, lading's modules from this file, then main. The launcher's body, and what
-    the engine runs as ``python -I -S -c`` when lading is the runtime."""
-    return (
-        "import sys\n"
-        f"sys.path[:0] = {paths!r}\n"
-        "from lading import precompiled\n"
-        f"precompiled.install({path_for(os.path.join(paths[0], 'lading'))!r})\n"
-        "from lading.cli.main import main_exit\n"
-        "main_exit()\n"
-    )
-
-
 def path_for(package_dir: str) -> str:
     """Where the file of the package in package_dir lives: beside its .pyc files."""
     return os.path.join(package_dir, "__pycache__", f"lading.{sys.implementation.cache_tag}.precompiled")

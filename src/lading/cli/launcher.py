@@ -4,11 +4,11 @@ pip's console-script wrapper runs site processing (every ``.pth`` file in site-p
 imports ``re`` before lading's first line; podman and containerd exec the runtime for every verb,
 so that is paid on every container step. The launcher instead starts Python isolated (``-I``: no
 environment variables, no user site, no script directory on sys.path) and without ``site``
-(``-S``), and puts the two directories lading needs on sys.path itself: where the ``lading``
-package is and where ``msgspec`` is (the same directory in an ordinary install; two in an
-editable one). It then serves lading's modules from the file lading.precompiled builds here, at
-install time, instead of searching sys.path for each (see that module: an edited module is
-still imported from its source).
+(``-S``), then runs lading/boot.py's code: the two directories lading needs put on sys.path by
+hand (where the ``lading`` package is and where ``msgspec`` is: the same directory in an
+ordinary install, two in an editable one), and lading's modules served from the file
+lading.precompiled builds here, at install time, instead of a search of sys.path for each (an
+edited module is still imported from its source).
 
 usage: python -m lading.cli.launcher PATH    (run with the interpreter lading is installed in)
 """
@@ -20,9 +20,9 @@ import sys
 
 
 def launcher_text(python: str, paths: list[str]) -> str:
-    from lading import precompiled
+    from lading import boot
 
-    return f"#!{python} -IS\n" + precompiled.boot_code(paths)
+    return f"#!{python} -IS\n" + boot.code(paths)
 
 
 def import_roots() -> list[str]:

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from lading import precompiled
+from lading import boot
 from lading.engine import own_runtime
 from lading.engine.containers import ContainerStore
 from lading.engine.layers import LayerStore
@@ -24,7 +24,7 @@ def _boot() -> str:
     found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
     if found and found not in paths:
         paths.append(found)
-    return precompiled.boot_code(paths)
+    return boot.code(paths)
 
 
 def boot_id() -> str:
