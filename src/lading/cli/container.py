@@ -289,13 +289,18 @@ def _options(args: argparse.Namespace) -> Any:
 
 def _image(roots: Any, text: str, pull: str) -> Any:
     """The image from the store, pulled first if it is not there (as docker run does)."""
+    from lading.engine import image_record
+
+    found = image_record.find(roots.storage, text)
+    if found is not None:
+        return found
     from lading.errors import NotFoundError
     from lading.image.images import load
     from lading.image.store import Store
 
     store = Store(roots.storage)
     try:
-        return store, load(store, text)
+        return image_record.from_image(load(store, text))
     except NotFoundError:
         if pull == "never":
             raise
@@ -309,7 +314,7 @@ def _image(roots: Any, text: str, pull: str) -> Any:
     sys.stderr.write(f"Unable to find image '{ref}' locally\n")
     local = ref.domain.split(":")[0] in ("localhost", "127.0.0.1", "::1")
     pull_image(store, ref, PullOptions(platform=host(), insecure=local), Progress(sys.stderr, quiet=True))
-    return store, load(store, str(ref))
+    return image_record.from_image(load(store, str(ref)))
 
 
 def _make(roots: Any, args: argparse.Namespace) -> Any:
@@ -318,8 +323,7 @@ def _make(roots: Any, args: argparse.Namespace) -> Any:
     options = _options(args)
     if args.rm and args.restart != "no":
         raise LadingError("conflicting options: --restart and --rm")
-    store, image = _image(roots, args.image, args.pull)
-    return create(roots, store, image, options)
+    return create(roots, _image(roots, args.image, args.pull), options)
 
 
 def _create(roots: Any, args: argparse.Namespace) -> int:
