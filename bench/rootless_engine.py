@@ -21,22 +21,20 @@ usage: python bench/rootless_engine.py [-n ROUNDS]
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
+from bench.rootless import rounds_option, timed  # noqa: E402
 from bench.runtime import load, percentile  # noqa: E402
 from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
 from tests.clients.runtimes import RUNC  # noqa: E402
-from tests.userns.support import UnprivilegedUser, create_user, remove_user, user_python  # noqa: E402
+from tests.userns.support import create_user, remove_user, user_python  # noqa: E402
 from tests.userns.test_rootless_podman import RootlessPodman  # noqa: E402
 
 from lading.cli.launcher import write_launcher  # noqa: E402
@@ -46,27 +44,8 @@ BESIDE = "  the same, another container running"
 PODMAN = "podman run --rm IMAGE true"
 
 
-def timed(user: UnprivilegedUser, argv: list[str], env: dict[str, str] | None = None) -> float:
-    start = time.perf_counter()
-    p = subprocess.run(
-        [*user.prefix(**(env or {})), *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-        cwd=user.home,
-    )
-    elapsed = (time.perf_counter() - start) * 1000
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()}")
-    return elapsed
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", type=int, default=20, help="rounds (default 20)")
-    rounds = ap.parse_args().n
+    rounds = rounds_option(__doc__)
     user = create_user()
     try:
         with tempfile.TemporaryDirectory() as work:
