@@ -45,6 +45,7 @@ class CreateOptions:
     cap_drop: list[str] = field(default_factory=list)
     read_only: bool = False
     privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)  # engine/security.py parse_options' form
     restart: str = "no"
     runtime: str = "lading"
     init: bool = False
@@ -151,6 +152,7 @@ def _records(
         "AutoRemove": o.auto_remove,
         "Runtime": roots_.runtime_path(o.runtime),
         "Privileged": o.privileged,
+        "SecurityOpt": o.security_opt or None,
         "ReadonlyRootfs": o.read_only,
         "CapAdd": o.cap_add,
         "CapDrop": o.cap_drop,

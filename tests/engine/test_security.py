@@ -1,0 +1,297 @@
+"""What confines an engine container (seccomp, --privileged, --security-opt), beside podman.
+
+The same image and command under `lading container run` and `podman run` (private storage,
+Debian's runc): where docker and podman agree, the output and status must be the same. Where
+podman's default seccomp profile differs from docker's (podman's answers ENOSYS for an unknown
+system call and lets the kernel alone judge keyctl, unshare or clone3), the engine gives
+docker's answer, and the test says podman's. Nothing here changes the host: the checks with
+--privileged only read (the /dev listing, capabilities, mount options).
+
+System calls are made by a small static probe bound into the container read-only:
+``probe NR [ARG...]`` prints ``ok`` or the strerror of the errno.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lading.engine import seccomp_default
+from lading.linux import seccomp as sc
+from tests.clients.image import IMAGE_NAME
+from tests.clients.podman import Podman
+from tests.engine.support import Engine
+
+PROBE = "/probe"
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWUSER = 0x10000000
+SIGCHLD = 17
+PER_LINUX32 = 0x8
+PER_BSD = 0x6
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc (Debian: gcc, libc6-dev)")
+    d = tmp_path_factory.mktemp("probe")
+    (d / "probe.c").write_text(
+        "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+        "#include <unistd.h>\n#include <sys/syscall.h>\n"
+        "int main(int argc, char **argv) {\n"
+        "  unsigned long a[6] = {0};\n"
+        "  for (int i = 2; i < argc && i < 8; i++) a[i - 2] = strtoul(argv[i], 0, 0);\n"
+        "  pid_t self = getpid();\n"
+        "  long r = syscall(strtol(argv[1], 0, 0), a[0], a[1], a[2], a[3], a[4], a[5]);\n"
+        "  if (getpid() != self) _exit(0); /* the child of a clone that was allowed */\n"
+        '  puts(r < 0 ? strerror(errno) : "ok");\n'
+        "  return 0;\n"
+        "}\n"
+    )
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "probe"), str(d / "probe.c")], check=True)
+    return d / "probe"
+
+
+def nr(name: str) -> str:
+    number = sc.resolve_syscall(name)
+    assert number is not None and number >= 0, name
+    return str(number)
+
+
+def call(name: str, *args: int) -> list[str]:
+    return [PROBE, nr(name), *(hex(a) for a in args)]
+
+
+@dataclass
+class Both:
+    """The engine (the image imported) and podman, to run one command under each."""
+
+    engine: Engine
+    podman: Podman
+    probe: Path
+
+    def run(
+        self, flags: list[str], command: list[str]
+    ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+        """(lading's, podman's) `run --rm` of the same command with the same flags."""
+        binds = ["-v", f"{self.probe}:{PROBE}:ro"] if command[0] == PROBE else []
+        ours = self.engine("run", "--rm", *binds, *flags, IMAGE_NAME, *command, check=False)
+        theirs = self.podman.run("--rm", *binds, *flags, IMAGE_NAME, *command, check=False)
+        if not theirs.stdout and not theirs.stderr and (ours.stdout or ours.stderr):
+            theirs = self.podman.run("--rm", *binds, *flags, IMAGE_NAME, *command, check=False)  # podman 4.3 lost it
+        return ours, theirs
+
+
+@pytest.fixture
+def both(engine: Engine, podman: Podman, archive: Path, probe: Path) -> Both:
+    engine.image("import", str(archive), IMAGE_NAME)
+    return Both(engine, podman, probe)
+
+
+SAME_AS_PODMAN = {
+    "filter on": ([], ["grep", "^Seccomp:", "/proc/self/status"]),
+    "seccomp=unconfined": (["--security-opt", "seccomp=unconfined"], ["grep", "^Seccomp:", "/proc/self/status"]),
+    "privileged: no filter": (["--privileged"], ["grep", "^Seccomp:", "/proc/self/status"]),
+    "no no_new_privs": ([], ["grep", "^NoNewPrivs:", "/proc/self/status"]),
+    "no-new-privileges": (["--security-opt", "no-new-privileges"], ["grep", "^NoNewPrivs:", "/proc/self/status"]),
+    "no-new-privileges=false": (
+        ["--security-opt", "no-new-privileges=false"],
+        ["grep", "^NoNewPrivs:", "/proc/self/status"],
+    ),
+    "mount refused": ([], ["sh", "-c", "mkdir -p /m && mount -t tmpfs t /m && echo mounted"]),
+    "mount with SYS_ADMIN": (["--cap-add", "SYS_ADMIN"], ["sh", "-c", "mkdir -p /m && mount -t tmpfs t /m && echo ok"]),
+    "mount privileged": (["--privileged"], ["sh", "-c", "mkdir -p /m && mount -t tmpfs t /m && echo mounted"]),
+    "linux32": ([], ["linux32", "uname", "-m"]),
+    "dmesg refused": ([], ["sh", "-c", "dmesg >/dev/null"]),
+    "dmesg privileged": (["--privileged"], ["sh", "-c", "dmesg >/dev/null"]),
+    "privileged capabilities": (["--privileged"], ["grep", "-E", "^Cap(Eff|Prm|Bnd)", "/proc/self/status"]),
+    "sysfs read-only": ([], ["awk", '$2 == "/sys" { split($4, o, ","); print $3, o[1] }', "/proc/mounts"]),
+    "privileged: sysfs read-write": (
+        ["--privileged"],
+        ["awk", '$2 == "/sys" { split($4, o, ","); print $3, o[1] }', "/proc/mounts"],
+    ),
+    "masked paths": ([], ["sh", "-c", "grep -c ' /proc/kcore ' /proc/mounts"]),
+    "privileged: nothing masked": (["--privileged"], ["sh", "-c", "grep -c ' /proc/kcore ' /proc/mounts"]),
+}
+
+
+@pytest.mark.parametrize("case", SAME_AS_PODMAN)
+def test_same_as_podman(both: Both, case: str) -> None:
+    flags, command = SAME_AS_PODMAN[case]
+    ours, theirs = both.run(flags, command)
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), (ours, theirs)
+    assert ours.stderr == theirs.stderr
+
+
+PROBES_SAME_AS_PODMAN = {
+    "personality PER_LINUX32": ([], ("personality", PER_LINUX32), "ok"),
+    "personality query": ([], ("personality", 0xFFFFFFFF), "ok"),
+    "clone with a namespace refused": ([], ("clone", CLONE_NEWUTS | SIGCHLD), os.strerror(errno.EPERM)),
+    "clone with a namespace, SYS_ADMIN": (["--cap-add", "SYS_ADMIN"], ("clone", CLONE_NEWUTS | SIGCHLD), "ok"),
+    "plain clone": ([], ("clone", SIGCHLD), "ok"),
+    "removed syscall, unconfined": (
+        ["--security-opt", "seccomp=unconfined"],
+        ("nfsservctl",),
+        os.strerror(errno.ENOSYS),
+    ),
+    "module loading refused": ([], ("delete_module", 0, 0), os.strerror(errno.EPERM)),
+    "ptrace allowed (since 4.8), nobody to trace": ([], ("ptrace", 0xFFFF), os.strerror(errno.ESRCH)),
+}
+
+
+@pytest.mark.parametrize("case", PROBES_SAME_AS_PODMAN)
+def test_system_calls_as_podman(both: Both, case: str) -> None:
+    flags, (name, *args), expected = PROBES_SAME_AS_PODMAN[case]
+    ours, theirs = both.run(flags, call(name, *args))
+    assert theirs.stdout == ours.stdout == f"{expected}\n", (ours, theirs)
+
+
+# docker's answers where podman's profile gives another: (flags, call, ours (docker's), podman's)
+DOCKER_NOT_PODMAN = {
+    "keyctl is not in the list": ([], ("keyctl", 0), errno.EPERM, None),
+    "a removed syscall": ([], ("nfsservctl",), errno.EPERM, errno.EPERM),
+    "clone3: ENOSYS, so libc falls back to clone": ([], ("clone3",), errno.ENOSYS, errno.EINVAL),
+    "clone3 with SYS_ADMIN": (["--cap-add", "SYS_ADMIN"], ("clone3",), errno.EINVAL, errno.EINVAL),
+    "unshare of a user namespace": ([], ("unshare", CLONE_NEWUSER), errno.EPERM, 0),
+    "unshare with SYS_ADMIN": (["--cap-add", "SYS_ADMIN"], ("unshare", CLONE_NEWUSER), 0, 0),
+    "personality PER_BSD": ([], ("personality", PER_BSD), errno.EPERM, errno.ENOSYS),
+}
+
+
+def _said(code: int | None) -> str:
+    return "ok\n" if code == 0 else f"{os.strerror(code)}\n" if code else ""
+
+
+@pytest.mark.parametrize("case", DOCKER_NOT_PODMAN)
+def test_docker_answers(both: Both, case: str) -> None:
+    flags, (name, *args), ours_expected, theirs_expected = DOCKER_NOT_PODMAN[case]
+    ours, theirs = both.run(flags, call(name, *args))
+    assert ours.stdout == _said(ours_expected), ours
+    if theirs_expected is not None:
+        assert theirs.stdout == _said(theirs_expected), theirs
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="an x86_64 system call number no kernel has")
+def test_an_unknown_system_call_is_eperm(both: Both) -> None:
+    """Numbers 335-423 are unassigned on x86_64; docker answers EPERM, podman ENOSYS."""
+    ours, theirs = both.run([], [PROBE, "400"])
+    assert ours.stdout == _said(errno.EPERM), ours
+    assert theirs.stdout == _said(errno.ENOSYS), theirs
+
+
+def test_privileged_sees_the_host_devices(both: Both) -> None:
+    """The host's device nodes (not /dev/console, /dev/pts, ...), as podman binds them too."""
+    command = ["sh", "-c", "find /dev -type c -o -type b | sort"]
+    ours, theirs = both.run(["--privileged"], command)
+    assert ours.returncode == theirs.returncode == 0
+    host = {str(p) for p in Path("/dev").rglob("*") if p.is_char_device() or p.is_block_device()}
+    seen = set(ours.stdout.split())
+    assert {"/dev/kmsg", "/dev/loop0"} <= host & seen  # devices no default container has
+    assert seen == set(theirs.stdout.split())
+    default, _ = both.run([], command)
+    assert "/dev/kmsg" not in default.stdout.split()
+
+
+def test_a_profile_file_in_dockers_form(both: Both, tmp_path: Path) -> None:
+    """The default profile without mkdir, as a file: the same refusal under both."""
+    profile = seccomp_default.profile()
+    for rule in profile["syscalls"]:
+        rule["names"] = [n for n in rule["names"] if n not in ("mkdir", "mkdirat")]
+    path = tmp_path / "no-mkdir.json"
+    path.write_text(json.dumps(profile))
+    ours, theirs = both.run(["--security-opt", f"seccomp={path}"], ["mkdir", "/made"])
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (1, theirs.stderr)
+    assert "Operation not permitted" in ours.stderr
+
+
+def test_a_profile_file_is_kept_at_create(both: Both, tmp_path: Path) -> None:
+    """The profile is read once, at create (as docker's CLI sends its text): a later edit of the
+    file changes nothing, and inspect shows the option."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}))
+    engine = both.engine
+    engine("create", "--name", "kept", "--security-opt", f"seccomp={path}", IMAGE_NAME, "true")
+    path.write_text("not JSON")
+    opts = engine.inspect("kept")["HostConfig"]["SecurityOpt"]
+    assert [json.loads(o.partition("=")[2]) for o in opts] == [{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}]
+    engine("start", "-a", "kept")
+    engine("rm", "kept")
+
+
+BAD_PROFILES = {
+    "malformed JSON": ("{", "malformed JSON at line 1 column 2"),
+    "unknown action": (
+        {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]},
+        '$.syscalls[0].action: unknown seccomp action "SCMP_ACT_NOPE"',
+    ),
+    "unknown operator": (
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "op": "X", "value": 1}]}
+            ],
+        },
+        '$.syscalls[0].args[0].op: unknown seccomp operator "X"',
+    ),
+    "bad minKernel": (
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "new"}}],
+        },
+        "$.syscalls[0].includes.minKernel:",
+    ),
+    "unknown architecture in archMap": (
+        {"defaultAction": "SCMP_ACT_ERRNO", "archMap": [{"architecture": "SCMP_ARCH_PDP11", "subArchitectures": []}]},
+        "$.archMap[0]:",
+    ),
+    "both architectures and archMap": (
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64"}],
+        },
+        "$: give either architectures or archMap",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PROFILES)
+def test_a_bad_profile_file_is_one_line(both: Both, tmp_path: Path, case: str) -> None:
+    doc, said = BAD_PROFILES[case]
+    path = tmp_path / "bad.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    engine = both.engine
+    for verb in ("run", "create"):
+        p = engine(verb, "--security-opt", f"seccomp={path}", IMAGE_NAME, "true", check=False)
+        assert p.returncode == 125
+        assert p.stderr.startswith(f"Error: {path}: "), p.stderr
+        assert said in p.stderr
+        assert len(p.stderr.splitlines()) == 1
+    assert both.engine("ps", "-a", "-q").stdout == ""
+
+
+BAD_OPTIONS = {
+    "unknown option": "foo=bar",
+    "no value": "seccomp",
+    "not a boolean": "no-new-privileges=maybe",
+    "no such file": "seccomp=/no/such/profile.json",
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_bad_security_options(both: Both, case: str) -> None:
+    ours, theirs = both.run(["--security-opt", BAD_OPTIONS[case]], ["true"])
+    assert ours.returncode == theirs.returncode == 125
+    assert len(ours.stderr.splitlines()) == 1, ours.stderr
+    if case == "no such file":
+        assert ours.stderr == "Error: /no/such/profile.json: no such file\n"
+    else:  # docker's words, which podman took too
+        assert ours.stderr == theirs.stderr
+    assert both.engine("ps", "-a", "-q").stdout == ""
