@@ -1,6 +1,6 @@
 """The engine beside podman: `lading container run --rm IMAGE true` and `podman run --rm IMAGE true`.
 
-  python bench/engine.py [-n N] [--concurrent C]
+  python bench/engine.py [-n N] [--concurrent C] [--unconfined]
 
 Both on private storage with the same image (a busybox OCI archive built here, imported into
 lading's store and loaded into podman's), podman with Debian's runc and conmon. Rounds are
@@ -8,7 +8,9 @@ interleaved (lading, lading with runc as its runtime, podman; reversed in odd ro
 each command's median wall time and the median of the per-round ratios to podman with their
 10%-90% spread. Then C containers (`run -d IMAGE sleep 600`) are started at once by each engine:
 the wall time until every command returned, the largest peak RSS of one of those commands, and the
-memory (PSS) of the C monitors (lading's) or conmons (podman's) left running. docker is not part of
+memory (PSS) of the C monitors (lading's) or conmons (podman's) left running (none with C = 0).
+With --unconfined, lading and podman also run with `--security-opt seccomp=unconfined`: the cost of
+their default seccomp profiles (both apply one) is the difference. docker is not part of
 Debian 12's default set here (docker.io is not installed), so it is not measured.
 """
 
@@ -83,6 +85,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
     ap.add_argument("--concurrent", type=int, default=50, help="containers started at once (default 50)")
+    ap.add_argument("--unconfined", action="store_true", help="also run both with seccomp=unconfined")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lading-bench-engine-"))
     archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
@@ -111,6 +114,17 @@ def main() -> int:
             ],
             "podman run --rm IMAGE true": [*podman_run, "--rm", IMAGE_NAME, "true"],
         }
+        if opts.unconfined:
+            unconfined = ["--security-opt", "seccomp=unconfined"]
+            commands["lading container run --rm (unconfined)"] = [
+                *engine,
+                "run",
+                "--rm",
+                *unconfined,
+                IMAGE_NAME,
+                "true",
+            ]
+            commands["podman run --rm (unconfined)"] = [*podman_run, "--rm", *unconfined, IMAGE_NAME, "true"]
         for argv in commands.values():  # warm caches (the first run unpacks the image's layers)
             _timed(argv, podman.env)
         times: dict[str, list[float]] = {k: [] for k in commands}
@@ -127,12 +141,13 @@ def main() -> int:
             median_ms = statistics.median(times[k]) * 1000
             print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
 
-        print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
-        print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
+        if opts.concurrent:
+            print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
+            print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
         for label, argv, monitor in (
             ("lading", [*engine, "run", "-d"], None),
             ("podman", [*podman_run, "-d"], "conmon"),
-        ):
+        )[: 2 if opts.concurrent else 0]:
             start = time.perf_counter()
             with ThreadPoolExecutor(opts.concurrent) as pool:
                 results = list(

@@ -23,8 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from lading.engine import seccomp_default
+from lading.engine import seccomp_default, security
+from lading.engine.bundle import DEFAULT_CAPS
+from lading.linux import capabilities
 from lading.linux import seccomp as sc
+from lading.runtime.seccomp import prepare
+from lading.spec.decode import decode
+from lading.spec.runtime_config import LinuxSeccomp
 from tests.clients.image import IMAGE_NAME
 from tests.clients.podman import Podman
 from tests.engine.support import Engine
@@ -93,6 +98,25 @@ class Both:
 def both(engine: Engine, podman: Podman, archive: Path, probe: Path) -> Both:
     engine.image("import", str(archive), IMAGE_NAME)
     return Both(engine, podman, probe)
+
+
+def test_every_name_in_the_default_profile_is_a_system_call() -> None:
+    """A misspelt name would be skipped quietly by the runtime (as runc skips unknown ones)."""
+    names = {n for rule in seccomp_default.profile()["syscalls"] for n in rule["names"]}
+    assert not sorted(n for n in names if sc.resolve_syscall(n) is None)
+
+
+@pytest.mark.parametrize("caps", [[], list(DEFAULT_CAPS), list(capabilities.NAMES)], ids=["none", "docker's", "all"])
+def test_the_default_profile_passes_the_runtimes_decoder(caps: list[str]) -> None:
+    """What the bundle gets: valid for the runtime's decoder, compiled by libseccomp; the
+    conditional rules follow the capabilities."""
+    linux_seccomp = security.seccomp({}, caps)
+    assert linux_seccomp is not None
+    assert prepare(decode(json.dumps(linux_seccomp).encode(), LinuxSeccomp, "config.json")).program
+    allowed = {n for r in linux_seccomp["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
+    assert ("mount" in allowed) == ("CAP_SYS_ADMIN" in caps)
+    assert ("chroot" in allowed) == ("CAP_SYS_CHROOT" in caps)
+    assert ("clone3" in allowed) == ("CAP_SYS_ADMIN" in caps)
 
 
 SAME_AS_PODMAN = {

@@ -24,7 +24,7 @@ _ALWAYS = {
         fchown32 fchownat fcntl fcntl64 fdatasync flock fstat fstat64 fstatat64 fstatfs fstatfs64
         fsync ftruncate ftruncate64 futimesat getcwd getdents getdents64 lchown lchown32 link linkat
         _llseek lseek lstat lstat64 mkdir mkdirat mknod mknodat name_to_handle_at newfstatat open
-        openat openat2 pread64 preadv preadv2 pwrite64 pwritev pwritev2 read readahead readlink
+        openat openat2 pipe pipe2 pread64 preadv preadv2 pwrite64 pwritev pwritev2 read readahead readlink
         readlinkat readv rename renameat renameat2 rmdir sendfile sendfile64 splice stat stat64 statfs
         statfs64 statx symlink symlinkat sync sync_file_range syncfs tee truncate truncate64 umask
         unlink unlinkat utime utimensat utimensat_time64 utimes vmsplice write writev
@@ -41,13 +41,13 @@ _ALWAYS = {
     """,
     "memory": """
         brk cachestat madvise map_shadow_stack membarrier memfd_create memfd_secret mincore mlock
-        mlock2 mlockall mmap mmap2 mprotect mremap mseal msync munlock munlockall munmap pkey_alloc
+        mlock2 mlockall mmap mmap2 mprotect mremap msync munlock munlockall munmap pkey_alloc
         pkey_free pkey_mprotect remap_file_pages
     """,
     "processes and threads": """
         capget capset execve execveat exit exit_group fork futex futex_requeue futex_time64
         futex_wait futex_waitv futex_wake get_robust_list get_thread_area getcpu getpgid getpgrp
-        getpid getppid getpriority getrlimit getrusage getsid gettid ioprio_get ioprio_set
+        getpid getppid getpriority getrandom getrlimit getrusage getsid gettid ioprio_get ioprio_set
         landlock_add_rule landlock_create_ruleset landlock_restrict_self pidfd_open prctl prlimit64
         process_mrelease restart_syscall rseq sched_get_priority_max sched_get_priority_min
         sched_getaffinity sched_getattr sched_getparam sched_getscheduler sched_rr_get_interval
