@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.image import IMAGE_NAME, build_oci_archive
-from tests.clients.podman import Podman
-from tests.clients.runtimes import make_runtime
+from tests.clients.image import build_oci_archive
+from tests.clients.podman import Podman, loaded_podman
 from tests.engine.support import SEEN, Engine, engine_cgroup_parents
 from tests.image.oci import E, Image, Layout, tar_bytes, tar_dir
 
@@ -102,11 +101,5 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def podman(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     """podman on private storage, running Debian's runc, with the busybox image loaded."""
-    directory = tmp_path_factory.mktemp("podman")
-    pm = Podman(directory / "podman", make_runtime("runc", directory / "runtime"))
-    try:
-        assert pm.load(archive) == IMAGE_NAME
+    with loaded_podman(tmp_path_factory.mktemp("podman"), "runc", archive) as pm:
         yield pm
-    finally:
-        left = pm.close()
-        assert not left, f"podman left behind: {left}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from lading.spec.runtime_config import LinuxSeccomp
 from tests.clients.image import IMAGE_NAME
 from tests.clients.podman import Podman
 from tests.engine.support import Engine
+from tests.support import static_program
 
 PROBE = "/probe"
 CLONE_NEWUTS = 0x04000000
@@ -44,10 +44,7 @@ PER_BSD = 0x6
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc (Debian: gcc, libc6-dev)")
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.c").write_text(
+    return static_program(
         "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
         "#include <unistd.h>\n#include <sys/syscall.h>\n"
         "int main(int argc, char **argv) {\n"
@@ -58,10 +55,9 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "  if (getpid() != self) _exit(0); /* the child of a clone that was allowed */\n"
         '  puts(r < 0 ? strerror(errno) : "ok");\n'
         "  return 0;\n"
-        "}\n"
+        "}\n",
+        tmp_path_factory.mktemp("probe"),
     )
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "probe"), str(d / "probe.c")], check=True)
-    return d / "probe"
 
 
 def nr(name: str) -> str:
