@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from lading.engine import bundle, etcfiles
+from lading.engine import bundle, etcfiles, own_runtime
 from lading.engine.containers import ConflictError, Container
 from lading.engine.create import crash_point, now
 from lading.engine.layers import image_chains
@@ -31,13 +30,23 @@ _BACKOFF_MAX = 60.0
 _BACKOFF_RESET = 10.0
 
 
-def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    argv = [*roots.runtime_argv(c.host["Runtime"]), *args]
+def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> None:
+    """A verb of the container's OCI runtime: lading's own in this process, another as a command."""
+    runtime = c.host["Runtime"]
+    if runtime == own_runtime.NAME:
+        try:
+            own_runtime.call(roots.runtime_root(runtime), list(args))
+        except LadingError:
+            if check:
+                raise
+        return
+    import subprocess
+
+    argv = [*roots.runtime_argv(runtime), *args]
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if check and p.returncode != 0:
         lines = (p.stderr.strip() or p.stdout.strip() or f"exit status {p.returncode}").splitlines()
         raise LadingError(f"{Path(argv[0]).name} {args[0]}: {lines[-1]}")
-    return p
 
 
 def _monitor_alive(c: Container) -> bool:
@@ -147,7 +156,7 @@ def start(
         opts = c.host["LogConfig"]["Config"]
         cfg = MonitorConfig(
             container_id=c.id,
-            runtime_argv=roots.runtime_argv(c.host["Runtime"]),
+            runtime_argv=roots.runtime_argv(c.host["Runtime"], in_process=True),
             bundle=run_dir / "bundle",
             exec_dir=run_dir / "exec",
             log_path=Path(c.config["LogPath"]),

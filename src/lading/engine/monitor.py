@@ -222,15 +222,21 @@ def _last_line(text: bytes) -> str:
 def _delete(cfg: MonitorConfig) -> None:
     import subprocess
 
+    from lading.engine import own_runtime
+
+    root = own_runtime.root_of(cfg.runtime_argv)
     try:
-        subprocess.run(
-            [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-    except OSError:
+        if root is not None:
+            own_runtime.call(root, ["delete", "--force", cfg.container_id])
+        else:
+            subprocess.run(
+                [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+    except (OSError, LadingError):
         pass
     for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID):
         (cfg.exec_dir / name).unlink(missing_ok=True)

@@ -44,6 +44,12 @@ def in_user_namespace() -> bool:
         return False
 
 
+def runs_rootless() -> bool:
+    """runc's ``--rootless auto``: not root, or root of a user namespace (cgroups this user may
+    not make are then skipped)."""
+    return os.geteuid() != 0 or in_user_namespace()
+
+
 def writes_itself(kind: str, ranges: list[IdRange]) -> bool:
     """True when this process may write the map without newuidmap/newgidmap."""
     if os.geteuid() == 0:
