@@ -4,8 +4,11 @@ The same image and command under `lading container run` and `podman run` (privat
 Debian's runc): where docker and podman agree, the output and status must be the same. Where
 podman's default seccomp profile differs from docker's (podman's answers ENOSYS for an unknown
 system call and lets the kernel alone judge keyctl, unshare or clone3), the engine gives
-docker's answer, and the test says podman's. Nothing here changes the host: the checks with
---privileged only read (the /dev listing, capabilities, mount options).
+docker's answer, and the test says podman's; with Debian's docker.io installed, a private
+dockerd gives docker's own answer beside them (its --privileged is left out: docker 20.10
+asks for every capability it knows, more than this machine's bounding set has). Nothing here
+changes the host: the checks with --privileged only read (the /dev listing, capabilities, mount
+options).
 
 System calls are made by a small static probe bound into the container read-only:
 ``probe NR [ARG...]`` prints ``ok`` or the strerror of the errno.
@@ -17,6 +20,7 @@ import errno
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from lading.linux import seccomp as sc
 from lading.runtime.seccomp import prepare
 from lading.spec.decode import decode
 from lading.spec.runtime_config import LinuxSeccomp
+from tests.clients import docker as docker_client
 from tests.clients.image import IMAGE_NAME
 from tests.clients.podman import Podman
 from tests.engine.support import Engine
@@ -60,6 +65,21 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="module")
+def docker(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker_client.Docker | None]:
+    """A private dockerd with the image, or None without Debian's docker.io."""
+    if not docker_client.available():
+        yield None
+        return
+    d = docker_client.Docker(tmp_path_factory.mktemp("docker"))
+    try:
+        d.load(archive, IMAGE_NAME)
+        yield d
+    finally:
+        left = d.close()
+        assert not left, f"docker left behind: {left}"
+
+
 def nr(name: str) -> str:
     number = sc.resolve_syscall(name)
     assert number is not None and number >= 0, name
@@ -77,12 +97,23 @@ class Both:
     engine: Engine
     podman: Podman
     probe: Path
+    docker: docker_client.Docker | None
+
+    def binds(self, command: list[str]) -> list[str]:
+        return ["-v", f"{self.probe}:{PROBE}:ro"] if command[0] == PROBE else []
+
+    def dockers(self, flags: list[str], command: list[str]) -> subprocess.CompletedProcess[str] | None:
+        """docker's `run --rm` of it (None without docker)."""
+        if self.docker is None:
+            return None
+        argv = ["run", "--rm", "--network", "none", *self.binds(command), *flags, IMAGE_NAME, *command]
+        return self.docker(*argv, check=False)
 
     def run(
         self, flags: list[str], command: list[str]
     ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
         """(lading's, podman's) `run --rm` of the same command with the same flags."""
-        binds = ["-v", f"{self.probe}:{PROBE}:ro"] if command[0] == PROBE else []
+        binds = self.binds(command)
         ours = self.engine("run", "--rm", *binds, *flags, IMAGE_NAME, *command, check=False)
         theirs = self.podman.run("--rm", *binds, *flags, IMAGE_NAME, *command, check=False)
         if not theirs.stdout and not theirs.stderr and (ours.stdout or ours.stderr):
@@ -91,9 +122,9 @@ class Both:
 
 
 @pytest.fixture
-def both(engine: Engine, podman: Podman, archive: Path, probe: Path) -> Both:
+def both(engine: Engine, podman: Podman, archive: Path, probe: Path, docker: docker_client.Docker | None) -> Both:
     engine.image("import", str(archive), IMAGE_NAME)
-    return Both(engine, podman, probe)
+    return Both(engine, podman, probe, docker)
 
 
 def test_every_name_in_the_default_profile_is_a_system_call() -> None:
@@ -196,6 +227,8 @@ def test_docker_answers(both: Both, case: str) -> None:
     assert ours.stdout == _said(ours_expected), ours
     if theirs_expected is not None:
         assert theirs.stdout == _said(theirs_expected), theirs
+    dockers = both.dockers(flags, call(name, *args))
+    assert dockers is None or dockers.stdout == ours.stdout, dockers
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="an x86_64 system call number no kernel has")
@@ -204,6 +237,8 @@ def test_an_unknown_system_call_is_eperm(both: Both) -> None:
     ours, theirs = both.run([], [PROBE, "400"])
     assert ours.stdout == _said(errno.EPERM), ours
     assert theirs.stdout == _said(errno.ENOSYS), theirs
+    dockers = both.dockers([], [PROBE, "400"])
+    assert dockers is None or dockers.stdout == ours.stdout, dockers
 
 
 def test_privileged_sees_the_host_devices(both: Both) -> None:
