@@ -139,7 +139,7 @@ def start(
     )
     c.config["HasBeenStartedBefore"] = True
     c.config["HasBeenManuallyStopped"] = False
-    roots.containers.save(c)  # from here on, a killed start is settled like a dead monitor
+    roots.containers.save(c, durable=False)  # from here on, a killed start is settled like a dead monitor
     crash_point("start-recorded")
     try:
         merged = roots.layers.mount(c.config["MountID"])
@@ -177,7 +177,7 @@ def start(
     st.update(
         Pid=launched.init_pid, MonitorPid=launched.monitor_pid, MonitorStart=process.start_time(launched.monitor_pid)
     )
-    roots.containers.save(c)
+    roots.containers.save(c, durable=False)
     crash_point("start-created")
     try:
         if on_created is not None:
@@ -189,7 +189,7 @@ def start(
         _failed(roots, c, str(e))
         raise
     del st["Starting"]
-    roots.containers.save(c)
+    roots.containers.save(c, durable=False)
 
 
 def _failed(roots: Roots, c: Container, error: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from lading.engine import own_runtime
@@ -42,12 +41,10 @@ def runtime_path(runtime: str) -> str:
     return os.path.abspath(found)
 
 
-@dataclass
 class Roots:
-    storage: Path
-    run: Path
-
-    def __post_init__(self) -> None:
+    def __init__(self, storage: Path, run: Path) -> None:
+        self.storage = storage
+        self.run = run
         self.containers = ContainerStore(self.storage)
         self.layers = LayerStore(self.storage)
 
