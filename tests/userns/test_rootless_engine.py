@@ -263,3 +263,26 @@ def test_rootless_engine_without_newuidmap(engine: UserEngine, unprivileged: Unp
     )
     assert engine("ps", "-aq").stdout == ""
     assert engine.settled_holder() is None
+
+
+def test_rootless_concurrent_first_commands_make_one_holder(engine: UserEngine) -> None:
+    """Commands started together with no holder: one makes it, the others join it, so every
+    container is in the one namespace; removed together, the last of them ends the holder."""
+    run = [*engine.user.prefix(), user_python(), "-m", "lading", "container", "run", "-d", "localhost/busybox:1"]
+    starts = [
+        subprocess.Popen([*run, "sleep", "1000"], stdout=subprocess.PIPE, text=True, cwd=engine.user.home)
+        for _ in range(4)
+    ]
+    cids = [p.communicate(timeout=180)[0].strip() for p in starts]
+    assert [p.returncode for p in starts] == [0] * 4
+    holder = engine.holder()
+    assert holder is not None
+    inits = [int(engine("inspect", "-f", "{{.State.Pid}}", cid).stdout) for cid in cids]
+    assert {_userns(pid) for pid in inits} == {_userns(holder)}
+    removes = [
+        subprocess.Popen([*engine.user.prefix(), user_python(), "-m", "lading", "container", "rm", "-f", cid])
+        for cid in cids
+    ]
+    assert [p.wait(timeout=180) for p in removes] == [0] * 4
+    assert engine.settled_holder() is None
+    assert engine("ps", "-aq").stdout == ""
