@@ -1,7 +1,7 @@
 """The engine beside podman and docker: `lading container run --rm IMAGE true`, `podman run --rm
 IMAGE true` and `docker run --rm --network none IMAGE true`.
 
-  python bench/engine.py [-n N] [--concurrent C] [--concurrent-rounds R]
+  python bench/engine.py [-n N] [--concurrent C] [--concurrent-rounds R] [--unconfined]
 
 All on private storage with the same image (a busybox OCI archive built here, imported into
 lading's store, loaded into podman's and, converted to docker's format, into docker's), podman with
@@ -13,7 +13,9 @@ their 10%-90% spread, and the load average before and after. Then C containers (
 sleep 600`) are started at once by each engine, in R rounds in alternating order: the median wall
 time until every command returned with the median of the per-round ratios to podman, the largest
 peak RSS of one of those commands, and the memory (PSS) of the C monitors (lading's), conmons
-(podman's) or containerd shims (docker's) left running.
+(podman's) or containerd shims (docker's) left running (none with C = 0). With --unconfined,
+lading and podman also run with `--security-opt seccomp=unconfined`: the cost of their default
+seccomp profiles (both apply one) is the difference.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
     ap.add_argument("--concurrent", type=int, default=50, help="containers started at once (default 50)")
     ap.add_argument("--concurrent-rounds", type=int, default=3, help="rounds of the concurrent starts (default 3)")
+    ap.add_argument("--unconfined", action="store_true", help="also run lading and podman with seccomp=unconfined")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lading-bench-engine-"))
     archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
@@ -145,6 +148,16 @@ def main() -> int:
             ),
             PODMAN: ([*podman_run, "--rm", IMAGE_NAME, "true"], podman.env),
         }
+        if opts.unconfined:
+            unconfined = ["--security-opt", "seccomp=unconfined"]
+            commands["lading container run --rm (seccomp=unconfined)"] = (
+                [*engine, "run", "--rm", *unconfined, IMAGE_NAME, "true"],
+                podman.env,
+            )
+            commands["podman run --rm (seccomp=unconfined)"] = (
+                [*podman_run, "--rm", *unconfined, IMAGE_NAME, "true"],
+                podman.env,
+            )
         if docker_client.available():
             docker = docker_client.Docker(tmp / "docker")
             docker.load(archive, IMAGE_NAME)
@@ -200,7 +213,9 @@ def main() -> int:
                 d.containerd.shims,
                 lambda names: d("rm", "--force", *names),
             )
-        rounds = opts.concurrent_rounds
+        rounds = opts.concurrent_rounds if opts.concurrent else 0
+        if not rounds:
+            return 0
         print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600), {rounds} interleaved rounds:")
         started: dict[str, list[tuple[float, int, int]]] = {k: [] for k in engines}
         loads = []

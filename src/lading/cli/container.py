@@ -85,6 +85,12 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        help="seccomp=unconfined|FILE, no-new-privileges[=true|false], apparmor=unconfined, label=disable",
+    )
+    p.add_argument(
         "--restart", default="no", help="restart policy: no, on-failure[:max-retries], always, unless-stopped"
     )
     p.add_argument("--runtime", default="lading", help="OCI runtime: lading (default), runc, crun, or a path")
@@ -195,15 +201,20 @@ def run(verb: str, args: argparse.Namespace) -> int:
     command = args.container_command
 
     def call() -> int:
-        storage, run = args.storage_root or "/var/lib/lading", args.run_root or "/run/lading-engine"
-        if os.geteuid() != 0:  # root of a user namespace of its own (engine/rootless.py)
-            from lading.engine import rootless
+        from lading.engine import rootless  # the user's namespace and its holder (engine/rootless.py)
+        from lading.linux.userns import in_user_namespace
 
+        storage, run = args.storage_root or "/var/lib/lading", args.run_root or "/run/lading-engine"
+        unprivileged = os.geteuid() != 0
+        if unprivileged:
             storage, run = rootless.roots(args.storage_root, args.run_root)
-            if command != "exec":  # exec joins the container's monitor's (_exec)
-                rootless.enter()
         roots = Roots(Path(os.path.abspath(storage)), Path(os.path.abspath(run)))
-        return int(globals()[f"_{command}"](roots, args))
+        lock = rootless.enter(roots) if unprivileged else rootless.inside(roots) if in_user_namespace() else None
+        try:
+            return int(globals()[f"_{command}"](roots, args))
+        finally:
+            if lock is not None:  # the holder ends with the last command that needs it
+                rootless.leave(roots, lock)
 
     # the command line's one error boundary, with docker's words and statuses
     status = 125 if command in ("run", "create") else 1
@@ -235,6 +246,7 @@ def _env(values: list[str]) -> list[str]:
 def _options(args: argparse.Namespace) -> Any:
     from lading.engine.create import CreateOptions
     from lading.engine.lifecycle import parse_size
+    from lading.engine.security import parse_options
 
     cpus = 0
     if args.cpus:
@@ -271,6 +283,7 @@ def _options(args: argparse.Namespace) -> Any:
         cap_drop=args.cap_drop,
         read_only=args.read_only,
         privileged=args.privileged,
+        security_opt=parse_options(args.security_opt),
         restart=args.restart,
         runtime=args.runtime,
         init=args.init,
@@ -711,7 +724,15 @@ def _running(roots: Any, name: str) -> Any:
 
 
 def _top(roots: Any, args: argparse.Namespace) -> int:
+    from lading.linux.userns import in_user_namespace
+
     c = _running(roots, args.container)
+    if in_user_namespace():  # rootless: no cgroup to list, so the init's process tree
+        from lading.linux.process import descendants
+        from lading.runtime.control import ps_table
+
+        sys.stdout.write(ps_table(descendants(c.state["Pid"]), args.ps_args or ["-ef"]))
+        return 0
     argv = [*roots.runtime_argv(c.host["Runtime"]), "ps", c.id, *(args.ps_args or ["-ef"])]
     os.execvp(argv[0], argv)
 
@@ -722,10 +743,6 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
     if not args.command:
         raise LadingError("exec: give the command to run")
     c = _running(roots, args.container)
-    if os.geteuid() != 0:
-        from lading.engine import rootless
-
-        rootless.join(c.state["MonitorPid"])
     argv = [*roots.runtime_argv(c.host["Runtime"]), "exec"]
     if args.tty:
         argv.append("--tty")
