@@ -11,19 +11,21 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, NamedTuple
 
 from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
 from lading.errors import LadingError
+from lading.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.engine.image_record import ImageRecord
 
 
-class CreateOptions(NamedTuple):
+class CreateOptions(Record):
     """What `run` and `create` were asked for (every field given: cli/container.py)."""
 
     image: str
