@@ -90,9 +90,10 @@ def linux_seccomp(profile: dict[str, Any], caps: list[str]) -> dict[str, Any]:
     have = set(caps)
     syscalls = []
     for rule in profile.get("syscalls") or ():
-        if not _applies(rule, have, arch):
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        if not names or not _applies(rule, have, arch):
             continue
-        call = {"names": rule.get("names") or [rule["name"]], "action": rule["action"]}
+        call = {"names": names, "action": rule["action"]}
         call.update({k: rule[k] for k in ("errnoRet", "args") if rule.get(k) is not None})
         syscalls.append(call)
     out["syscalls"] = syscalls
