@@ -75,24 +75,28 @@ CGROUP_VERBS = CONTAINER | HOOKS | {"lading.cli.cgroups", "lading.runtime.contro
 # the C halves of socket (the init's channel) and struct, ctypes (libc), termios (the console)
 # and zlib (the cgroup name under a --root of its own). Not msgspec, json, dataclasses, inspect,
 # typing, re, enum, functools, collections, contextlib, signal or socket.
-STARTS = CONTAINER | HOOKS | {
-    "lading.record",
-    "lading.spec",
-    "lading.spec.decode",
-    "lading.spec.model",
-    "lading.spec.runtime_config",
-    "lading.runtime.*",
-    "lading.linux.*",
-    "_socket",
-    "ctypes",
-    "_ctypes",
-    "ctypes._endian",
-    "types",
-    "struct",
-    "_struct",
-    "termios",
-    "zlib",
-}
+STARTS = (
+    CONTAINER
+    | HOOKS
+    | {
+        "lading.record",
+        "lading.spec",
+        "lading.spec.decode",
+        "lading.spec.model",
+        "lading.spec.runtime_config",
+        "lading.runtime.*",
+        "lading.linux.*",
+        "_socket",
+        "ctypes",
+        "_ctypes",
+        "ctypes._endian",
+        "types",
+        "struct",
+        "_struct",
+        "termios",
+        "zlib",
+    }
+)
 
 
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
