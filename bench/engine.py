@@ -1,15 +1,18 @@
-"""The engine beside podman: `lading container run --rm IMAGE true` and `podman run --rm IMAGE true`.
+"""The engine beside podman and docker: `lading container run --rm IMAGE true`, `podman run --rm
+IMAGE true` and `docker run --rm --network none IMAGE true`.
 
   python bench/engine.py [-n N] [--concurrent C]
 
-Both on private storage with the same image (a busybox OCI archive built here, imported into
-lading's store and loaded into podman's), podman with Debian's runc and conmon. Rounds are
-interleaved (lading, lading with runc as its runtime, podman; reversed in odd rounds); printed are
-each command's median wall time and the median of the per-round ratios to podman with their
-10%-90% spread. Then C containers (`run -d IMAGE sleep 600`) are started at once by each engine:
-the wall time until every command returned, the largest peak RSS of one of those commands, and the
-memory (PSS) of the C monitors (lading's) or conmons (podman's) left running. docker is not part of
-Debian 12's default set here (docker.io is not installed), so it is not measured.
+All on private storage with the same image (a busybox OCI archive built here, imported into
+lading's store, loaded into podman's and, converted to docker's format, into docker's), podman with
+Debian's runc and conmon, docker (when Debian's docker.io is installed) as a dockerd the benchmark
+starts with its own containerd, sockets and directories (tests/clients/docker.py). Rounds are
+interleaved (lading, lading with runc as its runtime, podman, docker; reversed in odd rounds);
+printed are each command's median wall time and the median of the per-round ratios to podman with
+their 10%-90% spread, and the load average before and after. Then C containers (`run -d IMAGE
+sleep 600`) are started at once by each engine: the wall time until every command returned, the
+largest peak RSS of one of those commands, and the memory (PSS) of the C monitors (lading's),
+conmons (podman's) or containerd shims (docker's) left running.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.clients import docker as docker_client  # noqa: E402
 from tests.clients.image import IMAGE_NAME, build_oci_archive  # noqa: E402
 from tests.clients.podman import Podman  # noqa: E402
 from tests.clients.runtimes import make_runtime  # noqa: E402
 
 from lading.cli.launcher import write_launcher  # noqa: E402
+
+PODMAN = "podman run --rm IMAGE true"
 
 
 def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
@@ -79,6 +85,10 @@ def _spread(values: list[float]) -> str:
     return f"[{q[0]:.2f}-{q[-1]:.2f}]"
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
@@ -95,72 +105,89 @@ def main() -> int:
         capture_output=True,
     )
     podman = Podman(tmp / "podman", make_runtime("runc", tmp / "podman-runtime"))
+    docker = None
     try:
         podman.load(archive)
         podman_run = podman.argv("run", "--cgroup-parent", podman.cgroup_parent)
         commands = {
-            "lading container run --rm IMAGE true": [*engine, "run", "--rm", IMAGE_NAME, "true"],
-            "lading container run --rm --runtime runc IMAGE true": [
-                *engine,
-                "run",
-                "--rm",
-                "--runtime",
-                "runc",
-                IMAGE_NAME,
-                "true",
-            ],
-            "podman run --rm IMAGE true": [*podman_run, "--rm", IMAGE_NAME, "true"],
+            "lading container run --rm IMAGE true": ([*engine, "run", "--rm", IMAGE_NAME, "true"], podman.env),
+            "lading container run --rm --runtime runc IMAGE true": (
+                [*engine, "run", "--rm", "--runtime", "runc", IMAGE_NAME, "true"],
+                podman.env,
+            ),
+            PODMAN: ([*podman_run, "--rm", IMAGE_NAME, "true"], podman.env),
         }
-        for argv in commands.values():  # warm caches (the first run unpacks the image's layers)
-            _timed(argv, podman.env)
+        starts = {"lading": ([*engine, "run", "-d"], podman.env), "podman": ([*podman_run, "-d"], podman.env)}
+        if docker_client.available():
+            docker = docker_client.Docker(tmp / "docker")
+            docker.load(archive, IMAGE_NAME)
+            docker_run = docker.argv("run", "--network", "none")
+            commands["docker run --rm --network none IMAGE true"] = (
+                [*docker_run, "--rm", IMAGE_NAME, "true"],
+                docker.env,
+            )
+            starts["docker"] = ([*docker_run, "-d"], docker.env)
+        else:
+            print("docker: not measured (Debian's docker.io is not installed)")
+        for argv, env in commands.values():  # warm caches (the first run unpacks the image's layers)
+            _timed(argv, env)
         times: dict[str, list[float]] = {k: [] for k in commands}
         ratios: dict[str, list[float]] = {k: [] for k in commands}
+        load_before = _load()
         for i in range(opts.n):
             order = list(commands) if i % 2 == 0 else list(reversed(commands))
-            got = {k: _timed(commands[k], podman.env)[0] for k in order}
+            got = {k: _timed(*commands[k])[0] for k in order}
             for k in commands:
                 times[k].append(got[k])
-                ratios[k].append(got[k] / got["podman run --rm IMAGE true"])
-        print(f"run --rm IMAGE true, {opts.n} interleaved rounds (load {os.getloadavg()[0]:.2f}):")
+                ratios[k].append(got[k] / got[PODMAN])
+        print(f"run --rm IMAGE true, {opts.n} interleaved rounds (load average {load_before} before, {_load()} after):")
         print(f"  {'':52} {'median ms':>10} {'/podman':>8} spread")
         for k in commands:
             median_ms = statistics.median(times[k]) * 1000
             print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
 
         print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
-        print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
-        for label, argv, monitor in (
-            ("lading", [*engine, "run", "-d"], None),
-            ("podman", [*podman_run, "-d"], "conmon"),
-        ):
+        print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}  load average")
+        for label, (argv, env) in starts.items():
+            names = [f"b{i}" for i in range(opts.concurrent)]
+            load = _load()
             start = time.perf_counter()
             with ThreadPoolExecutor(opts.concurrent) as pool:
                 results = list(
                     pool.map(
-                        lambda i, argv=argv: _timed([*argv, "--name", f"b{i}", IMAGE_NAME, "sleep", "600"], podman.env),
-                        range(opts.concurrent),
+                        lambda name, argv=argv, env=env: _timed(
+                            [*argv, "--name", name, IMAGE_NAME, "sleep", "600"], env
+                        ),
+                        names,
                     )
                 )
             wall = time.perf_counter() - start
-            if monitor is None:
+            if label == "lading":
                 pids = [int(p.read_text().split()[0]) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")]
-            else:
+            elif label == "podman":
                 pids = [
-                    p for p in _children_named(monitor) if str(podman.run_dir) in Path(f"/proc/{p}/cmdline").read_text()
+                    p
+                    for p in _children_named("conmon")
+                    if str(podman.run_dir) in Path(f"/proc/{p}/cmdline").read_text()
                 ]
-            print(f"  {label:8} {wall:8.2f} {max(r[1] for r in results):27} {_pss_kib(pids):17}")
-            names = [f"b{i}" for i in range(opts.concurrent)]
-            if monitor is None:
-                subprocess.run([*engine, "rm", "-f", *names], check=True, capture_output=True)
             else:
+                assert docker is not None
+                pids = docker.containerd.shims()
+            print(f"  {label:8} {wall:8.2f} {max(r[1] for r in results):27} {_pss_kib(pids):17}  {load}")
+            if label == "lading":
+                subprocess.run([*engine, "rm", "-f", *names], check=True, capture_output=True)
+            elif label == "podman":
                 podman("rm", "-f", "-t", "0", *names)
+            else:
+                assert docker is not None
+                docker("rm", "--force", *names)
     finally:
         ids = [p.name for p in (tmp / "storage" / "containers").glob("?" * 64)]
         if ids:
             subprocess.run([*engine, "rm", "-f", *ids], capture_output=True)
-        left = podman.close()
+        left = podman.close() + (docker.close() if docker is not None else [])
         if left:
-            print(f"podman left: {left}", file=sys.stderr)
+            print(f"left behind: {left}", file=sys.stderr)
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
     return 0
 

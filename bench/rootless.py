@@ -49,26 +49,36 @@ def make_bundle(user: UnprivilegedUser) -> Path:
     return bundle
 
 
-def time_run(user: UnprivilegedUser, argv: list[str], root: Path, bundle: Path, cid: str) -> float:
+def timed(user: UnprivilegedUser, argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Milliseconds of one command run as the user (with env added), which must succeed."""
     start = time.perf_counter()
     p = subprocess.run(
-        [*user.prefix(), *argv, "--root", str(root), "run", "--bundle", str(bundle), cid],
+        [*user.prefix(**(env or {})), *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         check=False,
+        cwd=user.home,
     )
     elapsed = (time.perf_counter() - start) * 1000
     if p.returncode != 0:
-        raise RuntimeError(f"{argv[0]} run: exit {p.returncode}: {p.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()}")
     return elapsed
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def time_run(user: UnprivilegedUser, argv: list[str], root: Path, bundle: Path, cid: str) -> float:
+    return timed(user, [*argv, "--root", str(root), "run", "--bundle", str(bundle), cid])
+
+
+def rounds_option(doc: str | None) -> int:
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=20, help="rounds (default 20)")
-    rounds = ap.parse_args().n
+    return int(ap.parse_args().n)
+
+
+def main() -> int:
+    rounds = rounds_option(__doc__)
     user = create_user()
     try:
         bundle = make_bundle(user)

@@ -18,6 +18,8 @@ DEBIAN_PACKAGES=(
   containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
   zstd                            # zstd-compressed image layers (a streaming filter)
   hyperfine time                  # benchmark timing and peak memory
+  docker.io                       # bench/engine.py's third engine (its own dockerd on private sockets),
+                                  # and the docker CLI for the Docker API; never started as a service
   gcc libc6-dev                   # builds the static clone3 probe of the seccomp tests
 )
 missing=()
@@ -26,8 +28,18 @@ for p in "${DEBIAN_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
+  # No package may start a service on this host (docker.io would start dockerd, which makes a
+  # docker0 bridge and firewall rules): policy-rc.d answering 101 forbids it during the install,
+  # and is removed afterwards only if it was made here.
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+  fi
   # With recommends: podman's (fuse-overlayfs, slirp4netns, catatonit) are what the tests were run with.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  status=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$status" -eq 0 ] || exit "$status"
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -167,7 +167,7 @@ class Containerd:
             self.ctr("tasks", "delete", "--force", cid, check=False)
             self.ctr("containers", "delete", cid, check=False)
 
-    def _shims(self) -> list[int]:
+    def shims(self) -> list[int]:
         """The runc v2 shims our daemon started (they name our socket on their command line)."""
         pids = []
         for entry in Path("/proc").iterdir():
@@ -189,7 +189,7 @@ class Containerd:
                 self.proc.kill()
                 self.proc.wait()
         left = []
-        for pid in self._shims():
+        for pid in self.shims():
             left.append(f"shim process {pid}")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

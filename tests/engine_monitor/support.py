@@ -6,7 +6,6 @@ the container's cgroup has a unique absolute path, so the test can check it is g
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import select
@@ -116,8 +115,7 @@ class MonitoredContainer:
         exec_dir = self.tmp / "exec2"
         exec_dir.mkdir()
         marker = self.tmp / "second-exit-command-ran"
-        return dataclasses.replace(
-            first,
+        return first._replace(
             container_id=self.id + "-2",
             bundle=bundle,
             exec_dir=exec_dir,

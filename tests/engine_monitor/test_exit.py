@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
@@ -73,7 +72,7 @@ def test_monitor_killed_after_recording_keeps_the_record(ctr: MonitoredContainer
 
 
 LAUNCHER = """
-import dataclasses, fcntl, os, sys
+import fcntl, os, sys
 from pathlib import Path
 from lading.engine.monitor import MonitorConfig, launch
 lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
@@ -96,7 +95,7 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fo
     cfg = ctr.config(["sleep", "1000"])
     serving = None
     if fork:
-        cfg = dataclasses.replace(cfg, spawn_socket=ctr.tmp / "monitors.sock")
+        cfg = cfg._replace(spawn_socket=ctr.tmp / "monitors.sock")
         serving = ctr.launched = launch(cfg)
         cfg = ctr.another(cfg, ["sleep", "1000"])
     lock = ctr.tmp / "lock"

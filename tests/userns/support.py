@@ -71,6 +71,14 @@ class UnprivilegedUser:
         return found
 
 
+def without_id_helpers() -> list[str]:
+    """argv prefix (run as root) that runs the rest in a private mount namespace where
+    newuidmap and newgidmap are /dev/null (not executable), as on a host without uidmap; the
+    host's files are untouched and the mounts go with the namespace."""
+    hide = " && ".join(f"mount --bind /dev/null {shutil.which(h)}" for h in ("newuidmap", "newgidmap"))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{hide} && exec "$@"', "hide"]
+
+
 def user_python() -> str:
     """This interpreter, or the system's python3 (with this one's packages, see env) when this
     one lives where an unprivileged user cannot reach it (e.g. under /root)."""

@@ -13,7 +13,7 @@ from tests.clients.runtimes import RUNC
 from tests.conftest import Bundle
 from tests.spec.test_cli_spec import as_current_runc
 from tests.support import Lading
-from tests.userns.support import UnprivilegedUser, user_python
+from tests.userns.support import UnprivilegedUser, user_python, without_id_helpers
 
 
 def test_rootless_run_maps_the_user_to_root(
@@ -63,6 +63,28 @@ def test_rootless_ranges_go_through_newuidmap(
     assert rootless("run", "--bundle", str(user_bundle), "ranges").stdout == "allow\n"
     made = (user_bundle.rootfs / "tmp" / "f").stat()
     assert (made.st_uid, made.st_gid) == (unprivileged.subuid[0] + 999, unprivileged.subgid[0] + 999)
+
+
+def test_rootless_ranges_without_newuidmap_fall_back_to_the_users_own_ids(
+    rootless: Lading, user_bundle: Bundle, unprivileged: UnprivilegedUser
+) -> None:
+    """Without newuidmap and newgidmap, a config that maps subordinate ranges runs with only the
+    user's own ids (as 0), with one line for each map saying what was left out."""
+    linux = user_bundle.config["linux"]
+    for key, own, (first, count) in (
+        ("uidMappings", unprivileged.uid, unprivileged.subuid),
+        ("gidMappings", unprivileged.gid, unprivileged.subgid),
+    ):
+        linux[key] = [{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": first, "size": count}]
+    user_bundle.write(args=["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups"])
+    rootless.prefix = [*without_id_helpers(), *rootless.prefix]
+    p = rootless("run", "--bundle", str(user_bundle), "single")
+    assert p.stdout.split() == ["0", str(unprivileged.uid), "1", "0", str(unprivileged.gid), "1", "deny"]
+    assert [line.split(" msg=")[1] for line in p.stderr.splitlines() if "Mappings" in line] == [
+        f'"config.json: $.linux.{key}: new{kind}map is not installed: only {kind} {own} is mapped, as 0; '
+        f'other container {kind}s are not"'
+        for key, kind, own in (("uidMappings", "uid", unprivileged.uid), ("gidMappings", "gid", unprivileged.gid))
+    ]
 
 
 @pytest.mark.parametrize(

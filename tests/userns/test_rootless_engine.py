@@ -1,11 +1,14 @@
 """`lading container ...` run by the unprivileged test user: the store in its data directory, the
-run root in its XDG_RUNTIME_DIR, each command root of a user and mount namespace of its own
-(its uid as 0, its subordinate ids after), the kernel's overlay mounted there with userxattr.
-Checked beside rootless podman on the same image, and for leaks: no process, no mount."""
+run root in its XDG_RUNTIME_DIR, every command root of the one user and mount namespace its
+holder keeps (its uid as 0, its subordinate ids after), the kernel's overlay mounted there with
+userxattr. Checked beside rootless podman on the same image, and for leaks: no process (the
+holder included: it must end with the last container), no mount."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,8 @@ import pytest
 from tests.clients.image import IMAGE_NAME
 from tests.clients.runtimes import RUNC
 from tests.image.conftest import BuiltImages
-from tests.userns.support import UnprivilegedUser, user_python
+from tests.support import pid_alive
+from tests.userns.support import UnprivilegedUser, user_python, without_id_helpers
 from tests.userns.test_rootless_podman import RootlessPodman, podman  # noqa: F401 (the fixture)
 
 # who the container is, its maps, a file written as root and as a subordinate id, a device
@@ -28,10 +32,46 @@ SCRIPT = (
 class UserEngine:
     def __init__(self, user: UnprivilegedUser) -> None:
         self.user = user
+        self.outer: list[str] = []  # run as root before the user's own prefix (without_id_helpers)
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = (user_python(), "-m", "lading", "container", *args)
-        return self.user.run(*argv, check=check, timeout=180, cwd=self.user.home)
+        argv = [*self.outer, *self.user.prefix(), user_python(), "-m", "lading", "container", *args]
+        p = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=180, cwd=self.user.home)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def settled_holder(self) -> int | None:
+        """The holder once the monitors' exit commands (which end it after the last container)
+        have finished."""
+        while any(b"\0cleanup\0" in _cmdline(pid) for pid in self.user.processes()):
+            os.sched_yield()
+        return self.holder()
+
+    def holder(self) -> int | None:
+        """The PID of the namespace holder, if one is recorded and alive."""
+        record = self.user.runtime_dir / "lading-engine" / "userns-holder"
+        if not record.exists():
+            return None
+        pid = int(record.read_text().split()[0])
+        return pid if pid_alive(pid) else None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _userns(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/user").st_ino
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        os.sched_yield()
 
 
 def _mounts(user: UnprivilegedUser) -> list[str]:
@@ -55,7 +95,11 @@ def engine(unprivileged: UnprivilegedUser, user_dir: Path, test_images: BuiltIma
     store = unprivileged.home / ".local" / "share" / "lading"
     unprivileged.run(user_python(), "-m", "lading", "image", "rm", "localhost/busybox:1", check=False)
     unprivileged.run(user_python(), "-m", "lading", "image", "rm", "localhost/layers:1", check=False)
+    holder = e.settled_holder()
+    if holder is not None:
+        _kill(holder)
     assert not left, f"the test left containers: {left}"
+    assert holder is None, "the namespace holder outlived the last container"
     assert _mounts(unprivileged) == mounts == []
     assert not unprivileged.processes()
     assert [p.name for p in (store / "overlay").iterdir()] == ["l"]  # every layer went with its image
@@ -144,10 +188,101 @@ def test_rootless_with_only_the_users_own_ids(engine: UserEngine, unprivileged: 
     assert p.stdout == "0\ndeny\nok\n"
 
 
-def test_rootless_refuses_a_process_it_could_not_stop(engine: UserEngine) -> None:
-    """A container whose init is not root could not be signalled by a later command: refused in
-    one line, status 125, nothing left."""
-    p = engine("run", "-d", "--user", "1000", "localhost/busybox:1", "sleep", "100", check=False)
+def test_rootless_process_as_another_user_beside_podman(
+    engine: UserEngine,
+    podman: RootlessPodman,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """A container whose process is a subordinate id (--user 1000) runs, and a later command
+    (another process, joining the holder's namespace) stops it, as with rootless podman."""
+    script = "id -u; id -g; id -G; touch /tmp/f; stat -c '%u %g' /tmp/f"  # podman adds 1000 to /etc/passwd
+    ours = engine("run", "--rm", "--user", "1000", "localhost/busybox:1", "sh", "-c", script).stdout
+    reference = podman("run", "--rm", "--user", "1000", "--runtime", RUNC, IMAGE_NAME, "sh", "-c", script).stdout
+    assert ours == reference == "1000\n0\n0\n1000 0\n"
+    states = []
+    for run in (engine, podman):
+        image = ["localhost/busybox:1"] if run is engine else ["--runtime", RUNC, IMAGE_NAME]
+        cid = run("run", "-d", "--user", "1000", *image, "sleep", "1000").stdout.strip()
+        run("stop", "-t", "1", cid)
+        states.append(run("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout)
+        run("rm", cid)
+    assert states[0] == states[1] == "exited 137\n"  # sleep, PID 1, ignores SIGTERM: killed
+    assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_holder_keeps_one_namespace_for_every_command(
+    engine: UserEngine, unprivileged: UnprivilegedUser
+) -> None:
+    """The holder lives while a container does, in the monitor's namespace; exec, logs, top,
+    kill and rm -f reach a process running as a subordinate id; killed, the holder is replaced
+    in the live monitor's namespace; it ends with the last container."""
+    assert engine.holder() is None
+    cid = engine("run", "-d", "--user", "1000", "localhost/busybox:1", "sh", "-c", "echo up; exec sleep 1000").stdout
+    cid = cid.strip()
+    holder = engine.holder()
+    assert holder is not None
+    init = int(engine("inspect", "-f", "{{.State.Pid}}", cid).stdout)
+    userns = _userns(init)
+    assert _userns(holder) == userns
+    assert engine("exec", cid, "id", "-u").stdout == "1000\n"
+    while engine("logs", cid).stdout != "up\n":
+        pass
+    top = engine("top", cid).stdout.splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"]
+    assert [line.split()[1] for line in top[1:]] == [str(init)]
+    assert top[1].endswith("sleep 1000")
+    _kill(holder)  # as if killed by hand: the next command joins the live monitor's namespace
+    assert engine("ps", "-q").stdout == cid[:12] + "\n"
+    replaced = engine.holder()
+    assert replaced not in (None, holder)
+    assert replaced is not None and _userns(replaced) == userns
+    assert engine("exec", cid, "id", "-u").stdout == "1000\n"
+    engine("kill", cid)
+    assert engine("wait", cid).stdout == "137\n"
+    assert engine.settled_holder() is None  # no container runs: it ended
+    engine("start", cid)
+    assert engine.holder() is not None
+    engine("rm", "-f", cid)
+    assert engine.settled_holder() is None
+    assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_engine_without_newuidmap(engine: UserEngine, unprivileged: UnprivilegedUser) -> None:
+    """Without newuidmap and newgidmap the engine maps only the user's own ids: a layer's other
+    owners become root's, said in one line; a --user that is not mapped is one line, 125."""
+    engine.outer = without_id_helpers()
+    p = engine("run", "--rm", "localhost/layers:1", "sh", "-c", "cat /proc/self/uid_map; stat -c '%u %g' /etc/motd")
+    assert p.stdout.split() == ["0", str(unprivileged.uid), "1", "0", "0"]
+    warnings = [line for line in p.stderr.splitlines() if "not mapped in this user namespace" in line]
+    assert len(warnings) == 1 and "/etc/subuid" in warnings[0]
+    assert engine("run", "--rm", "localhost/busybox:1", "true").stderr == ""
+    p = engine("run", "--rm", "--user", "1000", "localhost/busybox:1", "true", check=False)
     assert (p.returncode, p.stdout) == (125, "")
-    assert p.stderr == "Error: rootless: the container's process runs as uid 1000; only root (0) can be stopped later\n"
+    assert p.stderr == (
+        "Error: rootless: uid 1000 is not mapped in this user's namespace "
+        "(subordinate ids need newuidmap and newgidmap and ranges in /etc/subuid)\n"
+    )
+    assert engine("ps", "-aq").stdout == ""
+    assert engine.settled_holder() is None
+
+
+def test_rootless_concurrent_first_commands_make_one_holder(engine: UserEngine) -> None:
+    """Commands started together with no holder: one makes it, the others join it, so every
+    container is in the one namespace; removed together, the last of them ends the holder."""
+    run = [*engine.user.prefix(), user_python(), "-m", "lading", "container", "run", "-d", "localhost/busybox:1"]
+    starts = [
+        subprocess.Popen([*run, "sleep", "1000"], stdout=subprocess.PIPE, text=True, cwd=engine.user.home)
+        for _ in range(4)
+    ]
+    cids = [p.communicate(timeout=180)[0].strip() for p in starts]
+    assert [p.returncode for p in starts] == [0] * 4
+    holder = engine.holder()
+    assert holder is not None
+    inits = [int(engine("inspect", "-f", "{{.State.Pid}}", cid).stdout) for cid in cids]
+    assert {_userns(pid) for pid in inits} == {_userns(holder)}
+    removes = [
+        subprocess.Popen([*engine.user.prefix(), user_python(), "-m", "lading", "container", "rm", "-f", cid])
+        for cid in cids
+    ]
+    assert [p.wait(timeout=180) for p in removes] == [0] * 4
+    assert engine.settled_holder() is None
     assert engine("ps", "-aq").stdout == ""

@@ -195,15 +195,20 @@ def run(verb: str, args: argparse.Namespace) -> int:
     command = args.container_command
 
     def call() -> int:
-        storage, run = args.storage_root or "/var/lib/lading", args.run_root or "/run/lading-engine"
-        if os.geteuid() != 0:  # root of a user namespace of its own (engine/rootless.py)
-            from lading.engine import rootless
+        from lading.engine import rootless  # the user's namespace and its holder (engine/rootless.py)
+        from lading.linux.userns import in_user_namespace
 
+        storage, run = args.storage_root or "/var/lib/lading", args.run_root or "/run/lading-engine"
+        unprivileged = os.geteuid() != 0
+        if unprivileged:
             storage, run = rootless.roots(args.storage_root, args.run_root)
-            if command != "exec":  # exec joins the container's monitor's (_exec)
-                rootless.enter()
         roots = Roots(Path(os.path.abspath(storage)), Path(os.path.abspath(run)))
-        return int(globals()[f"_{command}"](roots, args))
+        lock = rootless.enter(roots) if unprivileged else rootless.inside(roots) if in_user_namespace() else None
+        try:
+            return int(globals()[f"_{command}"](roots, args))
+        finally:
+            if lock is not None:  # the holder ends with the last command that needs it
+                rootless.leave(roots, lock)
 
     # the command line's one error boundary, with docker's words and statuses
     status = 125 if command in ("run", "create") else 1
@@ -284,13 +289,18 @@ def _options(args: argparse.Namespace) -> Any:
 
 def _image(roots: Any, text: str, pull: str) -> Any:
     """The image from the store, pulled first if it is not there (as docker run does)."""
+    from lading.engine import image_record
+
+    found = image_record.find(roots.storage, text)
+    if found is not None:
+        return found
     from lading.errors import NotFoundError
     from lading.image.images import load
     from lading.image.store import Store
 
     store = Store(roots.storage)
     try:
-        return store, load(store, text)
+        return image_record.from_image(load(store, text))
     except NotFoundError:
         if pull == "never":
             raise
@@ -304,7 +314,7 @@ def _image(roots: Any, text: str, pull: str) -> Any:
     sys.stderr.write(f"Unable to find image '{ref}' locally\n")
     local = ref.domain.split(":")[0] in ("localhost", "127.0.0.1", "::1")
     pull_image(store, ref, PullOptions(platform=host(), insecure=local), Progress(sys.stderr, quiet=True))
-    return store, load(store, str(ref))
+    return image_record.from_image(load(store, str(ref)))
 
 
 def _make(roots: Any, args: argparse.Namespace) -> Any:
@@ -313,8 +323,7 @@ def _make(roots: Any, args: argparse.Namespace) -> Any:
     options = _options(args)
     if args.rm and args.restart != "no":
         raise LadingError("conflicting options: --restart and --rm")
-    store, image = _image(roots, args.image, args.pull)
-    return create(roots, store, image, options)
+    return create(roots, _image(roots, args.image, args.pull), options)
 
 
 def _create(roots: Any, args: argparse.Namespace) -> int:
@@ -707,7 +716,15 @@ def _running(roots: Any, name: str) -> Any:
 
 
 def _top(roots: Any, args: argparse.Namespace) -> int:
+    from lading.linux.userns import in_user_namespace
+
     c = _running(roots, args.container)
+    if in_user_namespace():  # rootless: no cgroup to list, so the init's process tree
+        from lading.linux.process import descendants
+        from lading.runtime.control import ps_table
+
+        sys.stdout.write(ps_table(descendants(c.state["Pid"]), args.ps_args or ["-ef"]))
+        return 0
     argv = [*roots.runtime_argv(c.host["Runtime"]), "ps", c.id, *(args.ps_args or ["-ef"])]
     os.execvp(argv[0], argv)
 
@@ -718,10 +735,6 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
     if not args.command:
         raise LadingError("exec: give the command to run")
     c = _running(roots, args.container)
-    if os.geteuid() != 0:
-        from lading.engine import rootless
-
-        rootless.join(c.state["MonitorPid"])
     argv = [*roots.runtime_argv(c.host["Runtime"]), "exec"]
     if args.tty:
         argv.append("--tty")

@@ -187,10 +187,19 @@ def _rm(store: Any, args: argparse.Namespace) -> int:
     from lading.engine.layers import collect
 
     if os.geteuid() != 0 and (store.root / "layerdb").exists():
-        from lading.engine import rootless  # the rootless engine's layers belong to its mapped ids
+        from pathlib import Path
 
-        rootless.enter()
-    collect(store)
+        from lading.engine import rootless  # the rootless engine's layers belong to its mapped ids
+        from lading.engine.roots import Roots
+
+        roots = Roots(store.root, Path(os.path.abspath(rootless.roots(str(store.root), None)[1])))
+        lock = rootless.enter(roots)
+        try:
+            collect(store)
+        finally:
+            rootless.leave(roots, lock)
+    else:
+        collect(store)
     return 0
 
 

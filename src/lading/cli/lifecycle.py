@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from lading import jsonlite
@@ -39,9 +38,9 @@ def _rootless(flag: str) -> bool:
     """--rootless: true, false, or auto as runc decides it (not root, or in a user namespace)."""
     if flag != "auto":
         return flag == "true"
-    from lading.linux.userns import in_user_namespace
+    from lading.linux.userns import runs_rootless
 
-    return os.geteuid() != 0 or in_user_namespace()
+    return runs_rootless()
 
 
 def run(verb: str, args: Namespace) -> int:

@@ -25,8 +25,8 @@ import os
 import select
 import signal
 import socket
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lading.engine import attach_protocol as proto
 from lading.errors import LadingError
@@ -36,8 +36,7 @@ from lading.runtime.terminal import FORWARDED_SIGNALS, STOPPING_SIGNALS, raw_mod
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-@dataclass(frozen=True)
-class Attached:
+class Attached(NamedTuple):
     exit_code: int | None  # None if detached, or if the monitor went away without one
     detached: bool
 

@@ -16,10 +16,8 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,11 @@ _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _HEX = frozenset("0123456789abcdef")
 _ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sharp", "vivid", "wise", "zen")
 _NOUNS = ("curie", "darwin", "euler", "gauss", "hopper", "lovelace", "noether", "pascal", "ritchie", "turing")
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    """A random word (os.urandom: the secrets module's imports would cost every command more)."""
+    return words[int.from_bytes(os.urandom(4), "little") % len(words)]
 
 
 class ConflictError(LadingError):
@@ -49,12 +52,12 @@ def atomic_write(path: Path, data: str, durable: bool = True) -> None:
     os.rename(tmp, path)
 
 
-@dataclass
 class Container:
-    id: str
-    dir: Path
-    config: dict[str, Any]  # config.v2.json: docker's container record (Config, State, Name, ...)
-    host: dict[str, Any]  # hostconfig.json: limits, restart policy, log options, runtime
+    def __init__(self, cid: str, directory: Path, config: dict[str, Any], host: dict[str, Any]) -> None:
+        self.id = cid
+        self.dir = directory
+        self.config = config  # config.v2.json: docker's container record (Config, State, Name, ...)
+        self.host = host  # hostconfig.json: limits, restart policy, log options, runtime
 
     @property
     def name(self) -> str:
@@ -127,7 +130,7 @@ class ContainerStore:
     @contextlib.contextmanager
     def new(self) -> Iterator[tuple[str, Path]]:
         """A new container directory, appearing only with its lock held (until the block ends)."""
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         tmp = self.root / f".new-{cid}"
         tmp.mkdir(parents=True, mode=0o700)
         (tmp / "waiter").touch(mode=0o600)
@@ -150,12 +153,14 @@ class ContainerStore:
             raise NotFoundError(f"No such container: {cid}") from None
         return Container(cid, d, config, host)
 
-    def save(self, c: Container, host: bool = False) -> None:
+    def save(self, c: Container, host: bool = False, durable: bool = True) -> None:
         """Write config.v2.json, and hostconfig.json too if ``host`` (it changes only at create;
-        it is written first, since a config.v2.json means the container is complete)."""
+        it is written first, since a config.v2.json means the container is complete). Not
+        ``durable``: the steps of a start, which a power failure makes moot (the next boot ID
+        settles the run, whichever record survived), are renamed into place without a sync."""
         if host:
             atomic_write(c.dir / HOSTCONFIG, json.dumps(c.host))
-        atomic_write(c.dir / CONFIG, json.dumps(c.config))
+        atomic_write(c.dir / CONFIG, json.dumps(c.config), durable)
 
     def all(self) -> list[Container]:
         out = []
@@ -217,7 +222,7 @@ class ContainerStore:
     def generate_name(self, cid: str) -> str:
         """A free adjective_scientist name, like docker's; claimed for ``cid``."""
         for attempt in range(100):
-            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}" + (str(attempt) if attempt > 10 else "")
+            name = f"{_pick(_ADJECTIVES)}_{_pick(_NOUNS)}" + (str(attempt) if attempt > 10 else "")
             with contextlib.suppress(ConflictError):
                 self.claim_name(name, cid)
                 return name

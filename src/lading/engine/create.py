@@ -9,50 +9,48 @@ free) and removes together with its name and layers.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
 from lading.errors import LadingError
 
-TYPE_CHECKING = False  # the image modules bring msgspec: lifecycle verbs that import this do not need it
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lading.image.images import Image
-    from lading.image.store import Store
+    from lading.engine.image_record import ImageRecord
 
 
-@dataclass
-class CreateOptions:
+class CreateOptions(NamedTuple):
+    """What `run` and `create` were asked for (every field given: cli/container.py)."""
+
     image: str
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None
-    name: str = ""
-    env: list[str] = field(default_factory=list)
-    workdir: str = ""
-    user: str | None = None
-    hostname: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    binds: list[str] = field(default_factory=list)  # host:container[:ro|rw]
-    memory: int = 0
-    nano_cpus: int = 0
-    pids_limit: int = 0
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    read_only: bool = False
-    privileged: bool = False
-    restart: str = "no"
-    runtime: str = "lading"
-    init: bool = False
-    auto_remove: bool = False
-    tty: bool = False
-    stdin_open: bool = False
-    network: str = "none"
-    log_opts: dict[str, str] = field(default_factory=dict)
+    cmd: list[str] | None
+    entrypoint: list[str] | None
+    name: str
+    env: list[str]
+    workdir: str
+    user: str | None
+    hostname: str
+    labels: dict[str, str]
+    binds: list[str]  # host:container[:ro|rw]
+    memory: int
+    nano_cpus: int
+    pids_limit: int
+    cap_add: list[str]
+    cap_drop: list[str]
+    read_only: bool
+    privileged: bool
+    restart: str
+    runtime: str
+    init: bool
+    auto_remove: bool
+    tty: bool
+    stdin_open: bool
+    network: str
+    log_opts: dict[str, str]
 
 
 def now() -> str:
@@ -91,12 +89,12 @@ def _check_binds(binds: list[str]) -> None:
 
 
 def _records(
-    cid: str, name: str, mount_id: str, image: Image, o: CreateOptions, cdir: Any
+    cid: str, name: str, mount_id: str, image: ImageRecord, o: CreateOptions, cdir: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     from lading.image.convert import command, image_env, merge_env
 
-    c = image.config.config
-    entrypoint, cmd = command(c, o.entrypoint, o.cmd)
+    c = image.config
+    entrypoint, cmd = command(c.get("Entrypoint"), c.get("Cmd"), o.entrypoint, o.cmd)
     args = [*entrypoint, *cmd]
     if not args:
         raise LadingError("No command specified")
@@ -109,18 +107,18 @@ def _records(
         "Args": args[1:],
         "Config": {
             "Hostname": hostname,
-            "User": o.user if o.user is not None else (c.user or ""),
+            "User": o.user if o.user is not None else (c.get("User") or ""),
             "Tty": o.tty,
             "OpenStdin": o.stdin_open,
-            "Env": merge_env(image_env(c), o.env),
+            "Env": merge_env(image_env(c.get("Env")), o.env),
             "Cmd": cmd,
             "Entrypoint": entrypoint or None,
             "Image": image.name,
-            "WorkingDir": o.workdir or c.working_dir or "",
-            "Labels": {**(c.labels or {}), **o.labels},
-            "StopSignal": c.stop_signal or "SIGTERM",
+            "WorkingDir": o.workdir or c.get("WorkingDir") or "",
+            "Labels": {**(c.get("Labels") or {}), **o.labels},
+            "StopSignal": c.get("StopSignal") or "SIGTERM",
         },
-        "Image": image.manifest.config.digest,
+        "Image": image.id,
         "State": {
             "Status": "created",
             "Running": False,
@@ -179,13 +177,13 @@ def crash_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Container:
+def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
     if o.network not in ("none", "host"):
         raise LadingError(f"--network {o.network}: only none and host are supported for now")
     _check_binds(o.binds)
     store_ = roots.containers
     layers = roots.layers
-    mount_id = secrets.token_hex(32)
+    mount_id = os.urandom(32).hex()
     with store_.new() as (cid, cdir):
         name = ""
         try:
@@ -198,7 +196,7 @@ def create(roots: Roots, store: Store, image: Image, o: CreateOptions) -> Contai
             config["Name"] = f"/{name}"
             crash_point("create-name")
             with layers.locked():
-                top = layers.add_image(store, image)
+                top = layers.add_image(roots.storage, image)
                 layers.add_container(cid, mount_id, top)
             crash_point("create-layers")
             c = Container(cid, cdir, config, host)

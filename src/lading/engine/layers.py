@@ -21,19 +21,17 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from lading.engine.image_record import MANIFEST_TYPES, ImageRecord, blob
 from lading.errors import LadingError
 from lading.linux.mount import MNT_DETACH, mount, umount
 from lading.linux.userns import in_user_namespace
 
-TYPE_CHECKING = False  # the image modules bring msgspec: only the verbs that read images pay for it
+TYPE_CHECKING = False  # the image modules bring msgspec: only unpacking a layer pays for it
 if TYPE_CHECKING:
-    from lading.image.images import Image
     from lading.image.store import Store
 
 # (path in the init layer, kind): what the engine mounts over at start, and /etc/mtab
@@ -93,26 +91,28 @@ class LayerStore:
     def _cache_id(self, chain_id: str) -> str:
         return (self._db(chain_id) / "cache-id").read_text()
 
-    def add_image(self, store: Store, image: Image) -> str:
-        """Unpack the layers of ``image`` not yet here (call under ``locked``); its top chain ID."""
-        diff_ids = image.config.rootfs.diff_ids
-        if not diff_ids or len(diff_ids) != len(image.manifest.layers):
+    def add_image(self, root: Path, image: ImageRecord) -> str:
+        """Unpack the layers of ``image`` (from the image store at root) not yet here (call under
+        ``locked``); its top chain ID."""
+        diff_ids = image.diff_ids
+        if not diff_ids or len(diff_ids) != len(image.layers):
             raise LadingError(
-                f"{image.name}: the config lists {len(diff_ids)} layers, the manifest {len(image.manifest.layers)}"
+                f"{image.name}: the config lists {len(diff_ids)} layers, the manifest {len(image.layers)}"
             )
-        from lading.spec import image as spec
-
         parent = ""
-        for layer, diff_id, chain in zip(image.manifest.layers, diff_ids, chain_ids(diff_ids), strict=True):
+        for (digest, media_type), diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
             if not (self._db(chain) / "cache-id").exists():
-                self._unpack(store, layer.digest, spec.LAYER_COMPRESSION[layer.mediaType], diff_id, chain, parent)
+                from lading.image import store
+                from lading.spec import image as spec
+
+                self._unpack(store.Store(root), digest, spec.LAYER_COMPRESSION[media_type], diff_id, chain, parent)
             parent = chain
         return parent
 
     def _unpack(self, store: Store, digest: str, compression: str, diff_id: str, chain: str, parent: str) -> None:
         from lading.image.unpack import Unpacker
 
-        cache_id = secrets.token_hex(32)
+        cache_id = os.urandom(32).hex()
         layer = self.overlay / cache_id
         try:
             lower = self._lower_of(self._cache_id(parent)) if parent else []
@@ -139,7 +139,7 @@ class LayerStore:
         layer.mkdir()
         (layer / "diff").mkdir(mode=0o755)
         (layer / "work").mkdir(mode=0o700)
-        link = base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")
+        link = base64.b32encode(os.urandom(16)).decode().rstrip("=")
         os.symlink(f"../{layer.name}/diff", self.overlay / "l" / link)
         _write(layer / "link", link)
         if lower:
@@ -277,19 +277,13 @@ class LayerStore:
         return removed
 
 
-_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
-
-
 def image_chains(root: Path) -> set[str]:
     """The top chain ID of every image in the store at ``root``: the layers that must stay.
 
-    Read straight from the OCI image layout with the json module: every `container rm` asks,
-    and the image store's typed documents (msgspec) would cost more to import than the rest."""
+    Read straight from the OCI image layout with the json module (image_record.blob): every
+    `container rm` asks, and the image store's typed documents (msgspec) would cost more to
+    import than the rest."""
     import json
-
-    def blob(digest: str) -> Any:
-        alg, _, hexpart = digest.partition(":")
-        return json.loads((root / "blobs" / alg / hexpart).read_bytes())
 
     out: set[str] = set()
     try:
@@ -297,10 +291,10 @@ def image_chains(root: Path) -> set[str]:
     except FileNotFoundError:
         return out
     for d in index.get("manifests", []):
-        if d.get("mediaType") not in _MANIFEST_TYPES:
+        if d.get("mediaType") not in MANIFEST_TYPES:
             continue
         try:
-            diff_ids = blob(blob(d["digest"])["config"]["digest"]).get("rootfs", {}).get("diff_ids") or []
+            diff_ids = blob(root, blob(root, d["digest"])["config"]["digest"]).get("rootfs", {}).get("diff_ids") or []
         except FileNotFoundError:
             continue
         if diff_ids:

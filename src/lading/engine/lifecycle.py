@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from lading.engine import bundle, etcfiles
+from lading.engine import bundle, etcfiles, own_runtime
 from lading.engine.containers import ConflictError, Container
 from lading.engine.create import crash_point, now
 from lading.engine.layers import image_chains
@@ -31,13 +30,23 @@ _BACKOFF_MAX = 60.0
 _BACKOFF_RESET = 10.0
 
 
-def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    argv = [*roots.runtime_argv(c.host["Runtime"]), *args]
+def _runtime(roots: Roots, c: Container, *args: str, check: bool = True) -> None:
+    """A verb of the container's OCI runtime: lading's own in this process, another as a command."""
+    runtime = c.host["Runtime"]
+    if runtime == own_runtime.NAME:
+        try:
+            own_runtime.call(roots.runtime_root(runtime), list(args))
+        except LadingError:
+            if check:
+                raise
+        return
+    import subprocess
+
+    argv = [*roots.runtime_argv(runtime), *args]
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if check and p.returncode != 0:
         lines = (p.stderr.strip() or p.stdout.strip() or f"exit status {p.returncode}").splitlines()
         raise LadingError(f"{Path(argv[0]).name} {args[0]}: {lines[-1]}")
-    return p
 
 
 def _monitor_alive(c: Container) -> bool:
@@ -130,7 +139,7 @@ def start(
     )
     c.config["HasBeenStartedBefore"] = True
     c.config["HasBeenManuallyStopped"] = False
-    roots.containers.save(c)  # from here on, a killed start is settled like a dead monitor
+    roots.containers.save(c, durable=False)  # from here on, a killed start is settled like a dead monitor
     crash_point("start-recorded")
     try:
         merged = roots.layers.mount(c.config["MountID"])
@@ -147,7 +156,7 @@ def start(
         opts = c.host["LogConfig"]["Config"]
         cfg = MonitorConfig(
             container_id=c.id,
-            runtime_argv=roots.runtime_argv(c.host["Runtime"]),
+            runtime_argv=roots.runtime_argv(c.host["Runtime"], in_process=True),
             bundle=run_dir / "bundle",
             exec_dir=run_dir / "exec",
             log_path=Path(c.config["LogPath"]),
@@ -168,7 +177,7 @@ def start(
     st.update(
         Pid=launched.init_pid, MonitorPid=launched.monitor_pid, MonitorStart=process.start_time(launched.monitor_pid)
     )
-    roots.containers.save(c)
+    roots.containers.save(c, durable=False)
     crash_point("start-created")
     try:
         if on_created is not None:
@@ -180,7 +189,7 @@ def start(
         _failed(roots, c, str(e))
         raise
     del st["Starting"]
-    roots.containers.save(c)
+    roots.containers.save(c, durable=False)
 
 
 def _failed(roots: Roots, c: Container, error: str) -> None:

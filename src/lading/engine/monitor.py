@@ -22,9 +22,9 @@ import json
 import os
 import select
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
@@ -42,8 +42,7 @@ from lading.errors import LadingError
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
 
-@dataclass(frozen=True)
-class MonitorConfig:
+class MonitorConfig(NamedTuple):
     container_id: str
     runtime_argv: list[str]  # the OCI runtime and its global flags
     bundle: Path  # config.json written, process.terminal set for -t
@@ -53,7 +52,7 @@ class MonitorConfig:
     log_max_files: int = 1
     terminal: bool = False
     stdin: bool = False  # keep the container's stdin open (-i)
-    exit_command: list[str] = field(default_factory=list)  # run detached once the exit is recorded
+    exit_command: Sequence[str] = ()  # run detached once the exit is recorded
     # An fd the monitor keeps open until create is over (ok or not): pass the fd of an flock on
     # the container, and a command killed during launch holds the next one off until then.
     hold_fd: int | None = None
@@ -62,14 +61,12 @@ class MonitorConfig:
     spawn_socket: Path | None = None
 
 
-@dataclass(frozen=True)
-class Launched:
+class Launched(NamedTuple):
     monitor_pid: int
     init_pid: int
 
 
-@dataclass(frozen=True)
-class ExitRecord:
+class ExitRecord(NamedTuple):
     exit_code: int
     finished_at: str
     oom_killed: bool
@@ -222,15 +219,21 @@ def _last_line(text: bytes) -> str:
 def _delete(cfg: MonitorConfig) -> None:
     import subprocess
 
+    from lading.engine import own_runtime
+
+    root = own_runtime.root_of(cfg.runtime_argv)
     try:
-        subprocess.run(
-            [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-    except OSError:
+        if root is not None:
+            own_runtime.call(root, ["delete", "--force", cfg.container_id])
+        else:
+            subprocess.run(
+                [*cfg.runtime_argv, "delete", "--force", cfg.container_id],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+    except (OSError, LadingError):
         pass
     for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID):
         (cfg.exec_dir / name).unlink(missing_ok=True)

@@ -65,6 +65,7 @@ CONSOLE_SOCKET = "console.sock"
 RUNTIME_LOG = "runtime.log"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
+OWN_RUNTIME = "lading"  # runtime argv ``lading --root R``: this lading, in a forked child (own_runtime)
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
@@ -196,7 +197,7 @@ class Monitor:
             argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
         argv.append(s.container_id)
         try:
-            runtime = _spawn(argv, stdio, s.env)
+            runtime = _spawn_runtime(argv, stdio, s.env)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
@@ -279,9 +280,8 @@ class Monitor:
     def _delete_container(self) -> None:
         null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         try:
-            pid = _spawn(
-                [*self.s.runtime_argv, "delete", "--force", self.s.container_id], [null, null, null], self.s.env
-            )
+            argv = [*self.s.runtime_argv, "delete", "--force", self.s.container_id]
+            pid = _spawn_runtime(argv, [null, null, null], self.s.env)
         finally:
             posix.close(null)
         self._wait_for(pid, None)
@@ -604,6 +604,42 @@ def _spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_se
     return posix.posix_spawnp(
         argv[0], argv, env, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
+
+
+def _spawn_runtime(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes]) -> int:
+    """The runtime's command as a child; lading's own (``lading --root R ...``) is a forked child
+    that imports the runtime and does what that command would, without a fresh interpreter (the
+    monitor itself never loads the runtime)."""
+    if argv[0] != OWN_RUNTIME:
+        return _spawn(argv, stdio, env)
+    pid = posix.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for target, fd in enumerate(stdio):
+                posix.dup2(fd, target)
+            signals.stop_waking((signals.SIGCHLD,))
+            monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
+            _take_environment(env)
+            from lading.engine import own_runtime
+
+            code = own_runtime.main(argv[2], argv[3:])
+        finally:
+            posix._exit(code)
+    return pid
+
+
+def _take_environment(env: Mapping[bytes, bytes]) -> None:
+    """Make env this process's environment, for Python (``os.environ``, made from
+    ``posix.environ`` when ``os`` is imported) and for C (what a command it execs inherits)."""
+    if env is posix.environ:
+        return
+    for key in [k for k in posix.environ if k not in env]:
+        posix.unsetenv(key)
+    for key, value in env.items():
+        posix.putenv(key, value)
+    posix.environ.clear()
+    posix.environ.update(env)
 
 
 def _read_file(path: str) -> bytes:

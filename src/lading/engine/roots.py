@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from lading.engine import own_runtime
 from lading.engine.containers import ContainerStore
 from lading.engine.layers import LayerStore
 from lading.errors import LadingError
@@ -33,7 +33,7 @@ def boot_id() -> str:
 
 def runtime_path(runtime: str) -> str:
     """``lading`` (this program), a runtime's name on PATH (runc, crun) or a path to one."""
-    if runtime == "lading":
+    if runtime == own_runtime.NAME:
         return runtime
     found = shutil.which(runtime) if "/" not in runtime else (runtime if os.access(runtime, os.X_OK) else None)
     if not found:
@@ -41,12 +41,10 @@ def runtime_path(runtime: str) -> str:
     return os.path.abspath(found)
 
 
-@dataclass
 class Roots:
-    storage: Path
-    run: Path
-
-    def __post_init__(self) -> None:
+    def __init__(self, storage: Path, run: Path) -> None:
+        self.storage = storage
+        self.run = run
         self.containers = ContainerStore(self.storage)
         self.layers = LayerStore(self.storage)
 
@@ -59,11 +57,16 @@ class Roots:
         directories put on sys.path, so each runtime verb skips site processing."""
         return [sys.executable, "-I", "-S", "-c", _boot(), *args]
 
-    def runtime_argv(self, runtime: str) -> list[str]:
-        name = Path(runtime).name
-        root = str(self.run / "runtimes" / name)
-        if runtime == "lading":
-            return self.lading("--root", root)
+    def runtime_root(self, runtime: str) -> str:
+        """The runtime's --root: each runtime keeps its containers' state apart."""
+        return str(self.run / "runtimes" / Path(runtime).name)
+
+    def runtime_argv(self, runtime: str, in_process: bool = False) -> list[str]:
+        """The runtime as a command; with ``in_process``, lading's own as the monitor calls it
+        in a forked child (own_runtime.argv) instead of a fresh interpreter."""
+        root = self.runtime_root(runtime)
+        if runtime == own_runtime.NAME:
+            return own_runtime.argv(root) if in_process else self.lading("--root", root)
         return [runtime, "--root", root]
 
     def exit_command(self, cid: str) -> list[str]:

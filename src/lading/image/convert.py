@@ -10,19 +10,20 @@ precedence over the implicit ones (os, architecture, created, ...), as the spec 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lading.errors import LadingError
 from lading.linux.fs import open_in_root
-from lading.spec.image import ContainerConfig, ImageConfig
+
+TYPE_CHECKING = False  # the engine uses this module without reading image documents (msgspec)
+if TYPE_CHECKING:
+    from lading.spec.image import ImageConfig
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MAX_DB = 4 << 20
 
 
-@dataclass
-class Overrides:
+class Overrides(NamedTuple):
     entrypoint: list[str] | None = None  # replaces Config.Entrypoint (and drops Config.Cmd)
     cmd: list[str] | None = None  # replaces Config.Cmd
     env: tuple[str, ...] = ()  # added or replacing by name
@@ -109,15 +110,17 @@ def image_annotations(cfg: ImageConfig) -> dict[str, str]:
     return out
 
 
-def command(c: ContainerConfig, entrypoint: list[str] | None, cmd: list[str] | None) -> tuple[list[str], list[str]]:
+def command(
+    image_entrypoint: list[str] | None, image_cmd: list[str] | None, entrypoint: list[str] | None, cmd: list[str] | None
+) -> tuple[list[str], list[str]]:
     """(Entrypoint, Cmd) after the command line's: a new entrypoint also drops the image's Cmd."""
-    ep = entrypoint if entrypoint is not None else (c.entrypoint or [])
-    return ep, cmd if cmd is not None else ([] if entrypoint is not None else (c.cmd or []))
+    ep = entrypoint if entrypoint is not None else (image_entrypoint or [])
+    return ep, cmd if cmd is not None else ([] if entrypoint is not None else (image_cmd or []))
 
 
-def image_env(c: ContainerConfig) -> list[str]:
+def image_env(env: list[str] | None) -> list[str]:
     """The image's Env, with a default PATH if it sets none."""
-    env = list(c.env or [])
+    env = list(env or [])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
     return env
@@ -126,11 +129,11 @@ def image_env(c: ContainerConfig) -> list[str]:
 def overlay(cfg: ImageConfig, rootfs: str, o: Overrides) -> dict[str, Any]:
     """The parts of config.json the image (and the command line) decide."""
     c = cfg.config
-    entrypoint, cmd = command(c, o.entrypoint, o.cmd)
+    entrypoint, cmd = command(c.entrypoint, c.cmd, o.entrypoint, o.cmd)
     args = [*entrypoint, *cmd]
     if not args:
         raise LadingError("the image has no Entrypoint or Cmd: give the command to run after the image name")
-    env = image_env(c)
+    env = image_env(c.env)
     if o.terminal and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
     return {

@@ -36,6 +36,7 @@ from lading.linux.fs import open_in_root
 # Where an unprivileged unpack records an owner it cannot give (the rootlesscontainers.com
 # convention umoci follows): a protobuf ``Resource {uint32 uid = 1; uint32 gid = 2;}``.
 ROOTLESS_XATTR = "user.rootlesscontainers"
+_UNMAPPED_WARNED: list[str] = []  # the layer whose unmapped owners were reported: one line per command
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR_CACHE = 64
@@ -314,10 +315,23 @@ class Unpacker:
         """Owner, then mode (chown clears setuid), then xattrs, then times: on ``fd``, or on
         ``base`` in directory ``fd`` without following it when ``base`` is given."""
         if self.privileged:
-            if base is None:
-                os.fchown(fd, e.uid, e.gid)
-            else:
-                os.chown(base, e.uid, e.gid, dir_fd=fd, follow_symlinks=False)
+            try:
+                if base is None:
+                    os.fchown(fd, e.uid, e.gid)
+                else:
+                    os.chown(base, e.uid, e.gid, dir_fd=fd, follow_symlinks=False)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+                # root of a user namespace that maps only its own ids (the rootless engine without
+                # subordinate ids): the file stays root's, said once for the whole command
+                if not _UNMAPPED_WARNED:
+                    _UNMAPPED_WARNED.append(source)
+                    log.warning(
+                        f"{source}: owner {e.uid}:{e.gid} of {e.name!r} (and any other but root) is not mapped in "
+                        "this user namespace (no subordinate ids: /etc/subuid, /etc/subgid, newuidmap): such files "
+                        "are root's"
+                    )
         xattrs = e.xattrs
         if not self.privileged and (e.uid or e.gid) and e.type != tar.SYMLINK:  # no user xattrs on a symlink
             xattrs = {**xattrs, ROOTLESS_XATTR: rootless_owner(e.uid, e.gid)}

@@ -98,3 +98,23 @@ def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> bool:
 def reset_signals() -> None:
     """Default dispositions and an empty mask, as a program about to be exec'd should get."""
     signals.reset(_RESET_SIGNALS)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from each thread's /proc/PID/task/TID/children:
+    a container's processes when it has no cgroup to list them (rootless)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(child) for child in f.read().split())
+            except OSError:
+                continue
+    return found

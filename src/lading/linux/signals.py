@@ -53,3 +53,9 @@ def wake_on(signals: tuple[int, ...], fd: int) -> None:
     for sig in signals:
         _signal.signal(sig, _wake_only)
     _signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+
+
+def stop_waking(signals: tuple[int, ...]) -> None:
+    """Undo :func:`wake_on` (in a forked child): default dispositions, no wakeup fd."""
+    _signal.set_wakeup_fd(-1)
+    reset(signals)

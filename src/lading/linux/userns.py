@@ -44,6 +44,12 @@ def in_user_namespace() -> bool:
         return False
 
 
+def runs_rootless() -> bool:
+    """runc's ``--rootless auto``: not root, or root of a user namespace (cgroups this user may
+    not make are then skipped)."""
+    return os.geteuid() != 0 or in_user_namespace()
+
+
 def writes_itself(kind: str, ranges: list[IdRange]) -> bool:
     """True when this process may write the map without newuidmap/newgidmap."""
     if os.geteuid() == 0:
@@ -72,7 +78,7 @@ def write_maps(pid: int, uids: list[IdRange], gids: list[IdRange]) -> None:
         _write(f"/proc/{pid}/setgroups", "deny")
     for kind, ranges in (("uid", uids), ("gid", gids)):
         if not writes_itself(kind, ranges):
-            _helper(f"new{kind}map", pid, ranges)
+            _helper(kind, pid, ranges)
             continue
         try:
             _write(f"/proc/{pid}/{kind}_map", map_text(ranges))
@@ -88,14 +94,40 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _helper(name: str, pid: int, ranges: list[IdRange]) -> None:
+def user_name() -> str:
+    """This user's name (what /etc/subuid may list it by), or its uid without a passwd entry."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def helper(kind: str) -> str | None:
+    """The path of newuidmap or newgidmap on PATH, if this user may run it."""
+    name = f"new{kind}map"
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def single_fallback(kind: str, user: str) -> bool:
+    """True when an unprivileged user can map only its own id: the helper is missing, or
+    /etc/subuid (or /etc/subgid) gives it no range."""
+    return os.geteuid() != 0 and (helper(kind) is None or not subordinate_ranges(kind, user, os.getuid()))
+
+
+def _helper(kind: str, pid: int, ranges: list[IdRange]) -> None:
     import subprocess  # only for a rootless container with ranges
 
-    argv = [name, str(pid), *(str(n) for r in ranges for n in r)]
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise LadingError(f"{name} is needed to map these ids as a non-root user (Debian package uidmap)") from None
+    name, path = f"new{kind}map", helper(kind)
+    if path is None:
+        raise LadingError(f"{name} is needed to map these ids as a non-root user (Debian package uidmap)")
+    argv = [path, str(pid), *(str(n) for r in ranges for n in r)]
+    p = subprocess.run(argv, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         lines = (p.stderr or p.stdout).strip().splitlines()
         raise LadingError(f"{name}: {lines[-1] if lines else f'exited {p.returncode}'}")

@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
-from lading.linux.userns import IdRange, own_id, subordinate_ranges
+from lading.linux.userns import IdRange, helper, own_id, single_fallback, subordinate_ranges, user_name, writes_itself
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,13 +51,7 @@ def check_allowed(kind: str, where: str, found: list[IdRange]) -> None:
     newgidmap would allow), said before the helpers refuse it halfway through create."""
     if os.geteuid() == 0:
         return
-    import pwd
-
-    try:
-        name = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        name = str(os.getuid())
-    allowed = [(own_id(kind), 1), *subordinate_ranges(kind, name, os.getuid())]
+    allowed = [(own_id(kind), 1), *subordinate_ranges(kind, user_name(), os.getuid())]
     for i, r in enumerate(found):
         if not any(first <= r.host and r.host + r.size <= first + count for first, count in allowed):
             raise LadingError(
@@ -66,16 +60,34 @@ def check_allowed(kind: str, where: str, found: list[IdRange]) -> None:
             )
 
 
+def single_fallback_maps(kind: str, where: str, found: list[IdRange]) -> list[IdRange]:
+    """For a user without privilege that has no newuidmap/newgidmap or no range in /etc/subuid
+    (/etc/subgid): the one map it may write itself, its own id as root, with a warning when the
+    config asked for more (its other container ids are then not mapped)."""
+    if writes_itself(kind, found) or os.geteuid() == 0:
+        return found
+    user = user_name()
+    if not single_fallback(kind, user):
+        return found
+    why = f"new{kind}map is not installed" if helper(kind) is None else f"/etc/sub{kind} has no range for {user}"
+    from lading import log
+
+    log.warning(f"{where}: {why}: only {kind} {own_id(kind)} is mapped, as 0; other container {kind}s are not")
+    return [IdRange(0, own_id(kind), 1)]
+
+
 def container_maps(spec: Spec) -> tuple[list[IdRange], list[IdRange]]:
     """The checked uid and gid maps of a new user namespace for this config."""
     linux = spec.linux
     assert linux is not None
-    uids, gids = ranges(linux.uid_mappings), ranges(linux.gid_mappings)
-    for kind, where, found in (("uid", "uidMappings", uids), ("gid", "gidMappings", gids)):
-        check(f"config.json: $.linux.{where}", found)
-        if host_id(found, 0) is None:
+    maps = {"uid": ranges(linux.uid_mappings), "gid": ranges(linux.gid_mappings)}
+    for kind, where in (("uid", "uidMappings"), ("gid", "gidMappings")):
+        check(f"config.json: $.linux.{where}", maps[kind])
+        if host_id(maps[kind], 0) is None:
             raise LadingError(f"config.json: $.linux.{where}: the container's root (0) is not mapped")
-        check_allowed(kind, f"config.json: $.linux.{where}", found)
+        maps[kind] = single_fallback_maps(kind, f"config.json: $.linux.{where}", maps[kind])
+        check_allowed(kind, f"config.json: $.linux.{where}", maps[kind])
+    uids, gids = maps["uid"], maps["gid"]
     user = spec.process.user if spec.process else None
     if user is not None:
         if host_id(uids, user.uid) is None:
