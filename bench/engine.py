@@ -1,7 +1,7 @@
 """The engine beside podman and docker: `lading container run --rm IMAGE true`, `podman run --rm
 IMAGE true` and `docker run --rm --network none IMAGE true`.
 
-  python bench/engine.py [-n N] [--concurrent C]
+  python bench/engine.py [-n N] [--concurrent C] [--unconfined]
 
 All on private storage with the same image (a busybox OCI archive built here, imported into
 lading's store, loaded into podman's and, converted to docker's format, into docker's), podman with
@@ -12,7 +12,9 @@ printed are each command's median wall time and the median of the per-round rati
 their 10%-90% spread, and the load average before and after. Then C containers (`run -d IMAGE
 sleep 600`) are started at once by each engine: the wall time until every command returned, the
 largest peak RSS of one of those commands, and the memory (PSS) of the C monitors (lading's),
-conmons (podman's) or containerd shims (docker's) left running.
+conmons (podman's) or containerd shims (docker's) left running (none with C = 0). With
+--unconfined, lading and podman also run with `--security-opt seccomp=unconfined`: the cost of
+their default seccomp profiles (both apply one) is the difference.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
     ap.add_argument("--concurrent", type=int, default=50, help="containers started at once (default 50)")
+    ap.add_argument("--unconfined", action="store_true", help="also run lading and podman with seccomp=unconfined")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lading-bench-engine-"))
     archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
@@ -117,6 +120,16 @@ def main() -> int:
             ),
             PODMAN: ([*podman_run, "--rm", IMAGE_NAME, "true"], podman.env),
         }
+        if opts.unconfined:
+            unconfined = ["--security-opt", "seccomp=unconfined"]
+            commands["lading container run --rm (seccomp=unconfined)"] = (
+                [*engine, "run", "--rm", *unconfined, IMAGE_NAME, "true"],
+                podman.env,
+            )
+            commands["podman run --rm (seccomp=unconfined)"] = (
+                [*podman_run, "--rm", *unconfined, IMAGE_NAME, "true"],
+                podman.env,
+            )
         starts = {"lading": ([*engine, "run", "-d"], podman.env), "podman": ([*podman_run, "-d"], podman.env)}
         if docker_client.available():
             docker = docker_client.Docker(tmp / "docker")
@@ -146,9 +159,10 @@ def main() -> int:
             median_ms = statistics.median(times[k]) * 1000
             print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
 
-        print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
-        print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}  load average")
-        for label, (argv, env) in starts.items():
+        if opts.concurrent:
+            print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
+            print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}  load average")
+        for label, (argv, env) in starts.items() if opts.concurrent else ():
             names = [f"b{i}" for i in range(opts.concurrent)]
             load = _load()
             start = time.perf_counter()

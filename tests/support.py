@@ -49,6 +49,17 @@ def make_busybox_rootfs(dest: Path) -> Path:
     return dest
 
 
+def static_program(source: str, directory: Path, name: str = "probe") -> Path:
+    """A C program compiled statically (it runs in any container image); skips without gcc."""
+    import pytest
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc (Debian: gcc, libc6-dev)")
+    (directory / f"{name}.c").write_text(source)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(directory / name), str(directory / f"{name}.c")], check=True)
+    return directory / name
+
+
 def default_config(args: list[str] | None = None, terminal: bool = False) -> dict[str, Any]:
     """The config `lading spec` (like `runc spec`) writes, with the given args."""
     from lading.spec.defaults import default_config as spec_default

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from lading import boot
 from lading.cli.launcher import import_roots
 from tests.support import Lading
 
-# The part of the launcher before the verb runs, then the verb, then sys.modules into argv[1].
-PROBE = """
-import sys
-sys.path[:0] = {paths!r}
+# After the launcher's start-up code (lading/boot.py): the verb, then sys.modules into argv[1].
+PROBE_VERB = """
 from lading.cli.main import main
 try:
     code = main(sys.argv[2:])
@@ -34,8 +33,19 @@ raise SystemExit(code)
 
 # Frozen into the interpreter, loaded by every verb: os and os.path.
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
-# The command line: the global flags, the small parser, the log, and the verb's module.
-CLI = OS | {"__future__", "lading", "lading.cli", "lading.cli.main", "lading.cli.args", "lading.log", "lading.errors"}
+# The launcher's start-up (gc, for its threshold; the precompiled modules), then the command
+# line: the global flags, the small parser, the log, and the verb's module.
+CLI = OS | {
+    "gc",
+    "__future__",
+    "lading",
+    "lading.precompiled",
+    "lading.cli",
+    "lading.cli.main",
+    "lading.cli.args",
+    "lading.log",
+    "lading.errors",
+}
 # An existing container: state.json (through _json), its lock, its init process and its cgroup.
 CONTAINER = CLI | {
     "_json",
@@ -61,50 +71,23 @@ CONTAINER = CLI | {
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
 CGROUP_VERBS = CONTAINER | {"lading.cli.cgroups", "lading.runtime.control"}
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
-# kernel layers (any of their modules: "lading.runtime.*"), and from the standard library what
-# those need. Not msgspec, json, dataclasses or inspect; typing (for NamedTuple, which brings re
-# and contextlib), socket, signal and ctypes are still on this path.
+# kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
+# the C halves of socket (the init's channel) and struct, ctypes (libc), termios (the console)
+# and zlib (the cgroup name under a --root of its own). Not msgspec, json, dataclasses, inspect,
+# typing, re, enum, functools, collections, contextlib, signal or socket.
 STARTS = CONTAINER | {
+    "lading.record",
     "lading.spec",
     "lading.spec.decode",
     "lading.spec.model",
     "lading.spec.runtime_config",
     "lading.runtime.*",
     "lading.linux.*",
-    "typing",
-    "typing.io",
-    "typing.re",
-    "_typing",
-    "re",
-    "re._casefix",
-    "re._compiler",
-    "re._constants",
-    "re._parser",
-    "_sre",
-    "copyreg",
-    "warnings",
-    "contextlib",
-    "collections",
-    "collections.abc",
-    "_collections",
-    "functools",
-    "_functools",
-    "itertools",
-    "keyword",
-    "operator",
-    "_operator",
-    "reprlib",
-    "types",
-    "enum",
-    "signal",
-    "socket",
     "_socket",
-    "selectors",
-    "math",
-    "array",
     "ctypes",
     "_ctypes",
     "ctypes._endian",
+    "types",
     "struct",
     "_struct",
     "termios",
@@ -130,8 +113,14 @@ VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ),
     ("create", "", ["create", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
     ("run --detach", "", ["run", "--detach", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
-    ("exec", "running", ["exec", "c", "true"], STARTS | {"lading.cli.exec", "tty"}),
+    ("exec", "running", ["exec", "c", "true"], STARTS | {"lading.cli.exec"}),
 ]
+
+
+def probe() -> str:
+    """Python code that runs a command line as the launcher does and writes the names in
+    sys.modules when it is done: ``python -IS -c CODE FILE ARGS...``."""
+    return boot.setup(import_roots()) + PROBE_VERB
 
 
 def bare_interpreter() -> set[str]:
@@ -146,7 +135,7 @@ def bare_interpreter() -> set[str]:
 
 def modules_of(lading: Lading, cwd: Path, argv: list[str]) -> set[str]:
     out = lading.tmp / "modules"
-    code = PROBE.format(paths=import_roots())
+    code = probe()
     subprocess.run(
         [sys.executable, "-IS", "-c", code, str(out), "--root", str(lading.root), *argv],
         cwd=cwd,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.clients.containerd import NAMESPACE, Containerd
-from tests.clients.image import IMAGE_NAME, build_oci_archive
-from tests.clients.podman import Podman
+from tests.clients.image import build_oci_archive
+from tests.clients.podman import Podman, loaded_podman
 from tests.clients.runtimes import Runtime, lading_has_runtime, lading_has_verb, make_runtime
 
 RUNTIMES = [
@@ -72,14 +72,8 @@ def runtime(runtime_name: str, tmp_path_factory: pytest.TempPathFactory) -> Runt
 
 @pytest.fixture(scope="session")
 def podman_session(runtime_name: str, oci_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    directory = tmp_path_factory.mktemp(f"podman-{runtime_name}")
-    podman = Podman(directory / "podman", make_runtime(runtime_name, directory / "runtime"))
-    try:
-        assert podman.load(oci_archive) == IMAGE_NAME
+    with loaded_podman(tmp_path_factory.mktemp(f"podman-{runtime_name}"), runtime_name, oci_archive) as podman:
         yield podman
-    finally:
-        left = podman.close()
-        assert not left, f"podman left behind: {left}"
 
 
 @pytest.fixture

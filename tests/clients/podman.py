@@ -14,11 +14,14 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.clients.cgroups import cgroup_parent, remove_cgroup_tree
+from tests.clients.image import IMAGE_NAME
 from tests.clients.mounts import unmount_under
-from tests.clients.runtimes import Runtime
+from tests.clients.runtimes import Runtime, make_runtime
 
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
 # podman creates this for netavark whatever its configuration says; removed if we created it.
@@ -118,3 +121,16 @@ class Podman:
             except OSError:
                 pass
         return left
+
+
+@contextmanager
+def loaded_podman(directory: Path, runtime_name: str, archive: Path) -> Iterator[Podman]:
+    """podman under directory running runtime_name, with the image archive loaded; on leaving,
+    everything it made is removed, and anything that would not go fails the caller."""
+    podman = Podman(directory / "podman", make_runtime(runtime_name, directory / "runtime"))
+    try:
+        assert podman.load(archive) == IMAGE_NAME
+        yield podman
+    finally:
+        left = podman.close()
+        assert not left, f"podman left behind: {left}"

@@ -1,5 +1,7 @@
 """Engine fixtures: test images built locally (one OCI layout per session), imported into each
-test's private storage root, and an `engine` runner that fails the test if anything is left."""
+test's private storage root, an `engine` runner that fails the test if anything is left, podman
+on private storage beside it, and the engine's parent cgroup removed at the end if the session
+made it."""
 
 from __future__ import annotations
 
@@ -9,12 +11,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.support import Engine
+from tests.clients.image import build_oci_archive
+from tests.clients.podman import Podman, loaded_podman
+from tests.engine.support import SEEN, Engine, engine_cgroup_parents
 from tests.image.oci import E, Image, Layout, tar_bytes, tar_dir
 
 BUSYBOX = "localhost/test/busybox:1"
 LAYERS = "localhost/test/layers:1"
 NOCMD = "localhost/test/nocmd:1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_cgroup_parent() -> Iterator[None]:
+    """The engine puts every container's cgroup under /lading-engine and leaves that parent (as
+    docker leaves /docker): removed here, in each hierarchy where this session made it, once it
+    is empty. One that holds a cgroup of this session's containers is a leak; one that holds only
+    other containers (another session's) is left to its owner."""
+    before = set(engine_cgroup_parents())
+    yield
+    leaked = []
+    for parent in set(engine_cgroup_parents()) - before:
+        try:
+            parent.rmdir()
+        except OSError:
+            leaked += [str(d) for d in parent.iterdir() if d.is_dir() and d.name in SEEN]
+    assert not leaked, f"the engine tests left cgroups behind: {leaked}"
 
 
 @dataclass
@@ -68,3 +89,17 @@ def engine(tmp_path: Path, engine_images: EngineImages) -> Iterator[Engine]:
     eng.cleanup()
     leaks = eng.leftovers()
     assert not leaks, f"the test left behind: {leaks}"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox image as an OCI archive, for podman and the engine alike."""
+    work = tmp_path_factory.mktemp("podman-image")
+    return build_oci_archive(work / "busybox.tar", work)
+
+
+@pytest.fixture(scope="module")
+def podman(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """podman on private storage, running Debian's runc, with the busybox image loaded."""
+    with loaded_podman(tmp_path_factory.mktemp("podman"), "runc", archive) as pm:
+        yield pm

@@ -13,6 +13,13 @@ from typing import Any
 from tests.support import lading_argv, lading_env, mounts_under
 
 _HEX = set("0123456789abcdef")
+_CGROUPS = Path("/sys/fs/cgroup")
+SEEN: set[str] = set()  # every container ID any engine of this session has seen
+
+
+def engine_cgroup_parents() -> list[Path]:
+    """The engine's parent cgroup, /lading-engine, in each hierarchy that has it."""
+    return [*_CGROUPS.glob("*/lading-engine"), *_CGROUPS.glob("lading-engine")]
 
 
 class Engine:
@@ -58,6 +65,7 @@ class Engine:
             err.seek(0)
             result = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
         self.seen |= set(self.ids())
+        SEEN.update(self.seen)
         if check and result.returncode != 0:
             raise AssertionError(f"{args} exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}")
         return result
@@ -104,12 +112,7 @@ class Engine:
         return found
 
     def cgroups(self) -> list[str]:
-        base = Path("/sys/fs/cgroup")
-        return [
-            str(d)
-            for cid in self.seen
-            for d in [*base.glob(f"*/lading-engine/{cid}"), *base.glob(f"lading-engine/{cid}")]
-        ]
+        return [str(p / cid) for p in engine_cgroup_parents() for cid in self.seen if (p / cid).exists()]
 
     def settled_processes(self) -> list[str]:
         """Engine processes still there once the short-lived ones (a monitor's exit command that

@@ -3,35 +3,15 @@ same image, the same command and flags that mean the same, the same output and e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.clients.image import IMAGE_NAME, build_oci_archive
+from tests.clients.image import IMAGE_NAME
 from tests.clients.podman import Podman
-from tests.clients.runtimes import make_runtime
 from tests.engine.support import Engine
 
 SHARED = "/shared-from-host"
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("podman-image")
-    return build_oci_archive(work / "busybox.tar", work)
-
-
-@pytest.fixture(scope="module")
-def podman(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    directory = tmp_path_factory.mktemp("podman")
-    pm = Podman(directory / "podman", make_runtime("runc", directory / "runtime"))
-    try:
-        assert pm.load(archive) == IMAGE_NAME
-        yield pm
-    finally:
-        left = pm.close()
-        assert not left, f"podman left behind: {left}"
 
 
 @pytest.fixture(scope="module")

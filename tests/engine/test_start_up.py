@@ -14,11 +14,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lading.cli.launcher import import_roots
 from tests.engine.conftest import BUSYBOX
 from tests.engine.support import Engine
 from tests.support import lading_env
-from tests.test_start_up import PROBE
+from tests.test_start_up import probe
 
 FORBIDDEN = {
     "msgspec",
@@ -37,7 +36,7 @@ def test_run_loads_no_image_documents_dataclasses_or_subprocess(engine: Engine) 
     out = engine.storage.parent / "modules"
     argv = engine.argv("run", "--rm", BUSYBOX, "true")
     verb = argv[argv.index("container") :]
-    code = PROBE.format(paths=import_roots())
+    code = probe()
     p = subprocess.run(
         [sys.executable, "-IS", "-c", code, str(out), *verb],
         capture_output=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from tests.conftest import Bundle
 from tests.security.default_profile import profile
-from tests.support import Lading, Runc
+from tests.support import Lading, Runc, static_program
 
 
 def without(seccomp: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -85,15 +84,11 @@ def test_a_missing_agent_fails_create(runtime: Lading, bundle: Bundle, cid: str,
 @pytest.fixture(scope="session")
 def clone3_probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A static program that calls clone3 with no arguments and exits with the errno it got."""
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc (Debian: gcc, libc6-dev)")
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.c").write_text(
+    return static_program(
         "#include <errno.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n"
-        "int main(void) { return syscall(435, 0, 0) < 0 ? errno : 0; }\n"
+        "int main(void) { return syscall(435, 0, 0) < 0 ? errno : 0; }\n",
+        tmp_path_factory.mktemp("probe"),
     )
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "probe"), str(d / "probe.c")], check=True)
-    return d / "probe"
 
 
 @pytest.mark.parametrize(

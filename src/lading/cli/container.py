@@ -85,6 +85,12 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
     p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
     p.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        help="seccomp=unconfined|FILE, no-new-privileges[=true|false], apparmor=unconfined, label=disable",
+    )
+    p.add_argument(
         "--restart", default="no", help="restart policy: no, on-failure[:max-retries], always, unless-stopped"
     )
     p.add_argument("--runtime", default="lading", help="OCI runtime: lading (default), runc, crun, or a path")
@@ -240,6 +246,7 @@ def _env(values: list[str]) -> list[str]:
 def _options(args: argparse.Namespace) -> Any:
     from lading.engine.create import CreateOptions
     from lading.engine.lifecycle import parse_size
+    from lading.engine.security import parse_options
 
     cpus = 0
     if args.cpus:
@@ -276,6 +283,7 @@ def _options(args: argparse.Namespace) -> Any:
         cap_drop=args.cap_drop,
         read_only=args.read_only,
         privileged=args.privileged,
+        security_opt=parse_options(args.security_opt),
         restart=args.restart,
         runtime=args.runtime,
         init=args.init,

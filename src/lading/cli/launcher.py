@@ -1,12 +1,14 @@
-"""Write the `lading` executable: a three-line script that starts the interpreter with ``-IS``.
+"""Write the `lading` executable: a short script that starts the interpreter with ``-IS``.
 
 pip's console-script wrapper runs site processing (every ``.pth`` file in site-packages) and
 imports ``re`` before lading's first line; podman and containerd exec the runtime for every verb,
 so that is paid on every container step. The launcher instead starts Python isolated (``-I``: no
 environment variables, no user site, no script directory on sys.path) and without ``site``
-(``-S``), and puts the two directories lading needs on sys.path itself: where the ``lading``
-package is and where ``msgspec`` is (the same directory in an ordinary install; two in an
-editable one).
+(``-S``), then runs lading/boot.py's code: the two directories lading needs put on sys.path by
+hand (where the ``lading`` package is and where ``msgspec`` is: the same directory in an
+ordinary install, two in an editable one), and lading's modules served from the file
+lading.precompiled builds here, at install time, instead of a search of sys.path for each (an
+edited module is still imported from its source).
 
 usage: python -m lading.cli.launcher PATH    (run with the interpreter lading is installed in)
 """
@@ -18,7 +20,9 @@ import sys
 
 
 def launcher_text(python: str, paths: list[str]) -> str:
-    return f"#!{python} -IS\nimport sys\nsys.path[:0] = {paths!r}\nfrom lading.cli.main import main_exit\nmain_exit()\n"
+    from lading import boot
+
+    return f"#!{python} -IS\n" + boot.code(paths)
 
 
 def import_roots() -> list[str]:
@@ -37,6 +41,11 @@ def import_roots() -> list[str]:
 
 def write_launcher(path: str, python: str = sys.executable) -> None:
     """Write the launcher to path atomically (it may be the command other processes are running)."""
+    import lading
+    from lading import precompiled
+
+    package_dir = os.path.dirname(os.path.abspath(lading.__file__ or ""))
+    precompiled.build(package_dir, precompiled.path_for(package_dir))
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(launcher_text(os.path.abspath(python), import_roots()))

@@ -31,7 +31,8 @@ from typing import NamedTuple
 from lading.engine import attach_protocol as proto
 from lading.errors import LadingError
 from lading.linux import pty
-from lading.runtime.terminal import FORWARDED_SIGNALS, STOPPING_SIGNALS, raw_mode, signals_to_pipe, write_all
+from lading.linux.signals import FORWARDED_SIGNALS
+from lading.runtime.terminal import STOPPING_SIGNALS, raw_mode, signals_to_pipe, write_all
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 

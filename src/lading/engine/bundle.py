@@ -1,7 +1,9 @@
 """The OCI bundle of a container at start: config.json made from its record and host config.
 
 It starts from ``lading spec``'s defaults (runc's) and makes the changes docker makes: docker's
-default capability set, no no_new_privs and no rlimits unless asked for, the container's cgroup
+default capability set, docker's default seccomp profile (engine/seccomp_default.py; what
+``--security-opt`` and ``--privileged`` change: engine/security.py), no no_new_privs and no
+rlimits unless asked for, the container's cgroup
 under ``/lading-engine``, the files made by etcfiles bind-mounted over the init layer's
 placeholders, and the user's bind mounts. root.path is the overlay mount (merged/), so the bundle
 directory holds config.json only.
@@ -16,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lading.engine import security
 from lading.engine.containers import Container
 from lading.engine.create import parse_bind
 
@@ -104,6 +107,7 @@ def config(
         "env": env,
         "cwd": cc.get("WorkingDir") or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        **({"noNewPrivileges": True} if security.no_new_privileges(host) else {}),
     }
     spec["root"] = {"path": str(rootfs), "readonly": readonly}
     spec["hostname"] = cc["Hostname"]
@@ -126,7 +130,11 @@ def config(
         resources["cpu"] = {"quota": host["NanoCpus"] * 100000 // 10**9, "period": 100000}
     if host.get("PidsLimit"):
         resources["pids"] = {"limit": host["PidsLimit"]}
+    profile = security.seccomp(host, caps)
+    if profile is not None:
+        linux["seccomp"] = profile
     if privileged:
+        linux["devices"] = security.host_devices()
         resources["devices"] = [{"allow": True, "access": "rwm"}]
         linux["maskedPaths"], linux["readonlyPaths"] = [], []
         for m in mounts:

@@ -43,6 +43,7 @@ class CreateOptions(NamedTuple):
     cap_drop: list[str]
     read_only: bool
     privileged: bool
+    security_opt: list[str]  # engine/security.py parse_options' form
     restart: str
     runtime: str
     init: bool
@@ -149,6 +150,7 @@ def _records(
         "AutoRemove": o.auto_remove,
         "Runtime": roots_.runtime_path(o.runtime),
         "Privileged": o.privileged,
+        "SecurityOpt": o.security_opt or None,
         "ReadonlyRootfs": o.read_only,
         "CapAdd": o.cap_add,
         "CapDrop": o.cap_drop,

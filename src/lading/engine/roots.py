@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from lading import boot
 from lading.engine import own_runtime
 from lading.engine.containers import ContainerStore
 from lading.engine.layers import LayerStore
@@ -23,7 +24,7 @@ def _boot() -> str:
     found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
     if found and found not in paths:
         paths.append(found)
-    return f"import sys; sys.path[:0] = {paths!r}; from lading.cli.main import main_exit; main_exit()"
+    return boot.code(paths)
 
 
 def boot_id() -> str:
@@ -54,7 +55,8 @@ class Roots:
     def lading(self, *args: str) -> list[str]:
         """This program, for the monitor to run later (its exit command, the default runtime),
         started as cli/launcher.py's launcher does: ``python -I -S`` with lading's and msgspec's
-        directories put on sys.path, so each runtime verb skips site processing."""
+        directories put on sys.path, so each runtime verb skips site processing, and lading's
+        modules from the precompiled file install.sh's launcher built."""
         return [sys.executable, "-I", "-S", "-c", _boot(), *args]
 
     def runtime_root(self, runtime: str) -> str:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterable
-from typing import NamedTuple
+
+from lading.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # capabilities(7), in kernel number order: NAMES[n] is capability n.
 NAMES: tuple[str, ...] = (
@@ -96,7 +100,7 @@ _capset.argtypes = (ctypes.POINTER(_Header), ctypes.POINTER(_Data))
 _capset.restype = ctypes.c_int
 
 
-class CapSets(NamedTuple):
+class CapSets(Record):
     """The capget(2) sets of a thread, as bit masks."""
 
     effective: int

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import NamedTuple
 
 from lading.linux.libc import (
     SYS_MOUNT_SETATTR,
@@ -21,6 +20,7 @@ from lading.linux.libc import (
     libc,
     syscall,
 )
+from lading.record import Record
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -144,7 +144,7 @@ TMPCOPYUP = "tmpcopyup"
 IDMAP_OPTIONS = frozenset({"idmap", "ridmap"})
 
 
-class Options(NamedTuple):
+class Options(Record):
     """Mount options split the way the kernel wants them."""
 
     flags: int

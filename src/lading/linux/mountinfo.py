@@ -7,10 +7,10 @@ refuses a shared one) and, for --no-pivot, the proc and sysfs mounts it must hid
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from lading.record import Record
 
 
-class MountInfo(NamedTuple):
+class MountInfo(Record):
     root: str  # the directory of the filesystem that is mounted ("/" for a whole filesystem)
     mountpoint: str
     tags: tuple[str, ...]  # optional fields: "shared:N", "master:N", "propagate_from:N", "unbindable"

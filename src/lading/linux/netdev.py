@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _socket
 import fcntl
-import socket
 import struct
 
 SIOCGIFFLAGS = 0x8913
@@ -12,7 +12,10 @@ IFF_UP = 0x1
 
 
 def set_up(name: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH14x", name.encode(), 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | IFF_UP))
+    finally:
+        s.close()

@@ -9,11 +9,10 @@ as SCM_RIGHTS ancillary data.
 
 from __future__ import annotations
 
-import array
+import _socket
 import errno
 import fcntl
 import os
-import socket
 import struct
 import termios
 
@@ -23,6 +22,7 @@ TIOCSPTLCK = 0x40045431  # _IOW('T', 0x31, int)
 TIOCGPTPEER = 0x5441  # _IO('T', 0x41), Linux 4.13+
 
 _WINSIZE = struct.Struct("HHHH")  # struct winsize: rows, cols, xpixel, ypixel
+_FD = struct.Struct("i")  # one fd in SCM_RIGHTS data
 
 
 def open_pty() -> tuple[int, int]:
@@ -86,21 +86,20 @@ def set_controlling_terminal(fd: int) -> None:
 
 def send_fd(sock_fd: int, fd: int, name: str) -> None:
     """Send fd over the connected unix socket sock_fd, with name as the message (like runc)."""
-    sock = socket.socket(fileno=sock_fd)
+    sock = _socket.socket(fileno=sock_fd)
     try:
-        socket.send_fds(sock, [name.encode()], [fd])
+        sock.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _FD.pack(fd))])
     finally:
         sock.detach()
 
 
-def recv_fd(sock: socket.socket) -> tuple[int, str]:
+def recv_fd(sock: _socket.socket) -> tuple[int, str]:
     """Receive one fd (close-on-exec) and its name; OSError(EBADMSG) if none came."""
-    fd_size = array.array("i").itemsize
-    msg, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_LEN(4 * fd_size), socket.MSG_CMSG_CLOEXEC)
-    fds = array.array("i")
+    msg, ancdata, _, _ = sock.recvmsg(4096, _socket.CMSG_LEN(4 * _FD.size), _socket.MSG_CMSG_CLOEXEC)
+    fds: list[int] = []
     for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - len(data) % fd_size])
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += [fd for (fd,) in _FD.iter_unpack(data[: len(data) - len(data) % _FD.size])]
     for extra in fds[1:]:
         os.close(extra)
     if not fds:

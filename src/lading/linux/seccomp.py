@@ -16,9 +16,13 @@ import ctypes
 import errno
 import os
 import struct
-from collections.abc import Callable, Sequence
-from functools import cache
-from typing import NamedTuple
+
+from lading.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 # Filter return actions (<linux/seccomp.h> SECCOMP_RET_*, as libseccomp spells them).
 ACT_KILL_PROCESS = 0x80000000
@@ -75,7 +79,7 @@ _SECCOMP_GET_ACTION_AVAIL = 2
 _NR_SCMP_ERROR = -1
 
 
-class ArgCmp(NamedTuple):
+class ArgCmp(Record):
     """One condition on a system call argument (struct scmp_arg_cmp)."""
 
     arg: int
@@ -101,8 +105,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
-@cache
+_loaded: dict[str, Any] = {}  # libseccomp and the seccomp(2) caller, once each (not functools: start-up cost)
+
+
 def _lib() -> ctypes.CDLL:
+    if "lib" in _loaded:
+        lib: ctypes.CDLL = _loaded["lib"]
+        return lib
     try:
         lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as e:
@@ -128,6 +137,7 @@ def _lib() -> ctypes.CDLL:
         fn = getattr(lib, fname)
         fn.restype = restype
         fn.argtypes = argtypes
+    _loaded["lib"] = lib
     return lib
 
 
@@ -189,7 +199,7 @@ class Builder:
 
     def add_rule(self, action: int, syscall: int, args: Sequence[ArgCmp] = ()) -> None:
         """Take ``action`` when ``syscall`` is made and every condition in ``args`` holds."""
-        arr = (_ScmpArgCmp * len(args))(*(_ScmpArgCmp(*a) for a in args))
+        arr = (_ScmpArgCmp * len(args))(*(_ScmpArgCmp(a.arg, a.op, a.value, a.value_two) for a in args))
         _check(
             _lib().seccomp_rule_add_array(self._context(), action, syscall, len(args), arr),
             "seccomp_rule_add",
@@ -220,8 +230,10 @@ class Builder:
         self.close()
 
 
-@cache
 def _syscall() -> tuple[Callable[..., int], int]:
+    if "syscall" in _loaded:
+        found: tuple[Callable[..., int], int] = _loaded["syscall"]
+        return found
     libc = ctypes.CDLL(None, use_errno=True)
     fn = libc.syscall
     fn.restype = ctypes.c_long
@@ -229,6 +241,7 @@ def _syscall() -> tuple[Callable[..., int], int]:
     nr = resolve_syscall("seccomp")
     if nr is None or nr < 0:
         raise OSError(errno.ENOSYS, "seccomp(2) is not available on this architecture")
+    _loaded["syscall"] = fn, nr
     return fn, nr
 
 

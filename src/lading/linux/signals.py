@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # no stub: the C half of the signal module
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 SIGKILL: int = _signal.SIGKILL
 SIGTERM: int = _signal.SIGTERM
 SIGINT: int = _signal.SIGINT
@@ -19,9 +23,34 @@ SIGUSR2: int = _signal.SIGUSR2
 SIGPIPE: int = _signal.SIGPIPE
 SIGXFSZ: int = _signal.SIGXFSZ
 SIGCHLD: int = _signal.SIGCHLD
+SIGSTOP: int = _signal.SIGSTOP
+SIGWINCH: int = _signal.SIGWINCH
 NSIG: int = _signal.NSIG
 SIGRTMIN: int = _signal.SIGRTMIN
 SIGRTMAX: int = _signal.SIGRTMAX
+
+# What a foreground runtime passes on to the container (runc forwards all but SIGCHLD, SIGWINCH
+# and SIGURG); synchronous faults, SIGKILL and SIGSTOP are not catchable or not meaningful here.
+# Of the real-time signals, only the two that have names.
+_NOT_FORWARDED = {
+    _signal.SIGCHLD,
+    _signal.SIGWINCH,
+    _signal.SIGURG,
+    _signal.SIGKILL,
+    _signal.SIGSTOP,
+    _signal.SIGSEGV,
+    _signal.SIGBUS,
+    _signal.SIGFPE,
+    _signal.SIGILL,
+    _signal.SIGTRAP,
+    _signal.SIGSYS,
+    _signal.SIGABRT,
+}
+FORWARDED_SIGNALS: tuple[int, ...] = tuple(
+    s
+    for s in sorted(_signal.valid_signals())
+    if (s < SIGRTMIN or s in (SIGRTMIN, SIGRTMAX)) and s not in _NOT_FORWARDED
+)
 
 
 def by_name(name: str) -> int | None:
@@ -34,6 +63,17 @@ def by_name(name: str) -> int | None:
 
 def pidfd_send_signal(pidfd: int, sig: int) -> None:
     _signal.pidfd_send_signal(pidfd, sig)
+
+
+def valid() -> set[int]:
+    """Every signal number this system has."""
+    valid: set[int] = _signal.valid_signals()
+    return valid
+
+
+def handle(sig: int, handler: Callable[[int, object], object]) -> None:
+    """Call ``handler(signum, frame)`` in the main thread when ``sig`` arrives."""
+    _signal.signal(sig, handler)
 
 
 def reset(signals: tuple[int, ...]) -> None:

@@ -21,7 +21,10 @@ import errno
 import fcntl
 import os
 import struct
-from typing import NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 _BASE = 0x400000
 _EHDR = 64

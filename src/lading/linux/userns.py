@@ -11,15 +11,15 @@ ranges /etc/subuid and /etc/subgid give the user.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
+from lading.record import Record
 
 SUBID_FILES = {"uid": "/etc/subuid", "gid": "/etc/subgid"}
 
 
-class IdRange(NamedTuple):
+class IdRange(Record):
     """``size`` ids from ``container`` in the namespace are ``host`` on in the parent namespace."""
 
     container: int
@@ -126,7 +126,7 @@ def _helper(kind: str, pid: int, ranges: list[IdRange]) -> None:
     name, path = f"new{kind}map", helper(kind)
     if path is None:
         raise LadingError(f"{name} is needed to map these ids as a non-root user (Debian package uidmap)")
-    argv = [path, str(pid), *(str(n) for r in ranges for n in r)]
+    argv = [path, str(pid), *(str(n) for r in ranges for n in (r.container, r.host, r.size))]
     p = subprocess.run(argv, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         lines = (p.stderr or p.stdout).strip().splitlines()

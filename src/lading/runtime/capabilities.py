@@ -30,19 +30,19 @@ with exactly the ``ambient`` set as permitted and effective; uid 0 gets its ``bo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
-
 from lading import log
 from lading.errors import LadingError
 from lading.linux import capabilities as caps
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 _SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-class CapPlan(NamedTuple):
+class CapPlan(Record):
     """The five capability sets to give the container process, as bit masks."""
 
     bounding: int = 0

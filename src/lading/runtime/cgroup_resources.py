@@ -10,14 +10,12 @@ CFS quota and period become one cpu.max line, blkio weights become io weights.
 
 from __future__ import annotations
 
-import math
-import re
-from typing import TYPE_CHECKING, NamedTuple
-
 from lading import log
 from lading.errors import LadingError
 from lading.linux.cgroups.device_filter import WILDCARD, DeviceRule
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import (
         LinuxBlockIO,
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
     )
 
 
-class Write(NamedTuple):
+class Write(Record):
     controller: str  # the controller's name in its hierarchy's version ("blkio" on v1, "io" on v2)
     file: str
     value: str
@@ -47,7 +45,6 @@ V2_NAME: dict[str, str | None] = {
     "net_prio": None,
 }
 
-_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 _DEFAULT_PERIOD = 100000
 
 
@@ -57,6 +54,14 @@ _DEFAULT_PERIOD = 100000
 def _limit(where: str, value: int | None) -> None:
     if value is not None and value < -1:
         raise LadingError(f"{where}: must be -1 (unlimited) or a non-negative number, got {value}")
+
+
+def _is_cpu_list(text: str) -> bool:
+    """Numbers and ranges, comma-separated: "0-3,7" (not re: start-up cost)."""
+    return all(
+        len(bounds) <= 2 and all(b.isdecimal() for b in bounds)
+        for bounds in (part.split("-") for part in text.split(","))
+    )
 
 
 def validate(res: LinuxResources, where: str) -> None:
@@ -85,7 +90,7 @@ def validate(res: LinuxResources, where: str) -> None:
             raise LadingError(f"{where}.cpu.period: must be a positive number of microseconds")
         for name in ("cpus", "mems"):
             value = getattr(c, name)
-            if value and not _CPU_LIST.fullmatch(value):
+            if value and not _is_cpu_list(value):
                 raise LadingError(f'{where}.cpu.{name}: expected a list like "0-3,7", got {value!r}')
         if c.idle is not None and c.idle not in (0, 1):
             raise LadingError(f"{where}.cpu.idle: must be 0 or 1, got {c.idle}")
@@ -218,6 +223,8 @@ def shares_to_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math  # only for cpu shares on cgroup v2
+
     exp = math.log2(shares)
     return math.ceil(10 ** ((exp * exp + 125 * exp) / 612.0 - 7.0 / 34.0))
 

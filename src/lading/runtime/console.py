@@ -9,11 +9,11 @@ terminal, its stdio and /dev/console.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from lading.linux import mount as m
 from lading.linux import pty
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 

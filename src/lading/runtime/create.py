@@ -8,15 +8,15 @@ init and removes what was made, so a failed create leaves nothing behind.
 
 from __future__ import annotations
 
+import _socket
 import os
-import signal
-import socket
 import time
 
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
-from lading.runtime import cgroups, hooks
+from lading.linux import signals
+from lading.runtime import cgroups, hooks, pid_file
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -106,7 +106,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             init_pid = parent.expect("init")["pid"]
             log.debug("the container's init is %d", init_pid)
         except BaseException:
-            os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
+            os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
         finally:
             os.waitpid(stage1, 0)
@@ -131,11 +131,11 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         finally:
             os.close(pidfd)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, init_pid)
+            pid_file.write(opts.pid_file, init_pid)
         return state
     except BaseException:
         if init_pid is not None:
-            proc.send_signal(init_pid, started, signal.SIGKILL)
+            proc.send_signal(init_pid, started, signals.SIGKILL)
             proc.wait_gone(init_pid, started)
         if cgroup is not None:
             cgroup.destroy()
@@ -179,7 +179,7 @@ def _rfc3339_now() -> str:
 
 
 def _connect(path: str) -> int:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(path)
     except OSError as e:
@@ -234,38 +234,3 @@ def _idmapped_trees(plan: Plan) -> dict[int, int]:
             os.close(fd)
         raise
     return trees
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    """Write the pid file atomically, as podman and containerd read it right away.
-
-    The rename replaces whatever stands at path, so a device, FIFO, socket or directory there is
-    refused instead (runc's `--pid-file /dev/null` turns the host's /dev/null into a file); a
-    regular file or a symlink (the link itself is replaced) is fine. The temporary file is made
-    fresh, never through a link someone planted."""
-    import stat
-
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    try:
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            mode = stat.S_IFREG
-        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            raise LadingError(f"--pid-file {path}: exists and is not a regular file; refusing to replace it")
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        with open(fd, "w") as f:
-            f.write(str(pid))
-        os.rename(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise LadingError(f"--pid-file {path}: {e.strerror}") from None
-    log.debug("wrote pid file %s", path)

@@ -19,19 +19,22 @@ could be joined. Everything is imported before fork: the container cannot see Py
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.linux import namespaces as ns
+from lading.record import Record
 from lading.runtime import launch, process_attrs, shield
 from lading.runtime.sync import report
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from lading.runtime.launch import Launch
     from lading.runtime.sync import Channel
 
 
-class Job(NamedTuple):
+class Job(Record):
     """Everything the forked side needs, prepared by the runtime (execute.py) before the fork."""
 
     launch: Launch

@@ -10,16 +10,16 @@ given), and ``--no-new-privs`` turns noNewPrivileges on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
-
 from lading.errors import LadingError
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 
-class ProcessFlags(NamedTuple):
-    args: list[str] = []  # noqa: RUF012  # a NamedTuple default, never mutated
+class ProcessFlags(Record):
+    args: list[str] = []  # noqa: RUF012  # a Record default, never mutated
     tty: bool = False
     cwd: str | None = None
     env: list[str] = []  # noqa: RUF012

@@ -15,33 +15,32 @@ podman and containerd always call it.
 
 from __future__ import annotations
 
+import _socket
 import os
-import signal
-import socket
-from typing import TYPE_CHECKING, NamedTuple
 
 from lading import jsonlite, log
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux import prctl, trampoline
+from lading.linux import prctl, signals, trampoline
 from lading.linux import process as proc_
 from lading.linux.userns import setgroups_allowed
-from lading.runtime import lifecycle, process_attrs, security
+from lading.record import Record
+from lading.runtime import lifecycle, pid_file, process_attrs, security
+from lading.runtime import process as process_
 from lading.runtime.cgroups import ContainerCgroup
-from lading.runtime.create import write_pid_file
 from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
 from lading.runtime.launch import Launch
-from lading.runtime.plan import kept_fds, listen_fds_passed
 from lading.runtime.sync import Channel
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.runtime.container_state import ContainerState
     from lading.runtime.store import Store
     from lading.spec.runtime_config import Process, Spec
 
 
-class ExecOptions(NamedTuple):
+class ExecOptions(Record):
     flags: ProcessFlags = ProcessFlags()
     process_file: str | None = None
     console_socket: str | None = None
@@ -50,12 +49,12 @@ class ExecOptions(NamedTuple):
     preserve_fds: int = 0
     ignore_paused: bool = False
     # sub-cgroups to run in instead of the container's own: v1 controller (or "" for all) -> path
-    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
+    sub_cgroups: dict[str, str] = {}  # noqa: RUF012  # a Record default, never mutated
 
 
 def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     """Run the process; its exit status in the foreground, 0 once it started when detached."""
-    keep_fds = kept_fds(listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
+    keep_fds = process_.kept_fds(process_.listen_fds_passed(), opts.preserve_fds)  # before this process opens any fd
     state = store.load(cid)
     status = lifecycle.status(store, cid, state)
     if status == "stopped":
@@ -75,7 +74,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     init_pid, started = state.pid, state.pid_start_time
     ns_fds = ns.open_other(init_pid)
     fds = list(ns_fds.values())
-    ours: socket.socket | None = None
+    ours: _socket.socket | None = None
     forwarder: Forwarder | None = None
     try:
         root_fd = os.open(f"/proc/{init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -96,7 +95,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             if opts.console_socket:
                 console_fd = _connect(opts.console_socket)
             else:
-                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 console_fd = theirs.detach()
             fds.append(console_fd)
         if not opts.detach:
@@ -123,15 +122,15 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             master = terminal.receive_master(ours)
             ours.close()
         if opts.pid_file:
-            write_pid_file(opts.pid_file, pid)
+            pid_file.write(opts.pid_file, pid)
     except BaseException:
         if master is not None:
             os.close(master)
         if not opts.detach:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signals.SIGKILL)
             os.waitpid(pid, 0)
         elif started_at is not None:  # as runc: a process whose pid file failed is not left running
-            proc_.send_signal(pid, started_at, signal.SIGKILL)
+            proc_.send_signal(pid, started_at, signals.SIGKILL)
             proc_.wait_gone(pid, started_at)
         raise
     if forwarder is None:
@@ -160,7 +159,7 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, reap: bool) ->
             pid: int = parent.expect("process")["pid"]
             log.debug("exec: the process is %d", pid)
         except BaseException:
-            os.kill(stage1, signal.SIGKILL)  # still our unreaped child: the pid cannot be reused
+            os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
             raise
         finally:
             os.waitpid(stage1, 0)
@@ -191,12 +190,10 @@ class Forwarder:
     delivered in order."""
 
     def __init__(self) -> None:
-        from lading.runtime.terminal import FORWARDED_SIGNALS
-
         self.pid: int | None = None
         self.pending: list[int] = []
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, self.handle)
+        for sig in signals.FORWARDED_SIGNALS:
+            signals.handle(sig, self.handle)
 
     def handle(self, signum: int, _frame: object = None) -> None:
         if self.pid is None:

@@ -10,8 +10,6 @@ left out.
 
 from __future__ import annotations
 
-import typing
-
 from lading import OCI_VERSION
 from lading.spec.features import (
     AppArmorFeatures,
@@ -93,7 +91,7 @@ def cgroup() -> CgroupFeatures:
     from lading.linux.cgroups import layout
     from lading.runtime.cgroup_resources import V2_NAME
 
-    modes = typing.get_args(layout.Mode)
+    modes = layout.MODES
     return CgroupFeatures(
         v1="v1" in modes,
         v2="v2" in modes,

@@ -8,32 +8,31 @@ exits with the container's status (128+N when the container was killed by signal
 
 from __future__ import annotations
 
+import _socket
 import os
-import signal
-import socket
-from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
-from lading.linux import prctl
+from lading.linux import prctl, signals
 from lading.linux import process as proc
 from lading.runtime import lifecycle
 from lading.runtime.create import CreateOptions, create
 from lading.runtime.store import Store
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.runtime.container_state import ContainerState
 
-_NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH}
+_NOT_FORWARDED = {signals.SIGCHLD, signals.SIGKILL, signals.SIGSTOP, signals.SIGWINCH}
 
 
 def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep: bool = False) -> int:
-    ours: socket.socket | None = None
+    ours: _socket.socket | None = None
     console_fd: int | None = None
     if not opts.console_socket:
         if detach:
             console_fd = None
         else:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
             console_fd = theirs.detach()
     if not detach:
         prctl.set_child_subreaper()
@@ -76,10 +75,10 @@ def _wait(state: ContainerState, master: int | None) -> int:
     def forward(signum: int, _frame: object) -> None:
         send(signum)
 
-    for sig in signal.valid_signals():
-        if sig not in _NOT_FORWARDED and sig < signal.SIGRTMIN:
+    for sig in signals.valid():
+        if sig not in _NOT_FORWARDED and sig < signals.SIGRTMIN:
             try:
-                signal.signal(sig, forward)
+                signals.handle(sig, forward)
             except (OSError, ValueError):
                 pass
     if master is not None:

@@ -9,11 +9,11 @@ without privilege, host ids that are neither its own nor subordinate ids /etc/su
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux.userns import IdRange, helper, own_id, single_fallback, subordinate_ranges, user_name, writes_itself
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -15,34 +15,36 @@ after pivot_root Python's standard library is no longer reachable on disk.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
-import signal
-import socket
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from lading import log
 from lading.errors import LadingError
-from lading.linux import keyring, netdev, prctl
+from lading.linux import keyring, netdev, prctl, signals
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
+from lading.record import Record
 from lading.runtime import hooks, launch, process, process_attrs, rootfs, shield
 from lading.runtime.sync import Channel, report
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from lading.runtime.plan import Plan
 
 _FATAL_WHILE_WAITING = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
+    signals.SIGTERM,
+    signals.SIGINT,
+    signals.SIGHUP,
+    signals.SIGQUIT,
+    signals.SIGUSR1,
+    signals.SIGUSR2,
 )
 
 
-class Handles(NamedTuple):
+class Handles(Record):
     """The fds create opened for the init, beside its plan."""
 
     console_fd: int | None  # the console socket (process.terminal)
@@ -131,10 +133,10 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
     if plan.new_keyring:
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
-        signal.signal(sig, lambda signum, _frame: os._exit(128 + signum))
+        signals.handle(sig, lambda signum, _frame: os._exit(128 + signum))
     if "uts" in plan.private:
         if spec.hostname is not None:
-            socket.sethostname(spec.hostname)
+            _socket.sethostname(spec.hostname)
         if spec.domainname is not None:
             name = spec.domainname.encode()
             check(libc.setdomainname(name, len(name)), "setdomainname")

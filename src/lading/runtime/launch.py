@@ -32,21 +32,22 @@ since /dev/console goes into a /dev that may then turn read-only):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
-
 from lading import log
 from lading.linux import trampoline
+from lading.record import Record
 from lading.runtime import console, process, process_attrs, shield
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
     from lading.runtime.process_attrs import Attrs
     from lading.runtime.security import Security
     from lading.spec.runtime_config import Process
 
 
-class Launch(NamedTuple):
+class Launch(Record):
     """The container process as the runtime validated it, for the forked side to start."""
 
     process: Process
@@ -58,7 +59,7 @@ class Launch(NamedTuple):
     bind_dev_console: bool  # the init's terminal is also /dev/console; an exec'd one is not
 
 
-class Ready(NamedTuple):
+class Ready(Record):
     """What :func:`prepare` found, for :func:`start`."""
 
     path: str

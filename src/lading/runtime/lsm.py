@@ -17,10 +17,11 @@ setup has been done.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple
 
 from lading.errors import LadingError
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Linux, Process
 
@@ -49,7 +50,7 @@ def selinux_enabled() -> bool:
         return False
 
 
-class LsmPlan(NamedTuple):
+class LsmPlan(Record):
     apparmor_profile: str = ""
     selinux_label: str = ""
 

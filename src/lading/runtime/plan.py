@@ -7,16 +7,19 @@ message before any process, mount or state exists; the init only carries the pla
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
-from lading.runtime import hooks, idmaps
+from lading.record import Record
+from lading.runtime import hooks, idmaps, process
 from lading.runtime.launch import Launch
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.spec.runtime_config import Process, Spec
 
 # runtime-spec namespace type -> /proc/PID/ns name
@@ -96,11 +99,11 @@ class Plan:
                     " rename the host: add a uts namespace"
                 )
         refuse_unapplied(spec)
-        listen_fds = listen_fds_passed()
+        listen_fds = process.listen_fds_passed()
         self.launch = Launch(
             process=spec.process,
             security=security.prepare(spec.process, spec.linux),
-            keep_fds=kept_fds(listen_fds, preserve_fds),
+            keep_fds=process.kept_fds(listen_fds, preserve_fds),
             # socket activation passed on: the fds are 3.., the program is PID 1
             extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},
             allow_setgroups=self.allow_setgroups,
@@ -190,27 +193,6 @@ def refuse_unapplied(spec: Spec) -> None:
         )
 
 
-def listen_fds_passed() -> int:
-    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
-    try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
-    except ValueError:
-        return 0
-
-
-def kept_fds(listen: int, preserve: int) -> range:
-    """The fds from 3 the process keeps: ``listen`` socket-activation fds, then ``preserve`` more
-    (--preserve-fds), each of which must be open, as runc checks. Call it before this process
-    opens any fd of its own."""
-    for i in range(preserve):
-        fd = 3 + listen + i
-        try:
-            os.fstat(fd)
-        except OSError as e:
-            raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
-    return range(3, 3 + listen + preserve)
-
-
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
     if not spec.root.path:
         raise LadingError("config.json: $.root.path: required")
@@ -244,7 +226,7 @@ def validate_sysctl(sysctl: dict[str, str] | None, private: set[str]) -> dict[st
     return dict(sysctl or {})
 
 
-class IdMappedMount(NamedTuple):
+class IdMappedMount(Record):
     uids: list[IdRange]
     gids: list[IdRange]
     rbind: bool  # submounts are copied too

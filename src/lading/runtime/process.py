@@ -9,16 +9,37 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from lading.errors import LadingError
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
 from lading.linux.process import reset_signals
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def listen_fds_passed() -> int:
+    """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
+def kept_fds(listen: int, preserve: int) -> range:
+    """The fds from 3 the process keeps: ``listen`` socket-activation fds, then ``preserve`` more
+    (--preserve-fds), each of which must be open, as runc checks. Call it before this process
+    opens any fd of its own."""
+    for i in range(preserve):
+        fd = 3 + listen + i
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
+    return range(3, 3 + listen + preserve)
 
 
 def parse_env(process: Process) -> dict[str, str]:

@@ -12,18 +12,19 @@ pipeline before it reports ready (:func:`apply`), so that what the kernel refuse
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple
 
 from lading.errors import LadingError
 from lading.linux import sched
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lading.spec.runtime_config import Linux, Process
 
 
-class Scheduling(NamedTuple):
+class Scheduling(Record):
     policy: int
     flags: int
     nice: int
@@ -33,7 +34,7 @@ class Scheduling(NamedTuple):
     period: int
 
 
-class Attrs(NamedTuple):
+class Attrs(Record):
     scheduler: Scheduling | None = None
     io_priority: tuple[int, int] | None = None  # class, level
     initial_cpus: set[int] | None = None
@@ -107,7 +108,14 @@ def apply(attrs: Attrs) -> None:
     """Everything else, on the calling process, before execve."""
     steps: list[tuple[str, Callable[[], object]]] = []
     if (sc := attrs.scheduler) is not None:
-        steps.append(("process.scheduler", lambda: sched.set_scheduler(*sc)))
+        steps.append(
+            (
+                "process.scheduler",
+                lambda: sched.set_scheduler(
+                    sc.policy, sc.flags, sc.nice, sc.priority, sc.runtime, sc.deadline, sc.period
+                ),
+            )
+        )
     if (io := attrs.io_priority) is not None:
         steps.append(("process.ioPriority", lambda: sched.set_io_priority(*io)))
     if (persona := attrs.personality) is not None:

@@ -10,17 +10,18 @@ raised fails with the limit, the wanted values and the current ones.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, NamedTuple
 
 from lading import jsonlite
 from lading.errors import LadingError
 from lading.linux import rlimits
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
 
 
-class Rlimit(NamedTuple):
+class Rlimit(Record):
     type: str
     resource: int
     soft: int

@@ -12,14 +12,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING, NamedTuple
 
 from lading import log
 from lading.errors import LadingError
 from lading.linux import fs, mountinfo
 from lading.linux import mount as m
 from lading.linux.cgroups import layout as cgroup_layout
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -59,7 +60,7 @@ def root_propagation(name: str | None) -> int:
     return _ROOT_PROPAGATION[key]
 
 
-class Sources(NamedTuple):
+class Sources(Record):
     """O_PATH fds opened by stage 1 while it still has the host's ids (see :func:`open_sources`)."""
 
     rootfs: int
@@ -201,7 +202,7 @@ def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bo
     Returns the new root if the entry was a bind mount on the root itself."""
     opts = m.parse_options(entry.options or [])
     if read_only_later(entry):
-        opts = opts._replace(flags=opts.flags & ~m.MS_RDONLY)
+        opts = opts.replace(flags=opts.flags & ~m.MS_RDONLY)
     dest = entry.destination
     log.debug("mount %s %s on %s", entry.type or "bind", entry.source or "", dest)
     if entry.type == "cgroup":

@@ -32,17 +32,20 @@ allows, whatever its layout.
 
 from __future__ import annotations
 
-import array
+import _socket
 import errno
 import os
-import socket
-from typing import TYPE_CHECKING, Any, NamedTuple
+import struct
 
 from lading import OCI_VERSION, jsonlite, log
 from lading.errors import LadingError
 from lading.linux import seccomp as sc
+from lading.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.spec.runtime_config import LinuxSeccomp, LinuxSyscall
 
 _EPERM = 1
@@ -94,7 +97,7 @@ FLAGS: dict[str, int] = {
 _RUNTIME_SYSCALLS = ("write", "socket", "connect", "sendmsg", "sendto")
 
 
-class Filter(NamedTuple):
+class Filter(Record):
     """A compiled filter, ready for :func:`load` (plain data: survives fork, pickling, exec)."""
 
     program: bytes
@@ -288,7 +291,8 @@ def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: 
     one connection, fds with the first sendmsg only, then close, as config-linux.md requires.
     With ``listener_fd`` (from :func:`open_listener`) the socket is reached through it."""
     target = listener_path if listener_fd is None else f"/proc/self/fd/{listener_fd}"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
         try:
             sock.connect(target)
         except OSError as e:  # runc's words
@@ -296,14 +300,16 @@ def send_notify_fd(listener_path: str, fd: int, state_json: bytes, listener_fd: 
                 f"{_WHERE}.listenerPath: failed to connect with seccomp agent at {listener_path}: {e.strerror or e}"
             ) from e
         try:
-            fds = array.array("i", [fd])
-            sent = sock.sendmsg([state_json], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            fds = struct.pack("i", fd)
+            sent = sock.sendmsg([state_json], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
             if sent < len(state_json):
                 sock.sendall(state_json[sent:])
         except OSError as e:
             raise LadingError(
                 f"seccomp: cannot send the notify fd to listenerPath {listener_path}: {e.strerror or e}"
             ) from e
+    finally:
+        sock.close()
 
 
 def features() -> dict[str, Any]:

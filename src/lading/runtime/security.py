@@ -25,12 +25,12 @@ the runtime's capabilities, in this order:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from lading import log
 from lading.linux import capabilities as linux_caps
 from lading.runtime import capabilities, lsm, process, rlimits, seccomp
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Linux, Process
 

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
 
 from lading.errors import LadingError
 from lading.linux import prctl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def enter(keep: Iterable[int]) -> None:

@@ -8,24 +8,27 @@ the same way (``log`` messages), since the child has closed the runtime's log fi
 
 from __future__ import annotations
 
+import _socket
 import os
 import select
-import socket
-from typing import Any
 
 from lading import jsonlite, log
 from lading.errors import LadingError, describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_MESSAGE = 65536
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     @staticmethod
     def pair() -> tuple[Channel, Channel]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         return Channel(a), Channel(b)
 
     def send(self, kind: str, **fields: Any) -> None:

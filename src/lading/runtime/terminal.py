@@ -15,6 +15,7 @@ _eof_now).
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import errno
 import os
@@ -27,29 +28,8 @@ from collections.abc import Callable, Iterator
 
 from lading.errors import LadingError
 from lading.linux import pty
+from lading.linux.signals import FORWARDED_SIGNALS
 
-# What a foreground runtime passes on to the container (runc forwards all but SIGCHLD, SIGWINCH
-# and SIGURG); synchronous faults, SIGKILL and SIGSTOP are not catchable or not meaningful here.
-FORWARDED_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    s
-    for s in signal.valid_signals()
-    if isinstance(s, signal.Signals)
-    and s
-    not in {
-        signal.SIGCHLD,
-        signal.SIGWINCH,
-        signal.SIGURG,
-        signal.SIGKILL,
-        signal.SIGSTOP,
-        signal.SIGSEGV,
-        signal.SIGBUS,
-        signal.SIGFPE,
-        signal.SIGILL,
-        signal.SIGTRAP,
-        signal.SIGSYS,
-        signal.SIGABRT,
-    }
-)
 # Without a forwarder, these end the proxy (the terminal is restored first, then they take effect).
 STOPPING_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 _CHUNK = 65536
@@ -71,7 +51,7 @@ def connect_console_socket(path: str) -> socket.socket:
     return sock
 
 
-def receive_master(sock: socket.socket) -> int:
+def receive_master(sock: _socket.socket) -> int:
     """Receive the pty master the container's init sent over sock."""
     try:
         master, _ = pty.recv_fd(sock)

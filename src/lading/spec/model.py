@@ -375,6 +375,8 @@ class Field:
 
 
 def camel(name: str) -> str:
+    if "_" not in name:  # most fields: a table of 186 is built when runtime_config loads
+        return name
     first, *rest = name.split("_")
     return first + "".join(w.capitalize() for w in rest)
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import NamedTuple
 
 from lading.errors import LadingError
+from lading.record import Record
 
 WILDCARD = -1
 _TYPES = {"b": 1, "c": 2}  # BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR
 _ACCESS = {"m": 1, "r": 2, "w": 4}  # BPF_DEVCG_ACC_MKNOD, _READ, _WRITE
 
 
-class DeviceRule(NamedTuple):
+class DeviceRule(Record):
     allow: bool
     type: str = "a"  # "a" (all), "b" or "c"
     major: int = WILDCARD

@@ -10,17 +10,23 @@ namespace, where a mount's root and this process's paths are both relative to th
 from __future__ import annotations
 
 import os
-from typing import Literal, NamedTuple
 
 from lading.linux import mountinfo
+from lading.record import Record
 
-Mode = Literal["v1", "v2", "hybrid"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
+    Mode: TypeAlias = Literal["v1", "v2", "hybrid"]
+
+MODES = ("v1", "v2", "hybrid")
 
 # cgroup v1 mount options that are not controller names
 _NOT_CONTROLLERS = frozenset({"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none"})
 
 
-class Hierarchy(NamedTuple):
+class Hierarchy(Record):
     """One mounted hierarchy: ``controllers`` is empty for cgroup2 (see ``Layout.v2_controllers``)."""
 
     version: Literal[1, 2]
@@ -36,9 +42,9 @@ class Hierarchy(NamedTuple):
         return self.mountpoint + ("" if path in ("", "/") else path)
 
 
-class Layout(NamedTuple):
+class Layout(Record):
     mode: Mode
-    v1: dict[str, Hierarchy] = {}  # noqa: RUF012  # a NamedTuple default, never mutated
+    v1: dict[str, Hierarchy] = {}  # noqa: RUF012  # a Record default, never mutated
     unified: Hierarchy | None = None
     v2_controllers: frozenset[str] = frozenset()
 

@@ -1,0 +1,42 @@
+"""How a lading command starts when it is a program of its own, not pip's wrapper.
+
+Every runtime verb is a fresh process (podman and containerd exec the runtime for each step), so
+what runs before the verb is written out here, once, for the two places that start lading: the
+launcher install.sh puts at /usr/local/bin/lading (cli/launcher.py, run as ``python -IS``) and
+the engine, which runs lading's runtime as ``python -I -S -c CODE`` (engine/roots.py). The code:
+
+- puts lading's directory and msgspec's first on sys.path (there is no site processing);
+- collects cyclic garbage after 100 000 new objects instead of 700: a verb's start-up makes
+  tens of thousands of objects that live to its end (module code, tables, the decoded config),
+  which the default thresholds would traverse again and again (about a sixth of ``run``);
+  long-running commands still collect;
+- imports lading's modules from the file lading.precompiled built at install time, when there is
+  one;
+- runs the command line and exits without the interpreter's teardown (cli/main.py: main_exit).
+"""
+
+from __future__ import annotations
+
+import os
+
+from lading import precompiled
+
+GC_THRESHOLD = 100_000
+
+
+def code(paths: list[str]) -> str:
+    """The start-up code, given ``paths``: lading's directory (the one holding the package), then
+    msgspec's when it is another."""
+    return setup(paths) + "from lading.cli.main import main_exit\nmain_exit()\n"
+
+
+def setup(paths: list[str]) -> str:
+    """The part of :func:`code` before the command line runs."""
+    modules = precompiled.path_for(os.path.join(paths[0], "lading"))
+    return (
+        "import gc, sys\n"
+        f"gc.set_threshold({GC_THRESHOLD})\n"
+        f"sys.path[:0] = {paths!r}\n"
+        "from lading import precompiled\n"
+        f"precompiled.install({modules!r})\n"
+    )

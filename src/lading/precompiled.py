@@ -1,0 +1,133 @@
+"""lading's modules compiled into one file at install time, and the importer that serves them.
+
+Every runtime verb is a fresh process that imports 25 to 70 of lading's modules. Through the
+normal import system each one costs a search along sys.path, a stat of its source, an open, read
+and check of its .pyc, all of it Python code running in importlib. The launcher
+(cli/launcher.py) calls :func:`build` at install time: one file beside the package's .pyc files
+holding every module's code object, marshalled, with the size and modification time of the
+source it was compiled from. The launcher then calls :func:`install`, which puts a
+:class:`Finder` first on sys.meta_path.
+
+A module is served from that file only while its source is exactly as it was compiled (size and
+mtime in nanoseconds, one stat); an edited, new or deleted module goes through the normal import
+system, so the code that runs is always the current source. A file written by another Python
+version (another marshal format) is ignored as a whole.
+"""
+
+from __future__ import annotations
+
+import _frozen_importlib
+import _frozen_importlib_external
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
+    from typing import TypeAlias
+
+    # name -> (source path, is a package, source mtime in ns, source size, offset, length)
+    Index: TypeAlias = dict[str, tuple[str, bool, int, int, int, int]]
+
+# The file: MAGIC_NUMBER, the index's length (4 bytes), the index (marshalled), then the code
+# objects (each marshalled), at the offsets the index gives from the end of the index. Only the
+# index is read at start-up; a module's code when it is imported.
+_LENGTH = 4
+_FIRST_READ = 32768
+
+
+def path_for(package_dir: str) -> str:
+    """Where the file of the package in package_dir lives: beside its .pyc files."""
+    return os.path.join(package_dir, "__pycache__", f"lading.{sys.implementation.cache_tag}.precompiled")
+
+
+def build(package_dir: str, path: str) -> None:
+    """Compile every module under package_dir (the ``lading`` directory) into path, atomically."""
+    parent = os.path.dirname(package_dir)
+    index: Index = {}
+    codes: list[bytes] = []
+    offset = 0
+    for directory, subdirs, files in os.walk(package_dir):
+        subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            source = os.path.join(directory, name)
+            parts = os.path.relpath(source, parent)[: -len(".py")].split(os.sep)
+            is_package = parts[-1] == "__init__"
+            module = ".".join(parts[:-1] if is_package else parts)
+            st = os.stat(source)
+            with open(source, "rb") as f:
+                code = compile(f.read(), source, "exec", dont_inherit=True)
+            codes.append(marshal.dumps(code))
+            index[module] = (source, is_package, st.st_mtime_ns, st.st_size, offset, len(codes[-1]))
+            offset += len(codes[-1])
+    head = marshal.dumps(index)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(_frozen_importlib_external.MAGIC_NUMBER + len(head).to_bytes(_LENGTH, "little") + head)
+        f.writelines(codes)
+    os.replace(tmp, path)
+
+
+class Finder:
+    """Finds and loads the modules of an index whose sources are unchanged."""
+
+    def __init__(self, path: str, index: Index, start: int) -> None:
+        self.path, self.index, self.start = path, index, start
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> _frozen_importlib.ModuleSpec | None:
+        entry = self.index.get(name)
+        if entry is None:
+            return None
+        source, is_package, mtime, size, _, _ = entry
+        try:
+            st = os.stat(source)
+        except OSError:
+            return None
+        if st.st_mtime_ns != mtime or st.st_size != size:
+            return None
+        # a loader by its two methods: importlib.abc.Loader would bring typing in
+        spec = _frozen_importlib.ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
+        if is_package:
+            spec.submodule_search_locations = [os.path.dirname(source)]
+        spec.has_location = True  # __file__ is the source, as with a normal import
+        return spec
+
+    def create_module(self, spec: _frozen_importlib.ModuleSpec) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        *_, offset, length = self.index[module.__name__]
+        # opened for each module, never kept: this process may close or hand on any fd it has
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            code = os.pread(fd, length, self.start + offset)
+        finally:
+            os.close(fd)
+        exec(marshal.loads(code), module.__dict__)
+
+
+def install(path: str) -> None:
+    """Serve lading's modules from the file at path, when there is one written by this Python."""
+    magic = _frozen_importlib_external.MAGIC_NUMBER
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.pread(fd, _FIRST_READ, 0)
+            start = len(magic) + _LENGTH + int.from_bytes(data[len(magic) : len(magic) + _LENGTH], "little")
+            if start > len(data):
+                data = os.pread(fd, start, 0)
+        finally:
+            os.close(fd)
+        if not data.startswith(magic) or len(data) < start:
+            return
+        index = marshal.loads(memoryview(data)[len(magic) + _LENGTH : start])
+    except (OSError, EOFError, ValueError, TypeError):  # none, or damaged: the normal import system
+        return
+    sys.meta_path.insert(0, Finder(path, index, start))

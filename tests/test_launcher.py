@@ -1,0 +1,108 @@
+"""The launcher and its precompiled modules: the code that runs is always the current source.
+
+The launcher serves lading's modules from one file compiled at install time (lading.precompiled);
+each is used only while its source is unchanged. These tests build that file for a copy of the
+package, then edit, add and damage things, and look at which loader imported what and which code
+ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lading
+from lading import precompiled
+from lading.cli.launcher import write_launcher
+
+# Imports a module through the precompiled file, then prints its loader's class and a value of it.
+SHOW = """
+import sys
+sys.path[:0] = [sys.argv[1]]
+from lading import precompiled
+precompiled.install(sys.argv[2])
+import importlib
+module = importlib.import_module(sys.argv[3])
+print(type(module.__spec__.loader).__name__, getattr(module, "EDITED", "-"), module.__file__)
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the lading package (sources only) under tmp_path/src, with its precompiled file."""
+    package = tmp_path / "src" / "lading"
+    shutil.copytree(os.path.dirname(lading.__file__ or ""), package, ignore=shutil.ignore_patterns("__pycache__"))
+    precompiled.build(str(package), str(tmp_path / "modules"))
+    return tmp_path
+
+
+def show(tree: Path, module: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-IS", "-c", SHOW, str(tree / "src"), str(tree / "modules"), module],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+def test_unchanged_modules_come_from_the_precompiled_file(tree: Path) -> None:
+    assert show(tree, "lading.runtime.lifecycle") == [
+        "Finder",
+        "-",
+        str(tree / "src" / "lading" / "runtime" / "lifecycle.py"),
+    ]
+    assert show(tree, "lading.cli")[0] == "Finder"  # a package, and its submodules below
+    assert show(tree, "lading.cli.args")[0] == "Finder"
+
+
+def test_an_edited_module_is_imported_from_its_source(tree: Path) -> None:
+    source = tree / "src" / "lading" / "runtime" / "lifecycle.py"
+    mtime = source.stat().st_mtime_ns
+    source.write_text(source.read_text() + "EDITED = 1\n")
+    assert show(tree, "lading.runtime.lifecycle")[:2] == ["SourceFileLoader", "1"]
+    # the same size and mtime as compiled, other bytes: an edit that keeps both goes unseen by
+    # any timestamp check (as with .pyc files); one byte more or a new mtime is enough
+    source.write_text(source.read_text().replace("EDITED = 1", "EDITED = 2"))
+    os.utime(source, ns=(mtime, mtime))
+    assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"  # the size differs
+
+
+def test_new_and_deleted_modules(tree: Path) -> None:
+    (tree / "src" / "lading" / "added.py").write_text("EDITED = 3\n")
+    assert show(tree, "lading.added")[:2] == ["SourceFileLoader", "3"]
+    (tree / "src" / "lading" / "jsonlite.py").unlink()
+    run = subprocess.run(
+        [sys.executable, "-IS", "-c", SHOW, str(tree / "src"), str(tree / "modules"), "lading.jsonlite"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "No module named 'lading.jsonlite'" in run.stderr
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a precompiled file", None])
+def test_a_missing_or_damaged_file_is_ignored(tree: Path, damage: bytes | None) -> None:
+    modules = tree / "modules"
+    if damage is None:  # the right header, then garbage
+        modules.write_bytes(modules.read_bytes()[:40] + b"\xff" * 100)
+    elif damage:
+        modules.write_bytes(damage)
+    else:
+        modules.unlink()
+    assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"
+
+
+def test_the_launcher_runs_with_its_precompiled_modules(tmp_path: Path) -> None:
+    launcher = tmp_path / "lading"
+    write_launcher(str(launcher))
+    text = launcher.read_text()
+    assert text.startswith(f"#!{os.path.abspath(sys.executable)} -IS\n")
+    assert "precompiled.install(" in text
+    run = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, check=True)
+    assert run.stdout.startswith(f"lading version {lading.__version__}\n")
