@@ -64,6 +64,10 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def _userns(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/user").st_ino
 
@@ -230,6 +234,12 @@ def test_rootless_holder_keeps_one_namespace_for_every_command(
     assert top[0].split()[:3] == ["UID", "PID", "PPID"]
     assert [line.split()[1] for line in top[1:]] == [str(init)]
     assert top[1].endswith("sleep 1000")
+    second = engine("run", "-d", "localhost/busybox:1", "sleep", "1000").stdout.strip()
+    first_monitor, second_monitor = (
+        _ppid(int(engine("inspect", "-f", "{{.State.Pid}}", c).stdout)) for c in (cid, second)
+    )
+    assert _ppid(second_monitor) == first_monitor  # forked from a live monitor: all share the mount namespace
+    engine("rm", "-f", second)
     _kill(holder)  # as if killed by hand: the next command joins the live monitor's namespace
     assert engine("ps", "-q").stdout == cid[:12] + "\n"
     replaced = engine.holder()
@@ -285,4 +295,21 @@ def test_rootless_concurrent_first_commands_make_one_holder(engine: UserEngine) 
     ]
     assert [p.wait(timeout=180) for p in removes] == [0] * 4
     assert engine.settled_holder() is None
+    assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_seccomp_and_privileged_beside_podman(
+    engine: UserEngine,
+    podman: RootlessPodman,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """docker's profile rootless too (loaded as root of the user namespace); --privileged has no
+    filter and binds the host's devices (a user namespace may not make device nodes)."""
+    script = (
+        "grep ^Seccomp: /proc/self/status; ls /dev/kmsg /dev/loop0 2>&1; mkdir /m && mount -t tmpfs t /m && echo ok"
+    )
+    for flags in ([], ["--privileged"]):
+        ours = engine("run", "--rm", *flags, "localhost/busybox:1", "sh", "-c", script, check=False)
+        theirs = podman("run", "--rm", "--runtime", RUNC, *flags, IMAGE_NAME, "sh", "-c", script, check=False)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), (ours, theirs)
+        assert ours.stdout.startswith("Seccomp:\t0\n/dev/kmsg\n/dev/loop0\nok" if flags else "Seccomp:\t2\n"), ours
     assert engine("ps", "-aq").stdout == ""

@@ -166,9 +166,9 @@ def start(
             stdin=bool(cc.get("OpenStdin")),
             exit_command=roots.exit_command(c.id) if exit_command else [],
             hold_fd=roots.containers.held.get(c.id),
-            # a forked monitor would be in an older command's mount namespace, without this
-            # container's overlay (engine/rootless.py)
-            spawn_socket=None if in_user_namespace() else roots.run / "monitors.sock",
+            # a monitor is forked only where every monitor shares this command's mount namespace,
+            # which holds the container's overlay (engine/rootless.py)
+            spawn_socket=roots.run / "monitors.sock" if _monitors_share_namespace(roots) else None,
         )
         launched = launch(cfg)
     except BaseException as e:
@@ -190,6 +190,16 @@ def start(
         raise
     del st["Starting"]
     roots.containers.save(c, durable=False)
+
+
+def _monitors_share_namespace(roots: Roots) -> bool:
+    """True for root on the host, and for the rootless engine in its holder's namespaces; not in
+    a user namespace of one command's own (the engine run as root in `unshare -rm`)."""
+    if not in_user_namespace():
+        return True
+    from lading.engine import rootless
+
+    return rootless.in_holder_namespaces(roots.run)
 
 
 def _failed(roots: Roots, c: Container, error: str) -> None:

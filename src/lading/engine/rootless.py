@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
@@ -35,7 +34,10 @@ from lading.linux import process, signals
 from lading.linux.mount import MS_REC, MS_SLAVE, mount
 from lading.linux.userns import IdRange, single_fallback, subordinate_ranges, user_name, write_maps
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.engine.roots import Roots
 
 HOLDER_FILE = "userns-holder"  # "PID START-TIME" of the process that keeps the namespaces
@@ -93,10 +95,7 @@ def enter(r: Roots) -> int:
 def inside(r: Roots) -> int | None:
     """For a command started inside the namespace (the monitor's exit command, which may restart
     the container): the lock every command holds while it works, if this is the holder's."""
-    found = _holder(r.run)
-    if found is None or not ns.same_namespace(f"/proc/{found[0]}/ns/user", "user"):
-        return None
-    return _lock(r.run)
+    return _lock(r.run) if in_holder_namespaces(r.run) else None
 
 
 def leave(r: Roots, lock: int) -> None:
@@ -111,13 +110,20 @@ def leave(r: Roots, lock: int) -> None:
     except BlockingIOError:
         return
     found = _holder(r.run)
-    if found is None or not ns.same_namespace(f"/proc/{found[0]}/ns/user", "user") or _monitors(r):
+    if found is None or not in_holder_namespaces(r.run) or _monitors(r):
         return
     process.send_signal(*found, signals.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(found[0], 0)  # this command started it
     with contextlib.suppress(FileNotFoundError):
         os.unlink(r.run / HOLDER_FILE)
+
+
+def in_holder_namespaces(run: Path) -> bool:
+    """Whether this process is in the user and mount namespaces of the run root's holder, as
+    every monitor of this engine then is (so one may be forked from another)."""
+    found = _holder(run)
+    return found is not None and all(ns.same_namespace(f"/proc/{found[0]}/ns/{kind}", kind) for kind in ("user", "mnt"))
 
 
 def _lock(run: Path) -> int:
