@@ -14,6 +14,11 @@ the rounds, in KiB, with the ratio lading/conmon, for
   monitors really cost together);
 - anonymous: the process's own heap and dirtied data, which sharing cannot reduce.
 
+A second table splits each monitor's private dirty memory (the pages no other process shares,
+what one more monitor really adds) by mapping, from /proc/PID/smaps: libpython's data, the malloc
+heap, anonymous mappings (CPython's object arenas and frame stacks), the stack, and the data of
+the other libraries; for the forked monitors, the median of the N-1 forked ones.
+
 A bare ``python -I -S`` (sleeping in ``time.sleep``) is measured alongside: the interpreter's
 floor, under which no monitor written in Python can go. PSS depends on what else maps the same
 files: other Python processes on the machine share libpython's pages with the monitors.
@@ -47,6 +52,7 @@ from tests.support import default_config, make_busybox_rootfs  # noqa: E402
 from lading.engine.monitor import MonitorConfig, launch, wait_exit  # noqa: E402
 
 FIELDS = {"Rss": "RSS", "Pss": "PSS", "Pss_Anon": "anonymous"}
+MAPPINGS = ("libpython data", "malloc heap", "anonymous", "stack", "other libraries", "total")
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -57,6 +63,31 @@ def memory(pid: int) -> dict[str, int]:
             key, _, value = line.partition(":")
             if key in FIELDS:
                 out[FIELDS[key]] = int(value.split()[0])
+    return out
+
+
+def private_by_mapping(pid: int) -> dict[str, int]:
+    """Private_Dirty of pid, in KiB, summed per kind of mapping (see MAPPINGS)."""
+    out = dict.fromkeys(MAPPINGS, 0)
+    kind = "anonymous"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if not fields[0].endswith(":"):  # a mapping's header: range perms offset dev inode [path]
+                path = fields[5] if len(fields) > 5 else ""
+                if "libpython" in path:
+                    kind = "libpython data"
+                elif path == "[heap]":
+                    kind = "malloc heap"
+                elif path == "[stack]":
+                    kind = "stack"
+                elif path.startswith("/"):
+                    kind = "other libraries"
+                else:
+                    kind = "anonymous"
+            elif fields[0] == "Private_Dirty:":
+                out[kind] += int(fields[1])
+                out["total"] += int(fields[1])
     return out
 
 
@@ -156,8 +187,11 @@ def settle() -> None:
     time.sleep(1)
 
 
-def rounds(n: int, count: int, kinds: dict[str, Conmons | Monitors | BarePython]) -> dict[str, dict[str, list[int]]]:
+def rounds(
+    n: int, count: int, kinds: dict[str, Conmons | Monitors | BarePython]
+) -> tuple[dict[str, dict[str, list[int]]], dict[str, dict[str, list[float]]]]:
     results: dict[str, dict[str, list[int]]] = {name: {} for name in kinds}
+    private: dict[str, dict[str, list[float]]] = {name: {} for name in kinds}
     for _ in range(count):
         for kind in kinds.values():
             kind.start()
@@ -172,9 +206,14 @@ def rounds(n: int, count: int, kinds: dict[str, Conmons | Monitors | BarePython]
         for name, kind in kinds.items():
             for key, value in total(kind.pids).items():
                 results[name].setdefault(f"{n} together: {key}", []).append(value)
+            # a forked monitor's own pages: the median of those forked (all but the first)
+            measured = kind.pids[1:] if name == "forked" and n > 1 else kind.pids[:1]
+            per_pid = [private_by_mapping(pid) for pid in measured]
+            for key in MAPPINGS:
+                private[name].setdefault(key, []).append(statistics.median(p[key] for p in per_pid))
         for kind in kinds.values():
             kind.stop_all()
-    return results
+    return results, private
 
 
 def main() -> int:
@@ -182,6 +221,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=10, help="idle monitors measured together (default 10)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds to take the median of (default 3)")
     opts = ap.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lading-bench-monitor-") as name:
         tmp = Path(name)
         archive = build_oci_archive(tmp / "busybox.tar", tmp / "image")
@@ -196,15 +236,22 @@ def main() -> int:
             ):
                 kinds[label] = make()
                 closers.append(kinds[label].close)
-            results = rounds(opts.n, opts.rounds, kinds)
+            results, private = rounds(opts.n, opts.rounds, kinds)
         finally:
             for close in reversed(closers):
                 close()
-    print(f"idle monitor memory, KiB: median of {opts.rounds} rounds ({os.uname().machine}, {sys.version.split()[0]})")
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    where = f"{os.uname().machine}, {sys.version.split()[0]}, {load}"
+    print(f"idle monitor memory, KiB: median of {opts.rounds} rounds ({where})")
     print(f"{'':24}{'conmon':>8}{'lading':>8}{'/conmon':>9}{'forked':>8}{'/conmon':>9}{'python -IS':>12}")
     for row in results["conmon"]:
         c, m, f, p = (statistics.median(results[k][row]) for k in ("conmon", "lading", "forked", "python -IS"))
         print(f"{row:24}{c:8.0f}{m:8.0f}{m / c:9.2f}{f:8.0f}{f / c:9.2f}{p:12.0f}")
+    print(f"private dirty, KiB, of one ({opts.n} together; forked: the median of the {opts.n - 1} forked ones)")
+    print(f"{'':24}{'conmon':>8}{'lading':>8}{'forked':>8}{'python -IS':>12}")
+    for row in MAPPINGS:
+        c, m, f, p = (statistics.median(private[k][row]) for k in ("conmon", "lading", "forked", "python -IS"))
+        print(f"{row:24}{c:8.0f}{m:8.0f}{f:8.0f}{p:12.0f}")
     return 0
 
 

@@ -150,6 +150,10 @@ SAME_AS_PODMAN = {
     "filter on": ([], ["grep", "^Seccomp:", "/proc/self/status"]),
     "seccomp=unconfined": (["--security-opt", "seccomp=unconfined"], ["grep", "^Seccomp:", "/proc/self/status"]),
     "privileged: no filter": (["--privileged"], ["grep", "^Seccomp:", "/proc/self/status"]),
+    "apparmor=unconfined, label=disable": (
+        ["--security-opt", "apparmor=unconfined", "--security-opt", "label=disable"],
+        ["grep", "^Seccomp:", "/proc/self/status"],
+    ),
     "no no_new_privs": ([], ["grep", "^NoNewPrivs:", "/proc/self/status"]),
     "no-new-privileges": (["--security-opt", "no-new-privileges"], ["grep", "^NoNewPrivs:", "/proc/self/status"]),
     "no-new-privileges=false": (
@@ -266,6 +270,24 @@ def test_a_profile_file_in_dockers_form(both: Both, tmp_path: Path) -> None:
     assert "Operation not permitted" in ours.stderr
 
 
+@pytest.mark.parametrize("flags", [[], ["--cap-add", "SYS_ADMIN"]], ids=["without", "with SYS_ADMIN"])
+def test_a_profile_file_with_conditions(both: Both, tmp_path: Path, flags: list[str]) -> None:
+    """docker's form: a rule naming one call with ``name``, left out when the container holds a
+    capability (``excludes``); the same outcome under podman."""
+    rule = {
+        "name": "mkdir",
+        "action": "SCMP_ACT_ERRNO",
+        "errnoRet": errno.EXFULL,
+        "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+    }
+    path = tmp_path / "conditions.json"
+    path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule]}))
+    ours, theirs = both.run(["--security-opt", f"seccomp={path}", *flags], ["sh", "-c", "mkdir /made && echo made"])
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+    assert ours.stdout == ("made\n" if flags else "")
+    assert flags or os.strerror(errno.EXFULL) in ours.stderr
+
+
 def test_a_profile_file_is_kept_at_create(both: Both, tmp_path: Path) -> None:
     """The profile is read once, at create (as docker's CLI sends its text): a later edit of the
     file changes nothing, and inspect shows the option."""
@@ -334,6 +356,7 @@ def test_a_bad_profile_file_is_one_line(both: Both, tmp_path: Path, case: str) -
 
 BAD_OPTIONS = {
     "unknown option": "foo=bar",
+    "an AppArmor profile": "apparmor=docker-default",
     "no value": "seccomp",
     "not a boolean": "no-new-privileges=maybe",
     "no such file": "seccomp=/no/such/profile.json",
@@ -347,6 +370,8 @@ def test_bad_security_options(both: Both, case: str) -> None:
     assert len(ours.stderr.splitlines()) == 1, ours.stderr
     if case == "no such file":
         assert ours.stderr == "Error: /no/such/profile.json: no such file\n"
+    elif case == "an AppArmor profile":  # podman: no such profile on this host
+        assert ours.stderr.startswith("Error: --security-opt apparmor=docker-default: the engine applies no AppArmor")
     else:  # docker's words, which podman took too
         assert ours.stderr == theirs.stderr
     assert both.engine("ps", "-a", "-q").stdout == ""

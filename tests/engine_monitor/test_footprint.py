@@ -2,7 +2,8 @@
 
 Nothing is measured here (bench/monitor.py compares its memory with conmon's): a new import in
 the monitor is the regression this catches. The list is what CPython loads at start-up with
-``-I -S``, plus the C modules the monitor uses directly and its own few modules.
+``-I -S``, plus the C modules the monitor uses directly (``_ctypes`` alone, for prctl in forked monitors)
+and its own few modules.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from tests.support import SRC
 
 ALLOWED = {
     "__future__",
+    "gc",
     "select",
+    "_ctypes",
     "_socket",
     "lading",
     "lading.engine",
     "lading.engine.monitor_process",
+    "lading.engine.monitor_spawn",
     "lading.engine.jsonlog",
     "lading.engine.attach_protocol",
     "lading.linux",

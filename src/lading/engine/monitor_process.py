@@ -28,30 +28,34 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``select``, ``_socket`` and a few small lading modules, and uses the C
-modules: ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
-``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
-``enum`` and friends: about a megabyte). No threads; one poll loop; ``posix._exit`` at the end.
+at start-up anyway plus ``select``, ``gc``, ``_socket``, ``_ctypes`` (monitor_spawn's prctl) and
+a few small lading modules, and uses the C modules: ``posix`` (``os`` would add ``stat``,
+``posixpath`` and ``_collections_abc``: 150 KiB), ``_signal`` (through linux/signals) and
+``_socket`` (``signal`` and ``socket`` would import ``enum`` and friends: about a megabyte); it
+reads files with ``posix.read``, not ``open()``. No threads; one poll loop; ``posix._exit`` at
+the end. A monitor forked from another keeps private the pages either writes after the fork, so
+the forked path (``_forked``) imports nothing and touches as few objects as it can.
 """
 
 from __future__ import annotations
 
 import _socket
+import gc
 import posix
 import select
 import sys
 import time
 
 from lading.engine import attach_protocol as proto
+from lading.engine import monitor_spawn
 from lading.engine.jsonlog import JsonLog, remove, timestamp
 from lading.linux import signals
 
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import NoReturn
-
-    from lading.engine.monitor_spawn import Server
 
 # The monitor's files in exec_dir.
 MONITOR_PID = "monitor.pid"  # "PID START_TIME": a forked monitor has its parent's command line
@@ -68,6 +72,7 @@ _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's 
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
 _SUN_PATH_MAX = 107
+_READ = posix.O_RDONLY | posix.O_CLOEXEC
 _RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
@@ -104,7 +109,8 @@ def command_line(
 
 
 class Settings:
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: Mapping[bytes, bytes]) -> None:
+        self.env = env  # for the commands the monitor runs
         self.container_id, self.bundle, self.exec_dir, self.log_path = argv[:4]
         self.log_max_size = None if argv[4] == "-" else int(argv[4])
         self.log_max_files = int(argv[5])
@@ -161,7 +167,7 @@ class Monitor:
         self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
         self.init_pid = 0
         self.listener: _socket.socket | None = None
-        self.spawner: Server | None = None
+        self.spawner: monitor_spawn.Server | None = None
         self.log: JsonLog | None = None
         self.oom: OomCounter | None = None
 
@@ -191,7 +197,7 @@ class Monitor:
             argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
         argv.append(s.container_id)
         try:
-            runtime = _spawn_runtime(argv, stdio)
+            runtime = _spawn_runtime(argv, stdio, s.env)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
@@ -200,8 +206,7 @@ class Monitor:
         if status != 0:
             self._fail(_read_available(err_r))
         try:
-            with open(self._path(INIT_PID), "rb") as f:
-                self.init_pid = int(f.read())
+            self.init_pid = int(_read_file(self._path(INIT_PID)))
         except (OSError, ValueError) as e:
             self._delete_container()
             self._fail(f"reading the runtime's pid file: {e}".encode())
@@ -224,11 +229,8 @@ class Monitor:
         self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
         if s.spawn_socket is not None:
-            from lading.engine import monitor_spawn
-
             self.spawner = monitor_spawn.Server.listen(s.spawn_socket)
-        with open("/proc/self/stat", "rb") as f:
-            started = f.read().rsplit(b")", 1)[1].split()[19]
+        started = _read_file("/proc/self/stat").rsplit(b")", 1)[1].split()[19]
         self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), started))
         remove(self._path(RUNTIME_LOG))
         self._report(b"ok %d\n" % self.init_pid)
@@ -278,7 +280,8 @@ class Monitor:
     def _delete_container(self) -> None:
         null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         try:
-            pid = _spawn_runtime([*self.s.runtime_argv, "delete", "--force", self.s.container_id], [null, null, null])
+            argv = [*self.s.runtime_argv, "delete", "--force", self.s.container_id]
+            pid = _spawn_runtime(argv, [null, null, null], self.s.env)
         finally:
             posix.close(null)
         self._wait_for(pid, None)
@@ -330,20 +333,16 @@ class Monitor:
                     if fd in self.outputs and events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         self._read_output(fd)
 
-    def _fork_monitor(self, spawner: Server) -> None:
+    def _fork_monitor(self, spawner: monitor_spawn.Server) -> None:
         """Serve a spawn request: a new monitor, forked from this one (see monitor_spawn)."""
-        import gc
-
-        from lading.linux import prctl  # noqa: F401  # ctypes, loaded before the fork: children share it
-
         request = spawner.receive()
         if request is None:
             return
-        args, env, fds = request
+        data, fds = request
         gc.freeze()  # the collector would otherwise touch, and so copy, every shared object
         if posix.fork() == 0:
             try:
-                _forked(args, env, fds)
+                _forked(data, fds)
             finally:
                 posix._exit(1)
         gc.unfreeze()
@@ -497,7 +496,7 @@ class Monitor:
         if self.s.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
             try:
-                _spawn(self.s.exit_command, [null, null, null], new_session=True)
+                _spawn(self.s.exit_command, [null, null, null], self.s.env, new_session=True)
             except OSError:
                 pass
         posix._exit(0)
@@ -563,28 +562,24 @@ class OomCounter:
     @staticmethod
     def find(pid: int) -> OomCounter | None:
         try:
-            with open(f"/proc/{pid}/cgroup") as f:
-                memberships = [line.rstrip("\n").split(":", 2) for line in f]
-            with open("/proc/self/mountinfo") as f:
-                mounts = [line.split() for line in f]
+            memberships = [line.split(b":", 2) for line in _read_file(f"/proc/{pid}/cgroup").splitlines()]
+            mounts = _read_file("/proc/self/mountinfo")
         except OSError:
             return None
-        v1 = [path for _, controllers, path in memberships if "memory" in controllers.split(",")]
-        v2 = [path for hid, controllers, path in memberships if hid == "0" and not controllers]
-        for fields in mounts:
+        v1 = [path for _, controllers, path in memberships if b"memory" in controllers.split(b",")]
+        v2 = [path for hid, controllers, path in memberships if hid == b"0" and not controllers]
+        for fields in _cgroup_mounts(mounts):
             fstype, options = fields[-3], fields[-1]
             root, mountpoint = fields[3], fields[4]
-            if v1 and fstype == "cgroup" and "memory" in options.split(","):
-                name, path = "memory.oom_control", v1[0]
-            elif not v1 and v2 and fstype == "cgroup2":
-                name, path = "memory.events", v2[0]
+            if v1 and fstype == b"cgroup" and b"memory" in options.split(b","):
+                name, path = b"memory.oom_control", v1[0]
+            elif not v1 and v2 and fstype == b"cgroup2":
+                name, path = b"memory.events", v2[0]
             else:
                 continue
-            relative = path[len(root) :] if root != "/" and path.startswith(root) else path
+            relative = path[len(root) :] if root != b"/" and path.startswith(root) else path
             try:
-                return OomCounter(
-                    posix.open(f"{mountpoint}{relative.rstrip('/')}/{name}", posix.O_RDONLY | posix.O_CLOEXEC)
-                )
+                return OomCounter(posix.open(b"%s%s/%s" % (mountpoint, relative.rstrip(b"/"), name), _READ))
             except OSError:
                 return None
         return None
@@ -604,19 +599,19 @@ class OomCounter:
         return self.read() > self.start
 
 
-def _spawn(argv: list[str], stdio: list[int], new_session: bool = False) -> int:
+def _spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_session: bool = False) -> int:
     actions = [(posix.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
     return posix.posix_spawnp(
-        argv[0], argv, posix.environ, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
+        argv[0], argv, env, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
 
 
-def _spawn_runtime(argv: list[str], stdio: list[int]) -> int:
+def _spawn_runtime(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes]) -> int:
     """The runtime's command as a child; lading's own (``lading --root R ...``) is a forked child
     that imports the runtime and does what that command would, without a fresh interpreter (the
     monitor itself never loads the runtime)."""
     if argv[0] != OWN_RUNTIME:
-        return _spawn(argv, stdio)
+        return _spawn(argv, stdio, env)
     pid = posix.fork()
     if pid == 0:
         code = 1
@@ -624,13 +619,51 @@ def _spawn_runtime(argv: list[str], stdio: list[int]) -> int:
             for target, fd in enumerate(stdio):
                 posix.dup2(fd, target)
             signals.stop_waking((signals.SIGCHLD,))
-            from lading.engine import monitor_spawn, own_runtime
-
             monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
+            _take_environment(env)
+            from lading.engine import own_runtime
+
             code = own_runtime.main(argv[2], argv[3:])
         finally:
             posix._exit(code)
     return pid
+
+
+def _take_environment(env: Mapping[bytes, bytes]) -> None:
+    """Make env this process's environment, for Python (``os.environ``, made from
+    ``posix.environ`` when ``os`` is imported) and for C (what a command it execs inherits)."""
+    if env is posix.environ:
+        return
+    for key in [k for k in posix.environ if k not in env]:
+        posix.unsetenv(key)
+    for key, value in env.items():
+        posix.putenv(key, value)
+    posix.environ.clear()
+    posix.environ.update(env)
+
+
+def _read_file(path: str) -> bytes:
+    """A whole (small) file: posix, not open(), whose buffered objects every monitor would copy."""
+    fd = posix.open(path, _READ)
+    try:
+        chunks = []
+        while chunk := posix.read(fd, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        posix.close(fd)
+
+
+def _cgroup_mounts(mountinfo: bytes) -> list[list[bytes]]:
+    """The fields of mountinfo's cgroup and cgroup2 lines (the others are not split at all)."""
+    found = []
+    at = 0
+    while (at := mountinfo.find(b" - cgroup", at)) >= 0:
+        start = mountinfo.rfind(b"\n", 0, at) + 1
+        end = mountinfo.find(b"\n", at)
+        found.append(mountinfo[start : end if end >= 0 else len(mountinfo)].split())
+        at = end if end >= 0 else len(mountinfo)
+    return found
 
 
 def _read_available(fd: int) -> bytes:
@@ -657,8 +690,6 @@ def _run(settings: Settings, status_fd: int, held_fd: int | None, keep: set[int]
     wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
     signals.wake_on((signals.SIGCHLD,), wake_w)
     if keep is not None:  # forked from a monitor: drop what it had open
-        from lading.engine import monitor_spawn
-
         monitor_spawn.drop_fds(keep | {wake_r, wake_w})
     monitor = Monitor(settings, wake_r, status_fd, held_fd)
     monitor.create()
@@ -666,16 +697,18 @@ def _run(settings: Settings, status_fd: int, held_fd: int | None, keep: set[int]
     monitor.finish()
 
 
-def _forked(args: list[str], env: dict[bytes, bytes], fds: list[int]) -> NoReturn:
-    """A monitor forked by a live one: as if exec'd with args and env (see monitor_spawn)."""
-    from lading.engine import monitor_spawn
-
-    settings = Settings(args)
+def _forked(data: bytes, fds: list[int]) -> NoReturn:
+    """A monitor forked by a live one: as if exec'd with the request's arguments and environment
+    (see monitor_spawn); a request from other code is dropped unanswered."""
+    request = monitor_spawn.decode(data)
+    if request is None:
+        posix._exit(1)
+    settings = Settings(*request)
     held = fds[1] if settings.holds_fd and len(fds) > 1 else None
-    monitor_spawn.become_child(env)
+    monitor_spawn.become_child()
     _run(settings, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
 
 
 def main(argv: list[str]) -> NoReturn:
-    settings = Settings(argv)
+    settings = Settings(argv, posix.environ)
     _run(settings, STATUS_FD, HELD_FD if settings.holds_fd else None)

@@ -15,28 +15,48 @@ Only a peer with the monitor's own uid is served, and the socket lives in the en
 command as the monitor; and only a launcher of the same code (see code_identity).
 
 The child is the asking monitor's child (re-parented to init when that monitor exits), in a new
-session, a child subreaper (``prctl``: ctypes is loaded in the serving monitor before the fork,
-so the children share it too), with the requester's environment and nothing else open.
+session, a child subreaper, with the requester's environment and nothing else open.
+
+Every page that the child or the serving monitor writes after the fork (a reference count, a freed
+block, an allocator's free list) is copied, and is then what the child costs (bench/monitor.py).
+So the server does the least between accept and fork (the peer's uid, the raw request), the child
+decodes the request into fresh memory, the environment is handed to the spawned commands rather
+than written into ``posix.environ``, fds are dropped with ``close_range`` rather than by listing
+/proc, and ``prctl`` is called through ``_ctypes`` alone (``ctypes`` would add ``os``, ``struct``
+and more to every monitor that serves).
 """
 
 from __future__ import annotations
 
+import _ctypes
 import _socket
 import posix
 import sys
 
 REQUEST_MAX = 256 * 1024
 _UCRED_UID = slice(4, 8)  # struct ucred {pid, uid, gid}
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class _Int(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int, without ctypes
+    _type_ = "i"
+
+
+class _Function(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _Int
+
+
+_prctl = _Function(_ctypes.dlsym(_ctypes.dlopen("libc.so.6"), "prctl"))
+# Which monitor code this is (this file, and when it was written), taken when it is loaded: a
+# monitor started before an upgrade has the old time, while the file has the new one.
+_CODE = f"{__file__}:{posix.stat(__file__).st_mtime_ns}".encode()
 
 
 def code_identity() -> bytes:
-    """Which monitor code this is (its file and when that was written): a monitor serves only
-    launchers of the same code, so one started before an upgrade never runs a newer launcher's
-    monitor (that launcher execs one instead, which then serves)."""
-    from lading.engine import monitor_process
-
-    path = monitor_process.__file__ or ""
-    return f"{path}:{posix.stat(path).st_mtime_ns}".encode()
+    """A monitor serves only launchers of the same code, so one started before an upgrade never
+    runs a newer launcher's monitor (that launcher execs one instead, which then serves)."""
+    return _CODE
 
 
 def encode(args: list[str], env: dict[str, str]) -> bytes:
@@ -98,8 +118,9 @@ class Server:
             pass
         self.sock.close()
 
-    def receive(self) -> tuple[list[str], dict[bytes, bytes], list[int]] | None:
-        """One request: (arguments, environment, [report fd, hold fd?]); None if not one to serve."""
+    def receive(self) -> tuple[bytes, list[int]] | None:
+        """One request from our own uid, undecoded (see decode): (data, [report fd, hold fd?]);
+        None if there is none to serve."""
         try:
             fd, _ = self.sock._accept()  # type: ignore[attr-defined]  # _socket's accept
         except BlockingIOError:
@@ -117,13 +138,11 @@ class Server:
         for level, kind, payload in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4)]
-        same_user = int.from_bytes(cred[_UCRED_UID], sys.byteorder) == posix.geteuid()
-        request = decode(data) if same_user and fds else None
-        if request is None:
+        if int.from_bytes(cred[_UCRED_UID], sys.byteorder) != posix.geteuid() or not fds:
             for extra in fds:
                 posix.close(extra)
             return None
-        return request[0], request[1], fds
+        return data, fds
 
 
 def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool:
@@ -145,23 +164,19 @@ def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool
     return True
 
 
-def become_child(env: dict[bytes, bytes]) -> None:
-    """In the forked child: a session and a subreaper of its own, the requester's environment."""
-    from lading.linux import prctl
-
+def become_child() -> None:
+    """In the forked child: a session and a subreaper of its own."""
     posix.setsid()
-    prctl.set_child_subreaper()
-    posix.environ.clear()
-    posix.environ.update(env)
+    if _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1:
+        raise OSError(_ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def drop_fds(keep: set[int]) -> None:
     """Close every fd of the serving monitor but stdio and keep (its Python objects stay alive,
     unused, so none of them closes a number that is reused by then)."""
-    for name in posix.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                posix.close(fd)
-            except OSError:
-                pass
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            posix.closerange(low, fd)
+            low = fd + 1
+    posix.closerange(low, 0x7FFFFFFF)

@@ -16,9 +16,12 @@ runtime spec's parts checked by the runtime's own decoder.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from lading.errors import LadingError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # os.uname().machine -> the architecture as Go names it (docker's profiles use those names)
 _GO_ARCH = {
@@ -87,9 +90,10 @@ def linux_seccomp(profile: dict[str, Any], caps: list[str]) -> dict[str, Any]:
     have = set(caps)
     syscalls = []
     for rule in profile.get("syscalls") or ():
-        if not _applies(rule, have, arch):
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        if not names or not _applies(rule, have, arch):
             continue
-        call = {"names": rule.get("names") or [rule["name"]], "action": rule["action"]}
+        call = {"names": names, "action": rule["action"]}
         call.update({k: rule[k] for k in ("errnoRet", "args") if rule.get(k) is not None})
         syscalls.append(call)
     out["syscalls"] = syscalls

@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from lading import jsonlite
 from lading.errors import LadingError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
-_NOOPS = ("apparmor=unconfined", "label=disable")
+_NOOP = {"apparmor": "unconfined", "label": "disable"}
+_NOOPS = tuple(f"{k}={v}" for k, v in _NOOP.items())
+_LSM = {"apparmor": "AppArmor profile", "label": "SELinux label"}
 # what the host's /dev holds that is not a device of its own, or that the container gets its own of
-_NOT_HOST_DEVICES = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console")
+# (ptmx: a link to its own devpts instance's)
+_NOT_HOST_DEVICES = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console", "ptmx")
 
 
 def _profile_text(path: str) -> str:
@@ -56,6 +62,8 @@ def parse_options(values: list[str]) -> list[str]:
             out.append(opt if value in ("unconfined", "builtin") else f"seccomp={_profile_text(value)}")
         elif key == "no-new-privileges" and value in (*_TRUE, *_FALSE):
             out.append(opt)
+        elif key in ("apparmor", "label"):
+            raise LadingError(f"--security-opt {opt}: the engine applies no {_LSM[key]} (only {key}={_NOOP[key]})")
         else:
             raise LadingError(f"invalid --security-opt 2: {jsonlite.dumps(opt)}")
     return out
