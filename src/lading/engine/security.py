@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from lading import jsonlite
 from lading.errors import LadingError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
