@@ -1,7 +1,7 @@
 """The engine beside podman and docker: `lading container run --rm IMAGE true`, `podman run --rm
 IMAGE true` and `docker run --rm --network none IMAGE true`.
 
-  python bench/engine.py [-n N] [--concurrent C] [--unconfined]
+  python bench/engine.py [-n N] [--concurrent C] [--concurrent-rounds R] [--unconfined]
 
 All on private storage with the same image (a busybox OCI archive built here, imported into
 lading's store, loaded into podman's and, converted to docker's format, into docker's), podman with
@@ -10,11 +10,12 @@ starts with its own containerd, sockets and directories (tests/clients/docker.py
 interleaved (lading, lading with runc as its runtime, podman, docker; reversed in odd rounds);
 printed are each command's median wall time and the median of the per-round ratios to podman with
 their 10%-90% spread, and the load average before and after. Then C containers (`run -d IMAGE
-sleep 600`) are started at once by each engine: the wall time until every command returned, the
-largest peak RSS of one of those commands, and the memory (PSS) of the C monitors (lading's),
-conmons (podman's) or containerd shims (docker's) left running (none with C = 0). With
---unconfined, lading and podman also run with `--security-opt seccomp=unconfined`: the cost of
-their default seccomp profiles (both apply one) is the difference.
+sleep 600`) are started at once by each engine, in R rounds in alternating order: the median wall
+time until every command returned with the median of the per-round ratios to podman, the largest
+peak RSS of one of those commands, and the memory (PSS) of the C monitors (lading's), conmons
+(podman's) or containerd shims (docker's) left running (none with C = 0). With --unconfined,
+lading and podman also run with `--security-opt seccomp=unconfined`: the cost of their default
+seccomp profiles (both apply one) is the difference.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -87,6 +90,30 @@ def _spread(values: list[float]) -> str:
     return f"[{q[0]:.2f}-{q[-1]:.2f}]"
 
 
+class Engine(NamedTuple):
+    run_d: list[str]  # `run -d` up to the name and the image
+    env: dict[str, str]
+    monitors: Callable[[], list[int]]  # the pids of the per-container processes left running
+    remove: Callable[[list[str]], object]
+
+
+def _start_at_once(engine: Engine, n: int) -> tuple[float, int, int]:
+    """Start n containers at once: wall seconds until every command returned, the largest peak
+    RSS of one command (KiB), the PSS of the monitors left (KiB); then remove them."""
+    names = [f"b{i}" for i in range(n)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        results = list(
+            pool.map(
+                lambda name: _timed([*engine.run_d, "--name", name, IMAGE_NAME, "sleep", "600"], engine.env), names
+            )
+        )
+    wall = time.perf_counter() - start
+    pss = _pss_kib(engine.monitors())
+    engine.remove(names)
+    return wall, max(r[1] for r in results), pss
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -95,6 +122,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=10, help="rounds of run --rm true (default 10)")
     ap.add_argument("--concurrent", type=int, default=50, help="containers started at once (default 50)")
+    ap.add_argument("--concurrent-rounds", type=int, default=3, help="rounds of the concurrent starts (default 3)")
     ap.add_argument("--unconfined", action="store_true", help="also run lading and podman with seccomp=unconfined")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lading-bench-engine-"))
@@ -130,7 +158,6 @@ def main() -> int:
                 [*podman_run, "--rm", *unconfined, IMAGE_NAME, "true"],
                 podman.env,
             )
-        starts = {"lading": ([*engine, "run", "-d"], podman.env), "podman": ([*podman_run, "-d"], podman.env)}
         if docker_client.available():
             docker = docker_client.Docker(tmp / "docker")
             docker.load(archive, IMAGE_NAME)
@@ -139,7 +166,6 @@ def main() -> int:
                 [*docker_run, "--rm", IMAGE_NAME, "true"],
                 docker.env,
             )
-            starts["docker"] = ([*docker_run, "-d"], docker.env)
         else:
             print("docker: not measured (Debian's docker.io is not installed)")
         for argv, env in commands.values():  # warm caches (the first run unpacks the image's layers)
@@ -159,42 +185,56 @@ def main() -> int:
             median_ms = statistics.median(times[k]) * 1000
             print(f"  {k:52} {median_ms:10.0f} {statistics.median(ratios[k]):8.2f} {_spread(ratios[k])}")
 
-        if opts.concurrent:
-            print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600):")
-            print(f"  {'':8} {'wall s':>8} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}  load average")
-        for label, (argv, env) in starts.items() if opts.concurrent else ():
-            names = [f"b{i}" for i in range(opts.concurrent)]
-            load = _load()
-            start = time.perf_counter()
-            with ThreadPoolExecutor(opts.concurrent) as pool:
-                results = list(
-                    pool.map(
-                        lambda name, argv=argv, env=env: _timed(
-                            [*argv, "--name", name, IMAGE_NAME, "sleep", "600"], env
-                        ),
-                        names,
-                    )
-                )
-            wall = time.perf_counter() - start
-            if label == "lading":
-                pids = [int(p.read_text().split()[0]) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")]
-            elif label == "podman":
-                pids = [
+        engines: dict[str, Engine] = {
+            "lading": Engine(
+                [*engine, "run", "-d"],
+                podman.env,
+                lambda: [
+                    int(p.read_text().split()[0]) for p in (tmp / "run" / "containers").glob("*/exec/monitor.pid")
+                ],
+                lambda names: subprocess.run([*engine, "rm", "-f", *names], check=True, capture_output=True),
+            ),
+            "podman": Engine(
+                [*podman_run, "-d"],
+                podman.env,
+                lambda: [
                     p
                     for p in _children_named("conmon")
                     if str(podman.run_dir) in Path(f"/proc/{p}/cmdline").read_text()
-                ]
-            else:
-                assert docker is not None
-                pids = docker.containerd.shims()
-            print(f"  {label:8} {wall:8.2f} {max(r[1] for r in results):27} {_pss_kib(pids):17}  {load}")
-            if label == "lading":
-                subprocess.run([*engine, "rm", "-f", *names], check=True, capture_output=True)
-            elif label == "podman":
-                podman("rm", "-f", "-t", "0", *names)
-            else:
-                assert docker is not None
-                docker("rm", "--force", *names)
+                ],
+                lambda names: podman("rm", "-f", "-t", "0", *names),
+            ),
+        }
+        if docker is not None:
+            d = docker
+            engines["docker"] = Engine(
+                d.argv("run", "--network", "none", "-d"),
+                d.env,
+                d.containerd.shims,
+                lambda names: d("rm", "--force", *names),
+            )
+        rounds = opts.concurrent_rounds if opts.concurrent else 0
+        if not rounds:
+            return 0
+        print(f"\n{opts.concurrent} containers started at once (run -d IMAGE sleep 600), {rounds} interleaved rounds:")
+        started: dict[str, list[tuple[float, int, int]]] = {k: [] for k in engines}
+        loads = []
+        for i in range(rounds):
+            for label in list(engines) if i % 2 == 0 else list(reversed(engines)):
+                loads.append(os.getloadavg()[0])
+                started[label].append(_start_at_once(engines[label], opts.concurrent))
+        head = f"  {'':8} {'median wall s':>13} {'/podman':>8} {'spread':>11}"
+        print(f"{head} {'max RSS of one command KiB':>27} {'monitors PSS KiB':>17}")
+        for label, results in started.items():
+            walls = [r[0] for r in results]
+            per_round = [w / p[0] for w, p in zip(walls, started["podman"], strict=True)]
+            rss = statistics.median(r[1] for r in results)
+            pss = statistics.median(r[2] for r in results)
+            print(
+                f"  {label:8} {statistics.median(walls):13.2f} {statistics.median(per_round):8.2f}"
+                f" {_spread(per_round) or '-':>11} {rss:27.0f} {pss:17.0f}"
+            )
+        print(f"  load average (1 min) before each start: {min(loads):.1f} to {max(loads):.1f}")
     finally:
         ids = [p.name for p in (tmp / "storage" / "containers").glob("?" * 64)]
         if ids:

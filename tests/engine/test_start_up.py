@@ -4,9 +4,10 @@ As tests/test_start_up.py does for the runtime verbs, the command runs as the la
 and writes sys.modules when done. The engine's list is long (argparse, pathlib, the runtime), so
 this guards what it must not load: the image store's typed documents (msgspec, lading.image's
 store and documents; the image is read straight from the layout, engine/image_record.py),
-dataclasses (with inspect, ast and dis), secrets, and subprocess (lading's own runtime is called
-in-process, engine/own_runtime.py). The first `run` of an image unpacks its layers, which is the
-image store's work: the second is the one measured.
+dataclasses (with inspect, ast and dis), typing (value classes are lading.record Records),
+secrets, and subprocess (lading's own runtime is called in-process, engine/own_runtime.py). The
+first `run` of an image unpacks its layers, which is the image store's work: the second is the
+one measured.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ FORBIDDEN = {
     "lading.image.images",
     "dataclasses",
     "inspect",
+    "typing",
     "secrets",
     "subprocess",
 }

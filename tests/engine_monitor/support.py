@@ -115,7 +115,7 @@ class MonitoredContainer:
         exec_dir = self.tmp / "exec2"
         exec_dir.mkdir()
         marker = self.tmp / "second-exit-command-ran"
-        return first._replace(
+        return first.replace(
             container_id=self.id + "-2",
             bundle=bundle,
             exec_dir=exec_dir,

@@ -95,7 +95,7 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fo
     cfg = ctr.config(["sleep", "1000"])
     serving = None
     if fork:
-        cfg = cfg._replace(spawn_socket=ctr.tmp / "monitors.sock")
+        cfg = cfg.replace(spawn_socket=ctr.tmp / "monitors.sock")
         serving = ctr.launched = launch(cfg)
         cfg = ctr.another(cfg, ["sleep", "1000"])
     lock = ctr.tmp / "lock"

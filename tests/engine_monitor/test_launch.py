@@ -66,7 +66,7 @@ def test_create_failure_is_the_runtimes_error_and_leaves_nothing(ctr: MonitoredC
 
 
 def test_a_bad_runtime_is_a_clear_error(ctr: MonitoredContainer) -> None:
-    cfg = ctr.config(["true"])._replace(runtime_argv=[str(ctr.tmp / "no-such-runtime")])
+    cfg = ctr.config(["true"]).replace(runtime_argv=[str(ctr.tmp / "no-such-runtime")])
     with pytest.raises(LadingError, match=r"no-such-runtime: No such file or directory$"):
         launch(cfg)
     assert os.listdir(ctr.exec_dir) == []

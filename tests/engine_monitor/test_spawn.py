@@ -26,7 +26,7 @@ def _ppid(pid: int) -> int:
 
 def test_a_second_monitor_is_forked_from_the_first(ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch) -> None:
     spawn = ctr.tmp / "monitors.sock"
-    first = ctr.config(["sh", "-c", "read x; echo first-$x"], stdin=True)._replace(spawn_socket=spawn)
+    first = ctr.config(["sh", "-c", "read x; echo first-$x"], stdin=True).replace(spawn_socket=spawn)
     a = ctr.launched = launch(first)
     assert spawn.is_socket()
     monkeypatch.setenv("SPAWN_TEST_MARK", "the launcher's environment")
@@ -55,10 +55,10 @@ def test_a_second_monitor_is_forked_from_the_first(ctr: MonitoredContainer, monk
 
 def test_a_forked_monitor_outlives_the_one_it_came_from(ctr: MonitoredContainer) -> None:
     spawn = ctr.tmp / "monitors.sock"
-    first = ctr.config(["sleep", "1000"])._replace(spawn_socket=spawn)
+    first = ctr.config(["sleep", "1000"]).replace(spawn_socket=spawn)
     a = ctr.launched = launch(first)
     second = ctr.another(first, ["sh", "-c", "read x; echo got-$x"])
-    second = second._replace(stdin=True)
+    second = second.replace(stdin=True)
     try:
         b = launch(second)
         ctr.runtime("start", second.container_id)
@@ -94,7 +94,7 @@ def _a_fresh_monitor_serves(ctr: MonitoredContainer, first: MonitorConfig, not_f
 
 def test_with_the_serving_monitor_killed_a_fresh_one_is_started(ctr: MonitoredContainer) -> None:
     spawn = ctr.tmp / "monitors.sock"
-    first = ctr.config(["sleep", "1000"])._replace(spawn_socket=spawn)
+    first = ctr.config(["sleep", "1000"]).replace(spawn_socket=spawn)
     a = ctr.launched = launch(first)
     os.kill(a.monitor_pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(a.monitor_pid), what="the first monitor's death")
@@ -107,7 +107,7 @@ def test_a_launcher_of_other_code_gets_a_monitor_of_its_own(
 ) -> None:
     """A launcher of other code (an upgrade) is not served: it execs a monitor of its own."""
     spawn = ctr.tmp / "monitors.sock"
-    first = ctr.config(["sleep", "1000"])._replace(spawn_socket=spawn)
+    first = ctr.config(["sleep", "1000"]).replace(spawn_socket=spawn)
     a = ctr.launched = launch(first)
     monkeypatch.setattr(monitor_spawn, "code_identity", lambda: b"/elsewhere/monitor_process.py:1")
     _a_fresh_monitor_serves(ctr, first, a.monitor_pid)
@@ -129,7 +129,7 @@ def test_another_user_is_not_served(ctr: MonitoredContainer) -> None:
     try:
         shared.chmod(0o777)
         spawn = shared / "monitors.sock"
-        ctr.launched = launch(ctr.config(["sleep", "1000"])._replace(spawn_socket=spawn))
+        ctr.launched = launch(ctr.config(["sleep", "1000"]).replace(spawn_socket=spawn))
         spawn.chmod(0o777)
         pwned = shared / "pwned"
         runtime = ["/bin/sh", "-c", f"touch {pwned}"]

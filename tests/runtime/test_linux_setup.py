@@ -128,6 +128,12 @@ def test_linux_devices_are_created_with_mode_and_owner(lading, bundle):
     assert out.splitlines() == ["character special file a:e5 640 1:2", "fifo 600"]
 
 
+def test_a_listed_default_device_takes_the_listed_mode(lading, bundle):
+    """The config's entry for a default device is the one made (runc: the same)."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o600}]
+    assert run_sh(lading, bundle, "stat -c '%t:%T %a' /dev/zero").splitlines() == ["1:5 600"]
+
+
 def test_masked_and_readonly_paths(lading, bundle):
     assert Path("/proc/timer_list").read_text() and any(Path("/sys/firmware").iterdir())
     out = run_sh(

@@ -225,6 +225,14 @@ def test_devices_are_bound_from_the_host(lading: Lading, bundle: Bundle) -> None
     assert out[:3] == ["/dev/null 1:3", "/dev/fuse a:e5", "3"]
 
 
+def test_a_listed_default_device_is_bound_once(lading: Lading, bundle: Bundle) -> None:
+    """linux.devices naming a default device (what `--privileged` lists): the config's entry is
+    the one made, not bound twice over (a bind mount cannot be unlinked)."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}]
+    map_ids(bundle).write(args=["sh", "-c", "echo x > /dev/null && stat -c '%n %t:%T' /dev/null"])
+    assert lading("run", "--bundle", str(bundle), "listed-null").stdout == "/dev/null 1:3\n"
+
+
 def test_additional_groups_under_a_mapped_root(lading: Lading, bundle: Bundle) -> None:
     """Root writes the maps with setgroups allowed, so the process gets its additional groups."""
     map_ids(bundle).write(args=["id", "-G"], user={"uid": 0, "gid": 0, "additionalGids": [100, 1]})

@@ -296,3 +296,20 @@ def test_rootless_concurrent_first_commands_make_one_holder(engine: UserEngine) 
     assert [p.wait(timeout=180) for p in removes] == [0] * 4
     assert engine.settled_holder() is None
     assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_seccomp_and_privileged_beside_podman(
+    engine: UserEngine,
+    podman: RootlessPodman,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """docker's profile rootless too (loaded as root of the user namespace); --privileged has no
+    filter and binds the host's devices (a user namespace may not make device nodes)."""
+    script = (
+        "grep ^Seccomp: /proc/self/status; ls /dev/kmsg /dev/loop0 2>&1; mkdir /m && mount -t tmpfs t /m && echo ok"
+    )
+    for flags in ([], ["--privileged"]):
+        ours = engine("run", "--rm", *flags, "localhost/busybox:1", "sh", "-c", script, check=False)
+        theirs = podman("run", "--rm", "--runtime", RUNC, *flags, IMAGE_NAME, "sh", "-c", script, check=False)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), (ours, theirs)
+        assert ours.stdout.startswith("Seccomp:\t0\n/dev/kmsg\n/dev/loop0\nok" if flags else "Seccomp:\t2\n"), ours
+    assert engine("ps", "-aq").stdout == ""

@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(module, "ARGPARSE", False):
         import argparse
 
+        # argparse passes each of its own strings through gettext, which searches the locale
+        # directories anew for every one (about fifty per command, no catalog ever found):
+        # lading ships no translations, so the strings go as they are.
+        argparse._ = str  # type: ignore[attr-defined]
         parser_class = getattr(module, "ArgumentParser", argparse.ArgumentParser)  # its own usage-error status
         sub: Parser | argparse.ArgumentParser = parser_class(
             prog=prog, description=helptext, formatter_class=_argparse_formatter

@@ -26,18 +26,18 @@ import select
 import signal
 import socket
 from pathlib import Path
-from typing import NamedTuple
 
 from lading.engine import attach_protocol as proto
 from lading.errors import LadingError
 from lading.linux import pty
 from lading.linux.signals import FORWARDED_SIGNALS
+from lading.record import Record
 from lading.runtime.terminal import STOPPING_SIGNALS, raw_mode, signals_to_pipe, write_all
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-class Attached(NamedTuple):
+class Attached(Record):
     exit_code: int | None  # None if detached, or if the monitor went away without one
     detached: bool
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from lading.engine import security
 from lading.engine.containers import Container
 from lading.engine.create import parse_bind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # docker's default capabilities (moby oci/caps/defaults.go, as documented for `docker run`)
 DEFAULT_CAPS = (

@@ -19,9 +19,12 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from lading.errors import LadingError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"

@@ -11,19 +11,21 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, NamedTuple
 
 from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
 from lading.errors import LadingError
+from lading.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.engine.image_record import ImageRecord
 
 
-class CreateOptions(NamedTuple):
+class CreateOptions(Record):
     """What `run` and `create` were asked for (every field given: cli/container.py)."""
 
     image: str
@@ -197,9 +199,12 @@ def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
                 name = store_.generate_name(cid)
             config["Name"] = f"/{name}"
             crash_point("create-name")
-            with layers.locked():
-                top = layers.add_image(roots.storage, image)
-                layers.add_container(cid, mount_id, top)
+            for shared in (True, False):  # exclusive only to unpack a missing image layer
+                with layers.locked(shared):
+                    top = layers.add_image(roots.storage, image, unpack=not shared)
+                    if top is not None:
+                        layers.add_container(cid, mount_id, top)
+                        break
             crash_point("create-layers")
             c = Container(cid, cdir, config, host)
             store_.save(c, host=True)

@@ -10,10 +10,10 @@ so they are dropped.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from lading.engine.containers import atomic_write
+from lading.engine.digest import sha256_hex
 
 _HOSTS = (
     "127.0.0.1\tlocalhost\n"
@@ -50,9 +50,9 @@ def write(cdir: Path, hostname: str, host_network: bool) -> None:
     atomic_write(cdir / "hostname", hostname + "\n", durable=False)
     atomic_write(cdir / "hosts", _host_file("/etc/hosts") if host_network else _HOSTS, durable=False)
     resolv, stamp = cdir / "resolv.conf", cdir / "resolv.conf.hash"
-    digest = hashlib.sha256(resolv.read_bytes()).hexdigest() if resolv.exists() else ""
+    digest = sha256_hex(resolv.read_bytes()) if resolv.exists() else ""
     if digest and stamp.exists() and digest != stamp.read_text().strip():
         return  # the user's edit
     text = _resolv(host_network)
     atomic_write(resolv, text, durable=False)
-    atomic_write(stamp, hashlib.sha256(text.encode()).hexdigest() + "\n", durable=False)
+    atomic_write(stamp, sha256_hex(text.encode()) + "\n", durable=False)

@@ -9,8 +9,9 @@ a layer share its directory. A container adds two layers on top of its image's: 
 ``committed``) and the mount layer (``<mount-id>``, the writable upper directory), recorded in
 ``layerdb/mounts/<container-id>/``.
 
-Every change happens under one lock (``layerdb/lock``), and a layer's layerdb entry is renamed
-into place only once its directory is complete, so a crash leaves at most an unreferenced
+Every change happens under one lock (``layerdb/lock``: shared to add a container's layers on
+image layers that are there, exclusive to add or remove any other), and a layer's layerdb entry is
+renamed into place only once its directory is complete, so a crash leaves at most an unreferenced
 directory, which ``gc`` removes with every layer that nothing uses any more.
 """
 
@@ -19,12 +20,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from lading.engine.digest import sha256_hex
 from lading.engine.image_record import MANIFEST_TYPES, ImageRecord, blob
 from lading.errors import LadingError
 from lading.linux.mount import MNT_DETACH, mount, umount
@@ -49,7 +50,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     """image-spec's ChainID of every layer: the first is its DiffID, then sha256("parent diff")."""
     out: list[str] = []
     for diff_id in diff_ids:
-        out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+        out.append(diff_id if not out else "sha256:" + sha256_hex(f"{out[-1]} {diff_id}".encode()))
     return out
 
 
@@ -72,13 +73,16 @@ class LayerStore:
         self.layerdb = root / "layerdb"
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, shared: bool = False) -> Iterator[None]:
+        """``layerdb/lock``: exclusive to add or remove image layers or remove a container's;
+        ``shared`` to make a container's layers on image layers that are there (any number of
+        creates at once: each makes only its own directories, and no layer goes meanwhile)."""
         (self.layerdb / "sha256").mkdir(parents=True, exist_ok=True)
         (self.layerdb / "mounts").mkdir(exist_ok=True)
         (self.overlay / "l").mkdir(parents=True, exist_ok=True)
         fd = os.open(self.layerdb / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
@@ -91,9 +95,10 @@ class LayerStore:
     def _cache_id(self, chain_id: str) -> str:
         return (self._db(chain_id) / "cache-id").read_text()
 
-    def add_image(self, root: Path, image: ImageRecord) -> str:
+    def add_image(self, root: Path, image: ImageRecord, unpack: bool = True) -> str | None:
         """Unpack the layers of ``image`` (from the image store at root) not yet here (call under
-        ``locked``); its top chain ID."""
+        ``locked``, exclusive); its top chain ID. Without ``unpack`` (under a shared lock), None
+        if a layer is not here."""
         diff_ids = image.diff_ids
         if not diff_ids or len(diff_ids) != len(image.layers):
             raise LadingError(
@@ -102,6 +107,8 @@ class LayerStore:
         parent = ""
         for (digest, media_type), diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
             if not (self._db(chain) / "cache-id").exists():
+                if not unpack:
+                    return None
                 from lading.image import store
                 from lading.spec import image as spec
 

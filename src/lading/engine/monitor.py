@@ -24,7 +24,6 @@ import select
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
@@ -38,11 +37,12 @@ from lading.engine.monitor_process import (
     command_line,
 )
 from lading.errors import LadingError
+from lading.record import Record
 
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
 
 
-class MonitorConfig(NamedTuple):
+class MonitorConfig(Record):
     container_id: str
     runtime_argv: list[str]  # the OCI runtime and its global flags
     bundle: Path  # config.json written, process.terminal set for -t
@@ -61,12 +61,12 @@ class MonitorConfig(NamedTuple):
     spawn_socket: Path | None = None
 
 
-class Launched(NamedTuple):
+class Launched(Record):
     monitor_pid: int
     init_pid: int
 
 
-class ExitRecord(NamedTuple):
+class ExitRecord(Record):
     exit_code: int
     finished_at: str
     oom_killed: bool

@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
@@ -35,7 +34,10 @@ from lading.linux import process, signals
 from lading.linux.mount import MS_REC, MS_SLAVE, mount
 from lading.linux.userns import IdRange, single_fallback, subordinate_ranges, user_name, write_maps
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.engine.roots import Roots
 
 HOLDER_FILE = "userns-holder"  # "PID START-TIME" of the process that keeps the namespaces

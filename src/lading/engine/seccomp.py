@@ -16,9 +16,12 @@ runtime spec's parts checked by the runtime's own decoder.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from lading.errors import LadingError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # os.uname().machine -> the architecture as Go names it (docker's profiles use those names)
 _GO_ARCH = {

@@ -13,7 +13,10 @@ same form ``--security-opt seccomp=FILE`` takes, so both go through one conversi
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # Always allowed, by what they are for. (32-bit and old spellings sit beside the 64-bit ones:
 # the filter covers the 32-bit ABIs of the machine too.)

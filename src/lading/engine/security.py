@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from lading import jsonlite
 from lading.errors import LadingError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -27,7 +30,8 @@ _NOOP = {"apparmor": "unconfined", "label": "disable"}
 _NOOPS = tuple(f"{k}={v}" for k, v in _NOOP.items())
 _LSM = {"apparmor": "AppArmor profile", "label": "SELinux label"}
 # what the host's /dev holds that is not a device of its own, or that the container gets its own of
-_NOT_HOST_DEVICES = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console")
+# (ptmx: a link to its own devpts instance's)
+_NOT_HOST_DEVICES = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console", "ptmx")
 
 
 def _profile_text(path: str) -> str:

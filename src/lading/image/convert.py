@@ -10,20 +10,22 @@ precedence over the implicit ones (os, architecture, created, ...), as the spec 
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
 
 from lading.errors import LadingError
 from lading.linux.fs import open_in_root
+from lading.record import Record
 
 TYPE_CHECKING = False  # the engine uses this module without reading image documents (msgspec)
 if TYPE_CHECKING:
+    from typing import Any
+
     from lading.spec.image import ImageConfig
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MAX_DB = 4 << 20
 
 
-class Overrides(NamedTuple):
+class Overrides(Record):
     entrypoint: list[str] | None = None  # replaces Config.Entrypoint (and drops Config.Cmd)
     cmd: list[str] | None = None  # replaces Config.Cmd
     env: tuple[str, ...] = ()  # added or replacing by name

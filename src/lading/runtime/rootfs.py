@@ -321,8 +321,10 @@ def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: i
 def create_devices(root_fd: int, devices: list[LinuxDevice], bind_devices: bool) -> None:
     dev = fs.mkdir_all_in_root(root_fd, "/dev")
     try:
+        named = {d.path for d in devices}  # the config's entry for a default device wins (as runc)
         for path, kind, major, minor in DEFAULT_DEVICES:
-            _device(root_fd, path, kind, major, minor, 0o666, 0, 0, bind_devices)
+            if path not in named:
+                _device(root_fd, path, kind, major, minor, 0o666, 0, 0, bind_devices)
         for d in devices:
             mode = d.file_mode if d.file_mode is not None else 0o666
             _device(root_fd, d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0, bind_devices)
