@@ -19,7 +19,10 @@ at /usr/local/bin/lading). crun refuses a hybrid cgroup layout (v1 controllers p
 /sys/fs/cgroup/unified); there it runs in a fresh mount namespace with that mount removed, which
 adds the cost of unshare and sh to its figures.
 
-usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun]
+usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun[,NAME=COMMAND]]
+
+NAME=COMMAND times another runtime command beside them (an earlier lading's launcher, say), its
+ratio lading/NAME printed like the others.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ VERBS = ["run", "create", "start", "delete", "create+start+delete", "state", "li
 
 def runtime_argv(name: str, tmp: Path) -> list[str] | None:
     """The command that runs runtime name, or None when it is not installed."""
+    if "=" in name:  # NAME=COMMAND: another build, e.g. an earlier lading's launcher
+        return [name.split("=", 1)[1]]
     if name == "lading":
         launcher = tmp / "lading"
         write_launcher(str(launcher))
@@ -166,7 +171,7 @@ def load() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=20, help="rounds (default 20)")
-    ap.add_argument("--runtimes", default="lading,runc,crun", help="comma-separated list")
+    ap.add_argument("--runtimes", default="lading,runc,crun", help="comma-separated list; NAME=COMMAND for another")
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lading-bench-") as tmp:
         bundle = make_bundle(Path(tmp) / "bundle")
@@ -176,6 +181,7 @@ def main() -> int:
             if argv is None:
                 print(f"# {name}: not installed, skipped", file=sys.stderr)
                 continue
+            name = name.split("=", 1)[0]
             runners.append(Runner(name, argv, Path(tmp) / f"{name}-root", bundle))
         print(f"before: {load()}")
         try:

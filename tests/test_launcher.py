@@ -59,6 +59,8 @@ def test_unchanged_modules_come_from_the_precompiled_file(tree: Path) -> None:
     ]
     assert show(tree, "lading.cli")[0] == "Finder"  # a package, and its submodules below
     assert show(tree, "lading.cli.args")[0] == "Finder"
+    assert show(tree, "ctypes._endian")[0] == "Finder"  # the standard library's few (precompiled.STDLIB)
+    assert show(tree, "json")[0] == "SourceFileLoader"  # and no others
 
 
 def test_an_edited_module_is_imported_from_its_source(tree: Path) -> None:

@@ -46,18 +46,15 @@ CLI = OS | {
     "lading.log",
     "lading.errors",
 }
-# An existing container: state.json (through _json), its lock, its init process and its cgroup.
+# An existing container: state.json (through _json), its init process and its cgroup.
 CONTAINER = CLI | {
     "_json",
     "lading.jsonlite",
     "errno",
-    "fcntl",
-    "select",
     "lading.runtime",
     "lading.runtime.store",
     "lading.runtime.container_state",
     "lading.runtime.lifecycle",
-    "lading.runtime.hooks",
     "lading.runtime.cgroups",
     "lading.linux",
     "lading.linux.signals",
@@ -66,33 +63,39 @@ CONTAINER = CLI | {
     "lading.linux.cgroups.cgroup",
     "lading.linux.cgroups.cgroupfs",
     "lading.linux.cgroups.freezer",
-    "lading.linux.cgroups.kill",
 }
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
-CGROUP_VERBS = CONTAINER | {"lading.cli.cgroups", "lading.runtime.control"}
+# start and delete lock the container (fcntl), run its hooks (poststart, poststop) and may kill
+# what is in its cgroup; start waits on exec.fifo with select.
+HOOKS = {"fcntl", "lading.runtime.hooks", "select", "lading.linux.cgroups.kill"}
+CGROUP_VERBS = CONTAINER | HOOKS | {"lading.cli.cgroups", "lading.runtime.control"}
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
 # the C halves of socket (the init's channel) and struct, ctypes (libc), termios (the console)
 # and zlib (the cgroup name under a --root of its own). Not msgspec, json, dataclasses, inspect,
 # typing, re, enum, functools, collections, contextlib, signal or socket.
-STARTS = CONTAINER | {
-    "lading.record",
-    "lading.spec",
-    "lading.spec.decode",
-    "lading.spec.model",
-    "lading.spec.runtime_config",
-    "lading.runtime.*",
-    "lading.linux.*",
-    "_socket",
-    "ctypes",
-    "_ctypes",
-    "ctypes._endian",
-    "types",
-    "struct",
-    "_struct",
-    "termios",
-    "zlib",
-}
+STARTS = (
+    CONTAINER
+    | HOOKS
+    | {
+        "lading.record",
+        "lading.spec",
+        "lading.spec.decode",
+        "lading.spec.model",
+        "lading.spec.runtime_config",
+        "lading.runtime.*",
+        "lading.linux.*",
+        "_socket",
+        "ctypes",
+        "_ctypes",
+        "ctypes._endian",
+        "types",
+        "struct",
+        "_struct",
+        "termios",
+        "zlib",
+    }
+)
 
 
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
@@ -100,9 +103,9 @@ VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ("state", "created", ["state", "c"], LIFECYCLE),
     ("list", "created", ["list"], LIFECYCLE | {"pwd"}),  # the owner column: a user name, as runc
     ("kill", "running", ["kill", "c", "CONT"], LIFECYCLE),
-    ("start", "created", ["start", "c"], LIFECYCLE),
-    ("delete", "stopped", ["delete", "c"], LIFECYCLE),
-    ("delete --force", "running", ["delete", "--force", "c"], LIFECYCLE),
+    ("start", "created", ["start", "c"], LIFECYCLE | HOOKS),
+    ("delete", "stopped", ["delete", "c"], LIFECYCLE | HOOKS),
+    ("delete --force", "running", ["delete", "--force", "c"], LIFECYCLE | HOOKS),
     ("pause", "running", ["pause", "c"], CGROUP_VERBS),
     ("resume", "paused", ["resume", "c"], CGROUP_VERBS),
     (

@@ -24,6 +24,16 @@ from lading import precompiled
 GC_THRESHOLD = 100_000
 
 
+def in_process() -> None:
+    """The same start for a runtime verb run in a forked child of a process that started
+    otherwise (the engine's monitor: engine/own_runtime.py): the collector's threshold, and
+    lading's modules from the precompiled file."""
+    import gc
+
+    gc.set_threshold(GC_THRESHOLD)
+    precompiled.install(precompiled.path_for(os.path.dirname(os.path.abspath(__file__))))
+
+
 def code(paths: list[str]) -> str:
     """The start-up code, given ``paths``: lading's directory (the one holding the package), then
     msgspec's when it is another."""

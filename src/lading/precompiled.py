@@ -5,13 +5,14 @@ normal import system each one costs a search along sys.path, a stat of its sourc
 and check of its .pyc, all of it Python code running in importlib. The launcher
 (cli/launcher.py) calls :func:`build` at install time: one file beside the package's .pyc files
 holding every module's code object, marshalled, with the size and modification time of the
-source it was compiled from. The launcher then calls :func:`install`, which puts a
+source it was compiled from (and the same for the few modules of the standard library written in
+Python that the runtime verbs load). The launcher then calls :func:`install`, which puts a
 :class:`Finder` first on sys.meta_path.
 
 A module is served from that file only while its source is exactly as it was compiled (size and
 mtime in nanoseconds, one stat); an edited, new or deleted module goes through the normal import
 system, so the code that runs is always the current source. A file written by another Python
-version (another marshal format) is ignored as a whole.
+(another version, even another build of the same) is ignored as a whole.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
 # index is read at start-up; a module's code when it is imported.
 _LENGTH = 4
 _FIRST_READ = 32768
+# The interpreter that built the file, under a key no module has: another one ignores the file
+# (the standard library's sources below are that interpreter's).
+_VERSION = " python"
+# The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
+# lists them): served from the file too, with the same check of their sources.
+STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
 
 
 def path_for(package_dir: str) -> str:
@@ -44,26 +51,34 @@ def path_for(package_dir: str) -> str:
 
 
 def build(package_dir: str, path: str) -> None:
-    """Compile every module under package_dir (the ``lading`` directory) into path, atomically."""
+    """Compile every module under package_dir (the ``lading`` directory), and the standard
+    library's of :data:`STDLIB`, into path, atomically."""
+    sources: dict[str, tuple[str, bool]] = {}  # module -> (source, is a package)
     parent = os.path.dirname(package_dir)
-    index: Index = {}
-    codes: list[bytes] = []
-    offset = 0
     for directory, subdirs, files in os.walk(package_dir):
         subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
         for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            source = os.path.join(directory, name)
-            parts = os.path.relpath(source, parent)[: -len(".py")].split(os.sep)
-            is_package = parts[-1] == "__init__"
-            module = ".".join(parts[:-1] if is_package else parts)
-            st = os.stat(source)
-            with open(source, "rb") as f:
-                code = compile(f.read(), source, "exec", dont_inherit=True)
-            codes.append(marshal.dumps(code))
-            index[module] = (source, is_package, st.st_mtime_ns, st.st_size, offset, len(codes[-1]))
-            offset += len(codes[-1])
+            if name.endswith(".py"):
+                parts = os.path.relpath(os.path.join(directory, name), parent)[: -len(".py")].split(os.sep)
+                is_package = parts[-1] == "__init__"
+                sources[".".join(parts[:-1] if is_package else parts)] = (os.path.join(directory, name), is_package)
+    import importlib.util
+
+    for module in STDLIB:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            sources[module] = (spec.origin, spec.submodule_search_locations is not None)
+    index: Index = {}
+    codes: list[bytes] = []
+    offset = 0
+    for module, (source, is_package) in sources.items():
+        st = os.stat(source)
+        with open(source, "rb") as f:
+            code = compile(f.read(), source, "exec", dont_inherit=True)
+        codes.append(marshal.dumps(code))
+        index[module] = (source, is_package, st.st_mtime_ns, st.st_size, offset, len(codes[-1]))
+        offset += len(codes[-1])
+    index[_VERSION] = (sys.version, False, 0, 0, 0, 0)
     head = marshal.dumps(index)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -129,5 +144,7 @@ def install(path: str) -> None:
             return
         index = marshal.loads(memoryview(data)[len(magic) + _LENGTH : start])
     except (OSError, EOFError, ValueError, TypeError):  # none, or damaged: the normal import system
+        return
+    if index.get(_VERSION, ("",))[0] != sys.version:
         return
     sys.meta_path.insert(0, Finder(path, index, start))

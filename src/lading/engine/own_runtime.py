@@ -48,8 +48,9 @@ def call(root: str, args: list[str]) -> None:
 def main(root: str, args: list[str]) -> int:
     """In a forked child, as the command ``lading --root ROOT ARGS...`` would: its exit status,
     and a failure as one line on stderr and in the ``--log`` file (which the launcher reads)."""
-    from lading import log
+    from lading import boot, log
 
+    boot.in_process()
     options, positional = _parse(args)
     log.configure(options.get("--log"), options.get("--log-format", "text"))
     try:

@@ -242,11 +242,18 @@ def _cgroup(cid: str, state: ContainerState, sub: dict[str, str]) -> ContainerCg
 
 
 def _recorded_spec(cid: str, state: ContainerState) -> Spec:
-    """The config the container was created with, as state.json recorded it."""
-    from lading.spec.decode import decode
+    """The config the container was created with, as state.json recorded it: converted from the
+    recorded values (create decoded and checked them), not written out and parsed again; only a
+    record that no longer converts is decoded as a document, for the error naming where."""
+    from lading.spec.model import Rejected, convert
     from lading.spec.runtime_config import Spec
 
-    return decode(jsonlite.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
+    try:
+        return convert(state.config, Spec)
+    except Rejected:
+        from lading.spec.decode import decode
+
+        return decode(jsonlite.dumps(state.config).encode(), Spec, f"{cid}: state.json: config")
 
 
 def _check_terminal(process: Process, opts: ExecOptions) -> None:

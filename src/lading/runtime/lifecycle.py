@@ -9,13 +9,11 @@ they stay cheap to start.
 from __future__ import annotations
 
 import os
-import select
 
 from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import hooks
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.store import EXEC_FIFO, Store
 
@@ -106,6 +104,8 @@ def start(store: Store, cid: str) -> None:
         if error:
             raise LadingError(error)
         log.debug("init %d exec'd the container's process", state.pid)
+        from lading.runtime import hooks  # start and delete only: state, list and kill need none
+
         try:
             hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
         except LadingError:
@@ -136,6 +136,8 @@ def _destroy(store: Store, cid: str, state: ContainerState) -> None:
         log.debug("removed the cgroup")
     store.remove(cid)
     log.debug("removed the state directory")
+    from lading.runtime import hooks
+
     hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
 
 
@@ -148,6 +150,8 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
     pidfd = proc.open_pidfd(pid, started)  # before the fifo: the program may exit at once
     if pidfd is None:
         return "container init exited before start"
+    import select  # start only
+
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         poller = select.poll()
