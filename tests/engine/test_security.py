@@ -17,6 +17,7 @@ System calls are made by a small static probe bound into the container read-only
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import subprocess
@@ -375,3 +376,19 @@ def test_bad_security_options(both: Both, case: str) -> None:
     else:  # docker's words, which podman took too
         assert ours.stderr == theirs.stderr
     assert both.engine("ps", "-a", "-q").stdout == ""
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--security-opt", "no-new-privileges"], ["--privileged"]], ids=["default", "nnp", "privileged"]
+)
+def test_exec_is_confined_as_the_container(both: Both, flags: list[str]) -> None:
+    """An exec'd process gets the container's filter, no_new_privs and capabilities, as podman's."""
+    command = ["grep", "-E", "^(Seccomp|NoNewPrivs|CapEff):", "/proc/self/status"]
+    said = []
+    for tool in (both.engine, both.podman):
+        run = tool.run if isinstance(tool, Podman) else functools.partial(tool, "run")
+        run("-d", "--name", "confined", *flags, IMAGE_NAME, "sleep", "600")
+        said.append(tool("exec", "confined", *command).stdout)
+        tool("rm", "-f", "confined")
+    assert said[0] == said[1]
+    assert ("Seccomp:\t0" in said[0]) == ("--privileged" in flags)
