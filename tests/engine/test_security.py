@@ -199,6 +199,11 @@ PROBES_SAME_AS_PODMAN = {
     ),
     "module loading refused": ([], ("delete_module", 0, 0), os.strerror(errno.EPERM)),
     "ptrace allowed (since 4.8), nobody to trace": ([], ("ptrace", 0xFFFF), os.strerror(errno.ESRCH)),
+    "kcmp needs SYS_PTRACE": ([], ("kcmp", 1, 1, 0, 0, 0), os.strerror(errno.EPERM)),
+    "kcmp with SYS_PTRACE": (["--cap-add", "SYS_PTRACE"], ("kcmp", 1, 1, 0, 0, 0), "ok"),
+    # a bad pointer: the kernel refuses before it could change the clock
+    "settimeofday needs SYS_TIME": ([], ("settimeofday", 1, 0), os.strerror(errno.EPERM)),
+    "settimeofday with SYS_TIME": (["--cap-add", "SYS_TIME"], ("settimeofday", 1, 0), os.strerror(errno.EFAULT)),
 }
 
 
@@ -207,6 +212,8 @@ def test_system_calls_as_podman(both: Both, case: str) -> None:
     flags, (name, *args), expected = PROBES_SAME_AS_PODMAN[case]
     ours, theirs = both.run(flags, call(name, *args))
     assert theirs.stdout == ours.stdout == f"{expected}\n", (ours, theirs)
+    dockers = both.dockers(flags, call(name, *args))
+    assert dockers is None or dockers.stdout == ours.stdout, dockers
 
 
 # docker's answers where podman's profile gives another: (flags, call, ours (docker's), podman's)
