@@ -46,12 +46,11 @@ CLI = OS | {
     "lading.log",
     "lading.errors",
 }
-# An existing container: state.json (through _json), its lock, its init process and its cgroup.
+# An existing container: state.json (through _json), its init process and its cgroup.
 CONTAINER = CLI | {
     "_json",
     "lading.jsonlite",
     "errno",
-    "fcntl",
     "lading.runtime",
     "lading.runtime.store",
     "lading.runtime.container_state",
@@ -64,11 +63,11 @@ CONTAINER = CLI | {
     "lading.linux.cgroups.cgroup",
     "lading.linux.cgroups.cgroupfs",
     "lading.linux.cgroups.freezer",
-    "lading.linux.cgroups.kill",
 }
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
-# start and delete run hooks (poststart, poststop); start waits on exec.fifo with select.
-HOOKS = {"lading.runtime.hooks", "select"}
+# start and delete lock the container (fcntl), run its hooks (poststart, poststop) and may kill
+# what is in its cgroup; start waits on exec.fifo with select.
+HOOKS = {"fcntl", "lading.runtime.hooks", "select", "lading.linux.cgroups.kill"}
 CGROUP_VERBS = CONTAINER | HOOKS | {"lading.cli.cgroups", "lading.runtime.control"}
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only

@@ -28,10 +28,11 @@ import os
 
 from lading import log
 from lading.linux import capabilities as linux_caps
-from lading.runtime import capabilities, lsm, process, rlimits, seccomp
+from lading.runtime import capabilities, lsm, process, rlimits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lading.runtime.seccomp import Filter
     from lading.spec.runtime_config import Linux, Process
 
 
@@ -42,8 +43,15 @@ class Security:
         self.rlimits = rlimits.prepare(proc)
         self.caps = capabilities.prepare(proc)
         self.lsm = lsm.prepare(proc, linux)
-        self.seccomp = seccomp.prepare(linux.seccomp) if linux is not None and linux.seccomp else None
-        self.listener_fd = seccomp.open_listener(self.seccomp) if self.seccomp is not None else None
+        self.seccomp: Filter | None = None
+        self.listener_fd: int | None = None
+        if linux is not None and linux.seccomp:
+            # only with a profile (libseccomp and its tables); loaded here, before any fork, so
+            # that _load_seccomp finds it after pivot_root
+            from lading.runtime import seccomp
+
+            self.seccomp = seccomp.prepare(linux.seccomp)
+            self.listener_fd = seccomp.open_listener(self.seccomp)
         self.no_new_privs = proc.no_new_privileges
 
     def set_rlimits(self) -> None:
@@ -67,6 +75,8 @@ class Security:
     def _load_seccomp(self, state_json: str, pid: int) -> None:
         """Load the filter; step 8 at once, since a notifying filter blocks until an agent answers."""
         assert self.seccomp is not None
+        from lading.runtime import seccomp  # loaded by __init__, in the runtime, before the fork
+
         # before the filter: a profile need not allow what writing a log line takes
         log.debug("loading the seccomp filter (%d BPF instructions)", len(self.seccomp.program) // 8)
         notify_fd = seccomp.load(self.seccomp)

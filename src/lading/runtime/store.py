@@ -9,7 +9,6 @@ holds an flock on its directory, so concurrent verbs on one container are serial
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 
 from lading import jsonlite
@@ -80,6 +79,8 @@ class Store:
 
     @staticmethod
     def _flock(path: str) -> Lock:
+        import fcntl  # the verbs that change a container: state, list and kill take no lock
+
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

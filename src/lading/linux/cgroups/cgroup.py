@@ -14,7 +14,7 @@ import time
 from lading import log
 from lading.errors import LadingError
 from lading.linux import signals
-from lading.linux.cgroups import cgroupfs, freezer, kill
+from lading.linux.cgroups import cgroupfs, freezer
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
@@ -242,6 +242,8 @@ class Cgroup:
         otherwise the cgroup is frozen while the processes are listed and signalled, then left
         thawed for SIGKILL (so the kill lands) and as it was for any other signal. A SIGKILL
         first takes back processes someone moved into another freezer cgroup."""
+        from lading.linux.cgroups import kill  # not for state, list or kill without --all
+
         if sig == signals.SIGKILL:
             self._take_back()
         if sig == signals.SIGKILL and self.v2 and kill.has_cgroup_kill(self.v2):
