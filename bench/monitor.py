@@ -4,7 +4,11 @@
 
 Each round starts one idle container of each kind (``sleep``, runc as the OCI runtime for all):
 podman's, lading's with a monitor exec'd for each, and lading's with a spawn socket (the first
-monitor exec'd, the others forked from a live one, see lading.engine.monitor_spawn). It
+monitor exec'd, the others forked from a live one, see lading.engine.monitor_spawn). With
+``--runtime lading`` lading's monitors run lading's own runtime as the engine does by default (its
+``create`` in a child the monitor forks, lading.engine.own_runtime), podman still runc; the
+monitors are measured idle, after their container was created and started, so a runtime left
+loaded in a monitor would show. It
 reads the monitor's memory from /proc/PID/smaps_rollup, then starts N-1 more of each and reads
 the N monitors' totals; everything is removed before the next round. Printed: the median over
 the rounds, in KiB, with the ratio lading/conmon, for
@@ -49,9 +53,11 @@ from tests.clients.podman import Podman  # noqa: E402
 from tests.clients.runtimes import RUNC, make_runtime  # noqa: E402
 from tests.support import default_config, make_busybox_rootfs  # noqa: E402
 
+from lading.engine import own_runtime  # noqa: E402
 from lading.engine.monitor import MonitorConfig, launch, wait_exit  # noqa: E402
 
 FIELDS = {"Rss": "RSS", "Pss": "PSS", "Pss_Anon": "anonymous"}
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # for `python -m lading`
 MAPPINGS = ("libpython data", "malloc heap", "anonymous", "stack", "other libraries", "total")
 
 
@@ -122,14 +128,20 @@ class Conmons:
 class Monitors:
     """lading's monitors; with fork=True through a spawn socket (each forked from a live one)."""
 
-    def __init__(self, tmp: Path, fork: bool) -> None:
+    def __init__(self, tmp: Path, fork: bool, runtime: str) -> None:
         self.tmp = tmp
         self.kind = "fork" if fork else "exec"
         self.spawn_socket = tmp / "monitors.sock" if fork else None
         self.bundle = tmp / "bundle"
         make_busybox_rootfs(self.bundle / "rootfs")
         (self.bundle / "config.json").write_text(json.dumps(default_config(["sleep", "100000"])))
-        self.root = tmp / "runc-state"
+        self.root = tmp / "runtime-state"
+        # what the monitor runs, and what the benchmark runs (start, kill, delete) beside it
+        if runtime == "lading":
+            self.monitor_runtime = own_runtime.argv(str(self.root))
+            self.runtime = [sys.executable, "-m", "lading", "--root", str(self.root)]
+        else:
+            self.monitor_runtime = self.runtime = [RUNC, "--root", str(self.root)]
         self.running: list[tuple[str, Path]] = []
         self.pids: list[int] = []
         self.started = 0
@@ -139,18 +151,17 @@ class Monitors:
         cid = f"bench-{self.kind}-{self.started}-{os.getpid()}"
         exec_dir = self.tmp / "exec" / cid
         exec_dir.mkdir(parents=True)
-        runtime = [RUNC, "--root", str(self.root)]
         log = self.tmp / f"{cid}-json.log"
-        cfg = MonitorConfig(cid, runtime, self.bundle, exec_dir, log, spawn_socket=self.spawn_socket)
+        cfg = MonitorConfig(cid, self.monitor_runtime, self.bundle, exec_dir, log, spawn_socket=self.spawn_socket)
         self.pids.append(launch(cfg).monitor_pid)
-        subprocess.run([*runtime, "start", cid], check=True)
+        subprocess.run([*self.runtime, "start", cid], check=True, env=ENV)
         self.running.append((cid, exec_dir))
 
     def stop_all(self) -> None:
         for cid, exec_dir in self.running:
-            subprocess.run([RUNC, "--root", str(self.root), "kill", cid, "KILL"], check=False)
+            subprocess.run([*self.runtime, "kill", cid, "KILL"], check=False, env=ENV)
             wait_exit(exec_dir, timeout=30)
-            subprocess.run([RUNC, "--root", str(self.root), "delete", "--force", cid], check=False)
+            subprocess.run([*self.runtime, "delete", "--force", cid], check=False, env=ENV)
         self.running.clear()
         self.pids.clear()
 
@@ -220,6 +231,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=10, help="idle monitors measured together (default 10)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds to take the median of (default 3)")
+    ap.add_argument("--runtime", choices=("runc", "lading"), default="runc", help="the runtime of lading's monitors")
     opts = ap.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lading-bench-monitor-") as name:
@@ -230,8 +242,8 @@ def main() -> int:
         try:
             for label, make in (
                 ("conmon", lambda: Conmons(tmp, archive)),
-                ("lading", lambda: Monitors(tmp / "exec", fork=False)),
-                ("forked", lambda: Monitors(tmp / "fork", fork=True)),
+                ("lading", lambda: Monitors(tmp / "exec", fork=False, runtime=opts.runtime)),
+                ("forked", lambda: Monitors(tmp / "fork", fork=True, runtime=opts.runtime)),
                 ("python -IS", BarePython),
             ):
                 kinds[label] = make()
@@ -241,7 +253,7 @@ def main() -> int:
             for close in reversed(closers):
                 close()
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
-    where = f"{os.uname().machine}, {sys.version.split()[0]}, {load}"
+    where = f"{os.uname().machine}, {sys.version.split()[0]}, lading's monitors run {opts.runtime}, {load}"
     print(f"idle monitor memory, KiB: median of {opts.rounds} rounds ({where})")
     print(f"{'':24}{'conmon':>8}{'lading':>8}{'/conmon':>9}{'forked':>8}{'/conmon':>9}{'python -IS':>12}")
     for row in results["conmon"]:

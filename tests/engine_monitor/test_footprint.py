@@ -2,8 +2,8 @@
 
 Nothing is measured here (bench/monitor.py compares its memory with conmon's): a new import in
 the monitor is the regression this catches. The list is what CPython loads at start-up with
-``-I -S``, plus the C modules the monitor uses directly (``_ctypes`` alone, for prctl in forked monitors)
-and its own few modules.
+``-I -S``, plus the C modules the monitor uses directly and its own few modules (a monitor that serves a
+spawn socket loads ``_ctypes`` too, for its forked children's prctl).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ ALLOWED = {
     "__future__",
     "gc",
     "select",
-    "_ctypes",
     "_socket",
     "lading",
     "lading.engine",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lading.engine import attach_protocol as proto
-from lading.engine import monitor_spawn
+from lading.engine import monitor_spawn, own_runtime
 from lading.engine.monitor import MonitorConfig, launch, wait_exit
 from tests.engine_monitor.support import MonitoredContainer, wait_for
 from tests.support import lading_env, pid_alive
@@ -51,6 +51,32 @@ def test_a_second_monitor_is_forked_from_the_first(ctr: MonitoredContainer, monk
     finally:
         ctr.runtime("delete", "--force", second.container_id, check=False)
     wait_for(lambda: not spawn.exists(), what="the last monitor to remove the spawn socket")
+
+
+def test_own_runtime_in_a_forked_monitor_has_its_launcher_s_environment(
+    ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lading's own runtime runs in a child the monitor forks (own_runtime): in a forked monitor it
+    has the environment of the launcher that asked for that monitor, not that of the monitor it
+    was forked from (a hook without an env of its own gets the runtime's)."""
+    if ctr.runtime_name != "lading":
+        pytest.skip("lading's own runtime, called in-process")
+    seen = ctr.tmp / "hook-saw"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f'echo "$SPAWN_TEST_MARK" >> "{seen}"']}
+    ctr.bundle.config["hooks"] = {"createRuntime": [hook]}
+    monkeypatch.setenv("SPAWN_TEST_MARK", "first")
+    config = ctr.config(["sleep", "1000"])
+    first = config.replace(runtime_argv=own_runtime.argv(str(ctr.root)), spawn_socket=ctr.tmp / "monitors.sock")
+    a = ctr.launched = launch(first)
+    monkeypatch.setenv("SPAWN_TEST_MARK", "second")
+    second = ctr.another(first, ["sleep", "1000"])
+    try:
+        b = launch(second)
+        assert _ppid(b.monitor_pid) == a.monitor_pid  # forked, not exec'd
+        assert seen.read_text() == "first\nsecond\n"
+    finally:
+        ctr.runtime("delete", "--force", second.container_id, check=False)
+        wait_exit(second.exec_dir, timeout=60)
 
 
 def test_a_forked_monitor_outlives_the_one_it_came_from(ctr: MonitoredContainer) -> None:

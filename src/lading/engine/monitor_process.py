@@ -28,13 +28,14 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``select``, ``gc``, ``_socket``, ``_ctypes`` (monitor_spawn's prctl) and
-a few small lading modules, and uses the C modules: ``posix`` (``os`` would add ``stat``,
-``posixpath`` and ``_collections_abc``: 150 KiB), ``_signal`` (through linux/signals) and
-``_socket`` (``signal`` and ``socket`` would import ``enum`` and friends: about a megabyte); it
-reads files with ``posix.read``, not ``open()``. No threads; one poll loop; ``posix._exit`` at
-the end. A monitor forked from another keeps private the pages either writes after the fork, so
-the forked path (``_forked``) imports nothing and touches as few objects as it can.
+at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading modules (and
+``_ctypes`` once it serves a spawn socket, see monitor_spawn), and uses the C modules:
+``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
+``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
+``enum`` and friends: about a megabyte); it reads files with ``posix.read``, not ``open()``.
+No threads; one poll loop; ``posix._exit`` at the end. A monitor forked from another keeps
+private the pages either writes after the fork, so the forked path (``_forked``) imports nothing
+and touches as few objects as it can.
 """
 
 from __future__ import annotations

@@ -23,31 +23,28 @@ So the server does the least between accept and fork (the peer's uid, the raw re
 decodes the request into fresh memory, the environment is handed to the spawned commands rather
 than written into ``posix.environ``, fds are dropped with ``close_range`` rather than by listing
 /proc, and ``prctl`` is called through ``_ctypes`` alone (``ctypes`` would add ``os``, ``struct``
-and more to every monitor that serves).
+and more to every monitor that serves), loaded once a monitor serves (a monitor without a spawn
+socket never loads it).
 """
 
 from __future__ import annotations
 
-import _ctypes
 import _socket
 import posix
 import sys
+
+# Not `from typing import ...`: typing would add to every monitor's size.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 REQUEST_MAX = 256 * 1024
 _UCRED_UID = slice(4, 8)  # struct ucred {pid, uid, gid}
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-class _Int(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int, without ctypes
-    _type_ = "i"
-
-
-class _Function(_ctypes.CFuncPtr):
-    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-    _restype_ = _Int
-
-
-_prctl = _Function(_ctypes.dlsym(_ctypes.dlopen("libc.so.6"), "prctl"))
+# libc's prctl (see _load_prctl): loaded by the first monitor that serves, before it forks any.
+_prctl: Callable[[int, int, int, int, int], int] | None = None
 # Which monitor code this is (this file, and when it was written), taken when it is loaded: a
 # monitor started before an upgrade has the old time, while the file has the new one.
 _CODE = f"{__file__}:{posix.stat(__file__).st_mtime_ns}".encode()
@@ -104,6 +101,7 @@ class Server:
         except OSError:
             sock.close()
             return None
+        _load_prctl()
         return Server(sock, path, inode)
 
     def fileno(self) -> int:
@@ -164,10 +162,31 @@ def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool
     return True
 
 
+def _load_prctl() -> None:
+    """Make libc's prctl callable, with ``_ctypes`` alone (what ``ctypes.CDLL(None, use_errno=True)``
+    and ``c_int`` would make), once per process tree."""
+    global _prctl
+    if _prctl is not None:
+        return
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Int
+
+    _prctl = Function(_ctypes.dlsym(_ctypes.dlopen("libc.so.6"), "prctl"))
+
+
 def become_child() -> None:
     """In the forked child: a session and a subreaper of its own."""
+    assert _prctl is not None  # made by the serving monitor this was forked from
     posix.setsid()
     if _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1:
+        import _ctypes
+
         raise OSError(_ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 

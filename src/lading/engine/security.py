@@ -4,8 +4,8 @@
 (a profile in docker's JSON form, read and checked at create; the host config keeps its text, as
 docker's does, so a later edit of the file changes nothing), ``seccomp=builtin`` (the default),
 ``no-new-privileges[=true|false]``, and ``apparmor=unconfined`` and ``label=disable``, which ask
-for what the engine does anyway (it applies no AppArmor profile and no SELinux label). Anything
-else is refused in docker's words.
+for what the engine does anyway (it applies no AppArmor profile and no SELinux label; other
+values of those two are refused, saying so). Anything else is refused in docker's words.
 
 ``--privileged`` (docker's meaning): every capability, no seccomp filter whatever was asked, the
 host's devices in the container's /dev with a device cgroup that allows all, /sys and the cgroup
