@@ -32,10 +32,11 @@ CNI_BIN = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 SUBNET = "10.213.0.0/24"
 BRIDGE = "lading-cri0"
-NETWORK = "lading-cri"
-# libcni caches each attachment's result here (named NETWORK-<pod id>-<interface>) and removes it
-# on detach; containerd 1.6 has no setting to move it, so the directories are removed afterwards
-# if the daemon made them.
+# The CNI network's name carries the test process's pid: libcni caches each attachment's result
+# in CNI_CACHE (named <network>-<pod id>-<interface>) and removes it on detach, and containerd 1.6
+# has no setting to move it, so a daemon checks for its own network's results only (another test
+# run on the machine may have pods up); the directories are removed afterwards if it made them.
+NETWORK = f"lading-cri{os.getpid()}"
 CNI_CACHE = (Path("/var/lib/cni/results"), Path("/var/lib/cni"))
 K8S_NAMESPACE = "k8s.io"  # where the CRI plugin keeps its containers and images
 HANDLERS = ("runc", "lading")

@@ -17,6 +17,7 @@ System calls are made by a small static probe bound into the container read-only
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import subprocess
@@ -198,6 +199,11 @@ PROBES_SAME_AS_PODMAN = {
     ),
     "module loading refused": ([], ("delete_module", 0, 0), os.strerror(errno.EPERM)),
     "ptrace allowed (since 4.8), nobody to trace": ([], ("ptrace", 0xFFFF), os.strerror(errno.ESRCH)),
+    "kcmp needs SYS_PTRACE": ([], ("kcmp", 1, 1, 0, 0, 0), os.strerror(errno.EPERM)),
+    "kcmp with SYS_PTRACE": (["--cap-add", "SYS_PTRACE"], ("kcmp", 1, 1, 0, 0, 0), "ok"),
+    # a bad pointer: the kernel refuses before it could change the clock
+    "settimeofday needs SYS_TIME": ([], ("settimeofday", 1, 0), os.strerror(errno.EPERM)),
+    "settimeofday with SYS_TIME": (["--cap-add", "SYS_TIME"], ("settimeofday", 1, 0), os.strerror(errno.EFAULT)),
 }
 
 
@@ -206,6 +212,8 @@ def test_system_calls_as_podman(both: Both, case: str) -> None:
     flags, (name, *args), expected = PROBES_SAME_AS_PODMAN[case]
     ours, theirs = both.run(flags, call(name, *args))
     assert theirs.stdout == ours.stdout == f"{expected}\n", (ours, theirs)
+    dockers = both.dockers(flags, call(name, *args))
+    assert dockers is None or dockers.stdout == ours.stdout, dockers
 
 
 # docker's answers where podman's profile gives another: (flags, call, ours (docker's), podman's)
@@ -375,3 +383,19 @@ def test_bad_security_options(both: Both, case: str) -> None:
     else:  # docker's words, which podman took too
         assert ours.stderr == theirs.stderr
     assert both.engine("ps", "-a", "-q").stdout == ""
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--security-opt", "no-new-privileges"], ["--privileged"]], ids=["default", "nnp", "privileged"]
+)
+def test_exec_is_confined_as_the_container(both: Both, flags: list[str]) -> None:
+    """An exec'd process gets the container's filter, no_new_privs and capabilities, as podman's."""
+    command = ["grep", "-E", "^(Seccomp|NoNewPrivs|CapEff):", "/proc/self/status"]
+    said = []
+    for tool in (both.engine, both.podman):
+        run = tool.run if isinstance(tool, Podman) else functools.partial(tool, "run")
+        run("-d", "--name", "confined", *flags, IMAGE_NAME, "sleep", "600")
+        said.append(tool("exec", "confined", *command).stdout)
+        tool("rm", "-f", "confined")
+    assert said[0] == said[1]
+    assert ("Seccomp:\t0" in said[0]) == ("--privileged" in flags)

@@ -36,6 +36,15 @@ def unprivileged() -> Iterator[UnprivilegedUser]:
 
 
 @pytest.fixture
+def user_without_ranges() -> Iterator[UnprivilegedUser]:
+    """A user with no /etc/subuid and /etc/subgid entries (made for the test, removed after)."""
+    user = create_user(subordinate_ids=False)
+    yield user
+    left = remove_user(user)
+    assert not left, f"the test left behind: {left}"
+
+
+@pytest.fixture
 def user_dir(unprivileged: UnprivilegedUser) -> Iterator[Path]:
     """A fresh directory in the test user's home, owned by it; removed after the test."""
     path = unprivileged.home / f"t-{uuid.uuid4().hex[:12]}"

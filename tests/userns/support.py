@@ -94,21 +94,25 @@ def site_packages() -> list[str]:
     return sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 
-def create_user() -> UnprivilegedUser:
+def create_user(subordinate_ids: bool = True) -> UnprivilegedUser:
+    """A new user; without ``subordinate_ids`` a system user, to which useradd gives no range
+    (its subuid and subgid are then (0, 0))."""
     name = f"ladingtest-{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/sh", name], check=True)
+    kind = [] if subordinate_ids else ["--system"]
+    subprocess.run(["useradd", *kind, "--create-home", "--user-group", "--shell", "/bin/sh", name], check=True)
     try:
         import pwd
 
         pw = pwd.getpwnam(name)
         subuid = subordinate_ranges("uid", name, pw.pw_uid)
         subgid = subordinate_ranges("gid", name, pw.pw_uid)
-        if not subuid or not subgid:
-            raise RuntimeError(f"useradd gave {name} no /etc/subuid or /etc/subgid range")
+        if bool(subuid and subgid) != subordinate_ids:
+            raise RuntimeError(f"useradd gave {name} subordinate ranges {subuid} {subgid}")
         runtime_dir = Path(pw.pw_dir) / "run"
         runtime_dir.mkdir(mode=0o700)
         os.chown(runtime_dir, pw.pw_uid, pw.pw_gid)
-        return UnprivilegedUser(name, pw.pw_uid, pw.pw_gid, Path(pw.pw_dir), runtime_dir, subuid[0], subgid[0])
+        ranges = (subuid[0], subgid[0]) if subordinate_ids else ((0, 0), (0, 0))
+        return UnprivilegedUser(name, pw.pw_uid, pw.pw_gid, Path(pw.pw_dir), runtime_dir, *ranges)
     except BaseException:
         subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
         raise

@@ -6,6 +6,7 @@ holder included: it must end with the last container), no mount."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lading.spec.defaults import default_config
 from tests.clients.image import IMAGE_NAME
 from tests.clients.runtimes import RUNC
 from tests.image.conftest import BuiltImages
@@ -296,6 +298,36 @@ def test_rootless_concurrent_first_commands_make_one_holder(engine: UserEngine) 
     assert [p.wait(timeout=180) for p in removes] == [0] * 4
     assert engine.settled_holder() is None
     assert engine("ps", "-aq").stdout == ""
+
+
+def test_rootless_user_without_subordinate_ids(
+    user_without_ranges: UnprivilegedUser, test_images: BuiltImages, busybox_template: Path
+) -> None:
+    """A user that /etc/subuid and /etc/subgid do not list: the engine maps its own ids only, and
+    the runtime, given a config with a range, maps its own id and says what it left out."""
+    user = user_without_ranges
+    layout = user.own(shutil.copytree(test_images.layout, user.home / "layout"))
+    user.run(user_python(), "-m", "lading", "image", "import", f"{layout}:busybox", "localhost/busybox:1")
+    engine = UserEngine(user)
+    out = engine("run", "--rm", "localhost/busybox:1", "cat", "/proc/self/uid_map", "/proc/self/gid_map").stdout
+    assert out.split() == ["0", str(user.uid), "1", "0", str(user.gid), "1"]
+    assert engine.settled_holder() is None
+    user.run(user_python(), "-m", "lading", "image", "rm", "localhost/busybox:1")
+
+    bundle = user.home / "bundle"
+    shutil.copytree(busybox_template, bundle / "rootfs", symlinks=True)
+    config = default_config(rootless=True, args=["cat", "/proc/self/uid_map"])
+    config["process"]["terminal"] = False
+    config["linux"]["uidMappings"] = [
+        {"containerID": 0, "hostID": user.uid, "size": 1},
+        {"containerID": 1, "hostID": 100000, "size": 65536},
+    ]
+    config["linux"]["gidMappings"][0]["hostID"] = user.gid
+    (bundle / "config.json").write_text(json.dumps(config))
+    user.own(bundle)
+    p = user.run(user_python(), "-m", "lading", "run", "--bundle", str(bundle), "no-ranges", cwd=user.home)
+    assert p.stdout.split() == ["0", str(user.uid), "1"]
+    assert f'msg="config.json: $.linux.uidMappings: /etc/subuid has no range for {user.name}: only uid ' in p.stderr
 
 
 def test_rootless_seccomp_and_privileged_beside_podman(
