@@ -71,9 +71,10 @@ HOOKS = {"fcntl", "lading.runtime.hooks", "select", "lading.linux.cgroups.kill"}
 CGROUP_VERBS = CONTAINER | HOOKS | {"lading.cli.cgroups", "lading.runtime.control"}
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel) and struct, ctypes (libc), termios (the console)
-# and zlib (the cgroup name under a --root of its own). Not msgspec, json, dataclasses, inspect,
-# typing, re, enum, functools, collections, contextlib, signal or socket.
+# the C halves of socket (the init's channel) and struct, ctypes (libc) and zlib (the cgroup name
+# under a --root of its own); termios and pty only for a process with a terminal. Not msgspec,
+# json, dataclasses, inspect, typing, re, enum, functools, collections, contextlib, signal or
+# socket.
 STARTS = (
     CONTAINER
     | HOOKS
@@ -92,7 +93,6 @@ STARTS = (
         "types",
         "struct",
         "_struct",
-        "termios",
         "zlib",
     }
 )

@@ -8,7 +8,8 @@ the engine, which runs lading's runtime as ``python -I -S -c CODE`` (engine/root
 - puts lading's directory and msgspec's first on sys.path (there is no site processing);
 - collects cyclic garbage after 100 000 new objects instead of 700: a verb's start-up makes
   tens of thousands of objects that live to its end (module code, tables, the decoded config),
-  which the default thresholds would traverse again and again (about a sixth of ``run``);
+  which the default thresholds would traverse again and again (about a sixth of the time
+  ``run`` spends importing and decoding);
   long-running commands still collect;
 - imports lading's modules from the file lading.precompiled built at install time, when there is
   one;

@@ -45,7 +45,10 @@ def write_launcher(path: str, python: str = sys.executable) -> None:
     from lading import precompiled
 
     package_dir = os.path.dirname(os.path.abspath(lading.__file__ or ""))
-    precompiled.build(package_dir, precompiled.path_for(package_dir))
+    try:
+        precompiled.build(package_dir, precompiled.path_for(package_dir))
+    except OSError as e:  # a read-only package directory: the launcher imports the normal way
+        sys.stderr.write(f"lading launcher: modules not precompiled: {e}\n")
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(launcher_text(os.path.abspath(python), import_roots()))

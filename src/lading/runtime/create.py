@@ -16,7 +16,7 @@ from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import cgroups, hooks, pid_file
+from lading.runtime import cgroups, hooks, launch, pid_file
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -81,6 +81,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             console_fd = None
         elif console_fd is None and opts.console_socket and terminal:
             console_fd = _connect(opts.console_socket)
+        if console_fd is not None:
+            launch.load_console()
         stage1 = os.fork()
         if stage1 == 0:
             from lading.runtime.init import Handles, child_main

@@ -30,7 +30,7 @@ from lading.runtime import process as process_
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.exec_init import Job
 from lading.runtime.exec_process import ProcessFlags, from_file, from_flags
-from lading.runtime.launch import Launch
+from lading.runtime.launch import Launch, load_console
 from lading.runtime.sync import Channel
 
 TYPE_CHECKING = False
@@ -98,6 +98,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
                 ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 console_fd = theirs.detach()
             fds.append(console_fd)
+            load_console()
         if not opts.detach:
             prctl.set_child_subreaper()
             forwarder = Forwarder()

@@ -35,7 +35,7 @@ from __future__ import annotations
 from lading import log
 from lading.linux import trampoline
 from lading.record import Record
-from lading.runtime import console, process, process_attrs, shield
+from lading.runtime import process, process_attrs, shield
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,9 +66,19 @@ class Ready(Record):
     env: dict[str, str]
 
 
+def load_console() -> None:
+    """Import what :func:`open_terminal` uses, in the runtime before it forks a process that
+    gets a console socket: that process opens the terminal in the container's root, where no
+    module can be imported any more. Without a terminal, neither pty nor termios is loaded."""
+    from lading.runtime import console  # noqa: F401  # for open_terminal, after the fork
+
+
 def open_terminal(launch: Launch, console_fd: int | None) -> None:
-    """Step 1 above (nothing without a console socket), in the container's root."""
+    """Step 1 above (nothing without a console socket), in the container's root; the runtime
+    called :func:`load_console` before the fork."""
     if console_fd is not None:
+        from lading.runtime import console
+
         console.setup(console_fd, launch.process, bind_dev_console=launch.bind_dev_console)
 
 
