@@ -14,7 +14,7 @@ import pytest
 
 from tests.engine.conftest import BUSYBOX
 from tests.engine.support import Engine
-from tests.support import mounts_under
+from tests.support import mounts_under, pid_alive
 
 CRASH = "LADING_ENGINE_CRASH_AT"
 
@@ -30,17 +30,31 @@ def test_a_create_killed_half_way_leaves_nothing_the_next_command_keeps(engine: 
     engine("rm", "half")
 
 
-@pytest.mark.parametrize("step", ["start-recorded", "start-created"])
+@pytest.mark.parametrize("step", ["start-recorded", "start-launched", "start-created"])
 def test_a_start_killed_half_way_shows_exited_and_rm_f_cleans(engine: Engine, step: str) -> None:
     engine("create", "--name", "half", BUSYBOX, "sleep", "600")
     p = engine("start", "half", check=False, env={CRASH: step})
     assert p.returncode == -signal.SIGKILL
+    (cid,) = engine.ids()
+    monitor = _monitor_of(engine, cid)
     doc = engine.inspect("half")
     assert doc["State"]["Status"] == "exited" and doc["State"]["Running"] is False
+    assert step == "start-recorded" or monitor is not None
+    assert monitor is None or not pid_alive(*monitor)  # the command that settled it waited for it
     assert not mounts_under(engine.storage)
     engine("start", "half")  # and it can be started again
     assert engine.inspect("half")["State"]["Running"] is True
     engine("rm", "-f", "half")
+
+
+def _monitor_of(engine: Engine, cid: str) -> tuple[int, str] | None:
+    """The pid and start time of the container's monitor, from its exec dir (the record may not
+    have it: a start killed before it recorded the pid)."""
+    try:
+        pid, started = (engine.run_root / "containers" / cid / "exec" / "monitor.pid").read_text().split()
+    except FileNotFoundError:
+        return None
+    return int(pid), started
 
 
 def test_a_killed_monitor_loses_no_recorded_exit_and_no_log_line(engine: Engine) -> None:

@@ -9,7 +9,6 @@ free) and removes together with its name and layers.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 from lading.engine import roots as roots_
@@ -101,7 +100,7 @@ def _records(
     args = [*entrypoint, *cmd]
     if not args:
         raise LadingError("No command specified")
-    hostname = o.hostname or (socket.gethostname() if o.network == "host" else cid[:12])
+    hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
     config = {
         "ID": cid,
         "Name": f"/{name}",

@@ -66,14 +66,14 @@ def settle(roots: Roots, c: Container) -> bool:
     if not st["Running"]:
         return False
     same_boot = st.get("BootID") == boot_id()
-    if same_boot and st.get("Starting"):  # a start was killed: its container never ran
-        _runtime(roots, c, "delete", "--force", c.id, check=False)
-        if st.get("MonitorPid"):
-            process.wait_gone(st["MonitorPid"], st.get("MonitorStart"), 30)
     record = None
     if same_boot:
-        from lading.engine.monitor import read_exit
+        from lading.engine.monitor import read_exit, wait_exit
 
+        if st.get("Starting"):  # a start was killed: its container never ran
+            _runtime(roots, c, "delete", "--force", c.id, check=False)
+            # Its monitor, found by exec/monitor.pid: the start may have died before recording it.
+            wait_exit(roots.run_dir(c.id) / "exec", 30)
         record = read_exit(exit_file(roots, c.id))
         if record is None and not st.get("Starting") and _monitor_alive(c):
             return False
@@ -174,6 +174,7 @@ def start(
     except BaseException as e:
         _failed(roots, c, str(e))
         raise
+    crash_point("start-launched")  # the monitor runs, its pid not yet recorded
     st.update(
         Pid=launched.init_pid, MonitorPid=launched.monitor_pid, MonitorStart=process.start_time(launched.monitor_pid)
     )

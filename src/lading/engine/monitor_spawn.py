@@ -144,16 +144,15 @@ class Server:
 
 
 def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool:
-    """Send a request to the monitor listening at path; False if none does."""
-    import array
-    import socket
-
+    """Send a request to the monitor listening at path; False if none does (``_socket``: the
+    socket module's enums would cost every `container run` their import)."""
     if len(path) > 107:
         return False
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)]
         sock.sendmsg([encode(args, env)], ancillary)
     except OSError:
         return False
