@@ -46,11 +46,13 @@ def test_a_bind_onto_a_symlink_lands_on_its_target_inside_the_rootfs(runtime, bu
     (bundle.rootfs / "etc/timezone").symlink_to("../usr/share/zoneinfo/Europe/Berlin")  # dangling
     (bundle.rootfs / "data").symlink_to("/srv/data")  # dangling, absolute: the container's /srv
     (bundle.rootfs / "escape").symlink_to("../../../../../../../../../tmp/escaped")
+    (bundle.rootfs / "deep").symlink_to("../../../../../../../../../srv/deep")  # dangling, with more below
     bundle.config["mounts"] += [
         {"destination": "/etc/localtime", "type": "bind", "source": str(zone), "options": ["rbind", "ro"]},
         {"destination": "/etc/timezone", "type": "bind", "source": str(zone), "options": ["bind"]},
         {"destination": "/data", "type": "tmpfs", "source": "tmpfs"},
         {"destination": "/escape", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/deep/a/b", "type": "tmpfs", "source": "tmpfs"},
     ]
     out = run(
         runtime, bundle, "cat /etc/localtime /etc/timezone; readlink /etc/localtime; cat /proc/self/mountinfo"
@@ -61,10 +63,11 @@ def test_a_bind_onto_a_symlink_lands_on_its_target_inside_the_rootfs(runtime, bu
         "/usr/share/zoneinfo/Europe/Berlin",
         "/srv/data",
         "/tmp/escaped",
+        "/srv/deep/a/b",
     ):
         assert len(mountinfo_of("\n".join(out), target)) == 1, target
     assert (bundle.rootfs / "usr/share/zoneinfo/Europe/Paris").read_text() == "from the image\n"
-    assert not Path("/srv/data").exists() and not Path("/tmp/escaped").exists()
+    assert not any(Path(p).exists() for p in ("/srv/data", "/tmp/escaped", "/srv/deep"))
 
 
 def test_a_mount_onto_the_root_and_a_source_made_by_an_earlier_mount(runtime, bundle, tmp_path):

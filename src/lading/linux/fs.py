@@ -50,28 +50,27 @@ def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) ->
 def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755, _links: int = 0) -> int:
     """Create every missing directory of ``path`` inside the root; return an O_PATH fd to it.
 
-    Each prefix is resolved from the root (never from the previous component), so a symlink on
-    the way is followed as the container would see it, and still cannot leave the root.
+    A path that is there already is one openat2 call. A missing directory is made in its parent
+    (made first the same way) and the path resolved again from the root, never from the parent,
+    so a symlink on the way is followed as the container would see it, and still cannot leave
+    the root.
     """
-    parts = [p for p in path.split("/") if p and p != "."]
-    current = os.dup(root_fd)
     try:
-        for i, part in enumerate(parts):
-            prefix = "/".join(parts[: i + 1])
+        return open_in_root(root_fd, path, O_PATH | os.O_DIRECTORY)
+    except FileNotFoundError:
+        pass
+    parent, _, name = path.rstrip("/").rpartition("/")
+    pfd = mkdir_all_in_root(root_fd, parent, mode, _links)
+    try:
+        if name not in (".", ".."):
             try:
-                nxt = open_in_root(root_fd, prefix, O_PATH | os.O_DIRECTORY)
-            except FileNotFoundError:
-                try:
-                    os.mkdir(part, mode, dir_fd=current)
-                except FileExistsError:  # a dangling symlink: make its target instead
-                    target = _symlink_target(root_fd, current, part, prefix, _links)
-                    return mkdir_all_in_root(root_fd, "/".join([target, *parts[i + 1 :]]), mode, _links + 1)
-                nxt = open_in_root(root_fd, prefix, O_PATH | os.O_DIRECTORY)
-            os.close(current)
-            current = nxt
-        return os.dup(current)
+                os.mkdir(name, mode, dir_fd=pfd)
+            except FileExistsError:  # a dangling symlink: make its target instead
+                target = _symlink_target(root_fd, pfd, name, path, _links)
+                return mkdir_all_in_root(root_fd, target, mode, _links + 1)
+        return open_in_root(root_fd, path, O_PATH | os.O_DIRECTORY)
     finally:
-        os.close(current)
+        os.close(pfd)
 
 
 def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755, _links: int = 0) -> int:

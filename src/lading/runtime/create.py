@@ -16,7 +16,7 @@ from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import cgroups, hooks, launch, pid_file
+from lading.runtime import cgroups, hooks, launch, pid_file, process_attrs
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -91,8 +91,14 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         child.close()
         log.debug("forked stage-1 (%d)", stage1)
         try:
-            # made while stage 1 starts up, then joined by it
+            # made and joined while stage 1 starts up, before it does anything of the container's
+            # (runc's order): the first join of a cgroup v1 hierarchy waits milliseconds in the
+            # kernel, which stage 1's own start overlaps; the initial affinity comes first, as
+            # the cgroup's cpuset may allow fewer CPUs
+            process_attrs.apply_initial(plan.launch.attrs, stage1)
             cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
+            if cgroup is not None:
+                cgroup.add(stage1)  # before it unshares the cgroup namespace and forks the init
             msg = parent.expect("stage1")
             if plan.new_userns:
                 from lading.linux import userns
@@ -101,8 +107,6 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
                     userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
                 except LadingError as e:
                     raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
-            if cgroup is not None:
-                cgroup.add(msg["pid"])  # before it unshares the cgroup namespace and forks the init
             log.debug("stage-1 (%d) is in the container's cgroup", msg["pid"])
             parent.send("go")
             init_pid = parent.expect("init")["pid"]

@@ -25,7 +25,7 @@ from lading.linux import keyring, netdev, prctl, signals
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.record import Record
-from lading.runtime import hooks, launch, process, process_attrs, rootfs, shield
+from lading.runtime import hooks, launch, process, rootfs, shield
 from lading.runtime.sync import Channel, report
 
 TYPE_CHECKING = False
@@ -69,7 +69,6 @@ def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
         keep.add(handles.console_fd)
     keep.update(handles.idmapped_trees.values())
     shield.enter(keep)
-    process_attrs.apply_initial(plan.launch.attrs)  # before the cgroup: it may allow fewer CPUs
     chan.forward_log("stage-1")
     # runc's order: join the namespaces given by path (the user namespace first, so that those it
     # owns can be joined), while still privileged over the host's; then make the user namespace

@@ -3,8 +3,9 @@
 ``linux.memoryPolicy``.
 
 :func:`prepare` (in the runtime, before forking) turns them into numbers, each problem one line
-naming the JSON path. The forked side then sets the initial CPU affinity first thing, before the
-process joins the container's cgroup (:func:`apply_initial`), and the rest in the process
+naming the JSON path. The initial CPU affinity is set on the forked process (by the runtime for
+an init, by itself for an exec) before it joins the container's cgroup (:func:`apply_initial`),
+and the rest in the process
 pipeline before it reports ready (:func:`apply`), so that what the kernel refuses fails
 ``create``: each survives execve. The final affinity is set there too, as runc 1.2 does.
 """
@@ -98,10 +99,11 @@ def prepare(process: Process, linux: Linux | None) -> Attrs:
     return Attrs(scheduling, io, initial, final, persona, policy)
 
 
-def apply_initial(attrs: Attrs) -> None:
-    """The initial CPU affinity, in the freshly forked process (before it joins the cgroup)."""
+def apply_initial(attrs: Attrs, pid: int = 0) -> None:
+    """The initial CPU affinity of a freshly forked process (0: the caller), before it joins the
+    cgroup."""
     if (cpus := attrs.initial_cpus) is not None:
-        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(0, cpus))
+        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(pid, cpus))
 
 
 def apply(attrs: Attrs) -> None:
