@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.support import lading_argv, lading_env, mounts_under
+from tests.support import lading_argv, lading_env, mounts_under, pid_alive
 
 _HEX = set("0123456789abcdef")
 _CGROUPS = Path("/sys/fs/cgroup")
@@ -97,19 +97,22 @@ class Engine:
         return {p.name for p in d.iterdir() if p.name != "l"} if d.exists() else set()
 
     def processes(self) -> list[str]:
-        """Live processes started for this test's engine: monitors and their children name our roots."""
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            if stat[stat.rindex(")") + 2] == "Z" or int(pid) == os.getpid():
-                continue
-            if str(self.run_root) in cmdline or str(self.storage) in cmdline:
-                found.append(f"{pid}: {cmdline}")
-        return found
+        """Live processes started for this test's engine: monitors and their children name our roots.
+        /proc is listed twice: a monitor that spawns its exit command and exits while /proc is
+        listed can be missing from one listing, with its exit command not yet in it."""
+        found: dict[int, str] = {}
+        for _ in range(2):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    continue
+                if stat[stat.rindex(")") + 2] == "Z" or int(pid) == os.getpid():
+                    continue
+                if str(self.run_root) in cmdline or str(self.storage) in cmdline:
+                    found[int(pid)] = f"{pid}: {cmdline}(parent {stat.rsplit(')', 1)[1].split()[1]})"
+        return [entry for pid, entry in sorted(found.items()) if pid_alive(pid)]
 
     def cgroups(self) -> list[str]:
         return [str(p / cid) for p in engine_cgroup_parents() for cid in self.seen if (p / cid).exists()]
@@ -119,9 +122,15 @@ class Engine:
         found nothing left to do) have finished."""
         from lading.linux.process import wait_gone
 
-        for entry in self.processes():
-            wait_gone(int(entry.split(":")[0]), None, 30)
-        return self.processes()
+        waited: set[int] = set()
+        while True:  # until no new one: a monitor that ends hands over to its exit command
+            found = self.processes()
+            new = [pid for pid in (int(entry.split(":")[0]) for entry in found) if pid not in waited]
+            if not new:
+                return found
+            for pid in new:
+                wait_gone(pid, None, 30)
+            waited.update(new)
 
     def leftovers(self) -> list[str]:
         """What a test leaves once every container is removed: must be nothing."""

@@ -25,18 +25,33 @@ RUNTIMES = ["lading", "runc"]
 
 
 def processes_naming(text: str) -> list[int]:
-    """Live (non-zombie) processes whose command line contains text."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in cmdline and pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
+    """Live (non-zombie) processes whose command line contains text.
+
+    /proc is listed twice: a process that starts a child and exits while /proc is being listed
+    (a monitor spawning its exit command, then exiting) can be missing from one listing, its
+    child not yet listed and itself gone by the time its command line is read."""
+    found: set[int] = set()
+    for _ in range(2):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline and pid_alive(int(entry)):
+                found.add(int(entry))
+    return sorted(pid for pid in found if pid_alive(pid))
+
+
+def describe_process(pid: int) -> str:
+    """pid, parent, state and command line: what a leak report needs to tell where it came from."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} (parent {fields[1]}, state {fields[0]}): {cmdline.strip()}"
 
 
 def children_of(pid: int, zombies_only: bool = False) -> list[int]:
@@ -167,7 +182,7 @@ class MonitoredContainer:
         wait_for(lambda: not processes_naming(str(self.tmp)), what="the test's processes to end")
 
     def leftovers(self) -> list[str]:
-        found = [f"process {pid}" for pid in processes_naming(str(self.tmp))]
+        found = [f"process {describe_process(pid)}" for pid in processes_naming(str(self.tmp))]
         if self.root.exists():
             found += [f"runtime state {p}" for p in self.root.iterdir()]
         found += [f"mount {m}" for m in mounts_under(self.tmp)]

@@ -14,7 +14,13 @@ import pytest
 
 from lading.engine import attach_protocol as proto
 from lading.engine.monitor import launch, monitor_pid, read_exit, wait_exit
-from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming, wait_for
+from tests.engine_monitor.support import (
+    MonitoredContainer,
+    children_of,
+    describe_process,
+    processes_naming,
+    wait_for,
+)
 from tests.support import lading_env, pid_alive
 
 
@@ -116,7 +122,7 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fo
         if monitor is None:
             assert os.listdir(cfg.exec_dir) == []
             assert ctr.runtime("state", cfg.container_id, check=False).returncode != 0
-            assert processes_naming(str(cfg.exec_dir)) == []
+            assert [describe_process(p) for p in processes_naming(str(cfg.exec_dir))] == []
             if serving is not None:  # no forked monitor left either (once reaped)
                 wait_for(lambda: children_of(serving.monitor_pid) == [serving.init_pid], what="no forked monitor")
         else:
