@@ -127,10 +127,11 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             state.creating = False
             parent.expect("hooks", pidfd=pidfd)
             hooks_began = True
-            hook_state = plan.state_json("creating", init_pid)
-            hooks.run("prestart", plan.hooks.get("prestart"), hook_state)
-            hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
-            parent.send("hooks-done")
+            if plan.runtime_hooks:
+                hook_state = plan.state_json("creating", init_pid)
+                hooks.run("prestart", plan.hooks.get("prestart"), hook_state)
+                hooks.run("createRuntime", plan.hooks.get("createRuntime"), hook_state)
+                parent.send("hooks-done")
             parent.expect("ready", pidfd=pidfd)
             store.save(state)
             log.debug("container %s created", cid)

@@ -151,7 +151,8 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
     log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
     proc = plan.process
     chan.send("hooks")
-    chan.expect("hooks-done")
+    if plan.runtime_hooks:
+        chan.expect("hooks-done")
     # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).

@@ -74,6 +74,8 @@ class Plan:
             raise LadingError("config.json: $.process: required to create a container")
         self.process: Process = spec.process
         self.hooks = _hooks(spec)
+        # the init waits for the runtime only when it has hooks to run between the mounts and pivot_root
+        self.runtime_hooks = bool(self.hooks.get("prestart") or self.hooks.get("createRuntime"))
         self._namespaces(spec)
         self.sysctl = validate_sysctl(spec.linux.sysctl if spec.linux else None, self.private)
         # mknod is for host root only: in any user namespace devices are bound from the host
