@@ -177,8 +177,13 @@ class MonitoredContainer:
     def cleanup(self) -> None:
         """What the engine's exit command does: delete the container (also if the test failed)."""
         self.runtime("delete", "--force", self.id, check=False)
-        if self.launched and pid_alive(self.launched.monitor_pid):
-            os.kill(self.launched.monitor_pid, 9)
+        if self.launched:
+            # Its monitor ends by itself once the container is gone. A SIGKILL could land while it
+            # starts its exit command, which then runs on with no parent, and in the middle of an
+            # exec /proc shows it with no command line: the wait below would not see it.
+            wait_exit(self.exec_dir, timeout=30)
+            if pid_alive(self.launched.monitor_pid):
+                os.kill(self.launched.monitor_pid, 9)
         wait_for(lambda: not processes_naming(str(self.tmp)), what="the test's processes to end")
 
     def leftovers(self) -> list[str]:
