@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   qemu-user-static                # runs the aarch64 exec trampoline in its test
   runc crun                       # the reference runtimes the benchmarks compare against
   podman containerd skopeo umoci  # real clients and image tools driven by the tests
+  netavark aardvark-dns           # podman's network backend (what the tests' podman picks); named, not left to podman's Recommends
   catatonit                       # `lading container run --init`'s PID 1, and the CRI tests' pause process
   docker-registry apache2-utils   # a local registry (and htpasswd) for pull tests
   containernetworking-plugins     # CNI bridge, host-local and loopback for the CRI tests' pods
