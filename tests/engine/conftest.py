@@ -6,7 +6,6 @@ container."""
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
