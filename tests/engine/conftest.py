@@ -1,10 +1,11 @@
 """Engine fixtures: test images built locally (one OCI layout per session), imported into each
 test's private storage root, an `engine` runner that fails the test if anything is left, podman
-on private storage beside it, and the engine's parent cgroup removed at the end if the session
-made it."""
+on private storage beside it, and a check that the engine's parent cgroup went with the last
+container."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +24,19 @@ NOCMD = "localhost/test/nocmd:1"
 
 @pytest.fixture(scope="session", autouse=True)
 def engine_cgroup_parent() -> Iterator[None]:
-    """The engine puts every container's cgroup under /lading-engine and leaves that parent (as
-    docker leaves /docker): removed here, in each hierarchy where this session made it, once it
-    is empty. One that holds a cgroup of this session's containers is a leak; one that holds only
-    other containers (another session's) is left to its owner."""
+    """The engine puts every container's cgroup under /lading-engine and removes that parent with
+    the last container's. One this session made that is still there at its end is a leak (removed
+    here), unless it holds another session's containers, which is left to its owner."""
     before = set(engine_cgroup_parents())
     yield
     leaked = []
     for parent in set(engine_cgroup_parents()) - before:
-        try:
+        children = [d.name for d in parent.iterdir() if d.is_dir()]
+        if children and not set(children) & SEEN:
+            continue
+        leaked += [str(parent), *children]
+        with contextlib.suppress(OSError):
             parent.rmdir()
-        except OSError:
-            leaked += [str(d) for d in parent.iterdir() if d.is_dir() and d.name in SEEN]
     assert not leaked, f"the engine tests left cgroups behind: {leaked}"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import BUSYBOX, LAYERS, NOCMD, EngineImages
-from tests.engine.support import Engine
+from tests.engine.support import Engine, engine_cgroup_parents
 from tests.image.oci import skopeo_push
 from tests.image.servers import Registry
 
@@ -85,6 +85,22 @@ def test_limits_reach_the_cgroup(engine: Engine) -> None:
     script = f"cd /sys/fs/cgroup && cat {files}"
     out = engine("run", "--rm", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5", BUSYBOX, "sh", "-c", script)
     assert out.stdout.split() == expected
+
+
+def test_the_parent_cgroup_goes_with_the_last_container(engine: Engine) -> None:
+    engine("run", "-d", "--name", "first", BUSYBOX, "sleep", "600")
+    engine("run", "-d", "--name", "second", BUSYBOX, "sleep", "600")
+    parents = engine_cgroup_parents()
+    assert parents, "the containers' cgroups are under /lading-engine"
+    engine("rm", "-f", "first")
+    assert engine_cgroup_parents() == parents  # it still holds the second's
+    engine("rm", "-f", "second")
+    others = [p for p in engine_cgroup_parents() if any(c.is_dir() for c in p.iterdir())]
+    if others:  # another run on this machine has containers there
+        pytest.skip(f"another engine's containers are under {others[0]}")
+    assert engine_cgroup_parents() == []
+    engine("run", "--rm", BUSYBOX, "true")  # and a new one makes it again
+    assert engine_cgroup_parents() == []
 
 
 def test_network_none_has_only_lo_and_host_shares_the_host_s(engine: Engine) -> None:

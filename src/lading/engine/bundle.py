@@ -43,6 +43,7 @@ DEFAULT_CAPS = (
     "CAP_AUDIT_WRITE",
 )
 INIT_PATH = "/sbin/docker-init"
+CGROUP_PARENT = "/lading-engine"  # every container's cgroup is CGROUP_PARENT/<id>
 SPEC_VERSION = "1.0.2"  # nothing newer is used, and crun 1.8 (Debian 12) refuses later versions
 _INIT_CANDIDATES = ("docker-init", "catatonit", "tini", "/usr/libexec/podman/catatonit")
 
@@ -121,7 +122,7 @@ def config(
         mounts.append(_bind(src, dst, mode == "ro"))
     mounts.extend(extra_mounts or [])
     linux = spec["linux"]
-    linux["cgroupsPath"] = f"/lading-engine/{c.id}"
+    linux["cgroupsPath"] = f"{CGROUP_PARENT}/{c.id}"
     namespaces = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     if host.get("NetworkMode") != "host":
         namespaces.append({"type": "network", **({"path": netns} if netns else {})})

@@ -12,6 +12,7 @@ restart policy.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -98,8 +99,21 @@ def _teardown(roots: Roots, c: Container, same_boot: bool) -> None:
     """What a run leaves: the runtime's container, the overlay mount, the bundle and exec dirs."""
     if same_boot:
         _runtime(roots, c, "delete", "--force", c.id, check=False)
+        _remove_cgroup_parent()
     roots.layers.unmount(c.config["MountID"])
     shutil.rmtree(roots.run_dir(c.id), ignore_errors=True)
+
+
+def _remove_cgroup_parent() -> None:
+    """The engine's parent cgroup in every hierarchy, once no container's cgroup is left in it,
+    so that an engine running nothing leaves nothing in the host's cgroups (docker leaves its
+    /docker). The kernel refuses while a child exists (EBUSY), and a create that races this
+    makes the parent again (cgroupfs.make)."""
+    from lading.linux.cgroups.layout import detect
+
+    for hierarchy in detect().hierarchies():
+        with contextlib.suppress(OSError):
+            os.rmdir(hierarchy.directory(bundle.CGROUP_PARENT))
 
 
 def start(

@@ -76,23 +76,15 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
     before a process can join (v1 cpuset.cpus and cpuset.mems): each empty one on the way down,
     in a cgroup made now or one someone made and left empty, gets its parent's value.
     """
-    missing: list[str] = []
-    d = directory
-    while not os.path.isdir(d):
-        missing.append(d)
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
     created: list[str] = []
-    for d in reversed(missing):
+    for _ in range(_MAKE_ATTEMPTS):
         try:
-            os.mkdir(d, 0o755)
-        except FileExistsError:
+            _make_missing(directory, created)
+            break
+        except FileNotFoundError:  # a parent was removed meanwhile (the engine drops its empty one)
             continue
-        except OSError as e:
-            raise LadingError(f"cgroup: cannot create {d}: {e.strerror}") from None
-        created.append(d)
+    else:
+        raise LadingError(f"cgroup: cannot create {directory}: its parent keeps disappearing")
     for name in copy_from_parent:
         empty: list[str] = []
         d = directory
@@ -102,6 +94,32 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
         for d in reversed(empty):
             write(d, name, read(os.path.dirname(d), name).strip())
     return created
+
+
+_MAKE_ATTEMPTS = 5
+
+
+def _make_missing(directory: str, created: list[str]) -> None:
+    """mkdir of directory and its missing parents, top first, appending each made to created; a
+    parent removed between the check and the mkdir below it raises FileNotFoundError."""
+    missing: list[str] = []
+    d = directory
+    while not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise LadingError(f"cgroup: cannot create {d}: {e.strerror}") from None
+        created.append(d)
 
 
 def add_process(directory: str, pid: int) -> None:
