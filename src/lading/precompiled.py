@@ -20,7 +20,7 @@ from __future__ import annotations
 import _frozen_importlib
 import _frozen_importlib_external
 import marshal
-import os
+import posix  # not os: the launcher's start-up would pay for os (runtime/store.py says why)
 import sys
 
 TYPE_CHECKING = False
@@ -47,12 +47,14 @@ STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
 
 def path_for(package_dir: str) -> str:
     """Where the file of the package in package_dir lives: beside its .pyc files."""
-    return os.path.join(package_dir, "__pycache__", f"lading.{sys.implementation.cache_tag}.precompiled")
+    return f"{package_dir}/__pycache__/lading.{sys.implementation.cache_tag}.precompiled"
 
 
 def build(package_dir: str, path: str) -> None:
     """Compile every module under package_dir (the ``lading`` directory), and the standard
     library's of :data:`STDLIB`, into path, atomically."""
+    import os  # at install time
+
     sources: dict[str, tuple[str, bool]] = {}  # module -> (source, is a package)
     parent = os.path.dirname(package_dir)
     for directory, subdirs, files in os.walk(package_dir):
@@ -102,7 +104,7 @@ class Finder:
             return None
         source, is_package, mtime, size, _, _ = entry
         try:
-            st = os.stat(source)
+            st = posix.stat(source)
         except OSError:
             return None
         if st.st_mtime_ns != mtime or st.st_size != size:
@@ -110,7 +112,7 @@ class Finder:
         # a loader by its two methods: importlib.abc.Loader would bring typing in
         spec = _frozen_importlib.ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
         if is_package:
-            spec.submodule_search_locations = [os.path.dirname(source)]
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
         spec.has_location = True  # __file__ is the source, as with a normal import
         return spec
 
@@ -120,11 +122,11 @@ class Finder:
     def exec_module(self, module: ModuleType) -> None:
         *_, offset, length = self.index[module.__name__]
         # opened for each module, never kept: this process may close or hand on any fd it has
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            code = os.pread(fd, length, self.start + offset)
+            code = posix.pread(fd, length, self.start + offset)
         finally:
-            os.close(fd)
+            posix.close(fd)
         exec(marshal.loads(code), module.__dict__)
 
 
@@ -132,14 +134,14 @@ def install(path: str) -> None:
     """Serve lading's modules from the file at path, when there is one written by this Python."""
     magic = _frozen_importlib_external.MAGIC_NUMBER
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            data = os.pread(fd, _FIRST_READ, 0)
+            data = posix.pread(fd, _FIRST_READ, 0)
             start = len(magic) + _LENGTH + int.from_bytes(data[len(magic) : len(magic) + _LENGTH], "little")
             if start > len(data):
-                data = os.pread(fd, start, 0)
+                data = posix.pread(fd, start, 0)
         finally:
-            os.close(fd)
+            posix.close(fd)
         if not data.startswith(magic) or len(data) < start:
             return
         index = marshal.loads(memoryview(data)[len(magic) + _LENGTH : start])

@@ -8,7 +8,6 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 
 from __future__ import annotations
 
-import os
 import time
 
 from lading import log
@@ -53,6 +52,8 @@ class Cgroup:
         """Directories for ``path``: absolute from each hierarchy's root, or relative to this
         process's own cgroup (v1) or to its parent (v2, where the own cgroup holds processes and
         so cannot have controllers enabled for children)."""
+        import os  # create and exec; the verbs that only read or remove a cgroup go without os
+
         v1: dict[str, str] = {}
         for controller, h in layout.v1.items():
             if controller.startswith("name="):
@@ -137,6 +138,8 @@ class Cgroup:
                     raise
 
     def _create_v2(self, leaf: str, mount: str) -> None:
+        import os
+
         rel = os.path.relpath(leaf, mount)
         parent = mount
         for part in rel.split(os.sep)[:-1] if rel != "." else []:
@@ -306,6 +309,8 @@ class Cgroup:
 
 def _below(directory: str, path: str) -> str:
     """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    import os  # exec --cgroup only
+
     joined = os.path.normpath(directory + "/" + path)
     if joined != directory and not joined.startswith(directory + "/"):
         raise LadingError(f"{path} is not a sub cgroup path")
