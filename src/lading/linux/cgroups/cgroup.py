@@ -8,6 +8,7 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 
 from __future__ import annotations
 
+import posix  # not os, as in cgroupfs.py
 import time
 
 from lading import log
@@ -102,9 +103,9 @@ class Cgroup:
             v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
             found = Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
         for d in found.directories():
-            procs = os.path.join(d, "cgroup.procs")
+            procs = f"{d}/cgroup.procs"
             try:
-                os.stat(procs)
+                posix.stat(procs)
             except OSError as e:
                 raise LadingError(f"cgroup: {procs}: {e.strerror}") from None
         return found
@@ -174,6 +175,8 @@ class Cgroup:
         """``os.fork()``, with the child born in this cgroup's cgroup2 directory where there is
         one and the kernel allows it (linux/clone.py): (the pid as os.fork returns it, whether the
         child was born there). Either way the child then joins the rest itself (:meth:`join`)."""
+        import os  # create and exec
+
         if self.v2 is None:
             return os.fork(), False
         from lading.linux import clone
