@@ -172,9 +172,6 @@ class ContainerCgroup:
 
     # --- processes -------------------------------------------------------------------------------
 
-    def add(self, pid: int) -> None:
-        self.cg.add(pid)
-
     def pids(self) -> list[int]:
         return self.cg.procs()
 

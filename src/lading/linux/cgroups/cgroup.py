@@ -8,6 +8,7 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 
 from __future__ import annotations
 
+import posix  # not os, as in cgroupfs.py
 import time
 
 from lading import log
@@ -86,19 +87,28 @@ class Cgroup:
     def sub(self, paths: dict[str, str]) -> Cgroup:
         """A cgroup below this one: ``paths`` maps a v1 controller to a path under its directory,
         or "" to one path under every directory (the only form on cgroup v2). Nothing is made:
-        the sub-cgroups must exist. A path that leads out of this cgroup is refused."""
+        the sub-cgroups must exist (checked here, before anything joins them). A path that leads
+        out of this cgroup is refused."""
         if "" in paths:
-            return Cgroup(
+            found = Cgroup(
                 {c: _below(d, paths[""]) for c, d in self.v1.items()},
                 _below(self.v2, paths[""]) if self.v2 else None,
                 self.v2_mount,
                 self.v2_controllers,
             )
-        for controller in paths:
-            if controller not in self.v1:
-                raise LadingError(f"unknown controller {controller}")
-        v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
-        return Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+        else:
+            for controller in paths:
+                if controller not in self.v1:
+                    raise LadingError(f"unknown controller {controller}")
+            v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
+            found = Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+        for d in found.directories():
+            procs = f"{d}/cgroup.procs"
+            try:
+                posix.stat(procs)
+            except OSError as e:
+                raise LadingError(f"cgroup: {procs}: {e.strerror}") from None
+        return found
 
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))
@@ -160,6 +170,34 @@ class Cgroup:
         """Move ``pid`` into this cgroup in every hierarchy."""
         for d in self.directories():
             cgroupfs.add_process(d, pid)
+
+    def fork(self) -> tuple[int, bool]:
+        """``os.fork()``, with the child born in this cgroup's cgroup2 directory where there is
+        one and the kernel allows it (linux/clone.py): (the pid as os.fork returns it, whether the
+        child was born there). Either way the child then joins the rest itself (:meth:`join`)."""
+        import os  # create and exec
+
+        if self.v2 is None:
+            return os.fork(), False
+        from lading.linux import clone
+
+        try:
+            fd = os.open(self.v2, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LadingError(f"cgroup: cannot open {self.v2}: {e.strerror}") from None
+        try:
+            return clone.fork_into_cgroup(fd)
+        finally:
+            os.close(fd)
+
+    def join(self, v2: bool = True) -> None:
+        """Move the calling process, which must have a single thread (a freshly forked child), into
+        this cgroup: every v1 hierarchy by moving its thread (cgroupfs.add_calling_thread), and
+        cgroup2, unless ``v2`` is false (it was born there), through cgroup.procs."""
+        for d in dict.fromkeys(self.v1.values()):
+            cgroupfs.add_calling_thread(d)
+        if v2 and self.v2:
+            cgroupfs.add_process(self.v2, 0)
 
     def procs(self) -> list[int]:
         """Every process in the cgroup and its sub-cgroups."""

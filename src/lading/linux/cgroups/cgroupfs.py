@@ -132,7 +132,17 @@ def _make_missing(directory: str, created: list[str]) -> None:
 
 
 def add_process(directory: str, pid: int) -> None:
+    """Move process ``pid`` (0: the caller) with all its threads into the cgroup. The kernel takes
+    its global lock on every thread group for this, which waits for an RCU grace period: 8-20 ms
+    on cgroup2 and, for the first such write in a while, on v1 (Linux 6.18)."""
     write(directory, "cgroup.procs", str(pid))
+
+
+def add_calling_thread(directory: str) -> None:
+    """Move the calling thread into a cgroup v1 directory ("0" in ``tasks``): the whole process
+    when it has no other thread. A thread that moves itself spares the kernel that global lock:
+    0.06 ms where the same process writing "0" to ``cgroup.procs`` waits 8-9 ms (Linux 6.18)."""
+    write(directory, "tasks", "0")
 
 
 def procs(directory: str, recursive: bool = True) -> list[int]:
