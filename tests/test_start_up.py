@@ -39,7 +39,7 @@ OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collection
 # line: the global flags, the small parser, the log, and the verb's module.
 CLI = {
     "gc",
-    "__future__",
+    "__future__",  # only for a module edited since the launcher compiled them (lading/precompiled.py)
     "lading",
     "lading.precompiled",
     "lading.cli",
