@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine.conftest import BUSYBOX
 from tests.engine.support import Engine
-from tests.support import mounts_under, pid_alive
+from tests.support import mounts_under, pid_alive, runtime_entries
 
 CRASH = "LADING_ENGINE_CRASH_AT"
 
@@ -89,7 +89,7 @@ def _exit_commands(engine: Engine) -> list[str]:
 
 def _runtime_states(engine: Engine) -> list[str]:
     """The containers the runtimes' state roots hold."""
-    return [str(p) for p in (engine.run_root / "runtimes").glob("*/*") if p.is_dir()]
+    return [str(p) for root in (engine.run_root / "runtimes").glob("*") for p in runtime_entries(root)]
 
 
 def _monitor_of(engine: Engine, cid: str) -> tuple[int, str] | None:

@@ -51,6 +51,13 @@ class Store:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 
+    def seccomp_cache(self) -> str:
+        """Where compiled seccomp filters are kept (runtime/seccomp_cache.py): a name no
+        container ID can take."""
+        from lading.runtime.seccomp_cache import DIRECTORY
+
+        return os.path.join(self.root, DIRECTORY)
+
     def dir(self, cid: str) -> str:
         validate_id(cid)
         return os.path.join(self.root, cid)
