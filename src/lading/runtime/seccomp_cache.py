@@ -138,6 +138,7 @@ def _parse(data: bytes, digest: str) -> tuple[int, bytes] | None:
 def store(directory: str, digest: str, flags: int, program: bytes) -> None:
     """Keep a compiled filter under digest (atomically); a failure only costs the next compile."""
     try:
+        os.makedirs(os.path.dirname(directory), 0o711, exist_ok=True)  # the state root, as Store.reserve makes it
         os.mkdir(directory, 0o700)
     except FileExistsError:
         pass
