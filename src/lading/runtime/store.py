@@ -80,7 +80,7 @@ class Store:
         container ID can take."""
         from lading.runtime.seccomp_cache import DIRECTORY
 
-        return os.path.join(self.root, DIRECTORY)
+        return self.root.rstrip("/") + "/" + DIRECTORY
 
     def dir(self, cid: str) -> str:
         validate_id(cid)
