@@ -117,6 +117,17 @@ def test_what_a_module_imports_comes_from_the_file_unless_edited(tree: Path) -> 
     assert show_all(tree, "lading.runtime.lifecycle", *names) == ["Finder", "Finder", "SourceFileLoader", "1"]
 
 
+def test_future_annotations_without_importing_future(tree: Path) -> None:
+    """The file compiles ``from __future__ import annotations`` into the module as a flag: its
+    annotations stay strings, and nothing imports __future__."""
+    code = SHOW_ALL.split("names = ")[0] + (
+        "main = sys.modules['lading.cli.main'].main\n"
+        "print('__future__' in sys.modules, main.__annotations__['return'])\n"
+    )
+    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.cli.main"]
+    assert subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split() == ["False", "int"]
+
+
 def test_an_import_cycle_runs_in_the_order_of_the_statements(tree: Path) -> None:
     """A module that imports, at its end, one that imports it back (ctypes and ctypes._endian do)
     finds it half made, as Python always has: the file does not execute that one first."""

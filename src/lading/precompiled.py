@@ -18,7 +18,10 @@ importlib's own work for each import (its locks, the search of sys.meta_path, th
 package, the module's attributes: about 30 µs a module, Python code as well) is spared for most
 of them: the file also lists, for each module, the modules of the file its top-level import
 statements name, and the Finder executes those first, itself (:meth:`Finder.exec_module`), so
-that the module's own import statements find them in sys.modules.
+that the module's own import statements find them in sys.modules. ``from __future__ import
+annotations`` is compiled in as a flag rather than kept as a statement (which would import
+__future__), and the standard library's C modules that verbs load are found at the path the file
+records, not by a search of sys.path.
 """
 
 # No `from __future__ import annotations` (so annotations that name types of TYPE_CHECKING are
@@ -34,6 +37,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ast
     from collections.abc import Collection, Sequence
     from types import ModuleType
     from typing import TypeAlias
@@ -54,6 +58,12 @@ _STAMP = f"{sys.version} index 2"
 # The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
 # lists them): served from the file too, with the same check of their sources.
 STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
+# And its C modules that are shared objects (where the interpreter does not have them built in):
+# the file records where each is, so that its first import is not a search along sys.path, whose
+# directories (site-packages, the standard library, lib-dynload) are each listed on the way.
+STDLIB_EXTENSIONS = ("_json", "fcntl", "select", "pwd", "_socket", "_struct", "_ctypes", "zlib", "termios")
+# The offset of a C module in the index: it has no code in the file.
+_EXTENSION = -1
 
 
 def path_for(package_dir: str) -> str:
@@ -63,7 +73,8 @@ def path_for(package_dir: str) -> str:
 
 def build(package_dir: str, path: str) -> None:
     """Compile every module under package_dir (the ``lading`` directory), and the standard
-    library's of :data:`STDLIB`, into path, atomically."""
+    library's of :data:`STDLIB`, into path, atomically; record where :data:`STDLIB_EXTENSIONS`
+    are."""
     import os  # at install time
 
     sources: dict[str, tuple[str, bool]] = {}  # module -> (source, is a package)
@@ -81,19 +92,28 @@ def build(package_dir: str, path: str) -> None:
         spec = importlib.util.find_spec(module)
         if spec is not None and spec.origin and spec.origin.endswith(".py"):
             sources[module] = (spec.origin, spec.submodule_search_locations is not None)
-    texts: dict[str, bytes] = {}
+    import ast
+
+    trees: dict[str, ast.Module] = {}
     for module, (source, _) in sources.items():
         with open(source, "rb") as f:
-            texts[module] = f.read()
-    first = _first(texts)
+            trees[module] = ast.parse(f.read(), source)
+    flags = {module: _future_as_flag(tree) for module, tree in trees.items()}
+    first = _first(trees)
     index: Index = {}
     codes: list[bytes] = []
     offset = 0
     for module, (source, is_package) in sources.items():
         st = os.stat(source)
-        codes.append(marshal.dumps(compile(texts[module], source, "exec", dont_inherit=True)))
+        codes.append(marshal.dumps(compile(trees[module], source, "exec", flags[module], dont_inherit=True)))
         index[module] = (source, is_package, st.st_mtime_ns, st.st_size, offset, len(codes[-1]), first[module])
         offset += len(codes[-1])
+    for module in STDLIB_EXTENSIONS:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and isinstance(spec.loader, _frozen_importlib_external.ExtensionFileLoader):
+            assert spec.origin is not None
+            st = os.stat(spec.origin)
+            index[module] = (spec.origin, False, st.st_mtime_ns, st.st_size, _EXTENSION, 0, ())
     index[_VERSION] = (_STAMP, False, 0, 0, 0, 0, ())
     head = marshal.dumps(index)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -104,12 +124,30 @@ def build(package_dir: str, path: str) -> None:
     os.replace(tmp, path)
 
 
-def _first(texts: dict[str, bytes]) -> dict[str, tuple[str, ...]]:
+def _future_as_flag(tree: "ast.Module") -> int:
+    """Take ``from __future__ import annotations`` out of the module and return the compiler flag
+    that has the same effect: the statement is also an import of __future__ when the module runs
+    (one more module to load for every verb, one more import statement in each of lading's)."""
+    import __future__
+
+    import ast
+
+    def is_future(node: ast.stmt) -> bool:
+        names = [alias.name for alias in node.names] if isinstance(node, ast.ImportFrom) else []
+        return isinstance(node, ast.ImportFrom) and node.module == "__future__" and names == ["annotations"]
+
+    if not any(is_future(node) for node in tree.body):
+        return 0
+    tree.body = [node for node in tree.body if not is_future(node)]
+    return __future__.annotations.compiler_flag
+
+
+def _first(trees: "dict[str, ast.Module]") -> dict[str, tuple[str, ...]]:
     """For each module, what :meth:`Finder.exec_module` may execute before it: the modules its
     top-level imports name, less any that imports it in turn, directly or not (ctypes imports
     ctypes._endian at its end, which imports ctypes: that one must run when the statement does,
     with ctypes half made, as it always has)."""
-    imported = {module: _imported(text, texts) for module, text in texts.items()}
+    imported = {module: _imported(tree, trees) for module, tree in trees.items()}
     reach: dict[str, set[str]] = {}
     for module in imported:
         seen: set[str] = set()
@@ -123,7 +161,7 @@ def _first(texts: dict[str, bytes]) -> dict[str, tuple[str, ...]]:
     return {m: tuple(d for d in deps if m not in reach[d]) for m, deps in imported.items()}
 
 
-def _imported(source: bytes, known: "Collection[str]") -> tuple[str, ...]:
+def _imported(tree: "ast.Module", known: "Collection[str]") -> tuple[str, ...]:
     """The modules among ``known`` that the module's top-level import statements name, each
     after its parent packages, in the order of the statements: ``from a.b import c`` names a, a.b
     and a.b.c when that is a module. Imports inside functions, ``if`` (TYPE_CHECKING) and ``try``
@@ -131,7 +169,7 @@ def _imported(source: bytes, known: "Collection[str]") -> tuple[str, ...]:
     import ast
 
     names: list[str] = []
-    for node in ast.parse(source).body:
+    for node in tree.body:
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -159,13 +197,17 @@ class Finder:
         entry = self.index.get(name)
         if entry is None:
             return None
-        source, is_package, mtime, size, *_ = entry
+        source, is_package, mtime, size, offset, *_ = entry
         try:
             st = posix.stat(source)
         except OSError:
             return None
         if st.st_mtime_ns != mtime or st.st_size != size:
             return None
+        if offset == _EXTENSION:
+            return _frozen_importlib_external.spec_from_file_location(
+                name, source, loader=_frozen_importlib_external.ExtensionFileLoader(name, source)
+            )
         # a loader by its two methods: importlib.abc.Loader would bring typing in
         spec = _frozen_importlib.ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
         if is_package:
