@@ -83,7 +83,8 @@ CGROUP_VERBS = (
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
 # the C halves of socket (the init's channel) and struct, ctypes (libc) and zlib (the cgroup name
-# under a --root of its own); termios and pty only for a process with a terminal. Not msgspec,
+# under a --root of its own), SHA-256 without OpenSSL (_sha256, lading.digest: the key of the
+# seccomp cache); termios and pty only for a process with a terminal. Not msgspec,
 # json, dataclasses, inspect, typing, re, enum, functools, collections, contextlib, signal or
 # socket.
 STARTS = (
@@ -107,6 +108,8 @@ STARTS = (
         "struct",
         "_struct",
         "zlib",
+        "lading.digest",
+        "_sha256",
     }
 )
 

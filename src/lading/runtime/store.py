@@ -75,6 +75,13 @@ class Store:
     def __init__(self, root: str) -> None:
         self.root = absolute(root)
 
+    def seccomp_cache(self) -> str:
+        """Where compiled seccomp filters are kept (runtime/seccomp_cache.py): a name no
+        container ID can take."""
+        from lading.runtime.seccomp_cache import DIRECTORY
+
+        return self.root.rstrip("/") + "/" + DIRECTORY
+
     def dir(self, cid: str) -> str:
         validate_id(cid)
         return self.root.rstrip("/") + "/" + cid  # os.path.join: cid has no slash
