@@ -19,10 +19,15 @@ at /usr/local/bin/lading). crun refuses a hybrid cgroup layout (v1 controllers p
 /sys/fs/cgroup/unified); there it runs in a fresh mount namespace with that mount removed, which
 adds the cost of unshare and sh to its figures.
 
-usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun[,NAME=COMMAND]]
+usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun[,NAME=COMMAND]] [--gap SECONDS]
 
 NAME=COMMAND times another runtime command beside them (an earlier lading's launcher, say), its
 ratio lading/NAME printed like the others.
+
+Back to back, one runtime's command can make the next one's faster: a process moved into a cgroup
+by its pid (runc, crun) makes the kernel wait for an RCU grace period, unless another such move
+happened just before, which a command right after another runtime's often finds. ``--gap 0.05``
+sleeps that long before each command, so that each pays its own wait, as a command alone does.
 """
 
 from __future__ import annotations
@@ -73,11 +78,12 @@ def runtime_argv(name: str, tmp: Path) -> list[str] | None:
 
 
 class Runner:
-    def __init__(self, name: str, argv: list[str], root: Path, bundle: Path) -> None:
-        self.name, self.argv, self.root, self.bundle = name, argv, root, bundle
+    def __init__(self, name: str, argv: list[str], root: Path, bundle: Path, gap: float = 0.0) -> None:
+        self.name, self.argv, self.root, self.bundle, self.gap = name, argv, root, bundle, gap
 
     def __call__(self, *args: str, check: bool = True) -> float:
         """Run the verb and return its wall time in ms."""
+        time.sleep(self.gap)
         # Not pipes: a created container keeps its stdio open, and reading a pipe to its end
         # would wait for the container.
         with tempfile.TemporaryFile() as err:
@@ -172,6 +178,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=20, help="rounds (default 20)")
     ap.add_argument("--runtimes", default="lading,runc,crun", help="comma-separated list; NAME=COMMAND for another")
+    ap.add_argument("--gap", type=float, default=0.0, help="seconds to wait before each command (see above)")
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lading-bench-") as tmp:
         bundle = make_bundle(Path(tmp) / "bundle")
@@ -182,7 +189,7 @@ def main() -> int:
                 print(f"# {name}: not installed, skipped", file=sys.stderr)
                 continue
             name = name.split("=", 1)[0]
-            runners.append(Runner(name, argv, Path(tmp) / f"{name}-root", bundle))
+            runners.append(Runner(name, argv, Path(tmp) / f"{name}-root", bundle, opts.gap))
         print(f"before: {load()}")
         try:
             for r in runners:

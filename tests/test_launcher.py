@@ -88,6 +88,57 @@ def test_new_and_deleted_modules(tree: Path) -> None:
     assert "No module named 'lading.jsonlite'" in run.stderr
 
 
+# Imports a module through the precompiled file, then prints the loader of each module named after
+# it, and a value of the last.
+SHOW_ALL = """
+import sys
+sys.path[:0] = [sys.argv[1]]
+from lading import precompiled
+precompiled.install(sys.argv[2])
+import importlib
+importlib.import_module(sys.argv[3])
+names = sys.argv[4:]
+print(*[type(sys.modules[n].__spec__.loader).__name__ for n in names], getattr(sys.modules[names[-1]], "VALUE", "-"))
+"""
+
+
+def show_all(tree: Path, module: str, *names: str) -> list[str]:
+    argv = [sys.executable, "-IS", "-c", SHOW_ALL, str(tree / "src"), str(tree / "modules"), module, *names]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_what_a_module_imports_comes_from_the_file_unless_edited(tree: Path) -> None:
+    """The Finder executes a module's imports itself, before it: each still only while its
+    source is unchanged."""
+    names = ("lading.errors", "lading.linux.process", "lading.runtime.store")
+    assert show_all(tree, "lading.runtime.lifecycle", *names) == ["Finder", "Finder", "Finder", "-"]
+    store = tree / "src" / "lading" / "runtime" / "store.py"
+    store.write_text(store.read_text() + "VALUE = 1\n")
+    assert show_all(tree, "lading.runtime.lifecycle", *names) == ["Finder", "Finder", "SourceFileLoader", "1"]
+
+
+def test_future_annotations_without_importing_future(tree: Path) -> None:
+    """The file compiles ``from __future__ import annotations`` into the module as a flag: its
+    annotations stay strings, and nothing imports __future__."""
+    code = SHOW_ALL.split("names = ")[0] + (
+        "main = sys.modules['lading.cli.main'].main\n"
+        "print('__future__' in sys.modules, main.__annotations__['return'])\n"
+    )
+    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.cli.main"]
+    assert subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split() == ["False", "int"]
+
+
+def test_an_import_cycle_runs_in_the_order_of_the_statements(tree: Path) -> None:
+    """A module that imports, at its end, one that imports it back (ctypes and ctypes._endian do)
+    finds it half made, as Python always has: the file does not execute that one first."""
+    package = tree / "src" / "lading"
+    (package / "cycle_a.py").write_text("X = 1\nfrom lading import cycle_b\n")
+    (package / "cycle_b.py").write_text("from lading.cycle_a import X\n\nVALUE = X + 1\n")
+    precompiled.build(str(package), str(tree / "modules"))
+    assert show_all(tree, "lading.cycle_a", "lading.cycle_a", "lading.cycle_b") == ["Finder", "Finder", "2"]
+    assert show_all(tree, "ctypes", "ctypes", "ctypes._endian") == ["Finder", "Finder", "-"]
+
+
 @pytest.mark.parametrize("damage", [b"", b"not a precompiled file", None])
 def test_a_missing_or_damaged_file_is_ignored(tree: Path, damage: bytes | None) -> None:
     modules = tree / "modules"

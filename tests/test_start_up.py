@@ -31,13 +31,15 @@ finally:
 raise SystemExit(code)
 """
 
-# Frozen into the interpreter, loaded by every verb: os and os.path.
+# Frozen into the interpreter: os and os.path. The verbs that read or signal a container make
+# their system calls through posix (which the bare interpreter has) and leave os to the verbs that
+# need it: os builds some thirty ABCs when it loads (_collections_abc).
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 # The launcher's start-up (gc, for its threshold; the precompiled modules), then the command
 # line: the global flags, the small parser, the log, and the verb's module.
-CLI = OS | {
+CLI = {
     "gc",
-    "__future__",
+    "__future__",  # only for a module edited since the launcher compiled them (lading/precompiled.py)
     "lading",
     "lading.precompiled",
     "lading.cli",
@@ -46,7 +48,7 @@ CLI = OS | {
     "lading.log",
     "lading.errors",
 }
-# An existing container: state.json (through _json), its init process and its cgroup.
+# An existing container: state.json (through _json) and its init process.
 CONTAINER = CLI | {
     "_json",
     "lading.jsonlite",
@@ -55,29 +57,41 @@ CONTAINER = CLI | {
     "lading.runtime.store",
     "lading.runtime.container_state",
     "lading.runtime.lifecycle",
-    "lading.runtime.cgroups",
     "lading.linux",
     "lading.linux.signals",
     "lading.linux.process",
+}
+LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
+# Its cgroup: the freezer of a running container (paused or not), delete's removal.
+CGROUP = {
     "lading.linux.cgroups",
     "lading.linux.cgroups.cgroup",
     "lading.linux.cgroups.cgroupfs",
     "lading.linux.cgroups.freezer",
 }
-LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
-# start and delete lock the container (fcntl), run its hooks (poststart, poststop) and may kill
-# what is in its cgroup; start waits on exec.fifo with select.
-HOOKS = {"fcntl", "lading.runtime.hooks", "select", "lading.linux.cgroups.kill"}
-CGROUP_VERBS = CONTAINER | HOOKS | {"lading.cli.cgroups", "lading.runtime.control"}
+# start and delete lock the container (fcntl); start waits on exec.fifo with select; delete
+# kills what is left in the cgroup, and runs poststop hooks when there are some.
+LOCK = {"fcntl"}
+DELETE = CGROUP | LOCK | {"select", "lading.linux.cgroups.kill"}
+CGROUP_VERBS = (
+    CONTAINER
+    | OS
+    | CGROUP
+    | LOCK
+    | {"select", "lading.cli.cgroups", "lading.runtime.control", "lading.runtime.cgroups"}
+)
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
 # the C halves of socket (the init's channel) and struct, ctypes (libc) and zlib (the cgroup name
-# under a --root of its own); termios and pty only for a process with a terminal. Not msgspec,
+# under a --root of its own), SHA-256 without OpenSSL (_sha256, lading.digest: the key of the
+# seccomp cache); termios and pty only for a process with a terminal. Not msgspec,
 # json, dataclasses, inspect, typing, re, enum, functools, collections, contextlib, signal or
 # socket.
 STARTS = (
     CONTAINER
-    | HOOKS
+    | OS
+    | CGROUP
+    | DELETE
     | {
         "lading.record",
         "lading.spec",
@@ -94,6 +108,8 @@ STARTS = (
         "struct",
         "_struct",
         "zlib",
+        "lading.digest",
+        "_sha256",
     }
 )
 
@@ -101,18 +117,20 @@ STARTS = (
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
 VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ("state", "created", ["state", "c"], LIFECYCLE),
+    ("state (running)", "running", ["state", "c"], LIFECYCLE | CGROUP),  # paused or not
     ("list", "created", ["list"], LIFECYCLE | {"pwd"}),  # the owner column: a user name, as runc
+    ("list (running)", "running", ["list"], LIFECYCLE | CGROUP | {"pwd"}),
     ("kill", "running", ["kill", "c", "CONT"], LIFECYCLE),
-    ("start", "created", ["start", "c"], LIFECYCLE | HOOKS),
-    ("delete", "stopped", ["delete", "c"], LIFECYCLE | HOOKS),
-    ("delete --force", "running", ["delete", "--force", "c"], LIFECYCLE | HOOKS),
+    ("start", "created", ["start", "c"], LIFECYCLE | LOCK | {"select"}),
+    ("delete", "stopped", ["delete", "c"], LIFECYCLE | DELETE),
+    ("delete --force", "running", ["delete", "--force", "c"], LIFECYCLE | DELETE),
     ("pause", "running", ["pause", "c"], CGROUP_VERBS),
     ("resume", "paused", ["resume", "c"], CGROUP_VERBS),
     (
         "spec",
         "",
         ["spec", "--bundle", "{tmp}"],
-        CLI | {"lading.cli.spec", "lading.spec", "lading.spec.defaults", "lading.jsonlite", "_json"},
+        CLI | OS | {"lading.cli.spec", "lading.spec", "lading.spec.defaults", "lading.jsonlite", "_json"},
     ),
     ("create", "", ["create", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
     ("run --detach", "", ["run", "--detach", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),

@@ -42,12 +42,17 @@ def code(paths: list[str]) -> str:
 
 
 def setup(paths: list[str]) -> str:
-    """The part of :func:`code` before the command line runs."""
-    modules = precompiled.path_for(os.path.join(paths[0], "lading"))
+    """The part of :func:`code` before the command line runs. lading.precompiled is loaded from
+    its own file, not found along sys.path: that search (and the one for the lading package,
+    which then comes from the precompiled file too) lists directories and costs more than the
+    module itself."""
+    package = os.path.join(paths[0], "lading")
     return (
         "import gc, sys\n"
         f"gc.set_threshold({GC_THRESHOLD})\n"
         f"sys.path[:0] = {paths!r}\n"
-        "from lading import precompiled\n"
-        f"precompiled.install({modules!r})\n"
+        "from _frozen_importlib import _load\n"
+        "from _frozen_importlib_external import spec_from_file_location\n"
+        f"precompiled = _load(spec_from_file_location('lading.precompiled', {package + '/precompiled.py'!r}))\n"
+        f"precompiled.install({precompiled.path_for(package)!r})\n"
     )

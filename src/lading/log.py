@@ -18,7 +18,7 @@ them; once the runtime has gone, warnings and errors go to stderr and debug line
 
 from __future__ import annotations
 
-import os
+import posix  # not os (runtime/store.py says why)
 import sys
 import time
 
@@ -38,7 +38,7 @@ def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
     """Open the log file once, before anything else runs."""
     global _fd, _json, _threshold
     if path:
-        _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
     _json = fmt == "json"
     _threshold = _LEVELS["debug"] if debug else _LEVELS["info"] if path else _LEVELS["warning"]
 
@@ -105,7 +105,7 @@ def write(level: str, msg: str, *args: object) -> None:
     line = _format(level, msg)
     if _fd >= 0:
         try:
-            os.write(_fd, line.encode())
+            posix.write(_fd, line.encode())
         except OSError:
             pass
     if _fd < 0 or level == "error":

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from lading.linux.cgroups.cgroup import Cgroup
 
+# ``python WITHOUT_CLONE3 COMMAND...``: the command runs where clone3 fails with ENOSYS
+WITHOUT_CLONE3 = str(Path(__file__).with_name("without_clone3.py"))
+
 
 def start_in(cg: Cgroup, script: str, **kw: object) -> subprocess.Popen[str]:
     """Run ``sh -c script`` with the cgroup joined first (the shell waits for a line on stdin)."""

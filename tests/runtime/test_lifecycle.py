@@ -244,6 +244,21 @@ def test_list_formats(lading, bundle):
     lading("delete", "c2")
 
 
+def test_root_spelled_any_way_names_the_same_containers(lading, bundle):
+    """--root is made absolute and normal (the verbs that read state do it without os.path)."""
+    bundle.write(args=["sleep", "100"])
+    lading("create", "-b", str(bundle), "c1")
+    lading.state("c1")
+    root, parent = str(lading.root), lading.root.parent
+    spellings = [root + "/", "/" + root, root.replace("/", "/./"), f"{root}/../{lading.root.name}", "./state", "state/"]
+    for spelling in spellings:
+        argv = [*lading_argv(), "--root", spelling]
+        listed = subprocess.run([*argv, "list", "-q"], cwd=parent, env=lading_env(), capture_output=True, text=True)
+        state = subprocess.run([*argv, "state", "c1"], cwd=parent, env=lading_env(), capture_output=True, text=True)
+        assert (listed.stdout, json.loads(state.stdout)["status"]) == ("c1\n", "created"), spelling
+    lading("delete", "c1")
+
+
 def test_create_and_start_from_a_subreaper_that_reaps(lading, bundle, tmp_path):
     """conmon and the containerd shim are subreapers that reap the init: lading must not care."""
     bundle.write(args=["sh", "-c", "exit 5"])

@@ -14,7 +14,7 @@ traceback.
 
 from __future__ import annotations
 
-import os
+import posix  # not os, which costs about 1 ms (runtime/store.py): imported where needed
 import sys
 
 from lading import OCI_VERSION, __version__, log
@@ -83,9 +83,11 @@ def _default_root() -> str:
     """runc's rule: an unprivileged user's containers live in $XDG_RUNTIME_DIR/lading, made
     0700 and sticky (so that a tmpfiles cleaner leaves it alone); so do those of root in a user
     namespace (rootless podman's) unless $USER is root."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if not xdg:
+    if not posix.environ.get(b"XDG_RUNTIME_DIR"):
         return "/run/lading"
+    import os
+
+    xdg = os.environ["XDG_RUNTIME_DIR"]
     if os.geteuid() == 0:
         from lading.linux.userns import in_user_namespace
 
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 def version_text() -> str:
     """runc's shape: the version, the commit it was installed from (scripts/install.sh writes
     lading/COMMIT; no line without one, as runc), the spec, the language runtime, libseccomp."""
+    import os
+
     lines = [f"lading version {__version__}"]
     try:
         with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "COMMIT")) as f:
@@ -193,7 +197,7 @@ def guarded(
     except BrokenPipeError:
         # The reader of our stdout went away (`lading list | head -1`): quietly, like a program
         # killed by SIGPIPE; stdout goes to /dev/null so the exit-time flush cannot complain.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        posix.dup2(posix.open("/dev/null", posix.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as e:
         if debug:
@@ -225,4 +229,4 @@ def main_exit() -> None:
         sys.stderr.flush()
     except OSError:  # e.g. stdout is a closed pipe: what the interpreter would do at exit
         code = 120
-    os._exit(code)
+    posix._exit(code)

@@ -64,6 +64,10 @@ INIT_PID = "init.pid"
 EXIT_FILE = "exit"
 CONSOLE_SOCKET = "console.sock"
 RUNTIME_LOG = "runtime.log"
+# "PID START_TIME" of the runtime's create while it runs, written before the launcher's pipe and
+# hold_fd can close: whoever cleans up after a killed monitor waits for that process first, or
+# its create would finish after the clean-up's delete (monitor.wait_create_gone).
+CREATE_PID = "create.pid"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
 OWN_RUNTIME = "lading"  # runtime argv ``lading --root R``: this lading, in a forked child (own_runtime)
@@ -88,9 +92,12 @@ def command_line(
     exit_command: list[str],
     holds_fd: bool = False,
     spawn_socket: str | None = None,
+    kill_in_create: bool = False,
 ) -> list[str]:
-    """The monitor's arguments, in the order :class:`Settings` reads them."""
-    flags = ("t" if terminal else "") + ("i" if stdin else "") + ("h" if holds_fd else "") or "-"
+    """The monitor's arguments, in the order :class:`Settings` reads them. ``kill_in_create``:
+    the create child SIGKILLs the monitor as it starts (a crash point, engine/crash.py)."""
+    flags = "".join(f for f, on in (("t", terminal), ("i", stdin), ("h", holds_fd), ("k", kill_in_create)) if on)
+    flags = flags or "-"
     size = str(log_max_size) if log_max_size is not None else "-"
     return [
         container_id,
@@ -116,6 +123,7 @@ class Settings:
         self.terminal = "t" in argv[6]
         self.stdin = "i" in argv[6]
         self.holds_fd = "h" in argv[6]
+        self.kill_in_create = "k" in argv[6]
         self.spawn_socket = None if argv[7] == "-" else argv[7]
         n = int(argv[8])
         self.runtime_argv = argv[9 : 9 + n]
@@ -483,17 +491,19 @@ def report(status_fd: int, data: bytes) -> None:
         pass
 
 
-def write_file(dir_fd: int, name: str, data: bytes) -> None:
-    """Atomically and durably: a reader sees the old file or the whole new one."""
+def write_file(dir_fd: int, name: str, data: bytes, durable: bool = True) -> None:
+    """Atomically (and durably unless told): a reader sees the old file or the whole new one."""
     tmp = f".{name}.tmp"
     fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=dir_fd)
     try:
         posix.write(fd, data)
-        posix.fsync(fd)
+        if durable:
+            posix.fsync(fd)
     finally:
         posix.close(fd)
     posix.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    posix.fsync(dir_fd)
+    if durable:
+        posix.fsync(dir_fd)
 
 
 def _set_window_size(master: int, payload: bytes) -> None:

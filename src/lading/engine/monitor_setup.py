@@ -27,6 +27,7 @@ from lading.engine import monitor_spawn
 from lading.engine.jsonlog import LOG_FILE_MODE, OPEN_FOR_APPEND, remove
 from lading.engine.monitor_process import (
     CONSOLE_SOCKET,
+    CREATE_PID,
     INIT_PID,
     MONITOR_PID,
     OWN_RUNTIME,
@@ -42,7 +43,7 @@ from lading.linux import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import NoReturn
 
 _SUN_PATH_MAX = 107
@@ -101,13 +102,15 @@ class Setup:
         if console is not None:
             argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
         argv.append(s.container_id)
+        kill = monitor_pid if s.kill_in_create else None
         try:
-            runtime = _spawn_runtime(argv, stdio, s.env)
+            runtime = _spawn_runtime(argv, stdio, s.env, self._record_create, kill)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
             posix.close(fd)
         status = self._wait_for(runtime, console)
+        remove(self._path(CREATE_PID))
         if status != 0:
             self._fail(_read_available(err_r))
         try:
@@ -150,15 +153,17 @@ class Setup:
             str(spawner[1] if spawner is not None else 0),
         ]
         try:
-            started = _read_file(f"/proc/{monitor_pid}/stat").rsplit(b")", 1)[1].split()[19]
-            write_file(self.dir_fd, MONITOR_PID, b"%d %s\n" % (monitor_pid, started))
+            write_file(self.dir_fd, MONITOR_PID, b"%d %s\n" % (monitor_pid, _start_time(monitor_pid)))
             remove(self._path(RUNTIME_LOG))
             _hand_over(to_monitor, "\0".join(fields).encode(), fds)
         except OSError:  # the monitor is gone (killed): the container would have nobody
             if spawner is not None and s.spawn_socket is not None:
                 monitor_spawn.unbind(spawner[0], s.spawn_socket, spawner[1])
             self._delete_container()
-            self._fail(b"the monitor died before it took the container")
+            self._fail(b"the monitor died before the container was created")
+
+    def _record_create(self, pid: int) -> None:
+        write_file(self.dir_fd, CREATE_PID, b"%d %s\n" % (pid, _start_time(pid)), durable=False)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -208,7 +213,7 @@ class Setup:
 
     def _fail(self, detail: bytes) -> NoReturn:
         report(self.status_fd, b"fail\n" + detail)
-        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
+        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID, CREATE_PID):
             remove(self._path(name))
         posix._exit(1)
 
@@ -241,16 +246,34 @@ def _hand_over(to_monitor: int, fields: bytes, fds: list[int]) -> None:
         sock.close()
 
 
-def _spawn_runtime(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes]) -> int:
+def _spawn_runtime(
+    argv: list[str],
+    stdio: list[int],
+    env: Mapping[bytes, bytes],
+    record: Callable[[int], None] | None = None,
+    kill: int | None = None,
+) -> int:
     """The runtime's command as a child; lading's own (``lading --root R ...``) is a forked child
     that imports the runtime and does what that command would, without a fresh interpreter (the
-    monitor itself never loads the runtime)."""
+    monitor itself never loads the runtime). ``record`` is given the child's pid (CREATE_PID):
+    by the forked child itself, before it closes what it inherited; ``kill`` is the monitor's pid
+    for the crash point :data:`lading.engine.crash.MONITOR_CREATE`."""
     if argv[0] != OWN_RUNTIME:
-        return spawn(argv, stdio, env)
+        pid = spawn(argv, stdio, env)
+        if record is not None:
+            try:
+                record(pid)
+            except OSError:  # only a help for a clean-up after this monitor is killed
+                pass
+        return pid
     pid = posix.fork()
     if pid == 0:
         code = 1
         try:
+            if record is not None:
+                record(posix.getpid())
+            if kill is not None:
+                posix.kill(kill, signals.SIGKILL)
             for target, fd in enumerate(stdio):
                 posix.dup2(fd, target)
             signals.stop_waking((signals.SIGCHLD,))
@@ -314,6 +337,11 @@ def _cgroup_mounts(mountinfo: bytes) -> list[list[bytes]]:
         found.append(mountinfo[start : end if end >= 0 else len(mountinfo)].split())
         at = end if end >= 0 else len(mountinfo)
     return found
+
+
+def _start_time(pid: int) -> bytes:
+    """Field 22 of /proc/PID/stat: with the pid, it names the process (linux/process.py)."""
+    return _read_file(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[19]
 
 
 def _read_file(path: str) -> bytes:

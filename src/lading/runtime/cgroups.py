@@ -15,8 +15,6 @@ The default is flat, so delete leaves no empty parent behind.
 
 from __future__ import annotations
 
-import os
-
 from lading import log
 from lading.errors import LadingError
 from lading.linux import signals
@@ -40,6 +38,8 @@ DEFAULT_ROOT = "/run/lading"
 
 
 def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
+    import os  # create and exec; the verbs that only read or remove a cgroup go without os
+
     if os.path.abspath(state_root) == DEFAULT_ROOT:
         return f"/lading-{cid}"
     import zlib
@@ -129,6 +129,8 @@ class ContainerCgroup:
         d = self.cg.directory(version, w.controller)
         if d is None:
             raise LadingError(f"cgroup: the {w.controller} controller is not available on this host")
+        import os  # create and update
+
         if w.optional and not os.path.exists(os.path.join(d, w.file)):
             return
         cgroupfs.write(d, w.file, w.value)
@@ -170,9 +172,6 @@ class ContainerCgroup:
 
     # --- processes -------------------------------------------------------------------------------
 
-    def add(self, pid: int) -> None:
-        self.cg.add(pid)
-
     def pids(self) -> list[int]:
         return self.cg.procs()
 
@@ -213,11 +212,7 @@ class ContainerCgroup:
         return None
 
     def destroy(self) -> None:
-        """Kill whatever is left and remove the cgroup from every hierarchy."""
-        if self.cg.procs():
-            self.cg.kill_all(signals.SIGKILL)
-            self.cg.wait_empty()
-        self.cg.remove()
+        self.cg.destroy()
 
 
 def create(
@@ -233,6 +228,8 @@ def create(
     ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
     warning, as runc does, unless a limit was asked for; device rules are then the kernel's
     (a user namespace cannot make device nodes)."""
+    import os
+
     from lading.linux.cgroups import layout
     from lading.runtime import cgroup_resources as res_
 

@@ -16,7 +16,7 @@ from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import cgroups, hooks, launch, pid_file, process_attrs
+from lading.runtime import cgroup_entry, cgroups, hooks, launch, pid_file
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -58,6 +58,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         no_pivot=opts.no_pivot,
         new_keyring=not opts.no_new_keyring,
         preserve_fds=opts.preserve_fds,
+        seccomp_cache=store.seccomp_cache(),
     )
     terminal = plan.process.terminal
     if terminal and console_fd is None and not opts.console_socket:
@@ -83,22 +84,16 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             console_fd = _connect(opts.console_socket)
         if console_fd is not None:
             launch.load_console()
-        stage1 = os.fork()
+        cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
+        # stage 1 enters the cgroup before it does anything of the container's (runc's order)
+        stage1, entry = cgroup_entry.fork(cgroup, plan.launch.attrs)
         if stage1 == 0:
             from lading.runtime.init import Handles, child_main
 
-            child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()]))
+            child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()], entry))
         child.close()
-        log.debug("forked stage-1 (%d)", stage1)
+        log.debug("forked stage-1 (%d), born in its cgroup2 directory: %s", stage1, entry.born_in_v2)
         try:
-            # made and joined while stage 1 starts up, before it does anything of the container's
-            # (runc's order): the first join of a cgroup v1 hierarchy waits milliseconds in the
-            # kernel, which stage 1's own start overlaps; the initial affinity comes first, as
-            # the cgroup's cpuset may allow fewer CPUs
-            process_attrs.apply_initial(plan.launch.attrs, stage1)
-            cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
-            if cgroup is not None:
-                cgroup.add(stage1)  # before it unshares the cgroup namespace and forks the init
             msg = parent.expect("stage1")
             if plan.new_userns:
                 from lading.linux import userns

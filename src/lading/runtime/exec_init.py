@@ -1,8 +1,8 @@
 """The forked side of `exec`: from the runtime's fork to execve of the new process in the container.
 
-*Stage 1* (forked by the runtime) makes itself non-dumpable and closes every inherited handle on
-the host's files (see shield.py), waits until the runtime has put it in the container's cgroup,
-then joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
+*Stage 1* (forked by the runtime) enters the container's cgroup (see cgroup_entry.py), makes
+itself non-dumpable and closes every inherited handle on the host's files (see shield.py), then
+joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
 namespace only applies to children, so stage 1 forks the *process*, reports its PID and exits.
 The process chroots to the container's root (the init's, through /proc/INIT/root) and runs the
 same process pipeline as the init (launch.py), which execs the program through the trampoline
@@ -18,18 +18,20 @@ could be joined. Everything is imported before fork: the container cannot see Py
 
 from __future__ import annotations
 
+import gc
 import os
 
 from lading import log
 from lading.linux import namespaces as ns
 from lading.record import Record
-from lading.runtime import launch, process_attrs, shield
+from lading.runtime import launch, shield
 from lading.runtime.sync import report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from lading.runtime.cgroup_entry import Entry
     from lading.runtime.launch import Launch
     from lading.runtime.sync import Channel
 
@@ -45,23 +47,23 @@ class Job(Record):
     error_fd: int  # the trampoline reports a failed execve here
 
 
-def child_main(job: Job, chan: Channel) -> NoReturn:
+def child_main(job: Job, chan: Channel, cgroup: Entry) -> NoReturn:
     """Entry point of the forked stage 1; never returns."""
+    gc.disable()  # as in runtime/init.py: no collection touches the runtime's pages before the execve
     try:
-        _stage1(job, chan)
+        _stage1(job, chan, cgroup)
     except BaseException as e:
         report(chan, e)
     os._exit(1)
 
 
-def _stage1(job: Job, chan: Channel) -> None:
+def _stage1(job: Job, chan: Channel, cgroup: Entry) -> None:
+    chan.forward_log("exec-stage-1")
+    cgroup.enter()
     keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.launch.keep_fds}
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
-    process_attrs.apply_initial(job.launch.attrs)  # before the cgroup: it may allow fewer CPUs
-    chan.forward_log("exec-stage-1")
-    chan.expect("go")
     _join(job.ns_fds)
     log.debug("joined the container's namespaces: %s", " ".join(job.ns_fds))
     if "user" in job.ns_fds:

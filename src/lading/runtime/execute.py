@@ -4,7 +4,8 @@ The runtime checks the container's status (running or created; paused only with
 ``--ignore-paused``), builds the process (exec_process.py), validates its security settings, and
 opens handles on the init's namespaces and root before forking, re-checking afterwards that the
 init is still the same process so a reused PID cannot redirect the join. The fork (see
-exec_init.py) is put in every hierarchy of the container's cgroup before it joins anything.
+exec_init.py) enters every hierarchy of the container's cgroup before it joins anything
+(runtime/cgroup_entry.py).
 
 In the foreground, lading is a child subreaper (the new process is a grandchild), forwards
 signals to the process, proxies its terminal when it has one and no console socket was given,
@@ -25,7 +26,7 @@ from lading.linux import prctl, signals, trampoline
 from lading.linux import process as proc_
 from lading.linux.userns import setgroups_allowed
 from lading.record import Record
-from lading.runtime import lifecycle, pid_file, process_attrs, security
+from lading.runtime import cgroup_entry, lifecycle, pid_file, process_attrs, security
 from lading.runtime import process as process_
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.exec_init import Job
@@ -69,7 +70,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     else:
         process = from_flags(spec.process, opts.flags)
     _check_terminal(process, opts)
-    sec = security.prepare(process, spec.linux)
+    sec = security.prepare(process, spec.linux, store.seccomp_cache())
 
     init_pid, started = state.pid, state.pid_start_time
     ns_fds = ns.open_other(init_pid)
@@ -140,23 +141,20 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
 
 
 def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, reap: bool) -> int:
-    """Fork stage 1, put it in the cgroup, and return the host PID of the exec'd process.
-    ``errors`` is the read end of ``job.error_fd``; both are closed here."""
+    """Fork stage 1 (which enters the cgroup first) and return the host PID of the exec'd
+    process. ``errors`` is the read end of ``job.error_fd``; both are closed here."""
     parent, child = Channel.pair()
     try:
-        stage1 = os.fork()
+        stage1, entry = cgroup_entry.fork(cgroup, job.launch.attrs)
         if stage1 == 0:
             from lading.runtime.exec_init import child_main
 
             parent.close()
-            child_main(job, child)
+            child_main(job, child, entry)
         child.close()
         os.close(job.error_fd)
         try:
-            log.debug("exec: forked stage-1 (%d)", stage1)
-            if cgroup is not None:
-                cgroup.add(stage1)
-            parent.send("go")
+            log.debug("exec: forked stage-1 (%d), born in its cgroup2 directory: %s", stage1, entry.born_in_v2)
             pid: int = parent.expect("process")["pid"]
             log.debug("exec: the process is %d", pid)
         except BaseException:

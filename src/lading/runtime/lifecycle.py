@@ -8,34 +8,52 @@ they stay cheap to start.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime.cgroups import ContainerCgroup
-from lading.runtime.store import EXEC_FIFO, Store
+from lading.runtime.store import EXEC_FIFO, Store, exists
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lading.linux.cgroups.cgroup import Cgroup
     from lading.runtime.container_state import ContainerState
 
 
 def status(store: Store, cid: str, state: ContainerState) -> str:
+    st = _status_unfrozen(store, cid, state)
+    return "paused" if st == "running" and _frozen(state) else st
+
+
+def _status_unfrozen(store: Store, cid: str, state: ContainerState) -> str:
+    """The status as far as it shows without the cgroup: "running" may still be paused."""
     if not state.pid or not proc.is_alive(state.pid, state.pid_start_time):
         return "stopped"
     if state.creating:
         return "creating"
-    if os.path.exists(os.path.join(store.dir(cid), EXEC_FIFO)):
+    if exists(store.file(cid, EXEC_FIFO)):
         return "created"
-    cgroup = ContainerCgroup.from_record(state.cgroup)
-    if cgroup is not None and cgroup.state() != "thawed":
-        return "paused"
     return "running"
+
+
+def _frozen(state: ContainerState) -> bool:
+    cgroup = _cgroup(state)
+    return cgroup is not None and cgroup.freezer_state() != "thawed"
+
+
+def _cgroup(state: ContainerState) -> Cgroup | None:
+    """The container's cgroup from state.json's record (runtime/cgroups.py writes it), if it has
+    one. The cgroup modules load only for a verb that needs it (not for `state` of a created
+    container, `start`, or `kill` with a signal other than KILL), and only the kernel layer's:
+    these verbs read, signal and remove a cgroup, and need nothing of the container's limits."""
+    from lading.linux.cgroups.cgroup import Cgroup
+
+    return Cgroup.from_dict(state.cgroup) if isinstance(state.cgroup, dict) else None
 
 
 def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[ContainerState, str]:
@@ -43,9 +61,13 @@ def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> t
     ``action`` (runtime.md: an operation in the wrong status has no effect and is an error)."""
     state = store.load(cid)
     st = status(store, cid, state)
+    _check_status(cid, action, st, allowed)
+    return state, st
+
+
+def _check_status(cid: str, action: str, st: str, allowed: tuple[str, ...]) -> None:
     if st not in allowed:
         raise LadingError(f"cannot {action} container {cid}: it is {st}, not {' or '.join(allowed)}")
-    return state, st
 
 
 def public_state(store: Store, cid: str, state: ContainerState) -> dict[str, Any]:
@@ -77,7 +99,7 @@ def list_states(store: Store) -> list[dict[str, Any]]:
     for cid in store.ids():
         try:
             state = get_state(store, cid)
-            state["owner"] = _user_name(os.stat(store.dir(cid)).st_uid)
+            state["owner"] = _user_name(posix.stat(store.dir(cid)).st_uid)
         except (NotFoundError, LadingError, FileNotFoundError):
             continue  # being created or deleted right now
         out.append(state)
@@ -97,17 +119,20 @@ def start(store: Store, cid: str) -> None:
     """Let the created init exec the user program; errors if the container is not `created`."""
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",))
-        fifo = os.path.join(store.dir(cid), EXEC_FIFO)
+        fifo = store.file(cid, EXEC_FIFO)
         log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
         error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
-        os.unlink(fifo)
+        posix.unlink(fifo)
         if error:
             raise LadingError(error)
         log.debug("init %d exec'd the container's process", state.pid)
-        from lading.runtime import hooks  # start and delete only: state, list and kill need none
+        poststart = state.hooks("poststart")
+        if not poststart:
+            return
+        from lading.runtime import hooks  # only when there are some
 
         try:
-            hooks.run("poststart", state.hooks("poststart"), state.hook_state("running"))
+            hooks.run("poststart", poststart, state.hook_state("running"))
         except LadingError:
             # runtime.md lifecycle step 9: an error, the container stopped, and the lifecycle
             # goes on at step 12: the container is destroyed and the poststop hooks run.
@@ -122,7 +147,7 @@ def _stop(state: ContainerState) -> bool:
     pid, started = state.pid, state.pid_start_time
     log.debug("killing init %d", pid)
     proc.send_signal(pid, started, signals.SIGKILL)
-    cgroup = ContainerCgroup.from_record(state.cgroup)
+    cgroup = _cgroup(state)
     if cgroup is not None:
         cgroup.kill_all(signals.SIGKILL)
     return proc.wait_gone(pid, started)
@@ -130,15 +155,17 @@ def _stop(state: ContainerState) -> bool:
 
 def _destroy(store: Store, cid: str, state: ContainerState) -> None:
     """Undo the create of a stopped container, then run the poststop hooks (lifecycle 12-13)."""
-    cgroup = ContainerCgroup.from_record(state.cgroup)
+    cgroup = _cgroup(state)
     if cgroup is not None:
         cgroup.destroy()  # also kills what outlived the init (it had no PID namespace of its own)
         log.debug("removed the cgroup")
     store.remove(cid)
     log.debug("removed the state directory")
-    from lading.runtime import hooks
+    poststop = state.hooks("poststop")
+    if poststop:
+        from lading.runtime import hooks
 
-    hooks.run_poststop(state.hooks("poststop"), state.hook_state("stopped"))
+        hooks.run_poststop(poststop, state.hook_state("stopped"))
 
 
 def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
@@ -152,7 +179,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
         return "container init exited before start"
     import select  # start only
 
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = posix.open(fifo, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -181,13 +208,13 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
 
         return trampoline.describe(data)
     finally:
-        os.close(fd)
-        os.close(pidfd)
+        posix.close(fd)
+        posix.close(pidfd)
 
 
 def _read_some(fd: int) -> bytes:
     try:
-        return os.read(fd, 65536)
+        return posix.read(fd, 65536)
     except BlockingIOError:
         return b""
 
@@ -200,15 +227,24 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     A single kill of a stopped container fails in runc's words, "container not running": the
     containerd shim takes those (and "does not exist") for "already gone", and any other failure
     of a kill for an error that fails the stop of the pod for ever."""
-    state, st = load_for(store, cid, "kill", ("created", "running", "paused", "stopped"))
-    cgroup = ContainerCgroup.from_record(state.cgroup)
-    if all_processes and cgroup is not None:
-        log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
-        cgroup.kill_all(sig)
-        return
+    # The cgroup is read only where it matters (--all, SIGKILL to a paused container): "running"
+    # here may be paused.
+    state = store.load(cid)
+    st = _status_unfrozen(store, cid, state)
+    _check_status(cid, "kill", st, ("created", "running", "paused", "stopped"))
+    if all_processes:
+        cgroup = _cgroup(state)
+        if cgroup is not None:
+            log.debug("kill %s: signal %d to every process in its cgroup", cid, sig)
+            cgroup.kill_all(sig)
+            return
     not_running = f"cannot kill container {cid}: container not running"
     if st == "stopped":
         raise LadingError(not_running)
+    # a frozen process dies only once thawed (v1); other signals wait for resume
+    frozen = _cgroup(state) if sig == signals.SIGKILL and st == "running" else None
+    if frozen is not None and frozen.freezer_state() == "thawed":
+        frozen = None
     log.debug("kill %s: signal %d to init %d", cid, sig, state.pid)
     try:
         sent = proc.send_signal(state.pid, state.pid_start_time, sig)
@@ -216,8 +252,8 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
         raise LadingError(f"unable to signal init: {e.strerror}") from None
     if not sent:
         raise LadingError(not_running)
-    if sig == signals.SIGKILL and st == "paused" and cgroup is not None:
-        cgroup.thaw()  # a frozen process dies only once thawed (v1); other signals wait for resume
+    if frozen is not None:
+        frozen.thaw()
 
 
 def delete(store: Store, cid: str, force: bool = False) -> None:

@@ -3,10 +3,9 @@
 ``linux.memoryPolicy``.
 
 :func:`prepare` (in the runtime, before forking) turns them into numbers, each problem one line
-naming the JSON path. The initial CPU affinity is set on the forked process (by the runtime for
-an init, by itself for an exec) before it joins the container's cgroup (:func:`apply_initial`),
-and the rest in the process
-pipeline before it reports ready (:func:`apply`), so that what the kernel refuses fails
+naming the JSON path. The initial CPU affinity is set by the forked stage 1 on itself before it
+joins the container's cgroup (:func:`apply_initial`, see cgroup_entry.py), and the rest in the
+process pipeline before it reports ready (:func:`apply`), so that what the kernel refuses fails
 ``create``: each survives execve. The final affinity is set there too, as runc 1.2 does.
 """
 
@@ -99,11 +98,11 @@ def prepare(process: Process, linux: Linux | None) -> Attrs:
     return Attrs(scheduling, io, initial, final, persona, policy)
 
 
-def apply_initial(attrs: Attrs, pid: int = 0) -> None:
-    """The initial CPU affinity of a freshly forked process (0: the caller), before it joins the
+def apply_initial(attrs: Attrs) -> None:
+    """The initial CPU affinity of the calling, freshly forked process, before it joins the
     cgroup."""
     if (cpus := attrs.initial_cpus) is not None:
-        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(pid, cpus))
+        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(0, cpus))
 
 
 def apply(attrs: Attrs) -> None:

@@ -8,7 +8,7 @@ state file, and later commands (kill --all, pause, delete) can use it without re
 
 from __future__ import annotations
 
-import os
+import posix  # not os, as in cgroupfs.py
 import time
 
 from lading import log
@@ -53,6 +53,8 @@ class Cgroup:
         """Directories for ``path``: absolute from each hierarchy's root, or relative to this
         process's own cgroup (v1) or to its parent (v2, where the own cgroup holds processes and
         so cannot have controllers enabled for children)."""
+        import os  # create and exec; the verbs that only read or remove a cgroup go without os
+
         v1: dict[str, str] = {}
         for controller, h in layout.v1.items():
             if controller.startswith("name="):
@@ -85,19 +87,28 @@ class Cgroup:
     def sub(self, paths: dict[str, str]) -> Cgroup:
         """A cgroup below this one: ``paths`` maps a v1 controller to a path under its directory,
         or "" to one path under every directory (the only form on cgroup v2). Nothing is made:
-        the sub-cgroups must exist. A path that leads out of this cgroup is refused."""
+        the sub-cgroups must exist (checked here, before anything joins them). A path that leads
+        out of this cgroup is refused."""
         if "" in paths:
-            return Cgroup(
+            found = Cgroup(
                 {c: _below(d, paths[""]) for c, d in self.v1.items()},
                 _below(self.v2, paths[""]) if self.v2 else None,
                 self.v2_mount,
                 self.v2_controllers,
             )
-        for controller in paths:
-            if controller not in self.v1:
-                raise LadingError(f"unknown controller {controller}")
-        v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
-        return Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+        else:
+            for controller in paths:
+                if controller not in self.v1:
+                    raise LadingError(f"unknown controller {controller}")
+            v1 = {c: _below(d, paths[c]) if c in paths else d for c, d in self.v1.items()}
+            found = Cgroup(v1, self.v2, self.v2_mount, self.v2_controllers)
+        for d in found.directories():
+            procs = f"{d}/cgroup.procs"
+            try:
+                posix.stat(procs)
+            except OSError as e:
+                raise LadingError(f"cgroup: {procs}: {e.strerror}") from None
+        return found
 
     def directories(self) -> list[str]:
         dirs = list(dict.fromkeys(self.v1.values()))
@@ -128,6 +139,8 @@ class Cgroup:
                     raise
 
     def _create_v2(self, leaf: str, mount: str) -> None:
+        import os
+
         rel = os.path.relpath(leaf, mount)
         parent = mount
         for part in rel.split(os.sep)[:-1] if rel != "." else []:
@@ -157,6 +170,34 @@ class Cgroup:
         """Move ``pid`` into this cgroup in every hierarchy."""
         for d in self.directories():
             cgroupfs.add_process(d, pid)
+
+    def fork(self) -> tuple[int, bool]:
+        """``os.fork()``, with the child born in this cgroup's cgroup2 directory where there is
+        one and the kernel allows it (linux/clone.py): (the pid as os.fork returns it, whether the
+        child was born there). Either way the child then joins the rest itself (:meth:`join`)."""
+        import os  # create and exec
+
+        if self.v2 is None:
+            return os.fork(), False
+        from lading.linux import clone
+
+        try:
+            fd = os.open(self.v2, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LadingError(f"cgroup: cannot open {self.v2}: {e.strerror}") from None
+        try:
+            return clone.fork_into_cgroup(fd)
+        finally:
+            os.close(fd)
+
+    def join(self, v2: bool = True) -> None:
+        """Move the calling process, which must have a single thread (a freshly forked child), into
+        this cgroup: every v1 hierarchy by moving its thread (cgroupfs.add_calling_thread), and
+        cgroup2, unless ``v2`` is false (it was born there), through cgroup.procs."""
+        for d in dict.fromkeys(self.v1.values()):
+            cgroupfs.add_calling_thread(d)
+        if v2 and self.v2:
+            cgroupfs.add_process(self.v2, 0)
 
     def procs(self) -> list[int]:
         """Every process in the cgroup and its sub-cgroups."""
@@ -188,6 +229,13 @@ class Cgroup:
                 errors.append(str(e))
         if errors:
             raise LadingError("; ".join(errors))
+
+    def destroy(self) -> None:
+        """Kill whatever is left and remove the cgroup from every hierarchy."""
+        if self.procs():
+            self.kill_all(signals.SIGKILL)
+            self.wait_empty()
+        self.remove()
 
     # --- freezer ---------------------------------------------------------------------------------
 
@@ -271,6 +319,8 @@ class Cgroup:
 
 def _below(directory: str, path: str) -> str:
     """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    import os  # exec --cgroup only
+
     joined = os.path.normpath(directory + "/" + path)
     if joined != directory and not joined.startswith(directory + "/"):
         raise LadingError(f"{path} is not a sub cgroup path")

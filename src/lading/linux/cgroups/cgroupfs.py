@@ -8,28 +8,33 @@ user's configuration talking.
 from __future__ import annotations
 
 import errno
-import os
+import posix  # not os (runtime/store.py says why): state, list and delete read and remove cgroups
 import time
 
 from lading.errors import LadingError
 
 
+def _join(directory: str, name: str) -> str:
+    """os.path.join(directory, name) for a file name."""
+    return directory + name if directory.endswith("/") else f"{directory}/{name}"
+
+
 def write(directory: str, name: str, value: str) -> None:
-    path = os.path.join(directory, name)
+    path = _join(directory, name)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     except OSError as e:
         raise LadingError(f"cgroup: cannot open {path}: {e.strerror}") from None
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     except OSError as e:
         raise LadingError(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def read(directory: str, name: str) -> str:
-    path = os.path.join(directory, name)
+    path = _join(directory, name)
     try:
         with open(path) as f:
             return f.read()
@@ -40,14 +45,14 @@ def read(directory: str, name: str) -> str:
 def read_optional(directory: str, name: str) -> str | None:
     """The file's text, or None when the file does not exist (a controller or kernel feature is absent)."""
     try:
-        with open(os.path.join(directory, name)) as f:
+        with open(_join(directory, name)) as f:
             return f.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENODEV):
             return None
-        raise LadingError(f"cgroup: cannot read {os.path.join(directory, name)}: {e.strerror}") from None
+        raise LadingError(f"cgroup: cannot read {_join(directory, name)}: {e.strerror}") from None
 
 
 def parse_uint(text: str) -> int:
@@ -76,6 +81,8 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
     before a process can join (v1 cpuset.cpus and cpuset.mems): each empty one on the way down,
     in a cgroup made now or one someone made and left empty, gets its parent's value.
     """
+    import os  # create only
+
     created: list[str] = []
     for _ in range(_MAKE_ATTEMPTS):
         try:
@@ -102,6 +109,8 @@ _MAKE_ATTEMPTS = 5
 def _make_missing(directory: str, created: list[str]) -> None:
     """mkdir of directory and its missing parents, top first, appending each made to created; a
     parent removed between the check and the mkdir below it raises FileNotFoundError."""
+    import os  # create only
+
     missing: list[str] = []
     d = directory
     while not os.path.isdir(d):
@@ -123,7 +132,17 @@ def _make_missing(directory: str, created: list[str]) -> None:
 
 
 def add_process(directory: str, pid: int) -> None:
+    """Move process ``pid`` (0: the caller) with all its threads into the cgroup. The kernel takes
+    its global lock on every thread group for this, which waits for an RCU grace period: 8-20 ms
+    on cgroup2 and, for the first such write in a while, on v1 (Linux 6.18)."""
     write(directory, "cgroup.procs", str(pid))
+
+
+def add_calling_thread(directory: str) -> None:
+    """Move the calling thread into a cgroup v1 directory ("0" in ``tasks``): the whole process
+    when it has no other thread. A thread that moves itself spares the kernel that global lock:
+    0.06 ms where the same process writing "0" to ``cgroup.procs`` waits 8-9 ms (Linux 6.18)."""
+    write(directory, "tasks", "0")
 
 
 def procs(directory: str, recursive: bool = True) -> list[int]:
@@ -138,7 +157,7 @@ def procs(directory: str, recursive: bool = True) -> list[int]:
         found.extend(int(p) for p in text.split())
         if recursive:
             try:
-                dirs.extend(e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
+                dirs.extend(e.path for e in posix.scandir(d) if e.is_dir(follow_symlinks=False))
             except OSError:
                 pass
     return found
@@ -161,12 +180,20 @@ def remove(directory: str, timeout: float = 5.0) -> None:
 
 def _remove_tree(directory: str) -> None:
     try:
-        entries = [e.path for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        posix.rmdir(directory)  # the usual cgroup, with no sub-cgroups: no listing
+        return
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY:  # what the kernel says of a cgroup with sub-cgroups (or tasks)
+            raise
+    try:
+        entries = [e.path for e in posix.scandir(directory) if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return
     for sub in entries:
         _remove_tree(sub)
     try:
-        os.rmdir(directory)
+        posix.rmdir(directory)
     except FileNotFoundError:
         pass

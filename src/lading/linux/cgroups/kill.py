@@ -7,14 +7,18 @@ cgroup first: a frozen process cannot fork, and a SIGKILL sent to it takes effec
 
 from __future__ import annotations
 
-import os
+import posix  # not os (runtime/store.py says why): delete kills what is left
 
 from lading.errors import LadingError
 from lading.linux.cgroups import cgroupfs
 
 
 def has_cgroup_kill(directory: str) -> bool:
-    return os.path.exists(os.path.join(directory, "cgroup.kill"))
+    try:
+        posix.stat(f"{directory}/cgroup.kill")
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def kill_v2(directory: str) -> None:
@@ -27,7 +31,7 @@ def signal_each(directory: str, sig: int) -> list[int]:
     sent: list[int] = []
     for pid in cgroupfs.procs(directory):
         try:
-            os.kill(pid, sig)
+            posix.kill(pid, sig)
         except ProcessLookupError:
             continue
         except OSError as e:

@@ -1,0 +1,76 @@
+"""fork() whose child is born in a cgroup2 directory: clone3 with CLONE_INTO_CGROUP.
+
+Why: moving a process into a cgroup by writing its pid to ``cgroup.procs`` makes the kernel take
+its global cgroup_threadgroup_rwsem for writing, and taking it waits for an RCU grace period:
+10-20 ms on a busy host, for every such write to cgroup2 and the first one to a v1 hierarchy. A
+child cloned into the cgroup (Linux 5.7) never moves: the clone costs under a millisecond.
+
+:func:`fork_into_cgroup` does what ``os.fork()`` does around glibc's fork(), with clone3 in its
+place: ``PyOS_BeforeFork`` (the interpreter's at-fork hooks, its import lock), the system call
+with the GIL held, ``PyOS_AfterFork_Child`` or ``PyOS_AfterFork_Parent``. Where the kernel
+refuses (no clone3 before Linux 5.3 or under a seccomp filter that answers ENOSYS, no
+CLONE_INTO_CGROUP before 5.7, a directory that is not on cgroup2, a cgroup that may not take
+processes, missing permission), it is ``os.fork()``, and the caller moves the child.
+
+What glibc's fork() does besides the system call, and why it is not missed here:
+
+- it takes and resets its internal locks (malloc's arenas, stdio's list, the loader's lock) so
+  that no other thread holds one in the child: :func:`fork_into_cgroup` clones only a
+  single-threaded process (it is ``os.fork()`` otherwise), where no lock is held by anyone but
+  the caller, which holds none during a system call;
+- it runs the handlers registered with pthread_atfork: CPython's at-fork work is in the PyOS_*
+  calls above, and none of the libraries lading loads (libpython, libffi, libseccomp, the C
+  modules) registers one;
+- it re-registers the robust-mutex list (the kernel drops it on clone), which only robust
+  mutexes use, and nothing here does;
+- it has the kernel store the child's thread id in glibc's ``struct pthread`` (CLONE_CHILD_SETTID
+  at the address of a private field, which no interface exposes): here the child's copy keeps its
+  parent's id. glibc reads it where a pthread call names a thread (pthread_kill of another thread,
+  pthread_setaffinity_np, pthread_setschedparam, pthread_getattr_np) and as the owner of
+  recursive, error-checking, robust and priority-inheritance mutexes; raise() and abort() ask the
+  kernel (gettid), and a fork() in the child has the kernel store the grandchild's own id. So
+  the child must do nothing of the first kind: lading's forked stage-1 processes set their
+  affinity and credentials, join namespaces and cgroups through system calls on themselves
+  (pid 0), fork and exit; their children, forked by glibc, are whole again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+from lading.linux.libc import SYS_CLONE3
+
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17  # the child's exit signal, as fork() has it
+
+# struct clone_args up to ``cgroup`` (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid,
+# exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup
+_CLONE_ARGS = struct.Struct("=11Q")
+
+# The process's own symbols (libc's syscall(), the interpreter's PyOS_* calls), called with the
+# GIL held as os.fork() holds it: no other Python thread can take it during the clone.
+_self = ctypes.PyDLL(None, use_errno=True)
+_self.syscall.restype = ctypes.c_long
+for _name in ("PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent"):
+    getattr(_self, _name).restype = None
+
+
+def fork_into_cgroup(cgroup_fd: int) -> tuple[int, bool]:
+    """``os.fork()``, with the child born in the cgroup2 directory open at ``cgroup_fd`` when
+    the kernel allows it: (the pid as os.fork returns it, whether the child was born there). When
+    it was not, the child starts in this process's cgroups, as with os.fork()."""
+    if len(os.listdir("/proc/self/task")) > 1:  # another thread may hold one of glibc's locks
+        return os.fork(), False
+    args = _CLONE_ARGS.pack(CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+    buf = ctypes.create_string_buffer(args, len(args))
+    _self.PyOS_BeforeFork()
+    pid = _self.syscall(ctypes.c_long(SYS_CLONE3), buf, ctypes.c_size_t(len(args)))
+    if pid == 0:
+        _self.PyOS_AfterFork_Child()
+        return 0, True
+    _self.PyOS_AfterFork_Parent()
+    if pid > 0:
+        return pid, True
+    return os.fork(), False
