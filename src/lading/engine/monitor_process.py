@@ -173,10 +173,13 @@ class Monitor:
         self.clients: dict[int, Client] = {}
         self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
         self.init_pid = 0
+        # What the setup child handed over (see take_over), made into objects when first needed:
+        # an idle monitor then never makes them (each object it makes or uses costs it a page).
+        self.handover: list[bytes] = []
+        self.listen_fd = self.log_fd = self.oom_fd = self.spawn_fd = -1
         self.listener: _socket.socket | None = None
         self.spawner: monitor_spawn.Server | None = None
         self.log: JsonLog | None = None
-        self.oom: OomCounter | None = None
 
     def take_over(self, setup: _socket.socket) -> None:
         """Wait for the setup child's handover (see monitor_setup._hand_over), reaping meanwhile
@@ -194,18 +197,12 @@ class Monitor:
         setup.close()
         if not body:
             posix._exit(1)
-        roles, init_pid, oom_start, log_path, log_max_size, log_max_files, spawn_path, spawn_inode = body.split(b"\0")
-        fds = dict(zip(roles.decode(), monitor_spawn.received_fds(ancillary), strict=True))
-        self.init_pid = int(init_pid)
+        self.handover = body.split(b"\0")
+        fds = dict(zip(self.handover[0].decode(), monitor_spawn.received_fds(ancillary), strict=True))
+        self.init_pid = int(self.handover[1])
         self.watched = {self.init_pid: self.watched.get(self.init_pid)}
-        self.dir_fd = fds["d"]
-        self.listener = _socket.socket(fileno=fds["a"])
-        size = int(log_max_size)
-        self.log = JsonLog(log_path.decode(), size if size >= 0 else None, int(log_max_files), fds["l"])
-        if "c" in fds:
-            self.oom = OomCounter(fds["c"], int(oom_start))
-        if "s" in fds:
-            self.spawner = monitor_spawn.Server(_socket.socket(fileno=fds["s"]), spawn_path.decode(), int(spawn_inode))
+        self.dir_fd, self.listen_fd, self.log_fd = fds["d"], fds["a"], fds["l"]
+        self.oom_fd, self.spawn_fd = fds.get("c", -1), fds.get("s", -1)
         if "o" in fds:
             self.outputs = {fds["o"]: "stdout", fds["e"]: "stderr"}
             self.stdin_fd = fds.get("i")
@@ -213,6 +210,19 @@ class Monitor:
             self.master = fds["t"] if "t" in fds else fds["T"]
             self.outputs = {self.master: "stdout"}
             self.stdin_fd = self.master if "T" in fds else None
+
+    def json_log(self) -> JsonLog:
+        if self.log is None:
+            path, max_size, max_files = self.handover[3:6]
+            size = int(max_size)
+            self.log = JsonLog(path.decode(), size if size >= 0 else None, int(max_files), self.log_fd)
+        return self.log
+
+    def spawn_server(self) -> monitor_spawn.Server:
+        if self.spawner is None:
+            path, inode = self.handover[6:8]
+            self.spawner = monitor_spawn.Server(_socket.socket(fileno=self.spawn_fd), path.decode(), int(inode))
+        return self.spawner
 
     def settings(self) -> Settings:
         """The request's settings: a forked monitor decodes them only when it needs them (at the
@@ -227,11 +237,10 @@ class Monitor:
 
     def serve(self) -> None:
         """Copy output, input and resizes until the container's init has exited."""
-        assert self.listener is not None
         while self.watched.get(self.init_pid) is None:
-            wanted: dict[int, int] = {self.wake: select.POLLIN, self.listener.fileno(): select.POLLIN}
-            if self.spawner is not None:
-                wanted[self.spawner.fileno()] = select.POLLIN
+            wanted: dict[int, int] = {self.wake: select.POLLIN, self.listen_fd: select.POLLIN}
+            if self.spawn_fd >= 0:
+                wanted[self.spawn_fd] = select.POLLIN
             if all(c.queued < _CLIENT_BACKLOG for c in self.clients.values()):
                 for fd in self.outputs:
                     wanted[fd] = select.POLLIN
@@ -246,10 +255,10 @@ class Monitor:
             for fd, events in poller.poll():
                 if fd == self.wake:
                     reap(self.wake, self.watched, False)
-                elif fd == self.listener.fileno():
+                elif fd == self.listen_fd:
                     self._accept_client()
-                elif self.spawner is not None and fd == self.spawner.fileno():
-                    self._fork_monitor(self.spawner)
+                elif fd == self.spawn_fd:
+                    self._fork_monitor(self.spawn_server())
                 elif fd in self.clients:
                     self._client_event(self.clients[fd], events)
                 else:
@@ -280,7 +289,7 @@ class Monitor:
 
     def _read_output(self, fd: int) -> bool:
         """Log and pass on one read of output fd; False once it has ended (or has nothing now)."""
-        assert self.log is not None
+        log = self.json_log()
         stream = self.outputs[fd]
         try:
             data = posix.read(fd, _CHUNK)
@@ -290,11 +299,11 @@ class Monitor:
             data = b""
         if not data:
             del self.outputs[fd]
-            self.log.end(stream)
+            log.end(stream)
             if fd != self.master:
                 posix.close(fd)
             return False
-        self.log.feed(stream, data)
+        log.feed(stream, data)
         kind, letter = (proto.STDOUT, proto.HELLO_STDOUT) if stream == "stdout" else (proto.STDERR, proto.HELLO_STDERR)
         for c in self.clients.values():
             if letter in c.wants:
@@ -320,7 +329,8 @@ class Monitor:
             self.close_stdin = False
 
     def _accept_client(self) -> None:
-        assert self.listener is not None
+        if self.listener is None:
+            self.listener = _socket.socket(fileno=self.listen_fd)
         try:
             fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # _socket's accept
         except BlockingIOError:
@@ -384,18 +394,18 @@ class Monitor:
 
     def finish(self) -> NoReturn:
         """Drain, record the exit, tell the clients, run the exit command, exit."""
-        assert self.log is not None
+        log = self.json_log()
         for fd in list(self.outputs):
             while self._read_output(fd):
                 pass
             if fd in self.outputs:  # still open elsewhere (a process outside the container's pid ns)
-                self.log.end(self.outputs.pop(fd))
-        self.log.close()
+                log.end(self.outputs.pop(fd))
+        log.close()
         status = self.watched[self.init_pid]
         assert status is not None
         code = posix.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code
-        oom = self.oom is not None and self.oom.grew()
+        oom = self.oom_fd >= 0 and OomCounter(self.oom_fd, int(self.handover[2])).grew()
         body = b'{"ExitCode":%d,"FinishedAt":"%s","OOMKilled":%s}\n' % (
             code,
             timestamp(time.time_ns()).encode(),
@@ -405,8 +415,8 @@ class Monitor:
         self._goodbye(b"%d" % code)
         settings = self.settings()
         remove(f"{settings.exec_dir}/{proto.SOCKET_NAME}")
-        if self.spawner is not None:
-            self.spawner.close()
+        if self.spawn_fd >= 0:
+            self.spawn_server().close()
         if settings.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
             try:
