@@ -3,17 +3,19 @@
 ``monitor.launch`` starts it as ``python -I -S -c ...`` in its own session, already a child
 subreaper (``PR_SET_CHILD_SUBREAPER`` survives exec, so this process needs no ctypes). It:
 
-1. makes the container's stdio: pipes for stdout and stderr (and stdin with ``-i``; else
-   /dev/null), or for a terminal a console socket on which the runtime sends the pty master;
-2. runs ``<runtime> --log runtime.log --log-format json create --bundle B --pid-file init.pid
-   [--console-socket S] ID`` with those pipes as its stdio, so the container's init inherits them,
-   and is re-parented here when the runtime exits (we are its subreaper);
-3. binds the attach socket, writes ``monitor.pid`` and reports ``ok INIT_PID`` (or ``fail`` and the
-   runtime's stderr, then removes what it made) on fd 3 to the launcher, and closes it;
-4. serves until the init exits: output goes to the json-file log first (see jsonlog), then to
+1. reports ``pid N`` on fd 3 to the launcher and forks a setup child (monitor_setup), which makes
+   the container's stdio (pipes for stdout and stderr, and stdin with ``-i``; else /dev/null;
+   or for a terminal a console socket on which the runtime sends the pty master), runs
+   ``<runtime> --log runtime.log --log-format json create --bundle B --pid-file init.pid
+   [--console-socket S] ID`` with them as its stdio, so the container's init inherits them,
+   opens the log, binds the attach socket, writes ``monitor.pid`` and hands this process the
+   fds (or reports ``fail`` and the runtime's stderr, removes what it made and exits); the init
+   is re-parented here, not to the setup child, when the runtime exits (we are the subreaper);
+2. reports ``ok INIT_PID`` once it holds the fds, and closes fd 3;
+3. serves until the init exits: output goes to the json-file log first (see jsonlog), then to
    every attached client; stdin comes from one client; resizes go to the pty; every child,
    including orphans re-parented here, is reaped;
-5. drains the output still in the pipes (or pty), writes the exit record, tells attached
+4. drains the output still in the pipes (or pty), writes the exit record, tells attached
    clients the exit code, runs the exit command in a new session, and exits.
 
 With a spawn socket (see monitor_spawn) it also serves requests for new monitors there, forking
@@ -34,8 +36,10 @@ at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading m
 ``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
 ``enum`` and friends: about a megabyte); it reads files with ``posix.read``, not ``open()``.
 No threads; one poll loop; ``posix._exit`` at the end. A monitor forked from another keeps
-private the pages either writes after the fork, so the forked path (``_forked``) imports nothing
-and touches as few objects as it can.
+private the pages either writes after the fork (CPython 3.11 writes a page for every object it
+uses), so the forked path (``_forked``) imports nothing, the setup child does the work done once
+per container (and its pages die with it), and the objects made from the handed-over fds (the
+log writer, the attach listener, the spawn server, the oom counter) are made when first needed.
 """
 
 from __future__ import annotations

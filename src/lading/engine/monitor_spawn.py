@@ -19,12 +19,13 @@ session, a child subreaper, with the requester's environment and nothing else op
 
 Every page that the child or the serving monitor writes after the fork (a reference count, a freed
 block, an allocator's free list) is copied, and is then what the child costs (bench/monitor.py).
-So the server does the least between accept and fork (the peer's uid, the raw request), the child
-decodes the request into fresh memory, the environment is handed to the spawned commands rather
-than written into ``posix.environ``, fds are dropped with ``close_range`` rather than by listing
-/proc, and ``prctl`` is called through ``_ctypes`` alone (``ctypes`` would add ``os``, ``struct``
-and more to every monitor that serves), loaded once a monitor serves (a monitor without a spawn
-socket never loads it).
+So the server does the least between accept and fork (the peer's uid, the raw request, whether it
+comes from the same code), only the child's short-lived setup child (monitor_setup) decodes the
+request (the monitor itself only at its end, for the exit command), the environment is handed to
+the spawned commands rather than written into ``posix.environ``, fds are dropped with
+``close_range`` rather than by listing /proc, and ``prctl`` is called through ``_ctypes`` alone
+(``ctypes`` would add ``os``, ``struct`` and more to every monitor that serves), loaded once a
+monitor serves (a monitor without a spawn socket never loads it).
 """
 
 from __future__ import annotations
