@@ -64,7 +64,6 @@ CONTAINER = CLI | {
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
 # Its cgroup: the freezer of a running container (paused or not), delete's removal.
 CGROUP = {
-    "lading.runtime.cgroups",
     "lading.linux.cgroups",
     "lading.linux.cgroups.cgroup",
     "lading.linux.cgroups.cgroupfs",
@@ -74,7 +73,13 @@ CGROUP = {
 # kills what is left in the cgroup, and runs poststop hooks when there are some.
 LOCK = {"fcntl"}
 DELETE = CGROUP | LOCK | {"select", "lading.linux.cgroups.kill"}
-CGROUP_VERBS = CONTAINER | OS | CGROUP | LOCK | {"select", "lading.cli.cgroups", "lading.runtime.control"}
+CGROUP_VERBS = (
+    CONTAINER
+    | OS
+    | CGROUP
+    | LOCK
+    | {"select", "lading.cli.cgroups", "lading.runtime.control", "lading.runtime.cgroups"}
+)
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
 # the C halves of socket (the init's channel) and struct, ctypes (libc); termios and pty only for

@@ -221,11 +221,7 @@ class ContainerCgroup:
         return None
 
     def destroy(self) -> None:
-        """Kill whatever is left and remove the cgroup from every hierarchy."""
-        if self.cg.procs():
-            self.cg.kill_all(signals.SIGKILL)
-            self.cg.wait_empty()
-        self.cg.remove()
+        self.cg.destroy()
 
 
 def create(

@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from lading.runtime.cgroups import ContainerCgroup
+    from lading.linux.cgroups.cgroup import Cgroup
     from lading.runtime.container_state import ContainerState
 
 
@@ -43,15 +43,17 @@ def _status_unfrozen(store: Store, cid: str, state: ContainerState) -> str:
 
 def _frozen(state: ContainerState) -> bool:
     cgroup = _cgroup(state)
-    return cgroup is not None and cgroup.state() != "thawed"
+    return cgroup is not None and cgroup.freezer_state() != "thawed"
 
 
-def _cgroup(state: ContainerState) -> ContainerCgroup | None:
-    """The container's cgroup, if it has one; the cgroup modules load only for a verb that needs
-    it (not for `state` of a created container, `start`, or `kill` with a signal other than KILL)."""
-    from lading.runtime.cgroups import ContainerCgroup
+def _cgroup(state: ContainerState) -> Cgroup | None:
+    """The container's cgroup from state.json's record (runtime/cgroups.py writes it), if it has
+    one. The cgroup modules load only for a verb that needs it (not for `state` of a created
+    container, `start`, or `kill` with a signal other than KILL), and only the kernel layer's:
+    these verbs read, signal and remove a cgroup, and need nothing of the container's limits."""
+    from lading.linux.cgroups.cgroup import Cgroup
 
-    return ContainerCgroup.from_record(state.cgroup)
+    return Cgroup.from_dict(state.cgroup) if isinstance(state.cgroup, dict) else None
 
 
 def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[ContainerState, str]:
@@ -241,7 +243,7 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
         raise LadingError(not_running)
     # a frozen process dies only once thawed (v1); other signals wait for resume
     frozen = _cgroup(state) if sig == signals.SIGKILL and st == "running" else None
-    if frozen is not None and frozen.state() == "thawed":
+    if frozen is not None and frozen.freezer_state() == "thawed":
         frozen = None
     log.debug("kill %s: signal %d to init %d", cid, sig, state.pid)
     try:

@@ -230,6 +230,13 @@ class Cgroup:
         if errors:
             raise LadingError("; ".join(errors))
 
+    def destroy(self) -> None:
+        """Kill whatever is left and remove the cgroup from every hierarchy."""
+        if self.procs():
+            self.kill_all(signals.SIGKILL)
+            self.wait_empty()
+        self.remove()
+
     # --- freezer ---------------------------------------------------------------------------------
 
     def freezer_state(self) -> freezer.State:
