@@ -81,6 +81,14 @@ def pid_alive(pid: int, start_time: str | None = None) -> bool:
     return start_time is None or fields[19] == start_time
 
 
+def runtime_entries(root: Path) -> list[Path]:
+    """What a runtime's state root holds but its cache of compiled seccomp filters (kept on
+    purpose, and bounded: runtime/seccomp_cache.py): the containers' state dirs."""
+    from lading.runtime.seccomp_cache import DIRECTORY
+
+    return [p for p in root.iterdir() if p.name != DIRECTORY] if root.exists() else []
+
+
 def mounts_under(prefix: Path) -> list[str]:
     out = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
@@ -147,8 +155,7 @@ class Lading:
     def leftovers(self) -> list[str]:
         """Everything the tests' containers left behind: live processes, state dirs, mounts."""
         found = [f"process {pid} of {cid}" for cid, (pid, st) in self.pids.items() if pid_alive(pid, st)]
-        if self.root.exists():
-            found += [f"state dir {p}" for p in self.root.iterdir()]
+        found += [f"state dir {p}" for p in runtime_entries(self.root)]
         found += [f"mount {m}" for m in mounts_under(self.tmp)]
         found += [f"cgroup {d}" for cid in self.pids for d in self.cgroup_dirs(cid)]
         return found
@@ -164,10 +171,9 @@ class Lading:
 
     def cleanup(self) -> None:
         """Force-delete whatever a failing test left, so one failure does not leak into others."""
-        if self.root.exists():
-            for p in self.root.iterdir():
-                if p.is_dir():
-                    self("delete", "--force", p.name, check=False)
+        for p in runtime_entries(self.root):
+            if p.is_dir():
+                self("delete", "--force", p.name, check=False)
 
 
 class Runc(Lading):

@@ -82,10 +82,11 @@ CGROUP_VERBS = (
 )
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel) and struct, ctypes (libc); termios and pty only for
-# a process with a terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools,
-# collections, contextlib, signal, socket or zlib (the cgroup's name under a --root of its own
-# hashes the root without it).
+# the C halves of socket (the init's channel) and struct, ctypes (libc), SHA-256 without OpenSSL
+# (_sha256, lading.digest: the key of the seccomp cache); termios and pty only for a process with
+# a terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
+# contextlib, signal, socket or zlib (the cgroup's name under a --root of its own hashes the root
+# without it).
 STARTS = (
     CONTAINER
     | OS
@@ -106,6 +107,8 @@ STARTS = (
         "types",
         "struct",
         "_struct",
+        "lading.digest",
+        "_sha256",
     }
 )
 

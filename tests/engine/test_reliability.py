@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from tests.engine.conftest import BUSYBOX
 from tests.engine.support import Engine
-from tests.support import mounts_under, pid_alive
+from tests.support import mounts_under, pid_alive, runtime_entries
 
 CRASH = "LADING_ENGINE_CRASH_AT"
 
@@ -45,6 +44,52 @@ def test_a_start_killed_half_way_shows_exited_and_rm_f_cleans(engine: Engine, st
     engine("start", "half")  # and it can be started again
     assert engine.inspect("half")["State"]["Running"] is True
     engine("rm", "-f", "half")
+
+
+def test_a_monitor_killed_while_its_create_runs_leaves_nothing_behind(engine: Engine) -> None:
+    """The monitor dies (kill -9) as its create child starts, before the runtime has registered
+    the container: the start's clean-up waits for that create to end, then deletes what it made."""
+    engine("create", "--name", "orphan", BUSYBOX, "sleep", "600")
+    p = engine("start", "orphan", check=False, env={CRASH: "monitor-create"})
+    assert p.returncode == 1
+    assert p.stderr == "Error: the monitor died before the container was created\n"
+    doc = engine.inspect("orphan")
+    assert doc["State"]["Status"] == "exited" and doc["State"]["Running"] is False
+    assert engine.settled_processes() == []  # no init, no create child, no monitor
+    assert engine.cgroups() == []
+    assert _runtime_states(engine) == []
+    assert not mounts_under(engine.storage)
+    engine("start", "orphan")  # and it starts again
+    assert engine.inspect("orphan")["State"]["Running"] is True
+    engine("rm", "-f", "orphan")
+
+
+def test_a_crash_point_is_not_inherited_by_the_exit_command(engine: Engine) -> None:
+    """A crash point kills the command the test runs, and no process that command started: its
+    monitor's exit command restarts the container (--restart always) through the same start
+    steps, and goes through them."""
+    engine("create", "--name", "again", "--restart", "always", BUSYBOX, "sleep", "600")
+    p = engine("start", "again", check=False, env={CRASH: "start-created"})
+    assert p.returncode == -signal.SIGKILL
+    (cid,) = engine.ids()
+    engine("ps", "-a")  # settles the killed start: the monitor's container is deleted, it exits
+    # ...and its exit command restarts the container; wait until it has ended
+    while engine.record(cid)["RestartCount"] < 1 or _exit_commands(engine):
+        pass
+    state = engine.record(cid)["State"]
+    assert state["Running"] is True and "Starting" not in state  # the restart was not killed
+    assert pid_alive(state["MonitorPid"]) and pid_alive(state["Pid"])
+    engine("rm", "-f", "again")
+
+
+def _exit_commands(engine: Engine) -> list[str]:
+    """The running `container cleanup` commands (a monitor's command line names its own too)."""
+    return [p for p in engine.processes() if " cleanup " in p and "monitor_process" not in p]
+
+
+def _runtime_states(engine: Engine) -> list[str]:
+    """The containers the runtimes' state roots hold."""
+    return [str(p) for root in (engine.run_root / "runtimes").glob("*") for p in runtime_entries(root)]
 
 
 def _monitor_of(engine: Engine, cid: str) -> tuple[int, str] | None:
@@ -150,4 +195,4 @@ def test_after_rm_of_everything_nothing_is_left(engine: Engine) -> None:
     engine("rm", "-f", "x1", "x2", "x3", "x4")
     assert engine.leftovers() == []
     assert engine.layer_dirs() == engine.image_layer_dirs()
-    assert not any(Path(engine.run_root / "runtimes").glob("*/*"))
+    assert _runtime_states(engine) == []

@@ -38,6 +38,7 @@ from tests.clients import docker as docker_client
 from tests.clients.image import IMAGE_NAME
 from tests.clients.podman import Podman
 from tests.engine.support import Engine
+from tests.security.support import installed_filters
 from tests.support import static_program
 
 PROBE = "/probe"
@@ -383,6 +384,31 @@ def test_bad_security_options(both: Both, case: str) -> None:
     else:  # docker's words, which podman took too
         assert ours.stderr == theirs.stderr
     assert both.engine("ps", "-a", "-q").stdout == ""
+
+
+def test_containers_after_the_first_get_the_same_filter_from_the_cache(both: Both) -> None:
+    """The first container's create compiles the default profile, the next take the program from
+    the runtime's cache: the kernel holds, for each, exactly what libseccomp compiles for the
+    bundle's linux.seccomp, and /proc shows the filter as for podman's container."""
+    pids = []
+    for name in ("first", "second", "third"):
+        both.engine("run", "-d", "--name", name, IMAGE_NAME, "sleep", "600")
+        pids.append(both.engine.inspect(name)["State"]["Pid"])
+    assert len(list((both.engine.run_root / "runtimes" / "lading" / "seccomp:cache").iterdir())) == 1
+    cid = both.engine.inspect("first")["Id"]
+    config = json.loads((both.engine.run_root / "containers" / cid / "bundle" / "config.json").read_text())
+    profile = decode(json.dumps(config["linux"]["seccomp"]).encode(), LinuxSeccomp, "config.json")
+    assert [installed_filters(pid) for pid in pids] == [[prepare(profile).program]] * 3
+    both.podman.run("-d", "--name", "theirs", IMAGE_NAME, "sleep", "600")
+    theirs = int(both.podman("inspect", "--format", "{{.State.Pid}}", "theirs").stdout)
+    assert {_seccomp_status(pid) for pid in [*pids, theirs]} == {"Seccomp:\t2\nSeccomp_filters:\t1"}
+    both.podman("rm", "-f", "theirs")
+    both.engine("rm", "-f", "first", "second", "third")
+
+
+def _seccomp_status(pid: int) -> str:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return "\n".join(line for line in lines if line.startswith("Seccomp"))
 
 
 @pytest.mark.parametrize(

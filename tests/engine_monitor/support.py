@@ -19,7 +19,7 @@ from typing import Any
 from lading.engine import attach_protocol as proto
 from lading.engine.monitor import ExitRecord, Launched, MonitorConfig, launch, wait_exit
 from tests.clients.runtimes import RUNC
-from tests.support import lading_argv, mounts_under, pid_alive
+from tests.support import lading_argv, mounts_under, pid_alive, runtime_entries
 
 RUNTIMES = ["lading", "runc"]
 
@@ -188,8 +188,7 @@ class MonitoredContainer:
 
     def leftovers(self) -> list[str]:
         found = [f"process {describe_process(pid)}" for pid in processes_naming(str(self.tmp))]
-        if self.root.exists():
-            found += [f"runtime state {p}" for p in self.root.iterdir()]
+        found += [f"runtime state {p}" for p in runtime_entries(self.root)]
         found += [f"mount {m}" for m in mounts_under(self.tmp)]
         name = self.cgroup.lstrip("/") + "*"  # (and other containers' of the test: name-2)
         cgroups = [*Path("/sys/fs/cgroup").glob(name), *Path("/sys/fs/cgroup").glob(f"*/{name}")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lading.engine import crash, own_runtime
 from lading.engine.monitor import launch, read_exit
 from lading.errors import LadingError
 from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming
@@ -63,6 +64,27 @@ def test_create_failure_is_the_runtimes_error_and_leaves_nothing(ctr: MonitoredC
     assert not ctr.log_path.exists()
     assert processes_naming(str(ctr.exec_dir)) == []  # no monitor
     assert not ctr.root.exists() or os.listdir(ctr.root) == []
+
+
+@pytest.mark.parametrize("ctr", ["lading"], indirect=True)
+def test_a_monitor_killed_while_its_create_runs_leaves_nothing(
+    ctr: MonitoredContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of the monitor as its create child (lading's own runtime) starts, before the
+    runtime has registered the container: launch waits for that create to be over before it
+    deletes, so neither the create nor what it made outlives the failure."""
+    monkeypatch.setenv(crash.VARIABLE, crash.MONITOR_CREATE)
+    crash.take()
+    try:
+        cfg = ctr.config(["sleep", "600"]).replace(runtime_argv=own_runtime.argv(str(ctr.root)))
+        with pytest.raises(LadingError, match=r"^the monitor died before the container was created$"):
+            launch(cfg)
+    finally:
+        crash.take()  # the variable is gone: no step for the tests after this one
+    assert processes_naming(str(ctr.tmp)) == []  # no create child, no container init
+    assert not ctr.root.exists() or os.listdir(ctr.root) == []
+    assert os.listdir(ctr.exec_dir) == []
+    assert ctr.leftovers() == []
 
 
 def test_a_bad_runtime_is_a_clear_error(ctr: MonitoredContainer) -> None:

@@ -10,13 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Bundle
-from tests.support import Lading
+from tests.support import Lading, runtime_entries
 
 
 @pytest.fixture(autouse=True)
 def _own_cgroup_and_cleanup(lading: Lading, bundle: Bundle) -> Iterator[None]:
     bundle.config["linux"]["cgroupsPath"] = f"/lading-exec-test-{uuid.uuid4().hex[:12]}"
     yield
-    if lading.root.exists():
-        for p in lading.root.iterdir():
-            lading("delete", "--force", p.name, check=False)
+    for p in runtime_entries(lading.root):
+        lading("delete", "--force", p.name, check=False)

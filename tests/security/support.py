@@ -128,3 +128,48 @@ def status_caps(text: str) -> dict[str, int]:
         if key.startswith("Cap"):
             out[key] = int(value.strip(), 16)
     return out
+
+
+_PTRACE_DETACH = 17
+_PTRACE_SEIZE = 0x4206
+_PTRACE_INTERRUPT = 0x4207
+_PTRACE_SECCOMP_GET_FILTER = 0x420C
+_WALL = 0x40000000
+
+
+def installed_filters(pid: int) -> list[bytes]:
+    """The seccomp programs installed on a process as the kernel holds them, newest first
+    (PTRACE_SECCOMP_GET_FILTER: the process is seized, stopped for the reading, then let go)."""
+    import ctypes
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ptrace = libc.ptrace
+    ptrace.restype = ctypes.c_long
+    ptrace.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+    def call(request: int, addr: int | None = None, data: Any = None) -> int:
+        rc = int(ptrace(request, pid, addr, data))
+        if rc < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"ptrace({request:#x}, {pid}): {os.strerror(err)}")
+        return rc
+
+    call(_PTRACE_SEIZE)
+    try:
+        call(_PTRACE_INTERRUPT)
+        os.waitpid(pid, _WALL)
+        programs = []
+        for index in range(64):
+            try:
+                count = call(_PTRACE_SECCOMP_GET_FILTER, index)
+            except OSError as e:
+                if e.errno == errno.ENOENT or (e.errno == errno.EINVAL and not index):  # no more, none
+                    break
+                raise
+            buf = ctypes.create_string_buffer(count * 8)
+            call(_PTRACE_SECCOMP_GET_FILTER, index, buf)
+            programs.append(buf.raw)
+        return programs
+    finally:
+        ptrace(_PTRACE_DETACH, pid, None, None)

@@ -141,15 +141,21 @@ def test_a_default_profile_in_a_container(lading: Lading, bundle: Bundle) -> Non
     assert p.returncode != 0 and "permission denied" in p.stderr
 
 
-def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+def notify_on_mkdir(bundle: Bundle, tmp_path: Path, **seccomp: str) -> Agent:
+    """An agent the container's mkdir calls go to (a writable root, so that they can succeed)."""
     agent = Agent(tmp_path / "agent.sock")
     bundle.config["root"]["readonly"] = False
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": agent.path,
-        "listenerMetadata": "tenant=7",
+        **seccomp,
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
     }
+    return agent
+
+
+def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+    agent = notify_on_mkdir(bundle, tmp_path, listenerMetadata="tenant=7")
     bundle.write(args=["sh", "-c", "mkdir /tmp/a; echo $?; mkdir /tmp/b; echo $?; ls /tmp"])
     argv = [*lading_argv(), "--root", str(lading.root), "run", "--bundle", str(bundle), "sc-notify"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lading_env())
@@ -179,13 +185,7 @@ def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle
 
 
 def test_an_exec_gives_the_agent_the_container_state(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
-    agent = Agent(tmp_path / "agent.sock")
-    bundle.config["root"]["readonly"] = False
-    bundle.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": agent.path,
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
-    }
+    agent = notify_on_mkdir(bundle, tmp_path)
     bundle.write(args=["sleep", "1000"])
     argv = [*lading_argv(), "--root", str(lading.root)]
     exec_ = None

@@ -199,8 +199,10 @@ def _verb_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def run(verb: str, args: argparse.Namespace) -> int:
     from lading.cli.main import guarded
+    from lading.engine import crash
     from lading.engine.roots import Roots
 
+    crash.take()  # a test's crash point is this command's only (engine/crash.py)
     command = args.container_command
 
     def call() -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+from lading.engine import crash
 from lading.engine import roots as roots_
 from lading.engine.containers import Container
 from lading.engine.roots import Roots
@@ -171,15 +172,6 @@ def _records(
     return config, host
 
 
-def crash_point(step: str) -> None:
-    """Die here if the reliability tests ask for it (LADING_ENGINE_CRASH_AT=step): a kill -9 of the
-    command at a chosen step, without timing."""
-    if os.environ.get("LADING_ENGINE_CRASH_AT") == step:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
     if o.network not in ("none", "host"):
         raise LadingError(f"--network {o.network}: only none and host are supported for now")
@@ -197,14 +189,14 @@ def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
             else:
                 name = store_.generate_name(cid)
             config["Name"] = f"/{name}"
-            crash_point("create-name")
+            crash.point("create-name")
             for shared in (True, False):  # exclusive only to unpack a missing image layer
                 with layers.locked(shared):
                     top = layers.add_image(roots.storage, image, unpack=not shared)
                     if top is not None:
                         layers.add_container(cid, mount_id, top)
                         break
-            crash_point("create-layers")
+            crash.point("create-layers")
             c = Container(cid, cdir, config, host)
             store_.save(c, host=True)
             return c

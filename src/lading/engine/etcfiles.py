@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lading.digest import sha256_hex
 from lading.engine.containers import atomic_write
-from lading.engine.digest import sha256_hex
 
 _HOSTS = (
     "127.0.0.1\tlocalhost\n"

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from lading.engine.digest import sha256_hex
+from lading.digest import sha256_hex
 from lading.engine.image_record import MANIFEST_TYPES, ImageRecord, blob
 from lading.errors import LadingError
 from lading.linux.mount import MNT_DETACH, mount, umount

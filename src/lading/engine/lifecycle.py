@@ -17,9 +17,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from lading.engine import bundle, etcfiles, own_runtime
+from lading.engine import bundle, crash, etcfiles, own_runtime
 from lading.engine.containers import ConflictError, Container
-from lading.engine.create import crash_point, now
+from lading.engine.create import now
 from lading.engine.layers import image_chains
 from lading.engine.roots import Roots, boot_id
 from lading.errors import LadingError
@@ -69,9 +69,10 @@ def settle(roots: Roots, c: Container) -> bool:
     same_boot = st.get("BootID") == boot_id()
     record = None
     if same_boot:
-        from lading.engine.monitor import read_exit, wait_exit
+        from lading.engine.monitor import read_exit, wait_create_gone, wait_exit
 
         if st.get("Starting"):  # a start was killed: its container never ran
+            wait_create_gone(roots.run_dir(c.id) / "exec")  # its monitor may have been killed too
             _runtime(roots, c, "delete", "--force", c.id, check=False)
             # Its monitor, found by exec/monitor.pid: the start may have died before recording it.
             wait_exit(roots.run_dir(c.id) / "exec", 30)
@@ -154,7 +155,7 @@ def start(
     c.config["HasBeenStartedBefore"] = True
     c.config["HasBeenManuallyStopped"] = False
     roots.containers.save(c, durable=False)  # from here on, a killed start is settled like a dead monitor
-    crash_point("start-recorded")
+    crash.point("start-recorded")
     try:
         merged = roots.layers.mount(c.config["MountID"])
         import json
@@ -188,12 +189,12 @@ def start(
     except BaseException as e:
         _failed(roots, c, str(e))
         raise
-    crash_point("start-launched")  # the monitor runs, its pid not yet recorded
+    crash.point("start-launched")  # the monitor runs, its pid not yet recorded
     st.update(
         Pid=launched.init_pid, MonitorPid=launched.monitor_pid, MonitorStart=process.start_time(launched.monitor_pid)
     )
     roots.containers.save(c, durable=False)
-    crash_point("start-created")
+    crash.point("start-created")
     try:
         if on_created is not None:
             on_created()

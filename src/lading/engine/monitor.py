@@ -25,9 +25,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lading.engine import crash
 from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
     CONSOLE_SOCKET,
+    CREATE_PID,
     EXIT_FILE,
     HELD_FD,
     INIT_PID,
@@ -87,6 +89,7 @@ def launch(cfg: MonitorConfig) -> Launched:
         list(cfg.exit_command),
         holds_fd=cfg.hold_fd is not None,
         spawn_socket=str(cfg.spawn_socket.absolute()) if cfg.spawn_socket is not None else None,
+        kill_in_create=crash.armed(crash.MONITOR_CREATE),
     )
     if cfg.spawn_socket is not None:
         report = _fork_from_live(cfg, args)
@@ -221,6 +224,7 @@ def _delete(cfg: MonitorConfig) -> None:
 
     from lading.engine import own_runtime
 
+    wait_create_gone(cfg.exec_dir)
     root = own_runtime.root_of(cfg.runtime_argv)
     try:
         if root is not None:
@@ -235,8 +239,26 @@ def _delete(cfg: MonitorConfig) -> None:
             )
     except (OSError, LadingError):
         pass
-    for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID):
+    for name in (INIT_PID, CONSOLE_SOCKET, SOCKET_NAME, MONITOR_PID, CREATE_PID):
         (cfg.exec_dir / name).unlink(missing_ok=True)
+
+
+def wait_create_gone(exec_dir: Path, timeout: float = 30) -> None:
+    """Before a clean-up deletes the container of a monitor that was killed: wait until the
+    runtime's create that monitor ran (exec_dir/create.pid) is over, so that what it makes is
+    there to be deleted rather than made after the delete; SIGKILLed if it takes longer than
+    timeout (a create stuck in a hook)."""
+    from lading.linux import process
+
+    try:
+        pid, started = (exec_dir / CREATE_PID).read_text().split()
+    except (OSError, ValueError):
+        return
+    if not process.wait_gone(int(pid), started, timeout):
+        import signal
+
+        process.send_signal(int(pid), started, signal.SIGKILL)
+        process.wait_gone(int(pid), started, timeout)
 
 
 def monitor_pid(exec_dir: Path) -> int | None:

@@ -55,7 +55,7 @@ from lading.linux import signals
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import NoReturn
 
 # The monitor's files in exec_dir.
@@ -64,6 +64,10 @@ INIT_PID = "init.pid"
 EXIT_FILE = "exit"
 CONSOLE_SOCKET = "console.sock"
 RUNTIME_LOG = "runtime.log"
+# "PID START_TIME" of the runtime's create while it runs, written before the launcher's pipe and
+# hold_fd can close: whoever cleans up after a killed monitor waits for that process first, or
+# its create would finish after the clean-up's delete (monitor.wait_create_gone).
+CREATE_PID = "create.pid"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
 OWN_RUNTIME = "lading"  # runtime argv ``lading --root R``: this lading, in a forked child (own_runtime)
@@ -90,9 +94,12 @@ def command_line(
     exit_command: list[str],
     holds_fd: bool = False,
     spawn_socket: str | None = None,
+    kill_in_create: bool = False,
 ) -> list[str]:
-    """The monitor's arguments, in the order :class:`Settings` reads them."""
-    flags = ("t" if terminal else "") + ("i" if stdin else "") + ("h" if holds_fd else "") or "-"
+    """The monitor's arguments, in the order :class:`Settings` reads them. ``kill_in_create``:
+    the create child SIGKILLs the monitor as it starts (a crash point, engine/crash.py)."""
+    flags = "".join(f for f, on in (("t", terminal), ("i", stdin), ("h", holds_fd), ("k", kill_in_create)) if on)
+    flags = flags or "-"
     size = str(log_max_size) if log_max_size is not None else "-"
     return [
         container_id,
@@ -118,6 +125,7 @@ class Settings:
         self.terminal = "t" in argv[6]
         self.stdin = "i" in argv[6]
         self.holds_fd = "h" in argv[6]
+        self.kill_in_create = "k" in argv[6]
         self.spawn_socket = None if argv[7] == "-" else argv[7]
         n = int(argv[8])
         self.runtime_argv = argv[9 : 9 + n]
@@ -198,12 +206,13 @@ class Monitor:
             argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
         argv.append(s.container_id)
         try:
-            runtime = _spawn_runtime(argv, stdio, s.env)
+            runtime = _spawn_runtime(argv, stdio, s.env, self._record_create, s.kill_in_create)
         except OSError as e:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
             posix.close(fd)
         status = self._wait_for(runtime, console)
+        remove(self._path(CREATE_PID))
         if status != 0:
             self._fail(_read_available(err_r))
         try:
@@ -231,13 +240,15 @@ class Monitor:
         self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
         if s.spawn_socket is not None:
             self.spawner = monitor_spawn.Server.listen(s.spawn_socket)
-        started = _read_file("/proc/self/stat").rsplit(b")", 1)[1].split()[19]
-        self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), started))
+        self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), _start_time(posix.getpid())))
         remove(self._path(RUNTIME_LOG))
         self._report(b"ok %d\n" % self.init_pid)
         posix.close(self.status_fd)
         if self.held_fd is not None:
             posix.close(self.held_fd)
+
+    def _record_create(self, pid: int) -> None:
+        self._write_file(CREATE_PID, b"%d %s\n" % (pid, _start_time(pid)), durable=False)
 
     def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
         """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
@@ -295,7 +306,7 @@ class Monitor:
 
     def _fail(self, detail: bytes) -> NoReturn:
         self._report(b"fail\n" + detail)
-        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID):
+        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID, CREATE_PID):
             remove(self._path(name))
         posix._exit(1)
 
@@ -537,19 +548,21 @@ class Monitor:
         sock.listen(16)
         return sock
 
-    def _write_file(self, name: str, data: bytes) -> None:
-        """Atomically and durably: a reader sees the old file or the whole new one."""
+    def _write_file(self, name: str, data: bytes, durable: bool = True) -> None:
+        """Atomically (and durably unless told): a reader sees the old file or the whole new one."""
         tmp = f".{name}.tmp"
         fd = posix.open(
             tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=self.dir_fd
         )
         try:
             posix.write(fd, data)
-            posix.fsync(fd)
+            if durable:
+                posix.fsync(fd)
         finally:
             posix.close(fd)
         posix.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        posix.fsync(self.dir_fd)
+        if durable:
+            posix.fsync(self.dir_fd)
 
 
 class OomCounter:
@@ -607,16 +620,34 @@ def _spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_se
     )
 
 
-def _spawn_runtime(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes]) -> int:
+def _spawn_runtime(
+    argv: list[str],
+    stdio: list[int],
+    env: Mapping[bytes, bytes],
+    record: Callable[[int], None] | None = None,
+    kill_parent: bool = False,
+) -> int:
     """The runtime's command as a child; lading's own (``lading --root R ...``) is a forked child
     that imports the runtime and does what that command would, without a fresh interpreter (the
-    monitor itself never loads the runtime)."""
+    monitor itself never loads the runtime). ``record`` is given the child's pid (CREATE_PID):
+    by the forked child itself, before it closes what it inherited; ``kill_parent`` is the
+    crash point :data:`lading.engine.crash.MONITOR_CREATE`."""
     if argv[0] != OWN_RUNTIME:
-        return _spawn(argv, stdio, env)
+        pid = _spawn(argv, stdio, env)
+        if record is not None:
+            try:
+                record(pid)
+            except OSError:  # only a help for a clean-up after this monitor is killed
+                pass
+        return pid
     pid = posix.fork()
     if pid == 0:
         code = 1
         try:
+            if record is not None:
+                record(posix.getpid())
+            if kill_parent:
+                posix.kill(posix.getppid(), signals.SIGKILL)
             for target, fd in enumerate(stdio):
                 posix.dup2(fd, target)
             signals.stop_waking((signals.SIGCHLD,))
@@ -641,6 +672,11 @@ def _take_environment(env: Mapping[bytes, bytes]) -> None:
         posix.putenv(key, value)
     posix.environ.clear()
     posix.environ.update(env)
+
+
+def _start_time(pid: int) -> bytes:
+    """Field 22 of /proc/PID/stat: with the pid, it names the process (linux/process.py)."""
+    return _read_file(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[19]
 
 
 def _read_file(path: str) -> bytes:

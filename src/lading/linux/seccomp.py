@@ -153,6 +153,16 @@ def version() -> tuple[int, int, int]:
     return (v.major, v.minor, v.micro)
 
 
+def library_file() -> str:
+    """The path libseccomp was loaded from (this process's maps), or "" if it cannot be told."""
+    _lib()
+    with open("/proc/self/maps", "rb") as f:
+        for line in f:
+            if b"/libseccomp.so" in line:
+                return line[line.index(b"/") :].rstrip(b"\n").decode()
+    return ""
+
+
 def resolve_syscall(name: str) -> int | None:
     """The native number of a system call, a negative pseudo-number for one that exists only on
     other architectures (libseccomp maps it per architecture), or None if no architecture has it."""

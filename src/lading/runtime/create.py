@@ -58,6 +58,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         no_pivot=opts.no_pivot,
         new_keyring=not opts.no_new_keyring,
         preserve_fds=opts.preserve_fds,
+        seccomp_cache=store.seccomp_cache(),
     )
     terminal = plan.process.terminal
     if terminal and console_fd is None and not opts.console_socket:

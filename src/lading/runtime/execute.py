@@ -70,7 +70,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     else:
         process = from_flags(spec.process, opts.flags)
     _check_terminal(process, opts)
-    sec = security.prepare(process, spec.linux)
+    sec = security.prepare(process, spec.linux, store.seccomp_cache())
 
     init_pid, started = state.pid, state.pid_start_time
     ns_fds = ns.open_other(init_pid)

@@ -59,6 +59,7 @@ class Plan:
         no_pivot: bool = False,
         new_keyring: bool = True,
         preserve_fds: int = 0,
+        seccomp_cache: str | None = None,
     ) -> None:
         from lading.runtime import process_attrs, security
 
@@ -104,7 +105,7 @@ class Plan:
         listen_fds = process.listen_fds_passed()
         self.launch = Launch(
             process=spec.process,
-            security=security.prepare(spec.process, spec.linux),
+            security=security.prepare(spec.process, spec.linux, seccomp_cache),
             keep_fds=process.kept_fds(listen_fds, preserve_fds),
             # socket activation passed on: the fds are 3.., the program is PID 1
             extra_env={"LISTEN_FDS": str(listen_fds), "LISTEN_PID": "1"} if listen_fds else {},

@@ -183,12 +183,34 @@ def _check_available(action: int, name: str, where: str) -> None:
         raise LadingError(f"{where}: {name} is not supported by this kernel")
 
 
-def prepare(seccomp: LinuxSeccomp) -> Filter:
-    """Validate and compile ``linux.seccomp``; raises LadingError naming the JSON path."""
+def prepare(seccomp: LinuxSeccomp, cache: str | None = None) -> Filter:
+    """Validate and compile ``linux.seccomp``; raises LadingError naming the JSON path. With a
+    cache directory, a filter compiled there before from the same input is taken instead
+    (runtime/seccomp_cache.py): the same program, without the compile."""
     try:
         sc.version()
     except OSError as e:  # libseccomp is not installed
         raise LadingError(f"{_WHERE}: {e.strerror}") from e
+    digest = None
+    found = None
+    if cache is not None:
+        from lading.runtime import seccomp_cache
+
+        digest = seccomp_cache.key(seccomp)
+        found = seccomp_cache.load(cache, digest)
+    if found is not None:
+        flags, program = found
+        log.debug("seccomp: the filter compiled before, from %s/%s", cache, digest)
+    else:
+        flags, program = _compile(seccomp)
+        if cache is not None and digest is not None:
+            seccomp_cache.store(cache, digest, flags, program)
+    listener = (seccomp.listener_path or "") if flags & sc.FILTER_FLAG_NEW_LISTENER else ""
+    return Filter(program, flags, listener, seccomp.listener_metadata or "")
+
+
+def _compile(seccomp: LinuxSeccomp) -> tuple[int, bytes]:
+    """The filter flags and the BPF program of a profile, checked against libseccomp and the kernel."""
     where = f"{_WHERE}.defaultAction"
     default = _action(seccomp.default_action, seccomp.default_errno_ret, f"{_WHERE}.defaultErrnoRet")
     if seccomp.default_action == "SCMP_ACT_NOTIFY":
@@ -244,8 +266,7 @@ def prepare(seccomp: LinuxSeccomp) -> Filter:
     elif flags & sc.FILTER_FLAG_WAIT_KILLABLE_RECV:
         log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no rule uses SCMP_ACT_NOTIFY")
         flags &= ~sc.FILTER_FLAG_WAIT_KILLABLE_RECV
-    listener = (seccomp.listener_path or "") if notifies else ""
-    return Filter(program, flags, listener, seccomp.listener_metadata or "")
+    return flags, program
 
 
 def load(f: Filter) -> int | None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class Security:
     """What was validated and prepared in the runtime before fork, applied in the init."""
 
-    def __init__(self, proc: Process, linux: Linux | None) -> None:
+    def __init__(self, proc: Process, linux: Linux | None, seccomp_cache: str | None = None) -> None:
         self.rlimits = rlimits.prepare(proc)
         self.caps = capabilities.prepare(proc)
         self.lsm = lsm.prepare(proc, linux)
@@ -50,7 +50,7 @@ class Security:
             # that _load_seccomp finds it after pivot_root
             from lading.runtime import seccomp
 
-            self.seccomp = seccomp.prepare(linux.seccomp)
+            self.seccomp = seccomp.prepare(linux.seccomp, seccomp_cache)
             self.listener_fd = seccomp.open_listener(self.seccomp)
         self.no_new_privs = proc.no_new_privileges
 
@@ -86,5 +86,6 @@ class Security:
             os.close(notify_fd)
 
 
-def prepare(proc: Process, linux: Linux | None = None) -> Security:
-    return Security(proc, linux)
+def prepare(proc: Process, linux: Linux | None = None, seccomp_cache: str | None = None) -> Security:
+    """``seccomp_cache``: the directory of compiled filters (Store.seccomp_cache), if any."""
+    return Security(proc, linux, seccomp_cache)

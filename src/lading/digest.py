@@ -1,8 +1,9 @@
 """SHA-256 in hex, for chain IDs and the resolv.conf hash, without loading OpenSSL.
 
 hashlib takes its SHA-256 from OpenSSL, whose loading costs every engine command a few
-milliseconds of CPU (a `run` computes two digests); CPython 3.11 has its own implementation as
-the ``_sha256`` module, which is what this uses when it is there.
+milliseconds of CPU (a `run` computes two digests, a runtime `create` one for its seccomp cache);
+CPython 3.11 has its own implementation as the ``_sha256`` module, which is what this uses when
+it is there.
 """
 
 from __future__ import annotations
