@@ -213,6 +213,7 @@ class Finder:
         if is_package:
             spec.submodule_search_locations = [source.rpartition("/")[0]]
         spec.has_location = True  # __file__ is the source, as with a normal import
+        spec.cached = self.path  # __cached__: where the code came from (not a .pyc's name to work out)
         return spec
 
     def create_module(self, spec: "_frozen_importlib.ModuleSpec") -> None:

@@ -28,10 +28,15 @@ _RESET_SIGNALS = (
 def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state is [0]), or None if gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+        fd = posix.open(f"/proc/{pid}/stat", posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        raw = posix.read(fd, 4096)  # all of it (a few hundred bytes), without a buffered file's calls
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
     return raw[raw.rindex(b")") + 2 :].decode().split()
 
 

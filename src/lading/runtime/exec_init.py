@@ -18,6 +18,7 @@ could be joined. Everything is imported before fork: the container cannot see Py
 
 from __future__ import annotations
 
+import gc
 import os
 
 from lading import log
@@ -48,6 +49,7 @@ class Job(Record):
 
 def child_main(job: Job, chan: Channel, cgroup: Entry) -> NoReturn:
     """Entry point of the forked stage 1; never returns."""
+    gc.disable()  # as in runtime/init.py: no collection touches the runtime's pages before the execve
     try:
         _stage1(job, chan, cgroup)
     except BaseException as e:

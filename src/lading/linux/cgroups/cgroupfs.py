@@ -180,6 +180,14 @@ def remove(directory: str, timeout: float = 5.0) -> None:
 
 def _remove_tree(directory: str) -> None:
     try:
+        posix.rmdir(directory)  # the usual cgroup, with no sub-cgroups: no listing
+        return
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY:  # what the kernel says of a cgroup with sub-cgroups (or tasks)
+            raise
+    try:
         entries = [e.path for e in posix.scandir(directory) if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return
