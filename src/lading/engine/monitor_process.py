@@ -59,7 +59,7 @@ from lading.linux import signals
 # Not `from typing import ...`: typing would add to every monitor's size.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import NoReturn
 
 # The monitor's files in exec_dir.
@@ -74,7 +74,9 @@ RUNTIME_LOG = "runtime.log"
 CREATE_PID = "create.pid"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
-OWN_RUNTIME = "lading"  # runtime argv ``lading --root R``: this lading, in a forked child (own_runtime)
+# A runtime ``lading --root R`` or an exit command ``lading ...``: this lading, run in a child the
+# monitor (or its setup child) forks (own_runtime, exit_command) instead of a fresh interpreter.
+OWN_PROGRAM = "lading"
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
@@ -423,8 +425,12 @@ class Monitor:
             self.spawn_server().close()
         if settings.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
+            command = settings.exit_command
             try:
-                spawn(settings.exit_command, [null, null, null], settings.env, new_session=True)
+                if command[0] == OWN_PROGRAM:
+                    fork_lading([null, null, null], settings.env, _exit_command(command[1:]), new_session=True)
+                else:
+                    spawn(command, [null, null, null], settings.env, new_session=True)
             except OSError:
                 pass
         posix._exit(0)
@@ -476,6 +482,58 @@ def spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_ses
     return posix.posix_spawnp(
         argv[0], argv, env, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
+
+
+def fork_lading(
+    stdio: list[int],
+    env: Mapping[bytes, bytes],
+    work: Callable[[], int],
+    first: Callable[[], None] | None = None,
+    new_session: bool = False,
+) -> int:
+    """A child that does ``work`` (this lading's code, imported there: never in the monitor,
+    whose size stays as it is) as a command of its own would: with only stdio open, the given
+    environment, and ``work``'s return as its exit status. ``first`` runs before the child
+    closes what it inherited."""
+    pid = posix.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if first is not None:
+                first()
+            if new_session:
+                posix.setsid()
+            for target, fd in enumerate(stdio):
+                posix.dup2(fd, target)
+            signals.stop_waking((signals.SIGCHLD,))
+            monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
+            _take_environment(env)
+            code = work()
+        finally:
+            posix._exit(code)
+    return pid
+
+
+def _exit_command(args: list[str]) -> Callable[[], int]:
+    def run() -> int:
+        from lading.engine import exit_command
+
+        return exit_command.main(args)
+
+    return run
+
+
+def _take_environment(env: Mapping[bytes, bytes]) -> None:
+    """Make env this process's environment, for Python (``os.environ``, made from
+    ``posix.environ`` when ``os`` is imported) and for C (what a command it execs inherits)."""
+    if env is posix.environ:
+        return
+    for key in [k for k in posix.environ if k not in env]:
+        posix.unsetenv(key)
+    for key, value in env.items():
+        posix.putenv(key, value)
+    posix.environ.clear()
+    posix.environ.update(env)
 
 
 def reap(wake: int, watched: dict[int, int | None], every: bool) -> None:

@@ -30,10 +30,11 @@ from lading.engine.monitor_process import (
     CREATE_PID,
     INIT_PID,
     MONITOR_PID,
-    OWN_RUNTIME,
+    OWN_PROGRAM,
     RUNTIME_LOG,
     OomCounter,
     Settings,
+    fork_lading,
     reap,
     report,
     spawn,
@@ -258,7 +259,7 @@ def _spawn_runtime(
     monitor itself never loads the runtime). ``record`` is given the child's pid (CREATE_PID):
     by the forked child itself, before it closes what it inherited; ``kill`` is the monitor's pid
     for the crash point :data:`lading.engine.crash.MONITOR_CREATE`."""
-    if argv[0] != OWN_RUNTIME:
+    if argv[0] != OWN_PROGRAM:
         pid = spawn(argv, stdio, env)
         if record is not None:
             try:
@@ -266,38 +267,19 @@ def _spawn_runtime(
             except OSError:  # only a help for a clean-up after this monitor is killed
                 pass
         return pid
-    pid = posix.fork()
-    if pid == 0:
-        code = 1
-        try:
-            if record is not None:
-                record(posix.getpid())
-            if kill is not None:
-                posix.kill(kill, signals.SIGKILL)
-            for target, fd in enumerate(stdio):
-                posix.dup2(fd, target)
-            signals.stop_waking((signals.SIGCHLD,))
-            monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
-            _take_environment(env)
-            from lading.engine import own_runtime
 
-            code = own_runtime.main(argv[2], argv[3:])
-        finally:
-            posix._exit(code)
-    return pid
+    def first() -> None:
+        if record is not None:
+            record(posix.getpid())
+        if kill is not None:
+            posix.kill(kill, signals.SIGKILL)
 
+    def create() -> int:
+        from lading.engine import own_runtime
 
-def _take_environment(env: Mapping[bytes, bytes]) -> None:
-    """Make env this process's environment, for Python (``os.environ``, made from
-    ``posix.environ`` when ``os`` is imported) and for C (what a command it execs inherits)."""
-    if env is posix.environ:
-        return
-    for key in [k for k in posix.environ if k not in env]:
-        posix.unsetenv(key)
-    for key, value in env.items():
-        posix.putenv(key, value)
-    posix.environ.clear()
-    posix.environ.update(env)
+        return own_runtime.main(argv[2], argv[3:])
+
+    return fork_lading(stdio, env, create, first=first)
 
 
 def _open_oom_counter(pid: int) -> OomCounter | None:
