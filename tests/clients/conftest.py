@@ -19,6 +19,7 @@ from tests.clients.containerd import NAMESPACE, Containerd
 from tests.clients.image import build_oci_archive
 from tests.clients.podman import Podman, loaded_podman
 from tests.clients.runtimes import Runtime, lading_has_runtime, lading_has_verb, make_runtime
+from tests.support import runtime_entries
 
 RUNTIMES = [
     pytest.param(
@@ -105,4 +106,4 @@ def containerd(containerd_session: Containerd, runtime: Runtime) -> Iterator[Con
     containerd_session.remove_containers()
     assert containerd_session.ctr("containers", "list", "--quiet").stdout == ""
     state = runtime.root / NAMESPACE  # the shim runs the runtime with --root <runc-root>/<namespace>
-    assert not state.exists() or list(state.iterdir()) == [], "the runtime kept state for deleted containers"
+    assert runtime_entries(state) == [], "the runtime kept state for deleted containers"

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import SRC
+from tests.support import SRC, runtime_entries
 
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
@@ -57,9 +57,7 @@ class Runtime:
 
     def containers(self) -> list[str]:
         """Container state dirs left in the root (each runtime keeps one dir per container)."""
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        return sorted(p.name for p in runtime_entries(self.root) if p.is_dir())
 
 
 def write_wrapper(path: Path, argv: list[str], root: Path, calls: Path, env: dict[str, str]) -> Path:

@@ -10,7 +10,6 @@ in the pods' cgroups, a cgroup, or a mount (rootfs, shm, network namespace).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,7 @@ from tests.clients.cgroups import hierarchies, processes_under
 from tests.cri.api import PROTO, compile_api
 from tests.cri.client import Cri
 from tests.cri.daemon import HANDLERS, K8S_NAMESPACE, CriDaemon
-from tests.support import mounts_under
+from tests.support import mounts_under, runtime_entries
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +65,8 @@ def cri(cri_daemon: CriDaemon, cri_api: tuple[ModuleType, ModuleType], handler: 
         client.close()
     called = " ".join(" ".join(call) for call in runtime.logged_calls())
     assert all(pod.id in called for pod in pods), f"a pod did not run under the {handler} handler"
-    state = runtime.root / K8S_NAMESPACE
-    assert not state.exists() or not os.listdir(state), f"{handler} kept state: {os.listdir(state)}"
+    kept = [p.name for p in runtime_entries(runtime.root / K8S_NAMESPACE)]
+    assert not kept, f"{handler} kept state: {kept}"
     assert not processes_under(cri_daemon.cgroup_parent), "processes left in the pods' cgroups"
     assert not mounts_under(cri_daemon.containerd.dir), "mounts left (rootfs, shm or network namespace)"
     assert not remove_pod_cgroups(cri_daemon.cgroup_parent), "container cgroups left in a pod's cgroup"

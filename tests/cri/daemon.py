@@ -25,6 +25,7 @@ from pathlib import Path
 from tests.clients.containerd import CRI_PLUGIN, Containerd
 from tests.clients.image import build_oci_archive, write_image_archive
 from tests.clients.runtimes import make_runtime
+from tests.support import runtime_entries
 
 PAUSE_IMAGE = "localhost/lading-test/pause:1"
 CATATONIT = shutil.which("catatonit") or "/usr/bin/catatonit"
@@ -147,7 +148,7 @@ class CriDaemon:
             with contextlib.suppress(OSError):
                 d.rmdir()
         for name, rt in self.runtimes.items():
-            state = rt.root / K8S_NAMESPACE
-            if state.exists() and os.listdir(state):
-                left.append(f"{name} kept container state: {os.listdir(state)}")
+            kept = [p.name for p in runtime_entries(rt.root / K8S_NAMESPACE)]
+            if kept:
+                left.append(f"{name} kept container state: {kept}")
         return left

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -74,7 +75,7 @@ def test_a_crash_point_is_not_inherited_by_the_exit_command(engine: Engine) -> N
     (cid,) = engine.ids()
     engine("ps", "-a")  # settles the killed start: the monitor's container is deleted, it exits
     # ...and its exit command restarts the container; wait until it has ended
-    while engine.record(cid)["RestartCount"] < 1 or _exit_commands(engine):
+    while engine.record(cid)["RestartCount"] < 1 or not _unlocked(engine, cid):
         pass
     state = engine.record(cid)["State"]
     assert state["Running"] is True and "Starting" not in state  # the restart was not killed
@@ -82,9 +83,16 @@ def test_a_crash_point_is_not_inherited_by_the_exit_command(engine: Engine) -> N
     engine("rm", "-f", "again")
 
 
-def _exit_commands(engine: Engine) -> list[str]:
-    """The running `container cleanup` commands (a monitor's command line names its own too)."""
-    return [p for p in engine.processes() if " cleanup " in p and "monitor_process" not in p]
+def _unlocked(engine: Engine, cid: str) -> bool:
+    """Whether no command (the exit command, its restart) holds the container's lock now."""
+    fd = os.open(engine.storage / "containers" / cid / "lock", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _runtime_states(engine: Engine) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Bundle
-from tests.support import Lading, pid_alive
+from tests.support import Lading, pid_alive, runtime_entries
 
 Edit = Callable[[dict[str, Any], Path], None]
 
@@ -108,6 +108,6 @@ def test_a_failing_step_fails_create_and_leaves_nothing(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert lading("list", "--quiet").stdout == ""
-    assert not list(lading.root.iterdir())
+    assert not runtime_entries(lading.root)
     assert not lading.cgroup_dirs("failing")
     assert not processes_mapped_from(base)

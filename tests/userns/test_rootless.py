@@ -12,7 +12,7 @@ import pytest
 from tests.clients.runtimes import RUNC
 from tests.conftest import Bundle
 from tests.spec.test_cli_spec import as_current_runc
-from tests.support import Lading
+from tests.support import Lading, runtime_entries
 from tests.userns.support import UnprivilegedUser, user_python, without_id_helpers
 
 
@@ -124,7 +124,7 @@ def test_rootless_bad_input_is_one_line_and_leaves_nothing(
     expected = message.format(lo=lo, hi=lo + 4, uid=unprivileged.uid)
     assert expected in p.stderr.strip().splitlines()[-1], p.stderr
     assert "Traceback" not in p.stderr
-    assert not rootless.root.exists() or not list(rootless.root.iterdir())
+    assert not runtime_entries(rootless.root)
 
 
 def test_rootless_spec_is_runcs(unprivileged: UnprivilegedUser, user_dir: Path) -> None:

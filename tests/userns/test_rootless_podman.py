@@ -20,7 +20,7 @@ import pytest
 
 from tests.clients.image import IMAGE_NAME, build_oci_archive
 from tests.clients.runtimes import RUNC, write_wrapper
-from tests.support import SRC, pid_alive
+from tests.support import SRC, pid_alive, runtime_entries
 from tests.userns.support import UnprivilegedUser, site_packages, user_python
 
 
@@ -100,7 +100,7 @@ def test_rootless_podman_runs_containers_with_lading(
     assert lading[0] == "uid=0(root) gid=0(root)"
     assert lading[1].split() == ["0", str(unprivileged.uid), "1"]
     assert lading[2].split() == ["1", str(unprivileged.subuid[0]), str(unprivileged.subuid[1])]
-    assert not list((user_dir / "lading" / "state").iterdir())
+    assert not runtime_entries(user_dir / "lading" / "state")
 
 
 def test_rootless_podman_keep_id_nests_a_user_namespace(

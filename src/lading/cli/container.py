@@ -501,32 +501,10 @@ def _rm(roots: Any, args: argparse.Namespace) -> int:
 
 
 def _cleanup(roots: Any, args: argparse.Namespace) -> int:
-    """The monitor's exit command: record the exit, take the run down, apply --rm and --restart."""
-    import time
-
+    """What the monitor's exit command does (engine/exit_command.py), by hand."""
     from lading.engine import lifecycle
-    from lading.errors import NotFoundError
 
-    store = roots.containers
-    try:
-        cid = store.resolve(args.container)
-        with store.lock(cid):
-            c = store.load(cid)
-            lifecycle.settle(roots, c)
-            if c.host["AutoRemove"] and not c.state["Running"] and not store.has_waiter(cid):
-                lifecycle.remove(roots, c)
-            if not c.state["Restarting"]:
-                return 0
-            delay = lifecycle.restart_delay(c)
-            store.save(c)
-        time.sleep(delay)  # docker's back-off, without holding the lock
-        with store.lock(cid):
-            c = store.load(cid)
-            if c.state["Restarting"] and not c.state["Running"]:
-                c.config["RestartCount"] += 1
-                lifecycle.start(roots, c)
-    except NotFoundError:
-        pass  # removed meanwhile (rm -f, or a foreground run --rm)
+    lifecycle.cleanup(roots, roots.containers.resolve(args.container))
     return 0
 
 

@@ -311,6 +311,34 @@ def restart_delay(c: Container) -> float:
     return delay
 
 
+def cleanup(roots: Roots, cid: str) -> None:
+    """A container's end (the monitor's exit command): record the exit, take the run down, then
+    --rm or the restart policy (after docker's back-off, without holding the lock)."""
+    import time
+
+    from lading.errors import NotFoundError
+
+    store = roots.containers
+    try:
+        with store.lock(cid):
+            c = store.load(cid)
+            settle(roots, c)
+            if c.host["AutoRemove"] and not c.state["Running"] and not store.has_waiter(cid):
+                remove(roots, c)
+            if not c.state["Restarting"]:
+                return
+            delay = restart_delay(c)
+            store.save(c)
+        time.sleep(delay)
+        with store.lock(cid):
+            c = store.load(cid)
+            if c.state["Restarting"] and not c.state["Running"]:
+                c.config["RestartCount"] += 1
+                start(roots, c)
+    except NotFoundError:
+        pass  # removed meanwhile (rm -f, or a foreground run --rm)
+
+
 def reconcile(roots: Roots) -> None:
     """Make what every listing sees true: remove killed creates, settle finished runs."""
     store = roots.containers

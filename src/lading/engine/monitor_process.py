@@ -70,7 +70,9 @@ RUNTIME_LOG = "runtime.log"
 CREATE_PID = "create.pid"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
-OWN_RUNTIME = "lading"  # runtime argv ``lading --root R``: this lading, in a forked child (own_runtime)
+# A runtime ``lading --root R`` or an exit command ``lading ...``: this lading, run in a child the
+# monitor forks (own_runtime, exit_command) instead of a fresh interpreter.
+OWN_PROGRAM = "lading"
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
@@ -507,8 +509,12 @@ class Monitor:
             self.spawner.close()
         if self.s.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
+            command = self.s.exit_command
             try:
-                _spawn(self.s.exit_command, [null, null, null], self.s.env, new_session=True)
+                if command[0] == OWN_PROGRAM:
+                    _fork_lading([null, null, null], self.s.env, _exit_command(command[1:]), new_session=True)
+                else:
+                    _spawn(command, [null, null, null], self.s.env, new_session=True)
             except OSError:
                 pass
         posix._exit(0)
@@ -632,7 +638,7 @@ def _spawn_runtime(
     monitor itself never loads the runtime). ``record`` is given the child's pid (CREATE_PID):
     by the forked child itself, before it closes what it inherited; ``kill_parent`` is the
     crash point :data:`lading.engine.crash.MONITOR_CREATE`."""
-    if argv[0] != OWN_RUNTIME:
+    if argv[0] != OWN_PROGRAM:
         pid = _spawn(argv, stdio, env)
         if record is not None:
             try:
@@ -640,22 +646,55 @@ def _spawn_runtime(
             except OSError:  # only a help for a clean-up after this monitor is killed
                 pass
         return pid
+
+    def first() -> None:
+        if record is not None:
+            record(posix.getpid())
+        if kill_parent:
+            posix.kill(posix.getppid(), signals.SIGKILL)
+
+    def create() -> int:
+        from lading.engine import own_runtime
+
+        return own_runtime.main(argv[2], argv[3:])
+
+    return _fork_lading(stdio, env, create, first=first)
+
+
+def _exit_command(args: list[str]) -> Callable[[], int]:
+    def run() -> int:
+        from lading.engine import exit_command
+
+        return exit_command.main(args)
+
+    return run
+
+
+def _fork_lading(
+    stdio: list[int],
+    env: Mapping[bytes, bytes],
+    work: Callable[[], int],
+    first: Callable[[], None] | None = None,
+    new_session: bool = False,
+) -> int:
+    """A child that does ``work`` (this lading's code, imported there: never in the monitor,
+    whose size stays as it is) as a command of its own would: with only stdio open, the given
+    environment, and ``work``'s return as its exit status. ``first`` runs before the child
+    closes what it inherited."""
     pid = posix.fork()
     if pid == 0:
         code = 1
         try:
-            if record is not None:
-                record(posix.getpid())
-            if kill_parent:
-                posix.kill(posix.getppid(), signals.SIGKILL)
+            if first is not None:
+                first()
+            if new_session:
+                posix.setsid()
             for target, fd in enumerate(stdio):
                 posix.dup2(fd, target)
             signals.stop_waking((signals.SIGCHLD,))
             monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
             _take_environment(env)
-            from lading.engine import own_runtime
-
-            code = own_runtime.main(argv[2], argv[3:])
+            code = work()
         finally:
             posix._exit(code)
     return pid

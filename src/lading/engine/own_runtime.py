@@ -14,10 +14,10 @@ Another runtime (runc, crun, a path) is still run as a command (lifecycle's ``_r
 
 from __future__ import annotations
 
-from lading.engine.monitor_process import OWN_RUNTIME
+from lading.engine.monitor_process import OWN_PROGRAM
 from lading.errors import LadingError, describe
 
-NAME = OWN_RUNTIME  # the runtime name that means this lading (roots.runtime_path)
+NAME = OWN_PROGRAM  # the runtime name that means this lading (roots.runtime_path)
 
 
 def argv(root: str) -> list[str]:

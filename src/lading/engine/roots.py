@@ -72,6 +72,8 @@ class Roots:
         return [runtime, "--root", root]
 
     def exit_command(self, cid: str) -> list[str]:
-        return self.lading(
-            "container", "--storage-root", str(self.storage), "--run-root", str(self.run), "cleanup", cid
-        )
+        """What the monitor runs when the container has exited: this lading's cleanup, in a child
+        it forks (engine/exit_command.py)."""
+        from lading.engine import exit_command
+
+        return exit_command.argv(str(self.storage), str(self.run), cid)
