@@ -82,11 +82,11 @@ CGROUP_VERBS = (
 )
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel) and struct, ctypes (libc) and zlib (the cgroup name
-# under a --root of its own), SHA-256 without OpenSSL (_sha256, lading.digest: the key of the
-# seccomp cache); termios and pty only for a process with a terminal. Not msgspec,
-# json, dataclasses, inspect, typing, re, enum, functools, collections, contextlib, signal or
-# socket.
+# the C halves of socket (the init's channel) and struct, ctypes (libc), SHA-256 without OpenSSL
+# (_sha256, lading.digest: the key of the seccomp cache); termios and pty only for a process with
+# a terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
+# contextlib, signal, socket or zlib (the cgroup's name under a --root of its own hashes the root
+# without it).
 STARTS = (
     CONTAINER
     | OS
@@ -107,7 +107,6 @@ STARTS = (
         "types",
         "struct",
         "_struct",
-        "zlib",
         "lading.digest",
         "_sha256",
     }
@@ -134,7 +133,8 @@ VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ),
     ("create", "", ["create", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
     ("run --detach", "", ["run", "--detach", "--bundle", ".", "c"], STARTS | {"lading.cli.lifecycle"}),
-    ("exec", "running", ["exec", "c", "true"], STARTS | {"lading.cli.exec"}),
+    # exec: no select, which comes with runtime/hooks (its state for a seccomp agent only)
+    ("exec", "running", ["exec", "c", "true"], (STARTS - {"select"}) | {"lading.cli.exec"}),
 ]
 
 

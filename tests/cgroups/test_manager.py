@@ -156,3 +156,14 @@ def test_bad_resources_are_refused_before_anything_is_made() -> None:
         cgroups.create("c7", linux(resources={"memory": {"limit": -9}}))
     with pytest.raises(LadingError, match=r"^config.json: \$.linux.cgroupsPath: must not contain '..'"):
         cgroups.create("c7", linux(cgroupsPath="/x/../../y"))
+
+
+def test_the_default_path_under_another_root_names_it_by_its_crc32() -> None:
+    """The name containers under a --root of their own have had all along: zlib's CRC-32 of the
+    root (computed without zlib now)."""
+    import zlib
+
+    for root in ("/tmp/x", "/var/lib/podman/runtime", "relative/root", "/" + "é" * 40):
+        crc = zlib.crc32(os.path.abspath(root).encode())
+        assert cgroups.default_path("c1", root) == f"/lading-{crc:08x}-c1"
+    assert cgroups.default_path("c1") == cgroups.default_path("c1", "/run/lading/") == "/lading-c1"

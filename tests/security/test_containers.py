@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -140,15 +141,21 @@ def test_a_default_profile_in_a_container(lading: Lading, bundle: Bundle) -> Non
     assert p.returncode != 0 and "permission denied" in p.stderr
 
 
-def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+def notify_on_mkdir(bundle: Bundle, tmp_path: Path, **seccomp: str) -> Agent:
+    """An agent the container's mkdir calls go to (a writable root, so that they can succeed)."""
     agent = Agent(tmp_path / "agent.sock")
     bundle.config["root"]["readonly"] = False
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": agent.path,
-        "listenerMetadata": "tenant=7",
+        **seccomp,
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
     }
+    return agent
+
+
+def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+    agent = notify_on_mkdir(bundle, tmp_path, listenerMetadata="tenant=7")
     bundle.write(args=["sh", "-c", "mkdir /tmp/a; echo $?; mkdir /tmp/b; echo $?; ls /tmp"])
     argv = [*lading_argv(), "--root", str(lading.root), "run", "--bundle", str(bundle), "sc-notify"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lading_env())
@@ -175,6 +182,31 @@ def test_a_notify_agent_answers_for_the_container(lading: Lading, bundle: Bundle
     assert got == {"ociVersion": "1.3.0", "fds": ["seccompFd"], "pid": state["pid"], "metadata": "tenant=7"}
     assert state["id"] == "sc-notify" and state["bundle"] == str(bundle) and state["status"] == "running"
     assert state["pid"] in (first["pid"], first["ppid"])  # the shell, or the mkdir it forked
+
+
+def test_an_exec_gives_the_agent_the_container_state(lading: Lading, bundle: Bundle, tmp_path: Path) -> None:
+    agent = notify_on_mkdir(bundle, tmp_path)
+    bundle.write(args=["sleep", "1000"])
+    argv = [*lading_argv(), "--root", str(lading.root)]
+    exec_ = None
+    try:
+        lading("run", "-d", "--bundle", str(bundle), "sc-exec")
+        init = lading.state("sc-exec")["pid"]
+        assert agent.accept()["pid"] == init  # the init's filter, loaded at start
+        os.close(agent.notify_fd)
+        exec_ = subprocess.Popen([*argv, "exec", "sc-exec", "mkdir", "/tmp/x"], env=lading_env(), text=True)
+        got = agent.accept()
+        agent.answer(lambda _n: (0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE))
+        assert exec_.wait(timeout=30) == 0
+    finally:
+        if exec_ is not None and exec_.poll() is None:
+            exec_.kill()
+            exec_.wait()
+        agent.close()
+        lading("delete", "--force", "sc-exec")
+    state = got["state"]
+    assert (state["id"], state["status"], state["pid"], state["bundle"]) == ("sc-exec", "running", init, str(bundle))
+    assert got["pid"] != init  # the exec'd process
 
 
 @pytest.mark.parametrize(

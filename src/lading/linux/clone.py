@@ -10,7 +10,9 @@ place: ``PyOS_BeforeFork`` (the interpreter's at-fork hooks, its import lock), t
 with the GIL held, ``PyOS_AfterFork_Child`` or ``PyOS_AfterFork_Parent``. Where the kernel
 refuses (no clone3 before Linux 5.3 or under a seccomp filter that answers ENOSYS, no
 CLONE_INTO_CGROUP before 5.7, a directory that is not on cgroup2, a cgroup that may not take
-processes, missing permission), it is ``os.fork()``, and the caller moves the child.
+processes, missing permission), it is ``os.fork()``, and the caller moves the child. (A filter
+that kills on clone3 instead would kill any thread creation too: glibc's pthread_create tries
+clone3 first since 2.34, which is why container profiles answer it with ENOSYS.)
 
 What glibc's fork() does besides the system call, and why it is not missed here:
 

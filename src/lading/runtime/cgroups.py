@@ -42,9 +42,18 @@ def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
 
     if os.path.abspath(state_root) == DEFAULT_ROOT:
         return f"/lading-{cid}"
-    import zlib
+    return f"/lading-{_crc32(os.path.abspath(state_root).encode()):08x}-{cid}"
 
-    return f"/lading-{zlib.crc32(os.path.abspath(state_root).encode()):08x}-{cid}"
+
+def _crc32(data: bytes) -> int:
+    """zlib.crc32(data), bit by bit: for a path's few dozen bytes this costs less than loading
+    the zlib module (a shared object) on every create."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
 
 
 def cgroup_path(

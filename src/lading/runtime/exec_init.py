@@ -42,7 +42,7 @@ class Job(Record):
     launch: Launch
     ns_fds: dict[str, int]  # /proc/INIT/ns/* of the namespaces to join, by kind
     root_fd: int  # /proc/INIT/root
-    state_json: str  # the container's state, for a seccomp agent
+    state_json: str  # the container's state, for a seccomp agent ("{}" without one)
     console_fd: int | None  # where the pty master goes (process.terminal)
     error_fd: int  # the trampoline reports a failed execve here
 

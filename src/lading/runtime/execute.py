@@ -105,7 +105,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             forwarder = Forwarder()
         cgroup = _cgroup(cid, state, opts.sub_cgroups)
         errors, error_fd = os.pipe2(os.O_CLOEXEC)
-        job = Job(to_launch, ns_fds, root_fd, state.hook_state(status), console_fd, error_fd)
+        # the container's state goes only to a seccomp agent (making it loads the hooks module)
+        agent = sec.seccomp is not None and bool(sec.seccomp.listener_path)
+        job = Job(to_launch, ns_fds, root_fd, state.hook_state(status) if agent else "{}", console_fd, error_fd)
         pid = _start(job, errors, cgroup, reap=not opts.detach)
         # detached, it is no child of ours: its start time names it if it must be killed below
         started_at = proc_.start_time(pid) if opts.detach else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import _socket
 import os
-import select
 
 from lading import jsonlite, log
 from lading.errors import LadingError, describe
@@ -39,6 +38,8 @@ class Channel:
         its process died first. The other side's log lines are written to the log on the way."""
         while True:
             if pidfd is not None:
+                import select  # create's waits on the init (exec has none)
+
                 p = select.poll()
                 p.register(self.sock.fileno(), select.POLLIN)
                 p.register(pidfd, select.POLLIN)
