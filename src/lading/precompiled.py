@@ -25,8 +25,8 @@ records, not by a search of sys.path.
 """
 
 # No `from __future__ import annotations` (so annotations that name types of TYPE_CHECKING are
-# strings): this module is imported before its importer exists, through sys.path, and __future__
-# would be searched for along all of it (site-packages, the standard library) at every start.
+# strings): this module is loaded before its importer exists (lading/boot.py), and __future__
+# would be searched for along sys.path (site-packages, the standard library) at every start.
 
 import _frozen_importlib
 import _frozen_importlib_external

@@ -365,15 +365,19 @@ def test_socket_activation_fds_are_passed_on(lading, bundle, tmp_path):
 
 
 def test_state_is_creating_until_create_returns(lading, bundle, tmp_path):
-    """A createRuntime hook asks for the state while create is still running."""
-    seen = tmp_path / "seen"
+    """A createRuntime hook asks for the state while create is still running, and cannot kill."""
+    seen, killed = tmp_path / "seen", tmp_path / "killed"
     hook = tmp_path / "hook.sh"
     argv = " ".join([*lading_argv(), "--root", str(lading.root)])
-    hook.write_text(f"#!/bin/sh\n{argv} state c1 > {seen}\n")
+    hook.write_text(f"#!/bin/sh\n{argv} state c1 > {seen}\n{argv} kill c1 KILL 2> {killed}\necho $? >> {killed}\n")
     hook.chmod(0o755)
     bundle.config["hooks"] = {"createRuntime": [{"path": str(hook)}]}
     bundle.write(args=["true"])
     lading("create", "-b", str(bundle), "c1")
     assert json.loads(seen.read_text())["status"] == "creating"
+    assert (
+        killed.read_text()
+        == "cannot kill container c1: it is creating, not created or running or paused or stopped\n1\n"
+    )
     assert lading.state("c1")["status"] == "created"
     lading("delete", "c1")
