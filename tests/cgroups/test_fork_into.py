@@ -44,7 +44,10 @@ os.waitpid(pid, 0)
 def fork_into(cg: Cgroup, mode: str, prefix: list[str] | None = None) -> tuple[str, dict[str, str]]:
     argv = [*(prefix or []), sys.executable, "-c", PROBE, json.dumps(cg.to_dict()), mode]
     out = subprocess.run(argv, capture_output=True, text=True, env=lading_env(), check=True, timeout=30).stdout
-    first, *rest = out.splitlines()
+    # the parent's line and the child's /proc/self/cgroup come in whichever order they ran
+    lines = out.splitlines()
+    first = next(line for line in lines if line.startswith("born in cgroup2:"))
+    rest = [line for line in lines if line != first]
     paths = {}
     for line in rest:
         _, names, path = line.split(":", 2)
