@@ -12,7 +12,7 @@ import pytest
 from lading.engine import crash, own_runtime
 from lading.engine.monitor import launch, read_exit
 from lading.errors import LadingError
-from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming
+from tests.engine_monitor.support import MonitoredContainer, children_of, processes_naming, wait_for
 from tests.support import pid_alive
 
 
@@ -39,6 +39,14 @@ def test_output_logged_and_exit_recorded(ctr: MonitoredContainer) -> None:
     assert read_exit(ctr.marker) == record
     assert sorted(os.listdir(ctr.exec_dir)) == ["exit", "init.pid", "monitor.pid"]
     assert not pid_alive(launched.monitor_pid)
+
+
+def test_the_setup_child_is_gone_and_the_init_is_the_monitor_s(ctr: MonitoredContainer) -> None:
+    """The container is made by a short-lived child of the monitor (monitor_setup): once launch
+    returns, that child is gone (reaped, not a zombie) and the container's init, re-parented to the
+    monitor (the subreaper), is its only child."""
+    launched = ctr.launch(["sleep", "1000"])
+    wait_for(lambda: children_of(launched.monitor_pid) == [launched.init_pid], what="the setup child's end")
 
 
 def test_killed_by_a_signal_exits_128_plus_n(ctr: MonitoredContainer) -> None:

@@ -4,7 +4,7 @@ When a container ends, its monitor records the exit and hands over to the engine
 record, take the run down, then ``--rm`` or the restart policy (lifecycle.cleanup). That used to
 be ``lading container ... cleanup ID`` started as a fresh interpreter, whose start-up and command
 line parsing (argparse) were most of its cost. The monitor instead forks a child that imports the
-engine and calls :func:`main` (monitor_process: ``_fork_lading``): the monitor itself never loads
+engine and calls :func:`main` (monitor_process: ``fork_lading``): the monitor itself never loads
 the engine, and it exits right after the fork, so its size does not change. The child is in a
 session of its own, with /dev/null as stdio and the launcher's environment, as the command was.
 

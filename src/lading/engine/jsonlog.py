@@ -36,7 +36,7 @@ import time
 
 PARTIAL_SIZE = 16 * 1024
 LOG_FILE_MODE = 0o640
-_APPEND = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+OPEN_FOR_APPEND = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
 
 
 def _escapes() -> dict[int, str]:
@@ -73,11 +73,12 @@ def timestamp(ns: int) -> str:
 class JsonLog:
     """Appends one container's output to ``path``, rotating as max_size / max_files say."""
 
-    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1) -> None:
+    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1, fd: int | None = None) -> None:
+        """fd: path already opened with OPEN_FOR_APPEND (by the monitor's setup child)."""
         self.path = path
         self.max_size = max_size
         self.max_files = max(max_files, 1)
-        self._fd = posix.open(path, _APPEND, LOG_FILE_MODE)
+        self._fd = posix.open(path, OPEN_FOR_APPEND, LOG_FILE_MODE) if fd is None else fd
         self._size = posix.fstat(self._fd).st_size
         self._pending: dict[str, bytes] = {}
         self._partial_time: dict[str, int] = {}
@@ -141,7 +142,7 @@ class JsonLog:
         """Write whole lines, rotating first if the file is full."""
         try:
             if self._fd < 0:  # a rotation could not open the new file: try again
-                self._fd = posix.open(self.path, _APPEND, LOG_FILE_MODE)
+                self._fd = posix.open(self.path, OPEN_FOR_APPEND, LOG_FILE_MODE)
             if self.max_size is not None and self._size >= self.max_size:
                 self._rotate()
             view = memoryview(lines)
@@ -162,7 +163,7 @@ class JsonLog:
         else:
             remove(self.path)
         self._size = 0
-        self._fd = posix.open(self.path, _APPEND | posix.O_TRUNC, LOG_FILE_MODE)
+        self._fd = posix.open(self.path, OPEN_FOR_APPEND | posix.O_TRUNC, LOG_FILE_MODE)
 
 
 def remove(path: str) -> None:

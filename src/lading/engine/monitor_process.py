@@ -3,17 +3,19 @@
 ``monitor.launch`` starts it as ``python -I -S -c ...`` in its own session, already a child
 subreaper (``PR_SET_CHILD_SUBREAPER`` survives exec, so this process needs no ctypes). It:
 
-1. makes the container's stdio: pipes for stdout and stderr (and stdin with ``-i``; else
-   /dev/null), or for a terminal a console socket on which the runtime sends the pty master;
-2. runs ``<runtime> --log runtime.log --log-format json create --bundle B --pid-file init.pid
-   [--console-socket S] ID`` with those pipes as its stdio, so the container's init inherits them,
-   and is re-parented here when the runtime exits (we are its subreaper);
-3. binds the attach socket, writes ``monitor.pid`` and reports ``ok INIT_PID`` (or ``fail`` and the
-   runtime's stderr, then removes what it made) on fd 3 to the launcher, and closes it;
-4. serves until the init exits: output goes to the json-file log first (see jsonlog), then to
+1. reports ``pid N`` on fd 3 to the launcher and forks a setup child (monitor_setup), which makes
+   the container's stdio (pipes for stdout and stderr, and stdin with ``-i``; else /dev/null;
+   or for a terminal a console socket on which the runtime sends the pty master), runs
+   ``<runtime> --log runtime.log --log-format json create --bundle B --pid-file init.pid
+   [--console-socket S] ID`` with them as its stdio, so the container's init inherits them,
+   opens the log, binds the attach socket, writes ``monitor.pid`` and hands this process the
+   fds (or reports ``fail`` and the runtime's stderr, removes what it made and exits); the init
+   is re-parented here, not to the setup child, when the runtime exits (we are the subreaper);
+2. reports ``ok INIT_PID`` once it holds the fds, and closes fd 3;
+3. serves until the init exits: output goes to the json-file log first (see jsonlog), then to
    every attached client; stdin comes from one client; resizes go to the pty; every child,
    including orphans re-parented here, is reaped;
-5. drains the output still in the pipes (or pty), writes the exit record, tells attached
+4. drains the output still in the pipes (or pty), writes the exit record, tells attached
    clients the exit code, runs the exit command in a new session, and exits.
 
 With a spawn socket (see monitor_spawn) it also serves requests for new monitors there, forking
@@ -34,8 +36,10 @@ at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading m
 ``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
 ``enum`` and friends: about a megabyte); it reads files with ``posix.read``, not ``open()``.
 No threads; one poll loop; ``posix._exit`` at the end. A monitor forked from another keeps
-private the pages either writes after the fork, so the forked path (``_forked``) imports nothing
-and touches as few objects as it can.
+private the pages either writes after the fork (CPython 3.11 writes a page for every object it
+uses), so the forked path (``_forked``) imports nothing, the setup child does the work done once
+per container (and its pages die with it), and the objects made from the handed-over fds (the
+log writer, the attach listener, the spawn server, the oom counter) are made when first needed.
 """
 
 from __future__ import annotations
@@ -71,15 +75,13 @@ CREATE_PID = "create.pid"
 STATUS_FD = 3  # the launcher's pipe: "pid N\n", then "ok INIT\n" or "fail\n<runtime stderr>"
 HELD_FD = 4  # the launcher's hold_fd (say, its lock on the container), kept until create is over
 # A runtime ``lading --root R`` or an exit command ``lading ...``: this lading, run in a child the
-# monitor forks (own_runtime, exit_command) instead of a fresh interpreter.
+# monitor (or its setup child) forks (own_runtime, exit_command) instead of a fresh interpreter.
 OWN_PROGRAM = "lading"
 
 _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
-_SUN_PATH_MAX = 107
-_READ = posix.O_RDONLY | posix.O_CLOEXEC
 _RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
@@ -162,12 +164,12 @@ class Client:
 
 
 class Monitor:
-    def __init__(self, settings: Settings, wake: int, status_fd: int, held_fd: int | None) -> None:
-        self.s = settings
+    """The long-lived half: serves the container that its setup child created and handed over."""
+
+    def __init__(self, request: Settings | bytes, wake: int) -> None:
+        self.request = request  # decoded only at the end (see settings)
         self.wake = wake
-        self.status_fd = status_fd
-        self.held_fd = held_fd
-        self.dir_fd = posix.open(settings.exec_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        self.dir_fd = -1
         self.outputs: dict[int, str] = {}  # fd -> "stdout" / "stderr"
         self.stdin_fd: int | None = None
         self.master: int | None = None
@@ -177,150 +179,74 @@ class Monitor:
         self.clients: dict[int, Client] = {}
         self.watched: dict[int, int | None] = {}  # pid -> wait status once reaped
         self.init_pid = 0
+        # What the setup child handed over (see take_over), made into objects when first needed:
+        # an idle monitor then never makes them (each object it makes or uses costs it a page).
+        self.handover: list[bytes] = []
+        self.listen_fd = self.log_fd = self.oom_fd = self.spawn_fd = -1
         self.listener: _socket.socket | None = None
         self.spawner: monitor_spawn.Server | None = None
         self.log: JsonLog | None = None
-        self.oom: OomCounter | None = None
 
-    # -- create -------------------------------------------------------------------------------
-
-    def create(self) -> None:
-        """Run the runtime's create with the container's stdio; report to the launcher."""
-        s = self.s
-        self._report(b"pid %d\n" % posix.getpid())
-        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
-        console: _socket.socket | None = None
-        if s.terminal:
-            console = self._listen(CONSOLE_SOCKET, _socket.SOCK_STREAM)
-            err_r, err_w = posix.pipe2(posix.O_CLOEXEC | posix.O_NONBLOCK)
-            stdio = [null, err_w, err_w]
-        else:
-            out_r, out_w = posix.pipe2(posix.O_CLOEXEC)
-            err_r, err_w = posix.pipe2(posix.O_CLOEXEC)
-            stdio = [null, out_w, err_w]
-            if s.stdin:
-                in_r, self.stdin_fd = posix.pipe2(posix.O_CLOEXEC)
-                stdio[0] = in_r
-            self.outputs = {out_r: "stdout", err_r: "stderr"}
-        argv = [*s.runtime_argv, "--log", self._path(RUNTIME_LOG), "--log-format", "json", "create"]
-        argv += ["--bundle", s.bundle, "--pid-file", self._path(INIT_PID)]
-        if console is not None:
-            argv += ["--console-socket", self._runtime_socket_path(CONSOLE_SOCKET)]
-        argv.append(s.container_id)
+    def take_over(self, setup: _socket.socket) -> None:
+        """Wait for the setup child's handover (see monitor_setup._hand_over), reaping meanwhile
+        (the init may be re-parented here, and even exit, before it comes); exit if the child
+        ends without one (it failed, and told the launcher, or it was killed)."""
+        poller = select.poll()
+        poller.register(self.wake, select.POLLIN)
+        poller.register(setup.fileno(), select.POLLIN)
+        while not any(fd != self.wake for fd, _ in poller.poll()):
+            reap(self.wake, self.watched, True)
         try:
-            runtime = _spawn_runtime(argv, stdio, s.env, self._record_create, s.kill_in_create)
-        except OSError as e:
-            self._fail(f"{argv[0]}: {e.strerror}".encode())
-        for fd in {null, *stdio}:
-            posix.close(fd)
-        status = self._wait_for(runtime, console)
-        remove(self._path(CREATE_PID))
-        if status != 0:
-            self._fail(_read_available(err_r))
-        try:
-            self.init_pid = int(_read_file(self._path(INIT_PID)))
-        except (OSError, ValueError) as e:
-            self._delete_container()
-            self._fail(f"reading the runtime's pid file: {e}".encode())
-        if console is not None:
-            if self.master is None:
-                self._accept_console(console)
-            console.close()
-            remove(self._path(CONSOLE_SOCKET))
-            if self.master is None:
-                self._delete_container()
-                self._fail(b"the runtime did not send the container's terminal")
-            posix.close(err_r)
-            self.outputs = {self.master: "stdout"}
-            self.stdin_fd = self.master if s.stdin else None
-        for fd in self.outputs:
-            posix.set_blocking(fd, False)
-        if self.stdin_fd is not None:
-            posix.set_blocking(self.stdin_fd, False)
-        self.oom = OomCounter.find(self.init_pid)
-        self.log = JsonLog(s.log_path, s.log_max_size, s.log_max_files)
-        self.listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
-        if s.spawn_socket is not None:
-            self.spawner = monitor_spawn.Server.listen(s.spawn_socket)
-        self._write_file(MONITOR_PID, b"%d %s\n" % (posix.getpid(), _start_time(posix.getpid())))
-        remove(self._path(RUNTIME_LOG))
-        self._report(b"ok %d\n" % self.init_pid)
-        posix.close(self.status_fd)
-        if self.held_fd is not None:
-            posix.close(self.held_fd)
-
-    def _record_create(self, pid: int) -> None:
-        self._write_file(CREATE_PID, b"%d %s\n" % (pid, _start_time(pid)), durable=False)
-
-    def _wait_for(self, pid: int, console: _socket.socket | None) -> int:
-        """Wait for child pid to exit (taking the pty master if it comes); its exit code."""
-        self.watched[pid] = None
-        while self.watched[pid] is None:
-            poller = select.poll()
-            poller.register(self.wake, select.POLLIN)
-            if console is not None and self.master is None:
-                poller.register(console.fileno(), select.POLLIN)
-            for fd, _ in poller.poll():
-                if fd == self.wake:
-                    self._reap()
-                elif console is not None:
-                    self._accept_console(console)
-        status = self.watched.pop(pid)
-        assert status is not None
-        return posix.waitstatus_to_exitcode(status)
-
-    def _accept_console(self, console: _socket.socket) -> None:
-        try:
-            fd, _ = console._accept()  # type: ignore[attr-defined]  # _socket's accept
-        except BlockingIOError:
-            return
-        conn = _socket.socket(fileno=fd)
-        try:
-            conn.setblocking(True)
-            conn.settimeout(10)
-            _, ancillary, _, _ = conn.recvmsg(4096, _socket.CMSG_LEN(4 * 4), _socket.MSG_CMSG_CLOEXEC)
+            body, ancillary, _, _ = setup.recvmsg(65536, _socket.CMSG_LEN(16 * 4), _socket.MSG_CMSG_CLOEXEC)
         except OSError:
-            return
-        finally:
-            conn.close()
-        for level, kind, data in ancillary:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds = [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
-                for extra in fds[1:]:
-                    posix.close(extra)
-                if fds and self.master is None:
-                    self.master = fds[0]
+            body, ancillary = b"", []
+        setup.close()
+        if not body:
+            posix._exit(1)
+        self.handover = body.split(b"\0")
+        fds = dict(zip(self.handover[0].decode(), monitor_spawn.received_fds(ancillary), strict=True))
+        self.init_pid = int(self.handover[1])
+        self.watched = {self.init_pid: self.watched.get(self.init_pid)}
+        self.dir_fd, self.listen_fd, self.log_fd = fds["d"], fds["a"], fds["l"]
+        self.oom_fd, self.spawn_fd = fds.get("c", -1), fds.get("s", -1)
+        if "o" in fds:
+            self.outputs = {fds["o"]: "stdout", fds["e"]: "stderr"}
+            self.stdin_fd = fds.get("i")
+        else:
+            self.master = fds["t"] if "t" in fds else fds["T"]
+            self.outputs = {self.master: "stdout"}
+            self.stdin_fd = self.master if "T" in fds else None
 
-    def _delete_container(self) -> None:
-        null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
-        try:
-            argv = [*self.s.runtime_argv, "delete", "--force", self.s.container_id]
-            pid = _spawn_runtime(argv, [null, null, null], self.s.env)
-        finally:
-            posix.close(null)
-        self._wait_for(pid, None)
+    def json_log(self) -> JsonLog:
+        if self.log is None:
+            path, max_size, max_files = self.handover[3:6]
+            size = int(max_size)
+            self.log = JsonLog(path.decode(), size if size >= 0 else None, int(max_files), self.log_fd)
+        return self.log
 
-    def _report(self, data: bytes) -> None:
-        try:
-            posix.write(self.status_fd, data)
-        except OSError:  # the launcher is gone (killed): carry on, the state files tell the story
-            pass
+    def spawn_server(self) -> monitor_spawn.Server:
+        if self.spawner is None:
+            path, inode = self.handover[6:8]
+            self.spawner = monitor_spawn.Server(_socket.socket(fileno=self.spawn_fd), path.decode(), int(inode))
+        return self.spawner
 
-    def _fail(self, detail: bytes) -> NoReturn:
-        self._report(b"fail\n" + detail)
-        for name in (CONSOLE_SOCKET, proto.SOCKET_NAME, INIT_PID, MONITOR_PID, CREATE_PID):
-            remove(self._path(name))
-        posix._exit(1)
+    def settings(self) -> Settings:
+        """The request's settings: a forked monitor decodes them only when it needs them (at the
+        end), so that their objects do not cost it pages while it runs."""
+        if isinstance(self.request, Settings):
+            return self.request
+        decoded = monitor_spawn.decode(self.request)
+        assert decoded is not None  # checked before the fork (monitor_spawn.is_known)
+        return Settings(*decoded)
 
     # -- serve --------------------------------------------------------------------------------
 
     def serve(self) -> None:
         """Copy output, input and resizes until the container's init has exited."""
-        assert self.listener is not None
         while self.watched.get(self.init_pid) is None:
-            wanted: dict[int, int] = {self.wake: select.POLLIN, self.listener.fileno(): select.POLLIN}
-            if self.spawner is not None:
-                wanted[self.spawner.fileno()] = select.POLLIN
+            wanted: dict[int, int] = {self.wake: select.POLLIN, self.listen_fd: select.POLLIN}
+            if self.spawn_fd >= 0:
+                wanted[self.spawn_fd] = select.POLLIN
             if all(c.queued < _CLIENT_BACKLOG for c in self.clients.values()):
                 for fd in self.outputs:
                     wanted[fd] = select.POLLIN
@@ -334,11 +260,11 @@ class Monitor:
                 poller.register(fd, mask)
             for fd, events in poller.poll():
                 if fd == self.wake:
-                    self._reap()
-                elif fd == self.listener.fileno():
+                    reap(self.wake, self.watched, False)
+                elif fd == self.listen_fd:
                     self._accept_client()
-                elif self.spawner is not None and fd == self.spawner.fileno():
-                    self._fork_monitor(self.spawner)
+                elif fd == self.spawn_fd:
+                    self._fork_monitor(self.spawn_server())
                 elif fd in self.clients:
                     self._client_event(self.clients[fd], events)
                 else:
@@ -353,6 +279,10 @@ class Monitor:
         if request is None:
             return
         data, fds = request
+        if not monitor_spawn.is_known(data):  # a launcher of other code: dropped unanswered
+            for fd in fds:
+                posix.close(fd)
+            return
         gc.freeze()  # the collector would otherwise touch, and so copy, every shared object
         if posix.fork() == 0:
             try:
@@ -363,25 +293,9 @@ class Monitor:
         for fd in fds:
             posix.close(fd)
 
-    def _reap(self) -> None:
-        try:
-            while posix.read(self.wake, 512):
-                pass
-        except BlockingIOError:
-            pass
-        while True:
-            try:
-                pid, status = posix.waitpid(-1, posix.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in self.watched or pid == self.init_pid or not self.init_pid:
-                self.watched[pid] = status  # before create ends, any child may turn out to be the init
-
     def _read_output(self, fd: int) -> bool:
         """Log and pass on one read of output fd; False once it has ended (or has nothing now)."""
-        assert self.log is not None
+        log = self.json_log()
         stream = self.outputs[fd]
         try:
             data = posix.read(fd, _CHUNK)
@@ -391,11 +305,11 @@ class Monitor:
             data = b""
         if not data:
             del self.outputs[fd]
-            self.log.end(stream)
+            log.end(stream)
             if fd != self.master:
                 posix.close(fd)
             return False
-        self.log.feed(stream, data)
+        log.feed(stream, data)
         kind, letter = (proto.STDOUT, proto.HELLO_STDOUT) if stream == "stdout" else (proto.STDERR, proto.HELLO_STDERR)
         for c in self.clients.values():
             if letter in c.wants:
@@ -421,7 +335,8 @@ class Monitor:
             self.close_stdin = False
 
     def _accept_client(self) -> None:
-        assert self.listener is not None
+        if self.listener is None:
+            self.listener = _socket.socket(fileno=self.listen_fd)
         try:
             fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # _socket's accept
         except BlockingIOError:
@@ -485,36 +400,37 @@ class Monitor:
 
     def finish(self) -> NoReturn:
         """Drain, record the exit, tell the clients, run the exit command, exit."""
-        assert self.log is not None
+        log = self.json_log()
         for fd in list(self.outputs):
             while self._read_output(fd):
                 pass
             if fd in self.outputs:  # still open elsewhere (a process outside the container's pid ns)
-                self.log.end(self.outputs.pop(fd))
-        self.log.close()
+                log.end(self.outputs.pop(fd))
+        log.close()
         status = self.watched[self.init_pid]
         assert status is not None
         code = posix.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code
-        oom = self.oom is not None and self.oom.grew()
+        oom = self.oom_fd >= 0 and OomCounter(self.oom_fd, int(self.handover[2])).grew()
         body = b'{"ExitCode":%d,"FinishedAt":"%s","OOMKilled":%s}\n' % (
             code,
             timestamp(time.time_ns()).encode(),
             b"true" if oom else b"false",
         )
-        self._write_file(EXIT_FILE, body)
+        write_file(self.dir_fd, EXIT_FILE, body)
         self._goodbye(b"%d" % code)
-        remove(self._path(proto.SOCKET_NAME))
-        if self.spawner is not None:
-            self.spawner.close()
-        if self.s.exit_command:
+        settings = self.settings()
+        remove(f"{settings.exec_dir}/{proto.SOCKET_NAME}")
+        if self.spawn_fd >= 0:
+            self.spawn_server().close()
+        if settings.exit_command:
             null = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
-            command = self.s.exit_command
+            command = settings.exit_command
             try:
                 if command[0] == OWN_PROGRAM:
-                    _fork_lading([null, null, null], self.s.env, _exit_command(command[1:]), new_session=True)
+                    fork_lading([null, null, null], settings.env, _exit_command(command[1:]), new_session=True)
                 else:
-                    _spawn(command, [null, null, null], self.s.env, new_session=True)
+                    spawn(command, [null, null, null], settings.env, new_session=True)
             except OSError:
                 pass
         posix._exit(0)
@@ -537,72 +453,14 @@ class Monitor:
             c.sock.close()
         self.clients.clear()
 
-    # -- files --------------------------------------------------------------------------------
-
-    def _path(self, name: str) -> str:
-        return f"{self.s.exec_dir}/{name}"
-
-    def _runtime_socket_path(self, name: str) -> str:
-        """The path the runtime connects to: ours through /proc when exec_dir's is too long."""
-        path = self._path(name)
-        return path if len(path) <= _SUN_PATH_MAX else f"/proc/{posix.getpid()}/fd/{self.dir_fd}/{name}"
-
-    def _listen(self, name: str, kind: int) -> _socket.socket:
-        remove(self._path(name))
-        sock = _socket.socket(_socket.AF_UNIX, kind | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
-        sock.bind(f"/proc/self/fd/{self.dir_fd}/{name}")  # any length of exec_dir
-        sock.listen(16)
-        return sock
-
-    def _write_file(self, name: str, data: bytes, durable: bool = True) -> None:
-        """Atomically (and durably unless told): a reader sees the old file or the whole new one."""
-        tmp = f".{name}.tmp"
-        fd = posix.open(
-            tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=self.dir_fd
-        )
-        try:
-            posix.write(fd, data)
-            if durable:
-                posix.fsync(fd)
-        finally:
-            posix.close(fd)
-        posix.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        if durable:
-            posix.fsync(self.dir_fd)
-
 
 class OomCounter:
     """The ``oom_kill`` counter of a process's memory cgroup (v1 memory.oom_control, v2
     memory.events), held open so it can still be read when the process is gone."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, start: int | None = None) -> None:
         self.fd = fd
-        self.start = self.read()
-
-    @staticmethod
-    def find(pid: int) -> OomCounter | None:
-        try:
-            memberships = [line.split(b":", 2) for line in _read_file(f"/proc/{pid}/cgroup").splitlines()]
-            mounts = _read_file("/proc/self/mountinfo")
-        except OSError:
-            return None
-        v1 = [path for _, controllers, path in memberships if b"memory" in controllers.split(b",")]
-        v2 = [path for hid, controllers, path in memberships if hid == b"0" and not controllers]
-        for fields in _cgroup_mounts(mounts):
-            fstype, options = fields[-3], fields[-1]
-            root, mountpoint = fields[3], fields[4]
-            if v1 and fstype == b"cgroup" and b"memory" in options.split(b","):
-                name, path = b"memory.oom_control", v1[0]
-            elif not v1 and v2 and fstype == b"cgroup2":
-                name, path = b"memory.events", v2[0]
-            else:
-                continue
-            relative = path[len(root) :] if root != b"/" and path.startswith(root) else path
-            try:
-                return OomCounter(posix.open(b"%s%s/%s" % (mountpoint, relative.rstrip(b"/"), name), _READ))
-            except OSError:
-                return None
-        return None
+        self.start = self.read() if start is None else start
 
     def read(self) -> int:
         try:
@@ -619,58 +477,14 @@ class OomCounter:
         return self.read() > self.start
 
 
-def _spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_session: bool = False) -> int:
+def spawn(argv: list[str], stdio: list[int], env: Mapping[bytes, bytes], new_session: bool = False) -> int:
     actions = [(posix.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
     return posix.posix_spawnp(
         argv[0], argv, env, file_actions=actions, setsid=new_session, setsigdef=_RESET_SIGNALS, setsigmask=()
     )
 
 
-def _spawn_runtime(
-    argv: list[str],
-    stdio: list[int],
-    env: Mapping[bytes, bytes],
-    record: Callable[[int], None] | None = None,
-    kill_parent: bool = False,
-) -> int:
-    """The runtime's command as a child; lading's own (``lading --root R ...``) is a forked child
-    that imports the runtime and does what that command would, without a fresh interpreter (the
-    monitor itself never loads the runtime). ``record`` is given the child's pid (CREATE_PID):
-    by the forked child itself, before it closes what it inherited; ``kill_parent`` is the
-    crash point :data:`lading.engine.crash.MONITOR_CREATE`."""
-    if argv[0] != OWN_PROGRAM:
-        pid = _spawn(argv, stdio, env)
-        if record is not None:
-            try:
-                record(pid)
-            except OSError:  # only a help for a clean-up after this monitor is killed
-                pass
-        return pid
-
-    def first() -> None:
-        if record is not None:
-            record(posix.getpid())
-        if kill_parent:
-            posix.kill(posix.getppid(), signals.SIGKILL)
-
-    def create() -> int:
-        from lading.engine import own_runtime
-
-        return own_runtime.main(argv[2], argv[3:])
-
-    return _fork_lading(stdio, env, create, first=first)
-
-
-def _exit_command(args: list[str]) -> Callable[[], int]:
-    def run() -> int:
-        from lading.engine import exit_command
-
-        return exit_command.main(args)
-
-    return run
-
-
-def _fork_lading(
+def fork_lading(
     stdio: list[int],
     env: Mapping[bytes, bytes],
     work: Callable[[], int],
@@ -700,6 +514,15 @@ def _fork_lading(
     return pid
 
 
+def _exit_command(args: list[str]) -> Callable[[], int]:
+    def run() -> int:
+        from lading.engine import exit_command
+
+        return exit_command.main(args)
+
+    return run
+
+
 def _take_environment(env: Mapping[bytes, bytes]) -> None:
     """Make env this process's environment, for Python (``os.environ``, made from
     ``posix.environ`` when ``os`` is imported) and for C (what a command it execs inherits)."""
@@ -713,41 +536,46 @@ def _take_environment(env: Mapping[bytes, bytes]) -> None:
     posix.environ.update(env)
 
 
-def _start_time(pid: int) -> bytes:
-    """Field 22 of /proc/PID/stat: with the pid, it names the process (linux/process.py)."""
-    return _read_file(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[19]
-
-
-def _read_file(path: str) -> bytes:
-    """A whole (small) file: posix, not open(), whose buffered objects every monitor would copy."""
-    fd = posix.open(path, _READ)
+def reap(wake: int, watched: dict[int, int | None], every: bool) -> None:
+    """Empty the wake pipe, reap every child that has exited and record the wait status of those
+    in watched (of every one with every: before the init's pid is known, any may be it)."""
     try:
-        chunks = []
-        while chunk := posix.read(fd, _CHUNK):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        while posix.read(wake, 512):
+            pass
+    except BlockingIOError:
+        pass
+    while True:
+        try:
+            pid, status = posix.waitpid(-1, posix.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if every or pid in watched:
+            watched[pid] = status
+
+
+def report(status_fd: int, data: bytes) -> None:
+    """Tell the launcher (on its pipe); if it is gone (killed), carry on: the state files tell."""
+    try:
+        posix.write(status_fd, data)
+    except OSError:
+        pass
+
+
+def write_file(dir_fd: int, name: str, data: bytes, durable: bool = True) -> None:
+    """Atomically (and durably unless told): a reader sees the old file or the whole new one."""
+    tmp = f".{name}.tmp"
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    try:
+        posix.write(fd, data)
+        if durable:
+            posix.fsync(fd)
     finally:
         posix.close(fd)
-
-
-def _cgroup_mounts(mountinfo: bytes) -> list[list[bytes]]:
-    """The fields of mountinfo's cgroup and cgroup2 lines (the others are not split at all)."""
-    found = []
-    at = 0
-    while (at := mountinfo.find(b" - cgroup", at)) >= 0:
-        start = mountinfo.rfind(b"\n", 0, at) + 1
-        end = mountinfo.find(b"\n", at)
-        found.append(mountinfo[start : end if end >= 0 else len(mountinfo)].split())
-        at = end if end >= 0 else len(mountinfo)
-    return found
-
-
-def _read_available(fd: int) -> bytes:
-    posix.set_blocking(fd, False)
-    try:
-        return posix.read(fd, _CHUNK)
-    except OSError:
-        return b""
+    posix.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    if durable:
+        posix.fsync(dir_fd)
 
 
 def _set_window_size(master: int, payload: bytes) -> None:
@@ -762,27 +590,42 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def _run(settings: Settings, status_fd: int, held_fd: int | None, keep: set[int] | None = None) -> NoReturn:
+def _run(request: Settings | bytes, status_fd: int, held_fd: int | None, keep: set[int] | None = None) -> NoReturn:
+    """Report our pid, have a setup child create the container (monitor_setup), take it over,
+    report ``ok``, serve it, finish."""
     wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
     signals.wake_on((signals.SIGCHLD,), wake_w)
     if keep is not None:  # forked from a monitor: drop what it had open
         monitor_spawn.drop_fds(keep | {wake_r, wake_w})
-    monitor = Monitor(settings, wake_r, status_fd, held_fd)
-    monitor.create()
+    me = posix.getpid()
+    report(status_fd, b"pid %d\n" % me)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    if posix.fork() == 0:
+        try:
+            for fd in (wake_r, wake_w, ours.detach()):
+                posix.close(fd)
+            from lading.engine import monitor_setup
+
+            monitor_setup.run(request, me, theirs.detach(), status_fd)
+        finally:
+            posix._exit(1)
+    theirs.close()
+    monitor = Monitor(request, wake_r)
+    monitor.take_over(ours)
+    report(status_fd, b"ok %d\n" % monitor.init_pid)
+    posix.close(status_fd)
+    if held_fd is not None:
+        posix.close(held_fd)
     monitor.serve()
     monitor.finish()
 
 
 def _forked(data: bytes, fds: list[int]) -> NoReturn:
     """A monitor forked by a live one: as if exec'd with the request's arguments and environment
-    (see monitor_spawn); a request from other code is dropped unanswered."""
-    request = monitor_spawn.decode(data)
-    if request is None:
-        posix._exit(1)
-    settings = Settings(*request)
-    held = fds[1] if settings.holds_fd and len(fds) > 1 else None
+    (see monitor_spawn), which only its setup child decodes."""
+    held = fds[1] if len(fds) > 1 else None
     monitor_spawn.become_child()
-    _run(settings, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
+    _run(data, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
 
 
 def main(argv: list[str]) -> NoReturn:

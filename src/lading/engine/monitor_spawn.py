@@ -19,12 +19,13 @@ session, a child subreaper, with the requester's environment and nothing else op
 
 Every page that the child or the serving monitor writes after the fork (a reference count, a freed
 block, an allocator's free list) is copied, and is then what the child costs (bench/monitor.py).
-So the server does the least between accept and fork (the peer's uid, the raw request), the child
-decodes the request into fresh memory, the environment is handed to the spawned commands rather
-than written into ``posix.environ``, fds are dropped with ``close_range`` rather than by listing
-/proc, and ``prctl`` is called through ``_ctypes`` alone (``ctypes`` would add ``os``, ``struct``
-and more to every monitor that serves), loaded once a monitor serves (a monitor without a spawn
-socket never loads it).
+So the server does the least between accept and fork (the peer's uid, the raw request, whether it
+comes from the same code), only the child's short-lived setup child (monitor_setup) decodes the
+request (the monitor itself only at its end, for the exit command), the environment is handed to
+the spawned commands rather than written into ``posix.environ``, fds are dropped with
+``close_range`` rather than by listing /proc, and ``prctl`` is called through ``_ctypes`` alone
+(``ctypes`` would add ``os``, ``struct`` and more to every monitor that serves), loaded once a
+monitor serves (a monitor without a spawn socket never loads it).
 """
 
 from __future__ import annotations
@@ -76,45 +77,55 @@ def decode(data: bytes) -> tuple[list[str], dict[bytes, bytes]] | None:
     return [a.decode() for a in args.split(b"\0")], environ
 
 
+def is_known(data: bytes) -> bool:
+    """Whether a request comes from the same code (checked before anything else is done)."""
+    return data.startswith(code_identity() + b"\0\0")
+
+
+def bind(path: str) -> tuple[_socket.socket, int] | None:
+    """A listening socket at path, replacing whoever listened there before (the newest monitor
+    serves), and its inode; None if it cannot be made."""
+    temporary = f"{path}.{posix.getpid()}"
+    if len(temporary) > 107:
+        return None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
+    try:
+        try:
+            posix.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        sock.bind(temporary)
+        sock.listen(8)
+        inode = posix.stat(temporary).st_ino
+        posix.rename(temporary, path)
+    except OSError:
+        sock.close()
+        return None
+    return sock, inode
+
+
+def unbind(sock: _socket.socket, path: str, inode: int) -> None:
+    """Close sock and remove its file if it is still ours (a newer monitor may have taken it over)."""
+    try:
+        if posix.stat(path).st_ino == inode:
+            posix.unlink(path)
+    except OSError:
+        pass
+    sock.close()
+
+
 class Server:
-    """The newest monitor's end of the spawn socket."""
+    """The newest monitor's end of the spawn socket (made by :func:`bind`)."""
 
     def __init__(self, sock: _socket.socket, path: str, inode: int) -> None:
         self.sock, self.path, self.inode = sock, path, inode
-
-    @staticmethod
-    def listen(path: str) -> Server | None:
-        """Listen at path, replacing whoever listened there before (the newest monitor serves)."""
-        temporary = f"{path}.{posix.getpid()}"
-        if len(temporary) > 107:
-            return None
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
-        try:
-            try:
-                posix.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            sock.bind(temporary)
-            sock.listen(8)
-            inode = posix.stat(temporary).st_ino
-            posix.rename(temporary, path)
-        except OSError:
-            sock.close()
-            return None
         _load_prctl()
-        return Server(sock, path, inode)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def close(self) -> None:
-        """Remove the socket file if it is still ours (a newer monitor may have taken it over)."""
-        try:
-            if posix.stat(self.path).st_ino == self.inode:
-                posix.unlink(self.path)
-        except OSError:
-            pass
-        self.sock.close()
+        unbind(self.sock, self.path, self.inode)
 
     def receive(self) -> tuple[bytes, list[int]] | None:
         """One request from our own uid, undecoded (see decode): (data, [report fd, hold fd?]);
@@ -124,7 +135,6 @@ class Server:
         except BlockingIOError:
             return None
         conn = _socket.socket(fileno=fd)
-        fds: list[int] = []
         try:
             conn.settimeout(2)  # a launcher sends at once; no peer may hold the loop for long
             cred = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
@@ -133,9 +143,7 @@ class Server:
             return None
         finally:
             conn.close()
-        for level, kind, payload in ancillary:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4)]
+        fds = received_fds(ancillary)
         if int.from_bytes(cred[_UCRED_UID], sys.byteorder) != posix.geteuid() or not fds:
             for extra in fds:
                 posix.close(extra)
@@ -151,14 +159,26 @@ def ask(path: str, args: list[str], env: dict[str, str], fds: list[int]) -> bool
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
-        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
-        ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)]
-        sock.sendmsg([encode(args, env)], ancillary)
+        sock.sendmsg([encode(args, env)], rights(fds))
     except OSError:
         return False
     finally:
         sock.close()
     return True
+
+
+def rights(fds: list[int]) -> list[tuple[int, int, bytes]]:
+    """The ancillary data that passes fds (sendmsg's SCM_RIGHTS)."""
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds))]
+
+
+def received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The fds that recvmsg's ancillary data passed (SCM_RIGHTS), in order."""
+    fds = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
+    return fds
 
 
 def _load_prctl() -> None:
