@@ -55,6 +55,7 @@ _FIRST_READ = 32768
 # another one ignores the file (the standard library's sources below are that interpreter's).
 _VERSION = " python"
 _STAMP = f"{sys.version} index 2"
+_Module = type(sys)  # types.ModuleType, without importing types
 # The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
 # lists them): served from the file too, with the same check of their sources.
 STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
@@ -245,7 +246,13 @@ class Finder:
         spec = self.find_spec(name)
         if spec is None or (parent and parent not in sys.modules):
             return
-        module = _frozen_importlib.module_from_spec(spec)
+        # what importlib's module_from_spec makes of this Finder's specs, without its generality
+        module = _Module(name)
+        module.__dict__.update(__spec__=spec, __loader__=self, __file__=spec.origin, __cached__=self.path)
+        if spec.submodule_search_locations is None:
+            module.__package__ = parent
+        else:
+            module.__package__, module.__path__ = name, spec.submodule_search_locations
         sys.modules[name] = module
         try:
             self._execute(module, fd)
