@@ -52,7 +52,6 @@ CLI = {
 CONTAINER = CLI | {
     "_json",
     "lading.jsonlite",
-    "errno",
     "lading.runtime",
     "lading.runtime.store",
     "lading.runtime.container_state",
@@ -64,6 +63,7 @@ CONTAINER = CLI | {
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
 # Its cgroup: the freezer of a running container (paused or not), delete's removal.
 CGROUP = {
+    "errno",
     "lading.linux.cgroups",
     "lading.linux.cgroups.cgroup",
     "lading.linux.cgroups.cgroupfs",

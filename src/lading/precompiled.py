@@ -55,6 +55,7 @@ _FIRST_READ = 32768
 # another one ignores the file (the standard library's sources below are that interpreter's).
 _VERSION = " python"
 _STAMP = f"{sys.version} index 2"
+_Module = type(sys)  # types.ModuleType, without importing types
 # The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
 # lists them): served from the file too, with the same check of their sources.
 STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
@@ -220,20 +221,23 @@ class Finder:
         return None  # the default module object
 
     def exec_module(self, module: "ModuleType") -> None:
+        # open while the module and what it imports first run, never kept: this process may
+        # close or hand on any fd it has
+        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
+        try:
+            self._execute(module, fd)
+        finally:
+            posix.close(fd)
+
+    def _execute(self, module: "ModuleType", fd: int) -> None:
         *_, offset, length, deps = self.index[module.__name__]
         if _thread._count() == 0:  # no other thread may be importing what this executes
             for name in deps:
                 if name not in sys.modules:
-                    self._execute_first(name)
-        # opened for each module, never kept: this process may close or hand on any fd it has
-        fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
-        try:
-            code = posix.pread(fd, length, self.start + offset)
-        finally:
-            posix.close(fd)
-        exec(marshal.loads(code), module.__dict__)
+                    self._execute_first(name, fd)
+        exec(marshal.loads(posix.pread(fd, length, self.start + offset)), module.__dict__)
 
-    def _execute_first(self, name: str) -> None:
+    def _execute_first(self, name: str, fd: int) -> None:
         """Import module ``name`` of the file as importlib would (a module object with its
         attributes, in sys.modules while it runs, bound in its parent package), without importlib.
         One that is not served (its source changed, its parent is not imported) is left to the
@@ -242,10 +246,16 @@ class Finder:
         spec = self.find_spec(name)
         if spec is None or (parent and parent not in sys.modules):
             return
-        module = _frozen_importlib.module_from_spec(spec)
+        # what importlib's module_from_spec makes of this Finder's specs, without its generality
+        module = _Module(name)
+        module.__dict__.update(__spec__=spec, __loader__=self, __file__=spec.origin, __cached__=self.path)
+        if spec.submodule_search_locations is None:
+            module.__package__ = parent
+        else:
+            module.__package__, module.__path__ = name, spec.submodule_search_locations
         sys.modules[name] = module
         try:
-            self.exec_module(module)
+            self._execute(module, fd)
         except BaseException:
             del sys.modules[name]
             raise

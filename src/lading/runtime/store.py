@@ -13,7 +13,6 @@ os comes in only where a verb that creates a container needs it.
 
 from __future__ import annotations
 
-import errno
 import posix
 
 from lading import jsonlite
@@ -156,9 +155,8 @@ class Store:
                 pass
         try:
             posix.rmdir(path)
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                raise
+        except FileNotFoundError:
+            pass
 
     def ids(self) -> list[str]:
         try:
