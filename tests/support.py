@@ -84,9 +84,9 @@ def pid_alive(pid: int, start_time: str | None = None) -> bool:
 def runtime_entries(root: Path) -> list[Path]:
     """What a runtime's state root holds but its cache of compiled seccomp filters (kept on
     purpose, and bounded: runtime/seccomp_cache.py): the containers' state dirs."""
-    from lading.runtime.seccomp_cache import DIRECTORY
+    from lading.runtime.store import SECCOMP_CACHE
 
-    return [p for p in root.iterdir() if p.name != DIRECTORY] if root.exists() else []
+    return [p for p in root.iterdir() if p.name != SECCOMP_CACHE] if root.exists() else []
 
 
 def mounts_under(prefix: Path) -> list[str]:

@@ -82,9 +82,9 @@ CGROUP_VERBS = (
 )
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel) and struct, ctypes (libc), SHA-256 without OpenSSL
-# (_sha256, lading.digest: the key of the seccomp cache); termios and pty only for a process with
-# a terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
+# the C halves of socket (the init's channel) and struct, ctypes (libc); SHA-256 (the key of the
+# seccomp cache) only for a config with linux.seccomp; termios and pty only for a process with a
+# terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
 # contextlib, signal, socket or zlib (the cgroup's name under a --root of its own hashes the root
 # without it).
 STARTS = (
@@ -107,8 +107,6 @@ STARTS = (
         "types",
         "struct",
         "_struct",
-        "lading.digest",
-        "_sha256",
     }
 )
 

@@ -16,6 +16,7 @@ import pytest
 from lading.digest import sha256_hex
 from lading.runtime import seccomp_cache
 from lading.runtime.seccomp import prepare
+from lading.runtime.store import SECCOMP_CACHE
 from tests.conftest import Bundle
 from tests.security.default_profile import profile
 from tests.security.support import installed_filters, seccomp
@@ -40,7 +41,7 @@ def _confinement(pid: int) -> tuple[list[bytes], list[str]]:
 
 
 def _entries(lading: Lading) -> list[Path]:
-    cache = lading.root / seccomp_cache.DIRECTORY
+    cache = lading.root / SECCOMP_CACHE
     return sorted(cache.iterdir()) if cache.exists() else []
 
 
@@ -139,7 +140,7 @@ def test_an_entry_that_is_not_sound_is_never_loaded(lading: Lading, bundle: Bund
 
 def test_the_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
     """Profiles that every container makes up cannot fill the state root."""
-    cache = tmp_path / seccomp_cache.DIRECTORY
+    cache = tmp_path / SECCOMP_CACHE
     for i in range(seccomp_cache.MAX_ENTRIES):
         seccomp_cache.store(str(cache), f"{i:064x}", 0, ALLOW_ALL)
         os.utime(cache / f"{i:064x}", ns=(i * 10**9, i * 10**9))

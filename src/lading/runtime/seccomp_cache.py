@@ -17,10 +17,11 @@ version); the kernel (release, version, machine: the flags and actions checked a
 this code (runtime/seccomp.py and linux/seccomp.py, path, size and mtime, as lading.precompiled
 checks sources).
 
-An entry is ``<state root>/seccomp:cache/<key>`` (``:`` is in no container ID, so the cache never
-takes one): a header naming the key, the filter flags and the program's SHA-256, then the program
-exactly as libseccomp exported it (with the ENOSYS prologue): the bytes the kernel gets either
-way. It is written to a temporary file and renamed, so a reader sees no entry or a whole one.
+An entry is ``<state root>/seccomp:cache/<key>`` (the name is runtime/store.py's; ``:`` is in no
+container ID, so the cache never takes one): a header naming the key, the filter flags and the
+program's SHA-256, then the program exactly as libseccomp exported it (with the ENOSYS prologue):
+the bytes the kernel gets either way. It is written to a temporary file and renamed, so a reader
+sees no entry or a whole one.
 
 Who can write there: the state root is the runtime's own (root's, mode 0711; a rootless user's
 under XDG_RUNTIME_DIR), and whoever can write in it can already change any container's state.
@@ -45,7 +46,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import LinuxSeccomp
 
-DIRECTORY = "seccomp:cache"
 MAX_ENTRIES = 64
 _MAGIC = b"lading seccomp filter 1\n"
 _MAX_SIZE = 1 << 20  # far above what the kernel loads (4096 instructions of 8 bytes)

@@ -21,6 +21,7 @@ from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+SECCOMP_CACHE = "seccomp:cache"  # compiled seccomp filters (runtime/seccomp_cache.py)
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 
@@ -76,10 +77,9 @@ class Store:
 
     def seccomp_cache(self) -> str:
         """Where compiled seccomp filters are kept (runtime/seccomp_cache.py): a name no
-        container ID can take."""
-        from lading.runtime.seccomp_cache import DIRECTORY
-
-        return self.root.rstrip("/") + "/" + DIRECTORY
+        container ID can take. Named here, not imported from there: that module (and libseccomp's
+        bindings, SHA-256) loads only for a config with ``linux.seccomp``."""
+        return self.root.rstrip("/") + "/" + SECCOMP_CACHE
 
     def dir(self, cid: str) -> str:
         validate_id(cid)
