@@ -110,6 +110,17 @@ STARTS = (
     }
 )
 
+# Of the runtime layer, create, run and exec load these only for a config (or flag) that uses
+# them: seccomp, an LSM label, scheduling attributes, id mappings, --pid-file.
+FOR_SOME_CONFIGS = {
+    "lading.runtime.seccomp",
+    "lading.runtime.seccomp_cache",
+    "lading.linux.seccomp",
+    "lading.runtime.lsm",
+    "lading.linux.sched",
+    "lading.runtime.idmaps",
+    "lading.runtime.pid_file",
+}
 
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
 VERBS: list[tuple[str, str, list[str], set[str]]] = [
@@ -193,6 +204,8 @@ def test_verb_loads_only_its_modules(
     prefixes = tuple(name[:-1] for name in allowed if name.endswith(".*"))
     unexpected = {m for m in loaded - bare_interpreter() - allowed if not m.startswith(prefixes)}
     assert not unexpected, f"`lading {name}` loads modules outside its list: {sorted(unexpected)}"
+    unused = loaded & FOR_SOME_CONFIGS
+    assert not unused, f"`lading {name}` loads modules its config does not use: {sorted(unused)}"
     if argv[0] != "delete" and argv[0] != "spec":
         lading.state("c")
         lading("delete", "--force", "c")

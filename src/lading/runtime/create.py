@@ -16,7 +16,7 @@ from lading import OCI_VERSION, log
 from lading.errors import LadingError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime import cgroup_entry, cgroups, hooks, launch, pid_file
+from lading.runtime import cgroup_entry, cgroups, hooks, launch
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
 from lading.runtime.store import EXEC_FIFO, Store
@@ -135,6 +135,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         finally:
             os.close(pidfd)
         if opts.pid_file:
+            from lading.runtime import pid_file
+
             pid_file.write(opts.pid_file, init_pid)
         return state
     except BaseException:

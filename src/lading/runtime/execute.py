@@ -26,7 +26,7 @@ from lading.linux import prctl, signals, trampoline
 from lading.linux import process as proc_
 from lading.linux.userns import setgroups_allowed
 from lading.record import Record
-from lading.runtime import cgroup_entry, lifecycle, pid_file, process_attrs, security
+from lading.runtime import cgroup_entry, lifecycle, process_attrs, security
 from lading.runtime import process as process_
 from lading.runtime.cgroups import ContainerCgroup
 from lading.runtime.exec_init import Job
@@ -126,6 +126,8 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             master = terminal.receive_master(ours)
             ours.close()
         if opts.pid_file:
+            from lading.runtime import pid_file
+
             pid_file.write(opts.pid_file, pid)
     except BaseException:
         if master is not None:

@@ -13,7 +13,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
 from lading.record import Record
-from lading.runtime import hooks, idmaps, process
+from lading.runtime import hooks, process
 from lading.runtime.launch import Launch
 
 TYPE_CHECKING = False
@@ -161,6 +161,8 @@ class Plan:
         self.uid_map: list[IdRange] = []
         self.gid_map: list[IdRange] = []
         if self.new_userns:
+            from lading.runtime import idmaps  # only with a user namespace or id-mapped mounts
+
             self.uid_map, self.gid_map = idmaps.container_maps(spec)
         elif os.geteuid() != 0 and not self.userns_path:
             raise LadingError("config.json: $.linux.namespaces: a rootless container needs a user namespace")
@@ -251,6 +253,8 @@ def idmapped_mounts(spec: Spec, uids: list[IdRange], gids: list[IdRange]) -> dic
         if os.geteuid() != 0:
             raise LadingError(f"{where}: id-mapped mounts need root (the kernel id-maps a host mount only for root)")
         if entry.uid_mappings is not None:
+            from lading.runtime import idmaps
+
             own_u, own_g = idmaps.ranges(entry.uid_mappings), idmaps.ranges(entry.gid_mappings)
             idmaps.check(f"{where}.uidMappings", own_u)
             idmaps.check(f"{where}.gidMappings", own_g)

@@ -7,6 +7,9 @@ naming the JSON path. The initial CPU affinity is set by the forked stage 1 on i
 joins the container's cgroup (:func:`apply_initial`, see cgroup_entry.py), and the rest in the
 process pipeline before it reports ready (:func:`apply`), so that what the kernel refuses fails
 ``create``: each survives execve. The final affinity is set there too, as runc 1.2 does.
+
+``lading.linux.sched`` (its tables and system calls) loads only for a config with one of these
+fields, in :func:`prepare`, before the fork: :func:`apply` finds it loaded after pivot_root.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import os
 
 from lading.errors import LadingError
-from lading.linux import sched
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -46,6 +48,8 @@ class Attrs(Record):
 def _cpus(text: str | None, where: str) -> set[int] | None:
     if text is None:
         return None
+    from lading.linux import sched
+
     try:
         cpus = sched.parse_list(text)
     except ValueError:
@@ -56,6 +60,15 @@ def _cpus(text: str | None, where: str) -> set[int] | None:
 
 
 def prepare(process: Process, linux: Linux | None) -> Attrs:
+    if (
+        process.scheduler is None
+        and process.io_priority is None
+        and process.exec_cpu_affinity is None
+        and (linux is None or (linux.personality is None and linux.memory_policy is None))
+    ):
+        return Attrs()
+    from lading.linux import sched
+
     where = "config.json: $.process"
     scheduling = None
     if (s := process.scheduler) is not None:
@@ -107,6 +120,10 @@ def apply_initial(attrs: Attrs) -> None:
 
 def apply(attrs: Attrs) -> None:
     """Everything else, on the calling process, before execve."""
+    if attrs == Attrs():
+        return
+    from lading.linux import sched  # loaded by prepare, before the fork
+
     steps: list[tuple[str, Callable[[], object]]] = []
     if (sc := attrs.scheduler) is not None:
         steps.append(

@@ -28,10 +28,11 @@ import os
 
 from lading import log
 from lading.linux import capabilities as linux_caps
-from lading.runtime import capabilities, lsm, process, rlimits
+from lading.runtime import capabilities, process, rlimits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lading.runtime.lsm import LsmPlan
     from lading.runtime.seccomp import Filter
     from lading.spec.runtime_config import Linux, Process
 
@@ -42,7 +43,12 @@ class Security:
     def __init__(self, proc: Process, linux: Linux | None, seccomp_cache: str | None = None) -> None:
         self.rlimits = rlimits.prepare(proc)
         self.caps = capabilities.prepare(proc)
-        self.lsm = lsm.prepare(proc, linux)
+        self.lsm: LsmPlan | None = None
+        if proc.apparmor_profile or proc.selinux_label or (linux is not None and linux.mount_label):
+            # only with a label; loaded here, before any fork, so that apply finds it after pivot_root
+            from lading.runtime import lsm
+
+            self.lsm = lsm.prepare(proc, linux)
         self.seccomp: Filter | None = None
         self.listener_fd: int | None = None
         if linux is not None and linux.seccomp:
@@ -61,7 +67,10 @@ class Security:
     def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
         """Steps 2-7 above. ``state_json`` and ``pid`` (the container state and the process's
         pid as the runtime sees it) only go to a seccomp agent."""
-        lsm.apply(self.lsm)
+        if self.lsm is not None:
+            from lading.runtime import lsm  # loaded by __init__, before the fork
+
+            lsm.apply(self.lsm)
         if self.seccomp is not None and not self.no_new_privs:
             self._load_seccomp(state_json, pid)
         capabilities.before_user_switch(self.caps)
