@@ -33,21 +33,19 @@ else:
     pid, born = cg.fork()
 if pid == 0:
     cg.join(v2=not born)
-    with open("/proc/self/cgroup") as f:
-        sys.stdout.write(f.read())
+    with open("/proc/self/cgroup", "rb") as f:
+        os.write(1, f.read())  # one write, unbuffered: os._exit flushes nothing
     os._exit(0)
-print("born in cgroup2:", born, flush=True)
 os.waitpid(pid, 0)
+print("born in cgroup2:", born, flush=True)  # after the child's lines, never inside them
 """
 
 
 def fork_into(cg: Cgroup, mode: str, prefix: list[str] | None = None) -> tuple[str, dict[str, str]]:
     argv = [*(prefix or []), sys.executable, "-c", PROBE, json.dumps(cg.to_dict()), mode]
     out = subprocess.run(argv, capture_output=True, text=True, env=lading_env(), check=True, timeout=30).stdout
-    # the parent's line and the child's /proc/self/cgroup come in whichever order they ran
-    lines = out.splitlines()
-    first = next(line for line in lines if line.startswith("born in cgroup2:"))
-    rest = [line for line in lines if line != first]
+    # the child's /proc/self/cgroup, then the parent's line
+    *rest, first = out.splitlines()
     paths = {}
     for line in rest:
         _, names, path = line.split(":", 2)
