@@ -105,8 +105,9 @@ def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
     if plan.new_userns or plan.userns_path:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    # The init speaks on the same channel: it waits for stage 1 to exit (closing ``reported``)
-    # so that the runtime always hears "init" before anything the init says.
+    # The init speaks on the same channel: it waits until stage 1 has said "init" and closed
+    # ``reported`` so that the runtime always hears "init" before anything the init says. Closed
+    # by hand, not by the exit, which closes the fds only after tearing down the address space.
     waiting, reported = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -120,6 +121,7 @@ def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
             report(chan, e)
         os._exit(1)
     chan.send("init", pid=pid)
+    os.close(reported)
     os._exit(0)
 
 
@@ -164,8 +166,8 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
     # Hooks in the container get the pid as the container sees it (runtime.md "State"), and when
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).
-    create_hooks = plan.hooks.get("createContainer")
-    hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
+    if create_hooks := plan.hooks.get("createContainer"):
+        hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
     rootfs.pivot(root_fd, plan.no_pivot)
     os.close(root_fd)
     log.debug("%s into the rootfs", "chroot" if plan.no_pivot else "pivot_root")
