@@ -3,12 +3,12 @@
 :func:`prepare` runs in the runtime before fork and validates everything (a bad capability is a
 warning; a bad rlimit, seccomp profile or unavailable LSM label fails ``create`` cleanly).
 :meth:`Security.apply` (steps 2-6, from uid 0 with the runtime's capabilities) and
-:meth:`Security.finish` (step 7) run in the init in this order. A container's init runs :meth:`Security.apply`
-before it reports ready and waits on exec.fifo, as runc does: a capability, user or group that
-cannot be set, or a filter that cannot be loaded without noNewPrivileges, fails ``create``, and
-``start`` only releases a process that is the container's user already. After the wait come only
-:meth:`Security.finish`, the startContainer hooks and the execve. An exec'd process runs both
-right before its execve.
+:meth:`Security.finish` (step 7) run in the init in this order. A container's init runs
+:meth:`Security.apply` before it reports ready and waits on exec.fifo, as runc does: a
+capability, user or group that cannot be set, or a filter that cannot be loaded without
+noNewPrivileges, fails ``create``, and ``start`` only releases a process that is the container's
+user already. After the wait come only :meth:`Security.finish`, the startContainer hooks and the
+execve. An exec'd process runs both right before its execve.
 
 1. rlimits (:meth:`Security.set_rlimits`): raising a hard limit needs CAP_SYS_RESOURCE, so before
    anything is dropped. A container's init sets them before it reports ready, as runc does, so a
