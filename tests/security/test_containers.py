@@ -269,3 +269,21 @@ def test_an_apparmor_profile_on_a_host_without_apparmor_fails_create(lading: Lad
         'config.json: $.process.apparmorProfile: "docker-default" cannot be applied: '
         "AppArmor is not enabled on this host\n",
     )
+
+
+def test_a_created_init_is_already_the_containers_user(runtime: Lading, bundle: Bundle, cid: str) -> None:
+    """Calibrated on runc 1.1.5: the init switches user, groups and capabilities before it waits
+    on exec.fifo, so a created container's init shows them, and start only releases it."""
+    kill = ["CAP_KILL"]
+    bundle.config["process"]["capabilities"] = {"bounding": kill, "effective": kill, "permitted": kill}
+    bundle.write(args=["sleep", "100"], user={"uid": 1000, "gid": 1000, "additionalGids": [10]})
+    runtime("create", "--bundle", str(bundle), cid)
+    status = Path(f"/proc/{runtime.state(cid)['pid']}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    assert fields["Uid"].split() == ["1000"] * 4 and fields["Gid"].split() == ["1000"] * 4
+    assert fields["Groups"].split() == ["10"]
+    sets = status_caps(status)
+    assert (sets["CapEff"], sets["CapPrm"], sets["CapBnd"]) == (mask("CAP_KILL"),) * 3
+    runtime("start", cid)
+    assert runtime.state(cid)["status"] == "running"
+    runtime("delete", "--force", cid)

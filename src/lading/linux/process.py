@@ -100,9 +100,10 @@ def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> bool:
         posix.close(fd)
 
 
-def reset_signals() -> None:
-    """Default dispositions and an empty mask, as a program about to be exec'd should get."""
-    signals.reset(_RESET_SIGNALS)
+def reset_signals(still_caught: tuple[int, ...] = ()) -> None:
+    """Default dispositions and an empty mask, as a program about to be exec'd should get; but
+    ``still_caught`` keep their handlers, which the execve resets itself."""
+    signals.reset(tuple(s for s in _RESET_SIGNALS if s not in still_caught))
 
 
 def descendants(pid: int) -> list[int]:

@@ -112,4 +112,5 @@ def _process(job: Job, host_pid: int) -> NoReturn:
     os.close(job.root_fd)
     launch.open_terminal(job.launch, job.console_fd)
     ready = launch.prepare(job.launch)
-    launch.start(job.launch, ready, job.error_fd, job.state_json, host_pid)
+    via = launch.become(job.launch, job.error_fd, job.state_json, host_pid)
+    launch.start(job.launch, ready, via, job.state_json, host_pid)

@@ -6,9 +6,11 @@ namespaces given by path and unshares the new ones. Because a new PID (and time)
 applies to children, stage 1 forks the *init*, PID 1 of the container, reports its PID and
 exits. The init builds the
 rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, runs the
-first half of the process pipeline (launch.py: terminal, environment, cwd, executable, rlimits)
-and reports ready; then it blocks on exec.fifo until ``start`` opens the other end, and runs the
-second half (credentials, startContainer hooks, seccomp, execve).
+process pipeline up to the container's user (launch.py: terminal, environment, cwd, executable,
+rlimits, the trampoline, LSM labels, seccomp without noNewPrivileges, user, groups, capabilities)
+and reports ready; then it blocks on exec.fifo until ``start`` opens the other end, and runs what
+must come last (noNewPrivileges and its seccomp filter, startContainer hooks, execve), as runc's
+init does.
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -181,22 +183,28 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
     if proc.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
-    ready = launch.prepare(plan.launch)  # as runc: what fails here (a limit, the program) fails create
-    _check_fifo(fifo_fd)
+    # As runc: what fails here (a limit, the program, the user, a capability) fails create. The
+    # trampoline reports to fifo_fd's number, which the fifo's write end takes over once opened.
+    ready = launch.prepare(plan.launch)
+    agent_state = plan.state_json("running", host_pid)
+    via = launch.become(plan.launch, fifo_fd, agent_state, host_pid, _FATAL_WHILE_WAITING)
+    _check_fifo(fifo_fd)  # as the container's user, who opens it
     log.debug("ready: %s waits on exec.fifo for start", ready.path)
     chan.send("ready")
     chan.close()
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
-    # failure is written to the fifo for `start` to report; a successful execve closes it (CLOEXEC).
+    # failure is written to the fifo for `start` to report; a successful execve closes it (the
+    # trampoline marks it close-on-exec). dup2 also closes the O_PATH fd before the exec.
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    os.close(fifo_fd)
+    os.dup2(fd, fifo_fd)
+    os.close(fd)
 
     def start_hooks(env: dict[str, str]) -> None:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
 
     try:
-        launch.start(plan.launch, ready, fd, plan.state_json("running", host_pid), host_pid, start_hooks)
+        launch.start(plan.launch, ready, via, agent_state, host_pid, start_hooks)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
-        os.write(fd, msg.encode(errors="replace"))
+        os.write(fifo_fd, msg.encode(errors="replace"))
     os._exit(127)

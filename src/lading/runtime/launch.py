@@ -14,18 +14,24 @@ since /dev/console goes into a /dev that may then turn read-only):
    scheduling policy, I/O priority, personality, memory policy and final CPU affinity
    (runtime/process_attrs.py).
 
+:func:`become` (the init runs it too before it reports ready, as runc does, so that a user,
+group or capability that cannot be set fails ``create`` and ``start`` has little left to wait for):
+
+5. the trampoline (lading.linux.trampoline), default signal dispositions (but for the handlers
+   the caller keeps until the execve), every fd but those passed on marked close-on-exec, stdio
+   (the terminal) given to the process's uid: all before the seccomp filter, which may forbid
+   any of it;
+6. LSM labels, the seccomp filter without noNewPrivileges, user, groups and capabilities, in the
+   order runtime/security.py gives.
+
 :func:`start` (the init runs it once ``start`` has released it):
 
-5. the trampoline (lading.linux.trampoline), default signal dispositions, every fd but those
-   passed on marked close-on-exec, stdio (the terminal) given to the process's uid: all before
-   the seccomp filter, which may forbid any of it;
-6. LSM labels, the seccomp filter, user, groups, capabilities and no_new_privs, in the order
-   runtime/security.py gives (the filter last with noNewPrivileges, first without);
-7. the startContainer hooks (init only, as the caller's ``before_exec``), under the filter as
-   with runc;
-8. execve of the program through the trampoline: the one system call the runtime itself makes
-   under the filter (execveat, or execve of /proc/self/fd/N where the profile lacks execveat),
-   then the trampoline's fcntl and execve.
+7. with noNewPrivileges, no_new_privs and then the seccomp filter; the startContainer hooks
+   (init only, as the caller's ``before_exec``), under the filter as with runc;
+8. execve of the program through the trampoline: with noNewPrivileges, the one system call the
+   runtime itself makes under the filter (execveat, or execve of /proc/self/fd/N where the
+   profile lacks execveat), then the trampoline's fcntl and execve. (Without it the init's wait
+   on exec.fifo runs under the filter too, as runc's does.)
 
 :class:`Launch` is what both need, validated by the runtime before it forks.
 """
@@ -96,23 +102,32 @@ def prepare(launch: Launch) -> Ready:
     return Ready(path, env)
 
 
+def become(launch: Launch, error_fd: int, agent_state: str, host_pid: int, still_caught: tuple[int, ...] = ()) -> int:
+    """Steps 5-6 above; the trampoline's fd, which reports a failed execve on ``error_fd`` (the
+    fd number that must be open and inheritable by the execve, not necessarily by now).
+
+    ``agent_state`` (the container's state JSON) and ``host_pid`` (this process's pid as the
+    runtime sees it) only go to a seccomp agent; ``still_caught``: the signals whose handlers
+    stay until the execve."""
+    proc = launch.process
+    via = trampoline.load(error_fd)
+    process.ready_to_exec(launch.keep_fds, error_fd, still_caught)
+    process.own_stdio(proc.user.uid)
+    launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
+    return via
+
+
 def start(
     launch: Launch,
     ready: Ready,
-    error_fd: int,
+    via: int,
     agent_state: str,
     host_pid: int,
     before_exec: Callable[[dict[str, str]], None] | None = None,
 ) -> NoReturn:
-    """Steps 5-8 above; a failed execve is reported on ``error_fd`` by the trampoline.
-
-    ``agent_state`` (the container's state JSON) and ``host_pid`` (this process's pid as the
-    runtime sees it) only go to a seccomp agent."""
+    """Steps 7-8 above, after :func:`become` gave ``via``; arguments as there."""
     proc = launch.process
-    via = trampoline.load(error_fd)
-    process.ready_to_exec(launch.keep_fds, error_fd)
-    process.own_stdio(proc.user.uid)
-    launch.security.apply(proc, launch.allow_setgroups, agent_state, host_pid)
+    launch.security.finish(agent_state, host_pid)
     if before_exec is not None:
         before_exec(ready.env)
     assert proc.args

@@ -120,10 +120,12 @@ def own_stdio(uid: int) -> None:
                 raise
 
 
-def ready_to_exec(keep_fds: range, error_fd: int) -> None:
+def ready_to_exec(keep_fds: range, error_fd: int, still_caught: tuple[int, ...] = ()) -> None:
     """Reset signal handling, mark every fd from 3 close-on-exec but those passed on and the
-    trampoline's error fd: done before the seccomp filter, which may forbid any of it."""
-    reset_signals()
+    trampoline's error fd: done before the seccomp filter, which may forbid any of it.
+    ``still_caught``: signals whose handlers stay until the execve, which resets a caught signal
+    to its default itself."""
+    reset_signals(still_caught)
     syscall(SYS_CLOSE_RANGE, 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC, what="close_range")
     for fd in keep_fds:
         try:

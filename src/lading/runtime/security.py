@@ -2,8 +2,13 @@
 
 :func:`prepare` runs in the runtime before fork and validates everything (a bad capability is a
 warning; a bad rlimit, seccomp profile or unavailable LSM label fails ``create`` cleanly).
-:meth:`Security.apply` runs in the init right before execve of the user program, as uid 0 with
-the runtime's capabilities, in this order:
+:meth:`Security.apply` (steps 2-6, from uid 0 with the runtime's capabilities) and
+:meth:`Security.finish` (step 7) run in the init in this order. A container's init runs
+:meth:`Security.apply` before it reports ready and waits on exec.fifo, as runc does: a
+capability, user or group that cannot be set, or a filter that cannot be loaded without
+noNewPrivileges, fails ``create``, and ``start`` only releases a process that is the container's
+user already. After the wait come only :meth:`Security.finish`, the startContainer hooks and the
+execve. An exec'd process runs both right before its execve.
 
 1. rlimits (:meth:`Security.set_rlimits`): raising a hard limit needs CAP_SYS_RESOURCE, so before
    anything is dropped. A container's init sets them before it reports ready, as runc does, so a
@@ -11,7 +16,8 @@ the runtime's capabilities, in this order:
    rather than ``start``; an exec'd process sets them here;
 2. AppArmor profile and SELinux label for the exec (before the user switch: the attr files
    belong to the task's original credentials);
-3. without noNewPrivileges: the seccomp filter (loading it then needs CAP_SYS_ADMIN);
+3. without noNewPrivileges: the seccomp filter (loading it then needs CAP_SYS_ADMIN), so the
+   init's wait on exec.fifo and all that follows run under it, as with runc;
 4. bounding set drop and PR_SET_KEEPCAPS (needs CAP_SETPCAP);
 5. setgroups, setresgid, setresuid, umask;
 6. effective/permitted/inheritable (capset), then ambient;
@@ -65,7 +71,7 @@ class Security:
         rlimits.apply(self.rlimits)
 
     def apply(self, proc: Process, allow_setgroups: bool, state_json: str = "{}", pid: int = 0) -> None:
-        """Steps 2-7 above. ``state_json`` and ``pid`` (the container state and the process's
+        """Steps 2-6 above. ``state_json`` and ``pid`` (the container state and the process's
         pid as the runtime sees it) only go to a seccomp agent."""
         if self.lsm is not None:
             from lading.runtime import lsm  # loaded by __init__, before the fork
@@ -76,6 +82,9 @@ class Security:
         capabilities.before_user_switch(self.caps)
         process.switch_user(proc, allow_setgroups)
         capabilities.after_user_switch(self.caps)
+
+    def finish(self, state_json: str = "{}", pid: int = 0) -> None:
+        """Step 7 above, right before the execve; ``state_json`` and ``pid`` as for :meth:`apply`."""
         if self.no_new_privs:
             linux_caps.set_no_new_privs()
             if self.seccomp is not None:
