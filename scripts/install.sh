@@ -43,8 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$status" -eq 0 ] || exit "$status"
 fi
 
+# Debian's own interpreter (the python3 package above: built with PGO and LTO, its C modules such
+# as _json, fcntl and select built in), not whichever python3 comes first on PATH: every runtime
+# verb is a new process, and its start-up is most of the verb's time.
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 # The commit `lading --version` names (runc's "commit:" line), fixed now: no git call at run time.
