@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lading.linux.cgroups import layout
+from tests.cgroups.helpers import parse
 from tests.conftest import Bundle
 from tests.support import Lading
 
@@ -64,17 +65,6 @@ def parent(unified: Path) -> Iterator[str]:
     assert not left, f"cgroups left behind: {left}"
 
 
-def cgroups_of(text: str) -> dict[str, str]:
-    """A /proc/PID/cgroup text as {hierarchy: path} ("" for cgroup2), without named hierarchies
-    (name=systemd: runc moves a process there, lading leaves it to systemd)."""
-    found = {}
-    for line in text.splitlines():
-        _, names, path = line.split(":", 2)
-        if not names.startswith("name="):
-            found[names] = path
-    return found
-
-
 def busy_container(runtime: Lading, bundle: Bundle, cid: str, parent: str, unified: Path) -> tuple[int, str]:
     """Runs `sleep` as container cid in parent/c, moves its init into c/init on cgroup2 and
     enables a controller for c's children: (the init's pid, its cgroup2 path)."""
@@ -82,7 +72,7 @@ def busy_container(runtime: Lading, bundle: Bundle, cid: str, parent: str, unifi
     bundle.write(args=["sleep", "1000"])
     runtime("run", "-d", "-b", str(bundle), cid)
     pid = runtime.state(cid)["pid"]
-    own = cgroups_of(Path(f"/proc/{pid}/cgroup").read_text())[""]
+    own = parse(Path(f"/proc/{pid}/cgroup").read_text())[""]
     assert own == f"/{parent}/c"
     controller = (unified / "cgroup.subtree_control").read_text().split()[0]
     c = unified / own.lstrip("/")
@@ -102,7 +92,7 @@ def test_exec_joins_the_inits_cgroup_on_cgroup2(
     runtime.prefix = CGROUP2_ONLY
     try:
         _, init_cgroup = busy_container(runtime, bundle, cid, parent, unified)
-        seen = cgroups_of(runtime("exec", cid, "cat", "/proc/self/cgroup").stdout)
+        seen = parse(runtime("exec", cid, "cat", "/proc/self/cgroup").stdout)
         assert seen[""] == init_cgroup
     finally:
         runtime("delete", "--force", cid)
@@ -115,8 +105,8 @@ def test_exec_joins_the_inits_cgroup2_cgroup_on_a_hybrid_host(
         pytest.skip("needs a hybrid host (v1 controllers beside cgroup2)")
     try:
         pid, init_cgroup = busy_container(lading, bundle, cid, parent, unified)
-        seen = cgroups_of(lading("exec", cid, "cat", "/proc/self/cgroup").stdout)
-        assert seen == {**cgroups_of(Path(f"/proc/{pid}/cgroup").read_text()), "": init_cgroup}
+        seen = parse(lading("exec", cid, "cat", "/proc/self/cgroup").stdout)
+        assert seen == {**parse(Path(f"/proc/{pid}/cgroup").read_text()), "": init_cgroup}
         assert all(path == f"/{parent}/c" for names, path in seen.items() if names)
     finally:
         lading("delete", "--force", cid)
