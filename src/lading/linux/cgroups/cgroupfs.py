@@ -19,6 +19,11 @@ def _join(directory: str, name: str) -> str:
     return directory + name if directory.endswith("/") else f"{directory}/{name}"
 
 
+class Busy(LadingError):
+    """The kernel refused a write as busy (EBUSY), e.g. a process into a cgroup2 cgroup that has
+    controllers enabled for its children ("no internal processes", cgroup-v2.rst)."""
+
+
 def write(directory: str, name: str, value: str) -> None:
     path = _join(directory, name)
     try:
@@ -28,7 +33,8 @@ def write(directory: str, name: str, value: str) -> None:
     try:
         posix.write(fd, value.encode())
     except OSError as e:
-        raise LadingError(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from None
+        error = Busy if e.errno == errno.EBUSY else LadingError
+        raise error(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from None
     finally:
         posix.close(fd)
 
