@@ -30,8 +30,9 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading modules (and
-``_ctypes`` once it serves a spawn socket, see monitor_spawn), and uses the C modules:
+at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading modules (and, in
+a monitor with a spawn socket, monitor_warmup and ``_ctypes``: see monitor_spawn), and uses the
+C modules:
 ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
 ``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
 ``enum`` and friends: about a megabyte); it reads files with ``posix.read``, not ``open()``.
@@ -540,7 +541,7 @@ def reap(wake: int, watched: dict[int, int | None], every: bool) -> None:
     """Empty the wake pipe, reap every child that has exited and record the wait status of those
     in watched (of every one with every: before the init's pid is known, any may be it)."""
     try:
-        while posix.read(wake, 512):
+        while len(posix.read(wake, 512)) == 512:
             pass
     except BlockingIOError:
         pass
@@ -630,4 +631,8 @@ def _forked(data: bytes, fds: list[int]) -> NoReturn:
 
 def main(argv: list[str]) -> NoReturn:
     settings = Settings(argv, posix.environ)
+    if settings.spawn_socket is not None:  # it may serve spawn requests: see monitor_warmup
+        from lading.engine import monitor_warmup
+
+        monitor_warmup.quicken_on_next_call()
     _run(settings, STATUS_FD, HELD_FD if settings.holds_fd else None)
