@@ -66,6 +66,8 @@ def dumps(value: Any, indent: int | str | None = None, go: bool = False) -> str:
     strings, numbers, booleans and null. With ``go``, what Go's encoding/json writes instead (runc's
     output, which clients compare byte for byte): no spaces unless indented, non-ASCII text as it
     is, and ``<``, ``>``, ``&``, U+2028, U+2029, backspace and form feed as \\u escapes."""
+    if indent is None:  # the C encoder, as json.dumps has it (it does not indent)
+        return "".join((_GO if go else _PYTHON).encoder(value, 0))
     out: list[str] = []
     step = indent if isinstance(indent, str) else " " * (indent or 0)
     style = _GO if go else _PYTHON
@@ -82,11 +84,17 @@ def _go_string(s: str) -> str:
     return '"' + "".join(_GO_ESCAPES.get(c) or _json.encode_basestring(c)[1:-1] for c in s) + '"'
 
 
+def _unserializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 class _Style:
-    """How strings are written and what separates items and keys when not indented."""
+    """How strings are written and what separates items and keys when not indented; the C
+    encoder of ``_json`` set up to write that (without json's check for cycles)."""
 
     def __init__(self, string: Any, item: str, key: str) -> None:
         self.string, self.item, self.key = string, item, key
+        self.encoder = _json.make_encoder(None, _unserializable, string, None, key, item, False, False, True)
 
 
 _PYTHON = _Style(_json.encode_basestring_ascii, ", ", ": ")
@@ -109,7 +117,7 @@ def _encode(value: Any, out: list[str], newline: str, step: str, style: _Style) 
     elif isinstance(value, (list, tuple, dict)):
         _container(value, out, newline, step, style)
     else:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+        _unserializable(value)
 
 
 def _float(value: float) -> str:

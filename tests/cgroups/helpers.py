@@ -30,6 +30,17 @@ def start_in(cg: Cgroup, script: str, **kw: object) -> subprocess.Popen[str]:
     return p
 
 
+def parse(text: str) -> dict[str, str]:
+    """A /proc/PID/cgroup text as {hierarchy ("" for cgroup2): path}, without named hierarchies
+    (name=systemd: runc moves a process there, lading leaves it to systemd)."""
+    found = {}
+    for line in text.splitlines():
+        _, names, path = line.split(":", 2)
+        if not names.startswith("name="):
+            found[names] = path
+    return found
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])

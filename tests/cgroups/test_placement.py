@@ -24,22 +24,13 @@ from pathlib import Path
 import pytest
 
 from lading.runtime.cgroups import default_path
-from tests.cgroups.helpers import WITHOUT_CLONE3
+from tests.cgroups.helpers import WITHOUT_CLONE3, parse
 from tests.support import Lading, Runc
 
 
 def cgroups_of(pid: int | str) -> dict[str, str]:
     """/proc/PID/cgroup as {hierarchy ("" for cgroup2): path}, named hierarchies left out."""
     return parse(Path(f"/proc/{pid}/cgroup").read_text())
-
-
-def parse(text: str) -> dict[str, str]:
-    found = {}
-    for line in text.splitlines():
-        _, names, path = line.split(":", 2)
-        if not names.startswith("name="):
-            found[names] = path
-    return found
 
 
 def placed(cgroups_path: str) -> dict[str, str]:

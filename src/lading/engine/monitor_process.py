@@ -30,8 +30,9 @@ where the run root is on disk.
 
 Size matters (one of these per running container; bench/monitor.py measures it against conmon):
 the interpreter starts isolated without site, this module imports only what CPython has loaded
-at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading modules (and
-``_ctypes`` once it serves a spawn socket, see monitor_spawn), and uses the C modules:
+at start-up anyway plus ``select``, ``gc``, ``_socket`` and a few small lading modules (and, in
+a monitor with a spawn socket, monitor_warmup and ``_ctypes``: see monitor_spawn), and uses the
+C modules:
 ``posix`` (``os`` would add ``stat``, ``posixpath`` and ``_collections_abc``: 150 KiB),
 ``_signal`` (through linux/signals) and ``_socket`` (``signal`` and ``socket`` would import
 ``enum`` and friends: about a megabyte); it reads files with ``posix.read``, not ``open()``.
@@ -82,6 +83,10 @@ _CHUNK = 65536
 _CLIENT_BACKLOG = 1 << 20  # bytes queued for one client before the container's output is paused
 _STDIN_BACKLOG = 1 << 20  # bytes queued for the container's stdin before the client is paused
 _GOODBYE_MS = 5000  # how long attached clients get to take the last output after the exit
+# Flags computed once: their module's constants would cost each forked monitor their pages.
+_WAKE_PIPE = posix.O_NONBLOCK | posix.O_CLOEXEC
+_SOCKETPAIR = _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+_HANDOVER_ANCILLARY = _socket.CMSG_LEN(16 * 4)
 _RESET_SIGNALS = {signals.SIGPIPE, signals.SIGXFSZ}  # ignored by Python; children get the default
 
 
@@ -188,34 +193,39 @@ class Monitor:
         self.log: JsonLog | None = None
 
     def take_over(self, setup: _socket.socket) -> None:
-        """Wait for the setup child's handover (see monitor_setup._hand_over), reaping meanwhile
-        (the init may be re-parented here, and even exit, before it comes); exit if the child
-        ends without one (it failed, and told the launcher, or it was killed)."""
-        poller = select.poll()
-        poller.register(self.wake, select.POLLIN)
-        poller.register(setup.fileno(), select.POLLIN)
-        while not any(fd != self.wake for fd, _ in poller.poll()):
-            reap(self.wake, self.watched, True)
+        """Wait for the setup child's handover (see monitor_setup._hand_over); exit if the child
+        ends without one (it failed, and told the launcher, or it was killed). Children that
+        exit meanwhile (the init may be re-parented here, and even exit, before it comes) are
+        reaped by the serve loop, which the wake pipe wakes at once.
+
+        The handover is read by position, without building a dict of roles: each object used
+        here costs every forked monitor the page that holds it (see monitor_spawn)."""
         try:
-            body, ancillary, _, _ = setup.recvmsg(65536, _socket.CMSG_LEN(16 * 4), _socket.MSG_CMSG_CLOEXEC)
+            body, ancillary, _, _ = setup.recvmsg(65536, _HANDOVER_ANCILLARY, _socket.MSG_CMSG_CLOEXEC)
         except OSError:
             body, ancillary = b"", []
         setup.close()
         if not body:
             posix._exit(1)
         self.handover = body.split(b"\0")
-        fds = dict(zip(self.handover[0].decode(), monitor_spawn.received_fds(ancillary), strict=True))
+        roles, fds = self.handover[0], monitor_spawn.received_fds(ancillary)
+        if len(fds) != len(roles):
+            posix._exit(1)
         self.init_pid = int(self.handover[1])
-        self.watched = {self.init_pid: self.watched.get(self.init_pid)}
-        self.dir_fd, self.listen_fd, self.log_fd = fds["d"], fds["a"], fds["l"]
-        self.oom_fd, self.spawn_fd = fds.get("c", -1), fds.get("s", -1)
-        if "o" in fds:
-            self.outputs = {fds["o"]: "stdout", fds["e"]: "stderr"}
-            self.stdin_fd = fds.get("i")
+        self.watched = {self.init_pid: None}
+        # monitor_setup's order: the container's stdio ("oe", "oei", "t" or "T"), "dla", then "c"
+        # and "s" if there are an oom counter and a spawn socket
+        stdio = roles.find(b"d")
+        self.dir_fd, self.log_fd, self.listen_fd = fds[stdio : stdio + 3]
+        self.oom_fd = fds[stdio + 3] if b"c" in roles else -1
+        self.spawn_fd = fds[-1] if roles.endswith(b"s") else -1
+        if roles.startswith(b"o"):
+            self.outputs = {fds[0]: "stdout", fds[1]: "stderr"}
+            self.stdin_fd = fds[2] if stdio == 3 else None
         else:
-            self.master = fds["t"] if "t" in fds else fds["T"]
+            self.master = fds[0]
             self.outputs = {self.master: "stdout"}
-            self.stdin_fd = self.master if "T" in fds else None
+            self.stdin_fd = self.master if roles.startswith(b"T") else None
 
     def json_log(self) -> JsonLog:
         if self.log is None:
@@ -260,7 +270,7 @@ class Monitor:
                 poller.register(fd, mask)
             for fd, events in poller.poll():
                 if fd == self.wake:
-                    reap(self.wake, self.watched, False)
+                    reap(self.wake, self.watched)
                 elif fd == self.listen_fd:
                     self._accept_client()
                 elif fd == self.spawn_fd:
@@ -506,7 +516,7 @@ def fork_lading(
             for target, fd in enumerate(stdio):
                 posix.dup2(fd, target)
             signals.stop_waking((signals.SIGCHLD,))
-            monitor_spawn.drop_fds(set())  # as after exec: only stdio (everything else is CLOEXEC)
+            monitor_spawn.drop_fds([])  # as after exec: only stdio (everything else is CLOEXEC)
             _take_environment(env)
             code = work()
         finally:
@@ -536,11 +546,11 @@ def _take_environment(env: Mapping[bytes, bytes]) -> None:
     posix.environ.update(env)
 
 
-def reap(wake: int, watched: dict[int, int | None], every: bool) -> None:
+def reap(wake: int, watched: dict[int, int | None]) -> None:
     """Empty the wake pipe, reap every child that has exited and record the wait status of those
-    in watched (of every one with every: before the init's pid is known, any may be it)."""
+    in watched."""
     try:
-        while posix.read(wake, 512):
+        while len(posix.read(wake, 512)) == 512:
             pass
     except BlockingIOError:
         pass
@@ -551,7 +561,7 @@ def reap(wake: int, watched: dict[int, int | None], every: bool) -> None:
             return
         if pid == 0:
             return
-        if every or pid in watched:
+        if pid in watched:
             watched[pid] = status
 
 
@@ -590,16 +600,16 @@ def _set_window_size(master: int, payload: bytes) -> None:
         pass
 
 
-def _run(request: Settings | bytes, status_fd: int, held_fd: int | None, keep: set[int] | None = None) -> NoReturn:
+def _run(request: Settings | bytes, status_fd: int, held_fd: int | None, keep: list[int] | None = None) -> NoReturn:
     """Report our pid, have a setup child create the container (monitor_setup), take it over,
     report ``ok``, serve it, finish."""
-    wake_r, wake_w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
+    if keep is not None:  # forked from a monitor: drop what it had open (its wake pipe too)
+        monitor_spawn.drop_fds(keep)
+    wake_r, wake_w = posix.pipe2(_WAKE_PIPE)
     signals.wake_on((signals.SIGCHLD,), wake_w)
-    if keep is not None:  # forked from a monitor: drop what it had open
-        monitor_spawn.drop_fds(keep | {wake_r, wake_w})
     me = posix.getpid()
     report(status_fd, b"pid %d\n" % me)
-    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _SOCKETPAIR)
     if posix.fork() == 0:
         try:
             for fd in (wake_r, wake_w, ours.detach()):
@@ -625,9 +635,13 @@ def _forked(data: bytes, fds: list[int]) -> NoReturn:
     (see monitor_spawn), which only its setup child decodes."""
     held = fds[1] if len(fds) > 1 else None
     monitor_spawn.become_child()
-    _run(data, fds[0], held, keep={fd for fd in (fds[0], held) if fd is not None})
+    _run(data, fds[0], held, keep=fds)
 
 
 def main(argv: list[str]) -> NoReturn:
     settings = Settings(argv, posix.environ)
+    if settings.spawn_socket is not None:  # it may serve spawn requests: see monitor_warmup
+        from lading.engine import monitor_warmup
+
+        monitor_warmup.quicken_on_next_call()
     _run(settings, STATUS_FD, HELD_FD if settings.holds_fd else None)

@@ -176,7 +176,7 @@ class Setup:
                 poller.register(console.fileno(), select.POLLIN)
             for fd, _ in poller.poll():
                 if fd == self.wake:
-                    reap(self.wake, self.watched, False)
+                    reap(self.wake, self.watched)
                 elif console is not None:
                     self._accept_console(console)
         status = self.watched.pop(pid)
@@ -239,7 +239,8 @@ def _hand_over(to_monitor: int, fields: bytes, fds: list[int]) -> None:
     (-1: none)\\0LOG_MAX_FILES\\0SPAWN_PATH\\0SPAWN_INODE``, and fds, one per letter of ROLES:
     ``o``/``e`` the stdout/stderr pipes, ``i`` the stdin pipe, ``t`` the pty master (``T``: it is
     stdin too), ``d`` exec_dir, ``l`` the log, ``a`` the attach socket, ``c`` the oom counter,
-    ``s`` the spawn socket (monitor_process.Monitor.take_over reads them)."""
+    ``s`` the spawn socket. Monitor.take_over (monitor_process) reads them by position: the
+    stdio's letters first, then ``dla``, then ``c`` and ``s`` when there are."""
     sock = _socket.socket(fileno=to_monitor)
     try:
         sock.sendmsg([fields], monitor_spawn.rights(fds))

@@ -209,7 +209,7 @@ def become_child() -> None:
         raise OSError(_ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def drop_fds(keep: set[int]) -> None:
+def drop_fds(keep: list[int]) -> None:
     """Close every fd of the serving monitor but stdio and keep (its Python objects stay alive,
     unused, so none of them closes a number that is reused by then)."""
     low = 3

@@ -29,27 +29,30 @@ if TYPE_CHECKING:
 
 class Entry(Record):
     """What the child needs to finish entering: the cgroup (None: it has none of its own, a
-    rootless container without a delegated cgroup) and whether it was born in its cgroup2 part."""
+    rootless container without a delegated cgroup), whether it was born in its cgroup2 part, and
+    for an exec the container's init (whose cgroup2 cgroup it joins where the container's own
+    takes no process: Cgroup.join)."""
 
     cgroup: Cgroup | None
     born_in_v2: bool
     attrs: Attrs
+    init_pid: int | None = None
 
     def enter(self) -> None:
         """In stage 1, first of all: the initial CPU affinity, then every hierarchy of the cgroup
         it was not born in."""
         process_attrs.apply_initial(self.attrs)
         if self.cgroup is not None:
-            self.cgroup.join(v2=not self.born_in_v2)
+            self.cgroup.join(v2=not self.born_in_v2, beside=self.init_pid)
 
 
-def fork(cgroup: ContainerCgroup | None, attrs: Attrs) -> tuple[int, Entry]:
+def fork(cgroup: ContainerCgroup | None, attrs: Attrs, init_pid: int | None = None) -> tuple[int, Entry]:
     """``os.fork()`` for a stage 1 that goes into ``cgroup``: (the pid as os.fork returns it, what
-    the child passes to :meth:`Entry.enter` first)."""
+    the child passes to :meth:`Entry.enter` first). ``init_pid``: see :class:`Entry`."""
     if cgroup is None:
         return os.fork(), Entry(None, False, attrs)
     if attrs.initial_cpus is not None:
         pid, born = os.fork(), False
     else:
-        pid, born = cgroup.cg.fork()
-    return pid, Entry(cgroup.cg, born, attrs)
+        pid, born = cgroup.cg.fork()  # a busy cgroup2 directory refuses clone3's child too
+    return pid, Entry(cgroup.cg, born, attrs, init_pid)

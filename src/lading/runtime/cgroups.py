@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lading.linux.cgroups import oom
     from lading.linux.cgroups.device_filter import DeviceRule
     from lading.linux.cgroups.freezer import State
+    from lading.linux.cgroups.layout import Layout
     from lading.runtime import cgroup_resources as res_
     from lading.spec.runtime_config import Linux, LinuxResources
 
@@ -76,9 +77,12 @@ def cgroup_path(
 
 
 class ContainerCgroup:
-    def __init__(self, cg: Cgroup, path: str) -> None:
+    def __init__(self, cg: Cgroup, path: str, layout: Layout | None = None) -> None:
         self.cg = cg
         self.path = path
+        # create's: the host's hierarchies as the container's processes see them, its cgroup
+        # their own (the init mounts /sys/fs/cgroup from it instead of reading it all again)
+        self.layout = layout
 
     def sub(self, paths: dict[str, str]) -> ContainerCgroup:
         """The existing sub-cgroup(s) an exec joins instead (runc's ``exec --cgroup``)."""
@@ -246,9 +250,10 @@ def create(
     if res is not None:
         res_.validate(res, f"{where}.resources")
     path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath", state_root)
-    cg = Cgroup.locate(layout.detect(), path)
+    host = layout.detect()
+    cg = Cgroup.locate(host, path)
     existed = [d for d in cg.directories() if os.path.isdir(d)]
-    container = ContainerCgroup(cg, path)
+    container = ContainerCgroup(cg, path, host.placed(path))
     try:
         try:
             cg.create()

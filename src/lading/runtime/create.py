@@ -14,6 +14,7 @@ import time
 
 from lading import OCI_VERSION, log
 from lading.errors import LadingError
+from lading.linux import namespaces as ns
 from lading.linux import process as proc
 from lading.linux import signals
 from lading.runtime import cgroup_entry, cgroups, hooks, launch
@@ -89,10 +90,14 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         # less before the fork than in a copy-on-write child, on the path create waits on.
         from lading.runtime.init import Handles, child_main
 
+        # the init's view of the cgroup hierarchies, unless it joins a mount or cgroup namespace
+        # by path, where the mounts or its own cgroups may differ from the runtime's
+        joins_view = any(flag & (ns.CLONE_NEWNS | ns.CLONE_NEWCGROUP) for _, flag in plan.join)
+        layout = cgroup.layout if cgroup is not None and not joins_view else None
         # stage 1 enters the cgroup before it does anything of the container's (runc's order)
         stage1, entry = cgroup_entry.fork(cgroup, plan.launch.attrs)
         if stage1 == 0:
-            child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()], entry))
+            child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()], entry, layout))
         child.close()
         log.debug("forked stage-1 (%d), born in its cgroup2 directory: %s", stage1, entry.born_in_v2)
         try:

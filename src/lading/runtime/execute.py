@@ -108,7 +108,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         # the container's state goes only to a seccomp agent (making it loads the hooks module)
         agent = sec.seccomp is not None and bool(sec.seccomp.listener_path)
         job = Job(to_launch, ns_fds, root_fd, state.hook_state(status) if agent else "{}", console_fd, error_fd)
-        pid = _start(job, errors, cgroup, reap=not opts.detach)
+        pid = _start(job, errors, cgroup, init_pid, reap=not opts.detach)
         # detached, it is no child of ours: its start time names it if it must be killed below
         started_at = proc_.start_time(pid) if opts.detach else None
     except BaseException:
@@ -144,12 +144,13 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     return _wait(pid, master, forwarder)
 
 
-def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, reap: bool) -> int:
-    """Fork stage 1 (which enters the cgroup first) and return the host PID of the exec'd
-    process. ``errors`` is the read end of ``job.error_fd``; both are closed here."""
+def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int, reap: bool) -> int:
+    """Fork stage 1 (which enters the cgroup first, or the init's cgroup2 cgroup where the
+    container's takes no process) and return the host PID of the exec'd process. ``errors`` is
+    the read end of ``job.error_fd``; both are closed here."""
     parent, child = Channel.pair()
     try:
-        stage1, entry = cgroup_entry.fork(cgroup, job.launch.attrs)
+        stage1, entry = cgroup_entry.fork(cgroup, job.launch.attrs, init_pid)
         if stage1 == 0:
             from lading.runtime.exec_init import child_main
 

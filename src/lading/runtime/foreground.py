@@ -48,11 +48,11 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
             from lading.linux import pty
 
             master, _ = pty.recv_fd(ours)
-        lifecycle.start(store, cid)
+        lifecycle.start(store, cid, state)
     except BaseException:
         if master is not None:
             os.close(master)
-        lifecycle.delete(store, cid, force=True)
+        lifecycle.delete(store, cid, force=True, known=state)
         raise
     finally:
         if ours is not None:
@@ -63,7 +63,7 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
         return _wait(state, master)
     finally:
         if not keep:
-            lifecycle.delete(store, cid, force=True)
+            lifecycle.delete(store, cid, force=True, known=state)
 
 
 def _wait(state: ContainerState, master: int | None) -> int:

@@ -36,6 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from lading.linux.cgroups.layout import Layout
     from lading.runtime.cgroup_entry import Entry
     from lading.runtime.plan import Plan
 
@@ -56,6 +57,7 @@ class Handles(Record):
     idmapped_trees: dict[int, int]  # id-mapped mounts, made by create: {index in mounts: tree fd}
     close: list[int]  # the runtime's own (its lock, its end of the channel): closed at once
     cgroup: Entry  # how stage 1 enters the container's cgroup, first of all
+    cgroup_layout: Layout | None  # the hierarchies as the init sees them (None: it reads them)
 
 
 def child_main(plan: Plan, chan: Channel, handles: Handles) -> NoReturn:
@@ -118,7 +120,7 @@ def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
             os.read(waiting, 1)
             os.close(waiting)
             chan.forward_log("init")
-            _init(plan, chan, fifo_fd, sources, handles.console_fd)
+            _init(plan, chan, fifo_fd, sources, handles)
         except BaseException as e:
             report(chan, e)
         os._exit(1)
@@ -137,7 +139,7 @@ def _check_fifo(fifo_fd: int) -> None:
             raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
 
 
-def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, console_fd: int | None) -> NoReturn:
+def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, handles: Handles) -> NoReturn:
     spec = plan.spec
     host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
     os.setsid()
@@ -158,6 +160,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
         sources,
         plan.bind_devices,
         own_cgroupns=bool(plan.unshare_flags & ns.CLONE_NEWCGROUP),
+        cgroups=handles.cgroup_layout,
     )
     sources.close()
     log.debug("rootfs %s prepared: %d mount(s), devices, /dev links", plan.rootfs, len(spec.mounts or ()))
@@ -177,7 +180,7 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, cons
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
     # the terminal before finish: /dev/console goes into a /dev that may turn read-only
-    launch.open_terminal(plan.launch, console_fd)
+    launch.open_terminal(plan.launch, handles.console_fd)
     rootfs.finish(spec)
     log.debug("wrote %d sysctl(s); masked and read-only paths applied", len(plan.sysctl))
     if proc.oom_score_adj is not None:

@@ -56,10 +56,13 @@ def _cgroup(state: ContainerState) -> Cgroup | None:
     return Cgroup.from_dict(state.cgroup) if isinstance(state.cgroup, dict) else None
 
 
-def load_for(store: Store, cid: str, action: str, allowed: tuple[str, ...]) -> tuple[ContainerState, str]:
+def load_for(
+    store: Store, cid: str, action: str, allowed: tuple[str, ...], known: ContainerState | None = None
+) -> tuple[ContainerState, str]:
     """The state and status of a container that must be in one of the ``allowed`` statuses for
-    ``action`` (runtime.md: an operation in the wrong status has no effect and is an error)."""
-    state = store.load(cid)
+    ``action`` (runtime.md: an operation in the wrong status has no effect and is an error).
+    ``known``: the state this process saved itself (`run`), not read back from state.json."""
+    state = known if known is not None else store.load(cid)
     st = status(store, cid, state)
     _check_status(cid, action, st, allowed)
     return state, st
@@ -115,10 +118,11 @@ def _user_name(uid: int) -> str:
         return f"#{uid}"
 
 
-def start(store: Store, cid: str) -> None:
-    """Let the created init exec the user program; errors if the container is not `created`."""
+def start(store: Store, cid: str, known: ContainerState | None = None) -> None:
+    """Let the created init exec the user program; errors if the container is not `created`.
+    ``known``: the state `run`'s create just saved (see :func:`load_for`)."""
     with store.lock(cid):
-        state, _ = load_for(store, cid, "start", ("created",))
+        state, _ = load_for(store, cid, "start", ("created",), known)
         fifo = store.file(cid, EXEC_FIFO)
         log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
         error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
@@ -256,8 +260,9 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
         frozen.thaw()
 
 
-def delete(store: Store, cid: str, force: bool = False) -> None:
-    """Remove a stopped (or created) container; --force kills a running one first."""
+def delete(store: Store, cid: str, force: bool = False, known: ContainerState | None = None) -> None:
+    """Remove a stopped (or created) container; --force kills a running one first. ``known``:
+    the state `run`'s create saved (see :func:`load_for`)."""
     try:
         lock = store.lock(cid)
     except NotFoundError:
@@ -266,7 +271,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             return
         raise
     with lock:
-        state = store.load(cid)
+        state = known if known is not None else store.load(cid)
         st = status(store, cid, state)
         if st in ("running", "paused") and not force:
             raise LadingError(f"cannot delete container {cid} that is not stopped: {st}")

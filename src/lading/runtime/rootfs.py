@@ -108,9 +108,12 @@ def _open_source(i: int, entry: Mount, path: str) -> int:
         ) from None
 
 
-def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool) -> int:
+def prepare(
+    spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool, cgroups: cgroup_layout.Layout | None = None
+) -> int:
     """Everything up to (not including) pivot_root: the caller runs createContainer hooks next.
-    Returns an O_PATH fd of the mounted rootfs, for :func:`pivot`."""
+    Returns an O_PATH fd of the mounted rootfs, for :func:`pivot`. ``cgroups``: the layout for
+    :func:`mount_cgroup`."""
     linux = spec.linux
     propagation = root_propagation(linux.rootfs_propagation if linux else None)
     m.mount(None, "/", None, propagation)
@@ -131,11 +134,11 @@ def prepare(spec: Spec, sources: Sources, bind_devices: bool, own_cgroupns: bool
                 elif i in sources.later:
                     source = _open_source(i, entry, sources.later[i])
                     try:
-                        new_root = mount_entry(root_fd, entry, source, own_cgroupns)
+                        new_root = mount_entry(root_fd, entry, source, own_cgroupns, cgroups)
                     finally:
                         os.close(source)
                 else:
-                    new_root = mount_entry(root_fd, entry, sources.binds.get(i), own_cgroupns)
+                    new_root = mount_entry(root_fd, entry, sources.binds.get(i), own_cgroupns, cgroups)
             except OSError as e:
                 raise LadingError(
                     f"config.json: $.mounts[{i}]: cannot mount {entry.type or 'bind'} "
@@ -197,7 +200,13 @@ def read_only_later(entry: Mount) -> bool:
     )
 
 
-def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bool = True) -> int | None:
+def mount_entry(
+    root_fd: int,
+    entry: Mount,
+    source: int | None,
+    own_cgroupns: bool = True,
+    cgroups: cgroup_layout.Layout | None = None,
+) -> int | None:
     """One ``mounts`` entry; ``source`` is the bind source's O_PATH fd (see open_sources).
     Returns the new root if the entry was a bind mount on the root itself."""
     opts = m.parse_options(entry.options or [])
@@ -206,7 +215,7 @@ def mount_entry(root_fd: int, entry: Mount, source: int | None, own_cgroupns: bo
     dest = entry.destination
     log.debug("mount %s %s on %s", entry.type or "bind", entry.source or "", dest)
     if entry.type == "cgroup":
-        mount_cgroup(root_fd, dest, opts.flags, own_cgroupns)
+        mount_cgroup(root_fd, dest, opts.flags, own_cgroupns, cgroups)
         return None
     if is_bind(entry):
         if source is None:
@@ -278,14 +287,19 @@ def _on_mount(root_fd: int, dest: str, action: Callable[[str], None]) -> None:
         os.close(fd)
 
 
-def mount_cgroup(root_fd: int, dest: str, flags: int, own_namespace: bool) -> None:
+def mount_cgroup(
+    root_fd: int, dest: str, flags: int, own_namespace: bool, layout: cgroup_layout.Layout | None = None
+) -> None:
     """/sys/fs/cgroup in the container: each host hierarchy, showing only the container's cgroup.
 
     With its own cgroup namespace the container gets fresh cgroup mounts, rooted at its cgroup by
     the kernel; without one (podman's default on cgroup v1) each hierarchy's directory of the
-    container is bind-mounted, as runc does.
+    container is bind-mounted, as runc does. ``layout``: the hierarchies as the runtime found
+    them, the container's cgroup its own (create's ``ContainerCgroup.layout``); without it they
+    are read from /proc again.
     """
-    layout = cgroup_layout.detect()
+    if layout is None:
+        layout = cgroup_layout.detect()
     if layout.mode == "v2" and layout.unified is not None:
         _mount_hierarchy(root_fd, dest, layout.unified, flags, own_namespace)
         return

@@ -138,8 +138,13 @@ class Store:
         """Write state.json atomically (write a temp file, then rename over)."""
         path = self.file(state.id, STATE_FILE)
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(jsonlite.dumps(state.to_json()))
+        data = jsonlite.dumps(state.to_json()).encode()
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o666)
+        try:
+            while data:  # a buffered file's codec and buffer are not needed for one write
+                data = data[posix.write(fd, data) :]
+        finally:
+            posix.close(fd)
         posix.rename(tmp, path)
 
     def remove(self, cid: str) -> None:

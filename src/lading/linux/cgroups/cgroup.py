@@ -50,25 +50,14 @@ class Cgroup:
 
     @classmethod
     def locate(cls, layout: Layout, path: str) -> Cgroup:
-        """Directories for ``path``: absolute from each hierarchy's root, or relative to this
-        process's own cgroup (v1) or to its parent (v2, where the own cgroup holds processes and
-        so cannot have controllers enabled for children)."""
-        import os  # create and exec; the verbs that only read or remove a cgroup go without os
-
-        v1: dict[str, str] = {}
-        for controller, h in layout.v1.items():
-            if controller.startswith("name="):
-                continue
-            base = "/" if path.startswith("/") else h.own
-            v1[controller] = h.directory(os.path.normpath(os.path.join(base, path)))
-        v2 = None
-        if layout.unified is not None:
-            base = "/" if path.startswith("/") else os.path.dirname(layout.unified.own)
-            v2 = layout.unified.directory(os.path.normpath(os.path.join(base, path)))
+        """Directories for ``path``, resolved as :meth:`Layout.placed` says."""
+        placed = layout.placed(path)
+        v1 = {c: h.directory(h.own) for c, h in placed.v1.items() if not c.startswith("name=")}
+        unified = placed.unified
         return cls(
             v1,
-            v2,
-            layout.unified.mountpoint if layout.unified else None,
+            unified.directory(unified.own) if unified is not None else None,
+            unified.mountpoint if unified is not None else None,
             tuple(sorted(layout.v2_controllers)),
         )
 
@@ -190,14 +179,38 @@ class Cgroup:
         finally:
             os.close(fd)
 
-    def join(self, v2: bool = True) -> None:
+    def join(self, v2: bool = True, beside: int | None = None) -> None:
         """Move the calling process, which must have a single thread (a freshly forked child), into
         this cgroup: every v1 hierarchy by moving its thread (cgroupfs.add_calling_thread), and
-        cgroup2, unless ``v2`` is false (it was born there), through cgroup.procs."""
+        cgroup2, unless ``v2`` is false (it was born there), through cgroup.procs.
+
+        A cgroup2 cgroup with controllers enabled for its children takes no process (the kernel
+        says EBUSY): the container moved its init into a sub-cgroup of its own and enabled them
+        (systemd in a container, a nested runtime). Given ``beside`` (an exec: the init's pid),
+        the process then joins the init's cgroup2 cgroup instead, as runc does there, when that
+        is below this one (never out of the container's limits)."""
         for d in dict.fromkeys(self.v1.values()):
             cgroupfs.add_calling_thread(d)
         if v2 and self.v2:
-            cgroupfs.add_process(self.v2, 0)
+            try:
+                cgroupfs.add_process(self.v2, 0)
+            except cgroupfs.Busy:
+                found = self.v2_of(beside) if beside is not None else None
+                if found is None or not found.startswith(self.v2.rstrip("/") + "/"):
+                    raise
+                cgroupfs.add_process(found, 0)
+
+    def v2_of(self, pid: int) -> str | None:
+        """The directory of process ``pid``'s cgroup2 cgroup (its /proc/PID/cgroup "0::" line
+        under this cgroup's cgroup2 mount), if it has one."""
+        try:
+            text = cgroupfs.read(f"/proc/{pid}", "cgroup")
+        except LadingError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("0::/") and self.v2_mount:
+                return self.v2_mount + line[3:].rstrip("/")
+        return None
 
     def procs(self) -> list[int]:
         """Every process in the cgroup and its sub-cgroups."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from lading.linux import mountinfo
+from lading.linux.cgroups.cgroupfs import read_text
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -57,6 +58,26 @@ class Layout(Record):
         if self.unified is not None:
             seen.append(self.unified)
         return seen
+
+    def placed(self, path: str) -> Layout:
+        """The layout as a process in cgroup ``path`` sees it: ``path`` absolute from each
+        hierarchy's root, or relative to the own v1 cgroup and to the parent of the own cgroup2
+        one (where the own cgroup holds processes, so it cannot have controllers enabled for
+        children). A v1 hierarchy of named groups only (name=systemd) keeps its own: a
+        container's cgroup is not made there."""
+        v1: dict[str, Hierarchy] = {}
+        moved: dict[Hierarchy, Hierarchy] = {}
+        for controller, h in self.v1.items():
+            if h not in moved:
+                named_only = all(c.startswith("name=") for c in h.controllers)
+                own = h.own if named_only else os.path.normpath(os.path.join(h.own, path))
+                moved[h] = h.replace(own=own)
+            v1[controller] = moved[h]
+        unified = self.unified
+        if unified is not None:
+            own = os.path.normpath(os.path.join(os.path.dirname(unified.own), path))
+            unified = unified.replace(own=own)
+        return Layout(self.mode, v1, unified, self.v2_controllers)
 
     def version_of(self, controller: str) -> Literal[1, 2] | None:
         """Where ``controller`` (v1 name for v1, v2 name for v2) lives, or None if nowhere."""
@@ -133,16 +154,13 @@ def build(mounts: list[Hierarchy], own_v1: dict[str, str], own_v2: str | None, v
 
 def detect() -> Layout:
     """The layout of this host as this process sees it."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = parse_mountinfo(f.read())
-    with open("/proc/self/cgroup") as f:
-        own_v1, own_v2 = parse_proc_cgroup(f.read())
+    mounts = parse_mountinfo(read_text("/proc/self/mountinfo"))
+    own_v1, own_v2 = parse_proc_cgroup(read_text("/proc/self/cgroup"))
     available = ""
     for m in mounts:
         if m.version == 2:
             try:
-                with open(os.path.join(m.mountpoint, "cgroup.controllers")) as f:
-                    available = f.read()
+                available = read_text(os.path.join(m.mountpoint, "cgroup.controllers"))
             except OSError:
                 pass
     return build(mounts, own_v1, own_v2, available)
