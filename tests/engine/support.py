@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,13 @@ class Engine:
     def cgroups(self) -> list[str]:
         return [str(p / cid) for p in engine_cgroup_parents() for cid in self.seen if (p / cid).exists()]
 
-    def settled_processes(self) -> list[str]:
+    def settled_processes(self, running: Collection[int] = ()) -> list[str]:
         """Engine processes still there once the short-lived ones (a monitor's exit command that
-        found nothing left to do) have finished."""
+        found nothing left to do) have finished; ``running``: pids known to stay (the monitors of
+        running containers), not waited for."""
         from lading.linux.process import wait_gone
 
-        waited: set[int] = set()
+        waited: set[int] = set(running)
         while True:  # until no new one: a monitor that ends hands over to its exit command
             found = self.processes()
             new = [pid for pid in (int(entry.split(":")[0]) for entry in found) if pid not in waited]

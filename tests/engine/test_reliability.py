@@ -65,6 +65,57 @@ def test_a_monitor_killed_while_its_create_runs_leaves_nothing_behind(engine: En
     engine("rm", "-f", "orphan")
 
 
+@pytest.mark.parametrize("forked", [False, True], ids=["exec", "fork"])
+def test_the_command_and_its_monitor_killed_in_one_create_leave_nothing_behind(engine: Engine, forked: bool) -> None:
+    """kill -9 of `run -d` while it waits for its monitor's report, and of that monitor while its
+    create child runs (exec'd, or forked from the live monitor of another container): the next
+    command shows the container exited and nothing of its run is left (no init, create or setup
+    child, monitor, mount, cgroup, runtime state or run dir); `rm -f` removes its layers and
+    records; the other container runs on untouched."""
+    if forked:
+        engine("run", "-d", "--name", "other", BUSYBOX, "sleep", "600")
+    running, stored = _what_runs(engine), _what_is_stored(engine)
+    crash_both = {CRASH: "start-launching,monitor-create"}
+    p = engine("run", "-d", "--name", "both", BUSYBOX, "sleep", "600", check=False, env=crash_both)
+    assert p.returncode == -signal.SIGKILL
+    rows = engine("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split("\n")
+    assert sorted(r for r in rows if r) == ["both exited", *(["other running"] if forked else [])]
+    doc = engine.inspect("both")
+    assert doc["State"]["Running"] is False and doc["State"]["ExitCode"] == 255
+    assert _what_runs(engine) == running
+    engine("start", "both")  # it starts again
+    assert engine.inspect("both")["State"]["Running"] is True
+    engine("rm", "-f", "both")
+    assert (_what_runs(engine), _what_is_stored(engine)) == (running, stored)
+    if forked:
+        assert engine.inspect("other")["State"]["Running"] is True
+        engine("rm", "-f", "other")
+
+
+def _what_runs(engine: Engine) -> dict[str, list[str]]:
+    """What the engine's running containers hold, as the leak checks count it."""
+    run = engine.run_root / "containers"
+    monitors = [engine.record(cid)["State"].get("MonitorPid", 0) for cid in engine.ids()]
+    return {
+        "processes": sorted(entry.split(":", 1)[1] for entry in engine.settled_processes(monitors)),
+        "mounts": sorted(mounts_under(engine.tmp)),
+        "cgroups": sorted(engine.cgroups()),
+        "runtime states": sorted(_runtime_states(engine)),
+        "run dirs": sorted(p.name for p in run.iterdir()) if run.exists() else [],
+    }
+
+
+def _what_is_stored(engine: Engine) -> dict[str, list[str]]:
+    """What the engine keeps of its containers, running or not: records, layer dirs (not the
+    image's, unpacked by the first create and kept)."""
+    mounts = engine.storage / "layerdb" / "mounts"
+    return {
+        "containers": sorted(engine.ids()),
+        "layer dirs": sorted(engine.layer_dirs() - engine.image_layer_dirs()),
+        "mount records": sorted(p.name for p in mounts.iterdir()) if mounts.exists() else [],
+    }
+
+
 def test_a_crash_point_is_not_inherited_by_the_exit_command(engine: Engine) -> None:
     """A crash point kills the command the test runs, and no process that command started: its
     monitor's exit command restarts the container (--restart always) through the same start

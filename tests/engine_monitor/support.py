@@ -89,6 +89,7 @@ class MonitoredContainer:
         self.id = "mon-" + uuid.uuid4().hex[:12]
         self.cgroup = f"/lading-test-{self.id}"
         self.launched: Launched | None = None
+        self.exit_markers = {self.exec_dir: self.marker}  # exec dir -> the file its exit command writes
         self.runtime_argv = (
             [*lading_argv(), "--root", str(self.root)] if runtime == "lading" else [RUNC, "--root", str(self.root)]
         )
@@ -130,6 +131,7 @@ class MonitoredContainer:
         exec_dir = self.tmp / "exec2"
         exec_dir.mkdir()
         marker = self.tmp / "second-exit-command-ran"
+        self.exit_markers[exec_dir] = marker
         return first.replace(
             container_id=self.id + "-2",
             bundle=bundle,
@@ -184,6 +186,14 @@ class MonitoredContainer:
             wait_exit(self.exec_dir, timeout=30)
             if pid_alive(self.launched.monitor_pid):
                 os.kill(self.launched.monitor_pid, 9)
+        # A monitor that got as far as starting its exit command is gone once posix_spawn has
+        # returned, that is as soon as the command's execve has replaced its memory, and before
+        # the kernel has put its arguments there: for that instant /proc shows the command with
+        # no command line, and the wait below would not see it. Its effect, the file it writes,
+        # says it has run.
+        for exec_dir, marker in self.exit_markers.items():
+            if (exec_dir / "exit").exists() and not (exec_dir / proto.SOCKET_NAME).exists():
+                wait_for(marker.exists, what=f"the exit command of the monitor of {exec_dir.name}")
         wait_for(lambda: not processes_naming(str(self.tmp)), what="the test's processes to end")
 
     def leftovers(self) -> list[str]:

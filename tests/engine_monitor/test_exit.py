@@ -78,14 +78,15 @@ def test_monitor_killed_after_recording_keeps_the_record(ctr: MonitoredContainer
 
 
 LAUNCHER = """
-import fcntl, os, sys
+import fcntl, json, os, sys
 from pathlib import Path
 from lading.engine.monitor import MonitorConfig, launch
 lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
 fcntl.flock(lock, fcntl.LOCK_EX)
 spawn = Path(sys.argv[6]) if sys.argv[6] != "-" else None
 paths = [Path(p) for p in sys.argv[3:6]]
-cfg = MonitorConfig(sys.argv[2], sys.argv[7:], *paths, hold_fd=lock, spawn_socket=spawn)
+runtime, exit_command = json.loads(sys.argv[7])
+cfg = MonitorConfig(sys.argv[2], runtime, *paths, exit_command=exit_command, hold_fd=lock, spawn_socket=spawn)
 print("locked", flush=True)
 launch(cfg)
 print("launched", flush=True)
@@ -107,7 +108,8 @@ def test_launcher_killed_at_any_moment(ctr: MonitoredContainer, delay: float, fo
     lock = ctr.tmp / "lock"
     spawn = str(cfg.spawn_socket) if cfg.spawn_socket else "-"
     paths = [str(cfg.bundle), str(cfg.exec_dir), str(cfg.log_path)]
-    args = [str(lock), cfg.container_id, *paths, spawn, *cfg.runtime_argv]
+    commands = json.dumps([cfg.runtime_argv, list(cfg.exit_command)])
+    args = [str(lock), cfg.container_id, *paths, spawn, commands]
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], stdout=subprocess.PIPE, env=lading_env())
     assert launcher.stdout is not None
     assert launcher.stdout.readline() == b"locked\n"

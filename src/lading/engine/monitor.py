@@ -110,7 +110,7 @@ def _fork_from_live(cfg: MonitorConfig, args: list[str]) -> bytes:
         sent = monitor_spawn.ask(str(cfg.spawn_socket.absolute()), args, dict(os.environ), fds)
         os.close(w)
         w = -1
-        return _read_to_end(r) if sent else b""
+        return _read_report(r) if sent else b""
     finally:
         os.close(r)
         if w >= 0:
@@ -131,7 +131,7 @@ def _exec_monitor(cfg: MonitorConfig, args: list[str]) -> bytes:
         os.close(w)
         w = -1
         os.waitpid(child, 0)
-        return _read_to_end(r)
+        return _read_report(r)
     finally:
         os.close(r)
         if w >= 0:
@@ -170,10 +170,12 @@ def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreape
         os._exit(127)
 
 
-def _read_to_end(fd: int) -> bytes:
+def _read_report(fd: int) -> bytes:
+    """The monitor's report, to its end (its pipe closes once create is over)."""
     chunks = []
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
+        crash.point(crash.LAUNCHING)  # the monitor has said its pid, create may still run
     return b"".join(chunks)
 
 

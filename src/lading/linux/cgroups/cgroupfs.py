@@ -42,8 +42,7 @@ def write(directory: str, name: str, value: str) -> None:
 def read(directory: str, name: str) -> str:
     path = _join(directory, name)
     try:
-        with open(path) as f:
-            return f.read()
+        return read_text(path)
     except OSError as e:
         raise LadingError(f"cgroup: cannot read {path}: {e.strerror}") from None
 
@@ -51,14 +50,26 @@ def read(directory: str, name: str) -> str:
 def read_optional(directory: str, name: str) -> str | None:
     """The file's text, or None when the file does not exist (a controller or kernel feature is absent)."""
     try:
-        with open(_join(directory, name)) as f:
-            return f.read()
+        return read_text(_join(directory, name))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENODEV):
             return None
         raise LadingError(f"cgroup: cannot read {_join(directory, name)}: {e.strerror}") from None
+
+
+def read_text(path: str) -> str:
+    """A small file's text (cgroup and /proc files): posix calls, without the fstat, ioctl and
+    lseek and the codec lookup of a buffered text file."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := posix.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        posix.close(fd)
+    return b"".join(chunks).decode()
 
 
 def parse_uint(text: str) -> int:

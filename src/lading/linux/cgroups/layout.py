@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from lading.linux import mountinfo
+from lading.linux.cgroups.cgroupfs import read_text
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -153,16 +154,13 @@ def build(mounts: list[Hierarchy], own_v1: dict[str, str], own_v2: str | None, v
 
 def detect() -> Layout:
     """The layout of this host as this process sees it."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = parse_mountinfo(f.read())
-    with open("/proc/self/cgroup") as f:
-        own_v1, own_v2 = parse_proc_cgroup(f.read())
+    mounts = parse_mountinfo(read_text("/proc/self/mountinfo"))
+    own_v1, own_v2 = parse_proc_cgroup(read_text("/proc/self/cgroup"))
     available = ""
     for m in mounts:
         if m.version == 2:
             try:
-                with open(os.path.join(m.mountpoint, "cgroup.controllers")) as f:
-                    available = f.read()
+                available = read_text(os.path.join(m.mountpoint, "cgroup.controllers"))
             except OSError:
                 pass
     return build(mounts, own_v1, own_v2, available)
