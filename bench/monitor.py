@@ -19,9 +19,10 @@ the rounds, in KiB, with the ratio lading/conmon, for
 - anonymous: the process's own heap and dirtied data, which sharing cannot reduce.
 
 A second table splits each monitor's private dirty memory (the pages no other process shares,
-what one more monitor really adds) by mapping, from /proc/PID/smaps: libpython's data, the malloc
-heap, anonymous mappings (CPython's object arenas and frame stacks), the stack, and the data of
-the other libraries; for the forked monitors, the median of the N-1 forked ones.
+what one more monitor really adds) by mapping, from /proc/PID/smaps: the interpreter's data
+(libpython's, or the python executable's where libpython is linked into it, as in Debian's),
+the malloc heap, anonymous mappings (CPython's object arenas and frame stacks), the stack, and
+the data of the other libraries; for the forked monitors, the median of the N-1 forked ones.
 
 A bare ``python -I -S`` (sleeping in ``time.sleep``) is measured alongside: the interpreter's
 floor, under which no monitor written in Python can go. PSS depends on what else maps the same
@@ -58,7 +59,8 @@ from lading.engine.monitor import MonitorConfig, launch, wait_exit  # noqa: E402
 
 FIELDS = {"Rss": "RSS", "Pss": "PSS", "Pss_Anon": "anonymous"}
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # for `python -m lading`
-MAPPINGS = ("libpython data", "malloc heap", "anonymous", "stack", "other libraries", "total")
+INTERPRETER = os.path.realpath(sys.executable)  # the monitors' python, whose data may hold libpython's
+MAPPINGS = ("interpreter data", "malloc heap", "anonymous", "stack", "other libraries", "total")
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -81,8 +83,8 @@ def private_by_mapping(pid: int) -> dict[str, int]:
             fields = line.split()
             if not fields[0].endswith(":"):  # a mapping's header: range perms offset dev inode [path]
                 path = fields[5] if len(fields) > 5 else ""
-                if "libpython" in path:
-                    kind = "libpython data"
+                if "libpython" in path or path == INTERPRETER:
+                    kind = "interpreter data"
                 elif path == "[heap]":
                     kind = "malloc heap"
                 elif path == "[stack]":

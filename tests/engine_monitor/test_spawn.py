@@ -175,3 +175,21 @@ def test_another_user_is_not_served(ctr: MonitoredContainer) -> None:
         ctr.wait()
     finally:
         shutil.rmtree(shared)
+
+
+def test_a_spawn_socket_that_cannot_be_bound_leaves_the_monitor_whole(ctr: MonitoredContainer) -> None:
+    """A spawn socket path too long for a socket: the monitor serves its container without one
+    (attach, exit record) and the next launch execs a monitor of its own."""
+    deep = ctr.tmp / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    spawn = deep / "monitors.sock"
+    first = ctr.config(["sh", "-c", "read x; echo got-$x"], stdin=True).replace(spawn_socket=spawn)
+    a = ctr.launched = launch(first)
+    assert not spawn.exists()
+    _a_fresh_monitor_serves(ctr, first, a.monitor_pid)
+    ctr.start()
+    sock = ctr.attach_socket(proto.HELLO_STDOUT + proto.HELLO_STDIN)
+    sock.send(proto.STDIN + b"late\n")
+    assert ctr.wait().exit_code == 0
+    sock.close()
+    assert ctr.output() == "got-late\n"

@@ -214,18 +214,19 @@ class Monitor:
         self.init_pid = int(self.handover[1])
         self.watched = {self.init_pid: None}
         # monitor_setup's order: the container's stdio ("oe", "oei", "t" or "T"), "dla", then "c"
-        # and "s" if there are an oom counter and a spawn socket
-        stdio = roles.find(b"d")
+        # and "s" if there are an oom counter and a spawn socket (and its path). No one-letter
+        # constants: those are CPython's shared single-byte objects, each page of them one more.
+        stdio = roles.find(b"dla")
         self.dir_fd, self.log_fd, self.listen_fd = fds[stdio : stdio + 3]
-        self.oom_fd = fds[stdio + 3] if b"c" in roles else -1
-        self.spawn_fd = fds[-1] if roles.endswith(b"s") else -1
-        if roles.startswith(b"o"):
+        self.oom_fd = fds[stdio + 3] if b"ac" in roles else -1
+        self.spawn_fd = fds[-1] if self.handover[6] else -1
+        if roles.startswith(b"oe"):
             self.outputs = {fds[0]: "stdout", fds[1]: "stderr"}
             self.stdin_fd = fds[2] if stdio == 3 else None
         else:
             self.master = fds[0]
             self.outputs = {self.master: "stdout"}
-            self.stdin_fd = self.master if roles.startswith(b"T") else None
+            self.stdin_fd = self.master if roles.startswith(b"Td") else None
 
     def json_log(self) -> JsonLog:
         if self.log is None:

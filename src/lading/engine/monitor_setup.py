@@ -154,7 +154,7 @@ class Setup:
             s.log_path,
             str(s.log_max_size if s.log_max_size is not None else -1),
             str(s.log_max_files),
-            s.spawn_socket or "",
+            s.spawn_socket if spawner is not None and s.spawn_socket is not None else "",
             str(spawner[1] if spawner is not None else 0),
         ]
         try:
@@ -240,11 +240,11 @@ class Setup:
 
 def _hand_over(to_monitor: int, fields: bytes, fds: list[int]) -> None:
     """Send the monitor the container: ``ROLES\\0INIT_PID\\0OOM_START\\0LOG_PATH\\0LOG_MAX_SIZE
-    (-1: none)\\0LOG_MAX_FILES\\0SPAWN_PATH\\0SPAWN_INODE``, and fds, one per letter of ROLES:
-    ``o``/``e`` the stdout/stderr pipes, ``i`` the stdin pipe, ``t`` the pty master (``T``: it is
-    stdin too), ``d`` exec_dir, ``l`` the log, ``a`` the attach socket, ``c`` the oom counter,
-    ``s`` the spawn socket. Monitor.take_over (monitor_process) reads them by position: the
-    stdio's letters first, then ``dla``, then ``c`` and ``s`` when there are."""
+    (-1: none)\\0LOG_MAX_FILES\\0SPAWN_PATH (empty: no spawn socket)\\0SPAWN_INODE``, and fds,
+    one per letter of ROLES: ``o``/``e`` the stdout/stderr pipes, ``i`` the stdin pipe, ``t`` the
+    pty master (``T``: it is stdin too), ``d`` exec_dir, ``l`` the log, ``a`` the attach socket,
+    ``c`` the oom counter, ``s`` the spawn socket. Monitor.take_over (monitor_process) reads them
+    by position: the stdio's letters first, then ``dla``, then ``c`` and ``s`` when there are."""
     sock = _socket.socket(fileno=to_monitor)
     try:
         sock.sendmsg([fields], monitor_spawn.rights(fds))
