@@ -48,7 +48,7 @@ CLI = {
     "lading.log",
     "lading.errors",
 }
-# An existing container: state.json (through _json) and its init process.
+# An existing container: state.json (through _json, read by lading.linux.files) and its init process.
 CONTAINER = CLI | {
     "_json",
     "lading.jsonlite",
@@ -57,6 +57,7 @@ CONTAINER = CLI | {
     "lading.runtime.container_state",
     "lading.runtime.lifecycle",
     "lading.linux",
+    "lading.linux.files",
     "lading.linux.signals",
     "lading.linux.process",
 }

@@ -172,11 +172,12 @@ def _become_monitor(argv: list[str], report: int, hold: int | None, set_subreape
 
 def _read_report(fd: int) -> bytes:
     """The monitor's report, to its end (its pipe closes once create is over)."""
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
+    from lading.linux.files import read_to_end
+
+    first = os.read(fd, 65536)
+    if first:
         crash.point(crash.LAUNCHING)  # the monitor has said its pid, create may still run
-    return b"".join(chunks)
+    return first + read_to_end(fd) if first else first
 
 
 def _outcome(cfg: MonitorConfig, report: bytes) -> Launched:

@@ -40,12 +40,15 @@ from lading.engine.monitor_process import (
     spawn,
     write_file,
 )
-from lading.linux import signals
+from lading.linux import process, signals
+from lading.linux.files import read_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import NoReturn
+
+    from lading.linux.cgroups.layout import Hierarchy
 
 _SUN_PATH_MAX = 107
 _CHUNK = 65536
@@ -110,12 +113,13 @@ class Setup:
             self._fail(f"{argv[0]}: {e.strerror}".encode())
         for fd in {null, *stdio}:
             posix.close(fd)
+        cgroup_mounts = _cgroup_mounts()  # while the runtime's create runs
         status = self._wait_for(runtime, console)
         remove(self._path(CREATE_PID))
         if status != 0:
             self._fail(_read_available(err_r))
         try:
-            init_pid = int(_read_file(self._path(INIT_PID)))
+            init_pid = int(read_file(self._path(INIT_PID)))
         except (OSError, ValueError) as e:
             self._delete_container()
             self._fail(f"reading the runtime's pid file: {e}".encode())
@@ -136,7 +140,7 @@ class Setup:
         except OSError as e:
             self._delete_container()
             self._fail(f"{s.log_path}: {e.strerror}".encode())
-        oom = _open_oom_counter(init_pid)
+        oom = _open_oom_counter(init_pid, cgroup_mounts)
         listener = self._listen(proto.SOCKET_NAME, _socket.SOCK_SEQPACKET)
         spawner = monitor_spawn.bind(s.spawn_socket) if s.spawn_socket is not None else None
         roles = outputs + "dla" + ("c" if oom is not None else "") + ("s" if spawner is not None else "")
@@ -283,60 +287,45 @@ def _spawn_runtime(
     return fork_lading(stdio, env, create, first=first)
 
 
-def _open_oom_counter(pid: int) -> OomCounter | None:
-    """The oom_kill counter of pid's memory cgroup, held open so it can still be read when the
-    cgroup's last process is gone."""
+def _cgroup_mounts() -> list[Hierarchy]:
+    """The cgroup hierarchies this process sees (the container's are the same ones)."""
+    from lading.linux.cgroups import layout
+
     try:
-        memberships = [line.split(b":", 2) for line in _read_file(f"/proc/{pid}/cgroup").splitlines()]
-        mounts = _read_file("/proc/self/mountinfo")
+        return layout.parse_mountinfo(read_file("/proc/self/mountinfo").decode())
+    except OSError:
+        return []
+
+
+def _open_oom_counter(pid: int, mounts: list[Hierarchy]) -> OomCounter | None:
+    """The oom_kill counter of pid's memory cgroup (v1 memory.oom_control, else v2
+    memory.events), held open so it can still be read when the cgroup's last process is gone."""
+    from lading.linux.cgroups import layout
+
+    try:
+        own_v1, own_v2 = layout.parse_proc_cgroup(read_file(f"/proc/{pid}/cgroup").decode())
     except OSError:
         return None
-    v1 = [path for _, controllers, path in memberships if b"memory" in controllers.split(b",")]
-    v2 = [path for hid, controllers, path in memberships if hid == b"0" and not controllers]
-    for fields in _cgroup_mounts(mounts):
-        fstype, options = fields[-3], fields[-1]
-        root, mountpoint = fields[3], fields[4]
-        if v1 and fstype == b"cgroup" and b"memory" in options.split(b","):
-            name, path = b"memory.oom_control", v1[0]
-        elif not v1 and v2 and fstype == b"cgroup2":
-            name, path = b"memory.events", v2[0]
+    for h in mounts:
+        if "memory" in own_v1 and h.version == 1 and "memory" in h.controllers:
+            path = h.directory(own_v1["memory"]) + "/memory.oom_control"
+        elif "memory" not in own_v1 and own_v2 is not None and h.version == 2:
+            path = h.directory(own_v2) + "/memory.events"
         else:
             continue
-        relative = path[len(root) :] if root != b"/" and path.startswith(root) else path
         try:
-            return OomCounter(posix.open(b"%s%s/%s" % (mountpoint, relative.rstrip(b"/"), name), _READ))
+            return OomCounter(posix.open(path, _READ))
         except OSError:
             return None
     return None
 
 
-def _cgroup_mounts(mountinfo: bytes) -> list[list[bytes]]:
-    """The fields of mountinfo's cgroup and cgroup2 lines (the others are not split at all)."""
-    found = []
-    at = 0
-    while (at := mountinfo.find(b" - cgroup", at)) >= 0:
-        start = mountinfo.rfind(b"\n", 0, at) + 1
-        end = mountinfo.find(b"\n", at)
-        found.append(mountinfo[start : end if end >= 0 else len(mountinfo)].split())
-        at = end if end >= 0 else len(mountinfo)
-    return found
-
-
 def _start_time(pid: int) -> bytes:
-    """Field 22 of /proc/PID/stat: with the pid, it names the process (linux/process.py)."""
-    return _read_file(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[19]
-
-
-def _read_file(path: str) -> bytes:
-    """A whole (small) file."""
-    fd = posix.open(path, _READ)
-    try:
-        chunks = []
-        while chunk := posix.read(fd, _CHUNK):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        posix.close(fd)
+    """With the pid, it names the process (linux/process.py); ProcessLookupError if it is gone."""
+    started = process.start_time(pid)
+    if started is None:
+        raise ProcessLookupError(pid)
+    return started.encode()
 
 
 def _read_available(fd: int) -> bytes:

@@ -24,6 +24,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import prctl, signals, trampoline
 from lading.linux import process as proc_
+from lading.linux.files import read_to_end
 from lading.linux.userns import setgroups_allowed
 from lading.record import Record
 from lading.runtime import cgroup_entry, lifecycle, process_attrs, security
@@ -168,7 +169,7 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int,
         finally:
             os.waitpid(stage1, 0)
         msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
-        error = msg["msg"] if msg["type"] == "error" else _read_all(errors)
+        error = msg["msg"] if msg["type"] == "error" else read_to_end(errors)
         if error:
             if reap:
                 os.waitpid(pid, 0)
@@ -178,14 +179,6 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int,
         parent.close()
         child.close()
         os.close(errors)
-
-
-def _read_all(fd: int) -> bytes:
-    """Everything written to the pipe until every writer is gone (exec'd or exited)."""
-    data = b""
-    while chunk := os.read(fd, 4096):
-        data += chunk
-    return data
 
 
 class Forwarder:

@@ -17,6 +17,7 @@ import posix
 
 from lading import jsonlite
 from lading.errors import LadingError, NotFoundError
+from lading.linux.files import read_file
 from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
@@ -127,7 +128,7 @@ class Store:
 
     def load(self, cid: str) -> ContainerState:
         try:
-            data = jsonlite.loads(_read(self.file(cid, STATE_FILE)))
+            data = jsonlite.loads(read_file(self.file(cid, STATE_FILE)))
         except FileNotFoundError:
             raise NotFoundError(f"container does not exist: {cid}") from None
         except ValueError as e:
@@ -169,20 +170,6 @@ class Store:
                 return sorted(e.name for e in entries if _is_dir(e))
         except FileNotFoundError:
             return []
-
-
-def _read(path: str) -> bytes:
-    """The file's bytes, without a buffered file object's extra system calls."""
-    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := posix.read(fd, 65536):
-            chunks.append(chunk)
-    except OSError as e:  # named like open()'s errors (a directory, say)
-        raise OSError(e.errno, e.strerror, path) from None
-    finally:
-        posix.close(fd)
-    return b"".join(chunks)
 
 
 def _is_dir(entry: posix.DirEntry[str]) -> bool:

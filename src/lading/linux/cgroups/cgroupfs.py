@@ -12,6 +12,7 @@ import posix  # not os (runtime/store.py says why): state, list and delete read 
 import time
 
 from lading.errors import LadingError
+from lading.linux.files import read_file
 
 
 def _join(directory: str, name: str) -> str:
@@ -62,14 +63,7 @@ def read_optional(directory: str, name: str) -> str | None:
 def read_text(path: str) -> str:
     """A small file's text (cgroup and /proc files): posix calls, without the fstat, ioctl and
     lseek and the codec lookup of a buffered text file."""
-    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := posix.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        posix.close(fd)
-    return b"".join(chunks).decode()
+    return read_file(path).decode()
 
 
 def parse_uint(text: str) -> int:

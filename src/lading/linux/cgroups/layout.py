@@ -9,8 +9,6 @@ namespace, where a mount's root and this process's paths are both relative to th
 
 from __future__ import annotations
 
-import os
-
 from lading.linux import mountinfo
 from lading.linux.cgroups.cgroupfs import read_text
 from lading.record import Record
@@ -65,6 +63,8 @@ class Layout(Record):
         one (where the own cgroup holds processes, so it cannot have controllers enabled for
         children). A v1 hierarchy of named groups only (name=systemd) keeps its own: a
         container's cgroup is not made there."""
+        import os  # here, not at the top: the monitor's setup child reads the layout without it
+
         v1: dict[str, Hierarchy] = {}
         moved: dict[Hierarchy, Hierarchy] = {}
         for controller, h in self.v1.items():
@@ -160,7 +160,7 @@ def detect() -> Layout:
     for m in mounts:
         if m.version == 2:
             try:
-                available = read_text(os.path.join(m.mountpoint, "cgroup.controllers"))
+                available = read_text(f"{m.mountpoint}/cgroup.controllers")
             except OSError:
                 pass
     return build(mounts, own_v1, own_v2, available)
