@@ -3,7 +3,8 @@
 Nothing is measured here (bench/monitor.py compares its memory with conmon's): a new import in
 the monitor is the regression this catches. The list is what CPython loads at start-up with
 ``-I -S``, plus the C modules the monitor uses directly and its own few modules (a monitor that serves a
-spawn socket loads ``_ctypes`` too, for its forked children's prctl).
+spawn socket loads ``_ctypes`` and monitor_warmup too, for its code's warm-up and its forked
+children's prctl).
 """
 
 from __future__ import annotations

@@ -24,8 +24,10 @@ comes from the same code), only the child's short-lived setup child (monitor_set
 request (the monitor itself only at its end, for the exit command), the environment is handed to
 the spawned commands rather than written into ``posix.environ``, fds are dropped with
 ``close_range`` rather than by listing /proc, and ``prctl`` is called through ``_ctypes`` alone
-(``ctypes`` would add ``os``, ``struct`` and more to every monitor that serves), loaded once a
-monitor serves (a monitor without a spawn socket never loads it).
+(``ctypes`` would add ``os``, ``struct`` and more to every monitor that serves), made once a
+monitor serves (``_ctypes`` is loaded as a monitor with a spawn socket starts, for monitor_warmup;
+a monitor without a spawn socket never loads it). The forked path's code is quickened before the
+first fork (monitor_warmup), and it uses few objects and no one-letter constants.
 """
 
 from __future__ import annotations

@@ -25,8 +25,12 @@ _SEARCHED = range(16, 128, 2)  # byte offsets in the code object where it may be
 
 def quicken_on_next_call(prefix: str = "lading.") -> int:
     """Have every code object of the loaded modules named ``prefix...`` quicken on its next
-    call; how many were set (0 where this CPython keeps no warm-up counter)."""
-    import _ctypes
+    call; how many were set (0 where this CPython keeps no warm-up counter, or has no ``_ctypes``:
+    the warm-up saves memory, it never keeps a monitor from starting)."""
+    try:
+        import _ctypes
+    except ImportError:
+        return 0
 
     class Short(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_short
         _type_ = "h"
