@@ -72,3 +72,20 @@ def test_same_status_after_stop_as_podman(engine: Engine, podman: Podman, archiv
     assert ours == theirs == "42 exited\n"
     engine("rm", "stopper")
     podman("rm", "stopper")
+
+
+def test_ps_last_and_latest_as_podman(engine: Engine, podman: Podman, archive: Path) -> None:
+    """`ps -n N` and `ps -l`: the newest created containers whatever their state (docker's flags),
+    filters first; in docker's order, newest first (podman lists them oldest first)."""
+    engine.image("import", str(archive), IMAGE_NAME)
+    for name, command in (("first", ["sleep", "600"]), ("second", ["true"]), ("third", ["true"])):
+        engine("create", "--name", name, IMAGE_NAME, *command)
+        podman("create", "--cgroup-parent", podman.cgroup_parent, "--name", name, IMAGE_NAME, *command)
+    engine("start", "first")
+    podman("start", "first")
+    for flags in (["-l"], ["-n", "2"], ["-n", "5"], ["-n", "1", "--filter", "status=running"], ["-n", "0"]):
+        argv = ["ps", *flags, "--format", "{{.Names}}"]
+        assert sorted(engine(*argv).stdout.split()) == sorted(podman(*argv).stdout.split()), flags
+    assert engine("ps", "-n", "2", "--format", "{{.Names}}").stdout == "third\nsecond\n"
+    engine("rm", "-f", "first", "second", "third")
+    podman("rm", "-f", "first", "second", "third")

@@ -162,6 +162,12 @@ def _verb_arguments(name: str, p: argparse.ArgumentParser) -> None:
             "-f", "--filter", action="append", default=[], help="filter: id, name, label, status, exited, ancestor"
         )
         p.add_argument("--format", default="", help="Go-template-like format, e.g. 'table {{.ID}}\\t{{.Names}}'")
+        p.add_argument(
+            "-n", "--last", type=int, default=-1, help="show n last created containers (includes all states)"
+        )
+        p.add_argument(
+            "-l", "--latest", action="store_true", help="show the latest created container (includes all states)"
+        )
     elif name == "logs":
         p.add_argument("-f", "--follow", action="store_true", help="follow log output")
         p.add_argument("--tail", default="all", help="number of lines to show from the end of the logs")
@@ -591,15 +597,16 @@ def _ps(roots: Any, args: argparse.Namespace) -> int:
 
     lifecycle.reconcile(roots)
     now = time.time()
+    last = 1 if args.latest else args.last  # docker's: of every state, the newest first
+    every = args.all or last > 0 or any(f.startswith("status=") for f in args.filter)
     shown = [
         c
         for c in roots.containers.all()
-        if (
-            args.all or c.state["Running"] or c.state["Restarting"] or any(f.startswith("status=") for f in args.filter)
-        )
-        and _filter(c, args.filter)
+        if (every or c.state["Running"] or c.state["Restarting"]) and _filter(c, args.filter)
     ]
     shown.sort(key=lambda c: c.config["Created"], reverse=True)
+    if last > 0:
+        shown = shown[:last]
     if args.quiet:
         for c in shown:
             print(c.id if args.no_trunc else c.id[:12])
