@@ -232,6 +232,7 @@ def test_other_runtimes_run_the_same_bundle(engine: Engine) -> None:
         (["--runtime", "nosuchruntime", BUSYBOX, "true"], "unknown or invalid runtime name"),
         (["--network", "bridge", BUSYBOX, "true"], "--network bridge"),
         (["-u", "nosuchuser", BUSYBOX, "true"], "nosuchuser"),
+        (["-w", "relative", BUSYBOX, "pwd"], "the working directory 'relative' is invalid, it needs to be an absolute"),
         (["--log-opt", "colour=red", BUSYBOX, "true"], "--log-opt"),
         (["--no-such-flag", BUSYBOX], "--no-such-flag"),
     ],

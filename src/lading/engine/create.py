@@ -176,6 +176,8 @@ def create(roots: Roots, image: ImageRecord, o: CreateOptions) -> Container:
     if o.network not in ("none", "host"):
         raise LadingError(f"--network {o.network}: only none and host are supported for now")
     _check_binds(o.binds)
+    if o.workdir and not o.workdir.startswith("/"):
+        raise LadingError(f"the working directory '{o.workdir}' is invalid, it needs to be an absolute path")
     store_ = roots.containers
     layers = roots.layers
     mount_id = os.urandom(32).hex()
