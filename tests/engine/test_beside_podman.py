@@ -36,6 +36,7 @@ CASES = {
     "command not found": ([], ["/no/such/program"]),
     "not executable": ([], ["/etc/passwd"]),
     "stdin": (["-i"], ["sh", "-c", "cat; echo done"]),
+    "pids limit below zero: unlimited": (["--pids-limit", "-5"], ["echo", "ran"]),
 }
 
 

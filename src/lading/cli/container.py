@@ -42,6 +42,7 @@ _VERBS = {
     "attach": "attach local standard input, output, and error streams to a running container",
     "cleanup": "",
 }
+_MIN_MEMORY = 6 << 20  # docker's linuxMinMemory
 _NETWORK_HELP = "none (default: a network namespace with only lo) or host; bridge networks come later"
 
 
@@ -82,7 +83,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume: /host:/ctr[:ro]")
     p.add_argument("-m", "--memory", default="", help="memory limit")
     p.add_argument("--cpus", default="", help="number of CPUs")
-    p.add_argument("--pids-limit", type=int, default=0, help="tune container pids limit")
+    p.add_argument("--pids-limit", type=int, default=0, help="tune container pids limit (0 or less: unlimited)")
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
@@ -254,6 +255,25 @@ def _env(values: list[str]) -> list[str]:
     return [v if "=" in v else f"{v}={os.environ[v]}" for v in values if "=" in v or v in os.environ]
 
 
+def _memory(text: str) -> int:
+    """--memory in bytes (0: no limit), not below docker's floor, under which the container's
+    init could not even start."""
+    from lading.engine.lifecycle import parse_size
+
+    memory = parse_size(text, "--memory") if text else 0
+    if 0 < memory < _MIN_MEMORY:
+        raise LadingError("Minimum memory limit allowed is 6MB")
+    return memory
+
+
+def _checked_env(env: list[str]) -> list[str]:
+    """docker's check: every variable has a name."""
+    for variable in env:
+        if not variable.partition("=")[0]:
+            raise LadingError(f"invalid environment variable: {variable}")
+    return env
+
+
 def _options(args: argparse.Namespace) -> Any:
     from lading.engine.create import CreateOptions
     from lading.engine.lifecycle import parse_size
@@ -281,15 +301,15 @@ def _options(args: argparse.Namespace) -> Any:
         cmd=args.command or None,
         entrypoint=None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else []),
         name=args.name,
-        env=_env_files(args.env_file) + _env(args.env),
+        env=_checked_env(_env_files(args.env_file) + _env(args.env)),
         workdir=args.workdir,
         user=args.user,
         hostname=args.hostname,
         labels=labels,
         binds=args.volume,
-        memory=parse_size(args.memory, "--memory") if args.memory else 0,
+        memory=_memory(args.memory),
         nano_cpus=cpus,
-        pids_limit=args.pids_limit,
+        pids_limit=max(args.pids_limit, 0),  # docker's: zero and below are unlimited
         cap_add=args.cap_add,
         cap_drop=args.cap_drop,
         read_only=args.read_only,

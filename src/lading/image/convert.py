@@ -56,6 +56,9 @@ def _table(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
+_MAX_ID = (1 << 31) - 1  # the kernel takes ids up to 2^32 - 2; runc and docker stop at this
+
+
 def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.User") -> dict[str, Any]:
     """``user``, ``uid``, ``user:group``, ``uid:gid`` (and mixes) to process.user."""
     if not spec_:
@@ -84,6 +87,8 @@ def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.
         extra = sorted({int(g[2]) for g in groups if len(g) >= 4 and user in g[3].split(",") and g[2].isdigit()})
         if extra:
             result["additionalGids"] = extra
+    if not all(0 <= n <= _MAX_ID for n in (result["uid"], result["gid"])):
+        raise LadingError(f"{source}: uids and gids must be in range 0-{_MAX_ID}")
     return result
 
 
