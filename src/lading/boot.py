@@ -35,6 +35,19 @@ def in_process() -> None:
     precompiled.install(precompiled.path_for(os.path.dirname(os.path.abspath(__file__))))
 
 
+def paths() -> list[str]:
+    """What a fresh ``python -I -S`` of this lading needs on sys.path: lading's directory (the one
+    holding the package), then msgspec's when it is another (a runtime verb imports msgspec to
+    word a malformed document's error)."""
+    import sys
+
+    own = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    # found along this process's sys.path: importlib.util would find it too, at a cost every
+    # engine command pays
+    found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
+    return [own] if found in (None, own) else [own, found]
+
+
 def code(paths: list[str]) -> str:
     """The start-up code, given ``paths``: lading's directory (the one holding the package), then
     msgspec's when it is another."""

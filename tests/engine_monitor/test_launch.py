@@ -95,6 +95,23 @@ def test_a_monitor_killed_while_its_create_runs_leaves_nothing(
     assert ctr.leftovers() == []
 
 
+@pytest.mark.parametrize("ctr", ["lading"], indirect=True)
+def test_a_config_the_runtime_rejects_is_its_error_with_the_json_path(ctr: MonitoredContainer) -> None:
+    """lading's own runtime, run in the monitor's create child, words a malformed config.json as
+    it does on its own (the JSON path), which takes msgspec: the monitor finds it as the command
+    does."""
+    cfg = ctr.config(["true"]).replace(runtime_argv=own_runtime.argv(str(ctr.root)))
+    document = json.loads((ctr.bundle.path / "config.json").read_text())
+    document["process"]["args"] = "true"
+    (ctr.bundle.path / "config.json").write_text(json.dumps(document))
+    with pytest.raises(LadingError) as failure:
+        launch(cfg)
+    assert "$.process.args" in str(failure.value)
+    assert "msgspec" not in str(failure.value)
+    assert os.listdir(ctr.exec_dir) == []
+    assert ctr.leftovers() == []
+
+
 def test_a_bad_runtime_is_a_clear_error(ctr: MonitoredContainer) -> None:
     cfg = ctr.config(["true"]).replace(runtime_argv=[str(ctr.tmp / "no-such-runtime")])
     with pytest.raises(LadingError, match=r"no-such-runtime: No such file or directory$"):

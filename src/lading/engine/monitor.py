@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lading import boot
 from lading.engine import crash
 from lading.engine.attach_protocol import SOCKET_NAME
 from lading.engine.monitor_process import (
@@ -41,7 +42,9 @@ from lading.engine.monitor_process import (
 from lading.errors import LadingError
 from lading.record import Record
 
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import lading.engine.monitor_process as m; m.main(sys.argv[2:])"
+# The monitor's start: lading's and msgspec's directories on sys.path (boot.paths), not the
+# precompiled importer, whose index would stay in every monitor's memory.
+_BOOT = "import sys; sys.path[:0] = {paths!r}; import lading.engine.monitor_process as m; m.main(sys.argv[1:])"
 
 
 class MonitorConfig(Record):
@@ -121,8 +124,7 @@ def _exec_monitor(cfg: MonitorConfig, args: list[str]) -> bytes:
     """Start a monitor in a fresh interpreter; its report."""
     from lading.linux import prctl  # ctypes: loaded before the fork, the child only calls it
 
-    source_root = str(Path(__file__).resolve().parent.parent.parent)
-    argv = [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *args]
+    argv = [sys.executable, "-I", "-S", "-c", _BOOT.format(paths=boot.paths()), *args]
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         child = os.fork()

@@ -18,15 +18,6 @@ DEFAULT_STORAGE_ROOT = "/var/lib/lading"
 DEFAULT_RUN_ROOT = "/run/lading-engine"
 
 
-def _boot() -> str:
-    paths = [str(Path(__file__).resolve().parents[2])]
-    # where msgspec is (importlib.util would find it too, at a cost every engine command pays)
-    found = next((p for p in sys.path if p and os.path.isdir(os.path.join(p, "msgspec"))), None)
-    if found and found not in paths:
-        paths.append(found)
-    return boot.code(paths)
-
-
 def boot_id() -> str:
     with open("/proc/sys/kernel/random/boot_id") as f:
         return f.read().strip()
@@ -57,7 +48,7 @@ class Roots:
         started as cli/launcher.py's launcher does: ``python -I -S`` with lading's and msgspec's
         directories put on sys.path, so each runtime verb skips site processing, and lading's
         modules from the precompiled file install.sh's launcher built."""
-        return [sys.executable, "-I", "-S", "-c", _boot(), *args]
+        return [sys.executable, "-I", "-S", "-c", boot.code(boot.paths()), *args]
 
     def runtime_root(self, runtime: str) -> str:
         """The runtime's --root: each runtime keeps its containers' state apart."""
