@@ -748,11 +748,19 @@ def _top(roots: Any, args: argparse.Namespace) -> int:
 
 
 def _exec(roots: Any, args: argparse.Namespace) -> int:
+    from lading.engine.exec_lookup import check_command
     from lading.image.convert import resolve_user
 
     if not args.command:
         raise LadingError("exec: give the command to run")
     c = _running(roots, args.container)
+    env = _env(args.env)
+    path = next((e[5:] for e in reversed([*c.config["Config"]["Env"], *env]) if e.startswith("PATH=")), "")
+    try:
+        check_command(c.state["Pid"], args.command[0], path, args.workdir or c.config["Config"]["WorkingDir"] or "/")
+    except LadingError as err:  # docker's status for a command that is missing or cannot be run
+        sys.stderr.write(f"Error: {err}\n")
+        return _cannot_run_status(str(err))
     argv = [*roots.runtime_argv(c.host["Runtime"]), "exec"]
     if args.tty:
         argv.append("--tty")
@@ -763,7 +771,7 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
     if args.user:
         u = resolve_user(args.user, str(roots.layers.merged(c.config["MountID"])), "--user")
         argv += ["--user", f"{u['uid']}:{u['gid']}"]
-    for e in _env(args.env):
+    for e in env:
         argv += ["--env", e]
     argv += [c.id, *args.command]
     if not args.interactive and not args.tty:
