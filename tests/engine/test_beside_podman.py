@@ -3,6 +3,7 @@ same image, the same command and flags that mean the same, the same output and e
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,41 @@ def test_ps_last_and_latest_as_podman(engine: Engine, podman: Podman, archive: P
     assert engine("ps", "-n", "2", "--format", "{{.Names}}").stdout == "third\nsecond\n"
     engine("rm", "-f", "first", "second", "third")
     podman("rm", "-f", "first", "second", "third")
+
+
+EXEC_CASES = {
+    "found": ([], ["sh", "-c", "echo ran; exit 4"]),
+    "not in PATH": ([], ["nosuchcmd"]),
+    "no such path": ([], ["/no/such/program"]),
+    "not executable": ([], ["/etc/passwd"]),
+    "a directory": ([], ["/etc"]),
+    "a symlink out of the root": ([], ["/tmp/out"]),
+    "a directory in PATH is skipped": (["-e", "PATH=/etc:/bin"], ["passwd", "-h"]),
+    "stdin": (["-i"], ["sh", "-c", "cat; echo done"]),
+    "terminal": (["-t"], ["sh", "-c", "test -t 1 && echo tty"]),
+}
+
+
+def test_exec_status_as_podman(engine: Engine, podman: Podman, archive: Path) -> None:
+    """exec's status: the program's own, 127 when the command is not found, 126 when it cannot be
+    run (not executable, a directory), with one line of error."""
+    engine.image("import", str(archive), IMAGE_NAME)
+    engine("run", "-d", "--name", "execd", IMAGE_NAME, "sleep", "600")
+    podman.run("-d", "--name", "execd", IMAGE_NAME, "sleep", "600")
+    for client in (engine, podman):  # a program of the host's, not in the image
+        client("exec", "execd", "ln", "-s", shutil.which("python3") or "/usr/bin/python3", "/tmp/out")
+    for case, (flags, command) in EXEC_CASES.items():
+        stdin = "typed\n" if "-i" in flags else None
+        theirs = podman("exec", *flags, "execd", *command, check=False, input=stdin)
+        ours = engine("exec", *flags, "execd", *command, check=False, input=stdin)
+        assert ours.returncode == theirs.returncode, (case, ours, theirs)
+        if theirs.returncode in (126, 127):
+            assert ours.stdout == ""
+            assert len(ours.stderr.strip().splitlines()) == 1, (case, ours)
+        else:
+            assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr), (case, ours, theirs)
+    engine("rm", "-f", "execd")
+    podman("rm", "-f", "execd")
 
 
 GROUPS_IMAGE = "localhost/lading-test/groups:1"

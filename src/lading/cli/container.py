@@ -748,6 +748,7 @@ def _top(roots: Any, args: argparse.Namespace) -> int:
 
 
 def _exec(roots: Any, args: argparse.Namespace) -> int:
+    from lading.engine.exec_lookup import check_command
     from lading.engine.exec_process import exec_process
     from lading.linux.userns import in_user_namespace
 
@@ -762,6 +763,12 @@ def _exec(roots: Any, args: argparse.Namespace) -> int:
     except LadingError as e:  # no such user or group: docker's status for an exec that cannot start
         sys.stderr.write(f"Error: {e}\n")
         return 126
+    path = next((e[5:] for e in reversed(process["env"]) if e.startswith("PATH=")), "")
+    try:
+        check_command(c.state["Pid"], args.command[0], path, process["cwd"])
+    except LadingError as err:  # docker's status for a command that is missing or cannot be run
+        sys.stderr.write(f"Error: {err}\n")
+        return _cannot_run_status(str(err))
     if in_user_namespace():
         from lading.engine import rootless
 
