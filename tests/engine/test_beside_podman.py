@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.image import IMAGE_NAME
+from tests.clients.image import IMAGE_NAME, write_image_archive
 from tests.clients.podman import Podman
 from tests.engine.support import Engine
+from tests.support import make_busybox_rootfs
 
 SHARED = "/shared-from-host"
 
@@ -126,3 +127,51 @@ def test_exec_status_as_podman(engine: Engine, podman: Podman, archive: Path) ->
             assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr), (case, ours, theirs)
     engine("rm", "-f", "execd")
     podman("rm", "-f", "execd")
+
+
+GROUPS_IMAGE = "localhost/lading-test/groups:1"
+ID = ["sh", "-c", "id -u; id -g; id -G"]  # numbers: podman adds a passwd entry for an unknown uid
+EXEC_USERS = {
+    "name": ["-u", "nobody"],
+    "name with supplementary groups": ["-u", "daemon"],
+    "uid without a passwd entry": ["-u", "1000"],
+    "name:group": ["-u", "nobody:users"],
+    "uid:gid": ["-u", "1:100"],
+}
+
+
+@pytest.fixture(scope="module")
+def groups_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """busybox with supplementary groups in /etc/group (daemon in two, nobody in one)."""
+    work = tmp_path_factory.mktemp("groups-image")
+    rootfs = make_busybox_rootfs(work / "rootfs")
+    with (rootfs / "etc" / "group").open("a") as f:
+        f.write("wheel:x:10:daemon\nstaff:x:50:daemon,nobody\n")
+    return write_image_archive(work / "groups.tar", rootfs, GROUPS_IMAGE, {"Cmd": ["sh"]})
+
+
+@pytest.mark.parametrize("run_as", ["root", "nobody"])
+def test_exec_user_and_groups_as_run(engine: Engine, podman: Podman, groups_archive: Path, run_as: str) -> None:
+    """`exec -u` gives the user's own primary and supplementary groups from the container's
+    /etc/passwd and /etc/group, as `run -u` does (podman's and the engine's), whatever user the
+    container runs as; no -u is the container's user. (podman 4.3's exec leaves the primary
+    group out of the supplementary ones, which its run and docker put in.)"""
+    engine.image("import", str(groups_archive), GROUPS_IMAGE)
+    podman.load(groups_archive)
+    engine("run", "-d", "--name", "box", "-u", run_as, GROUPS_IMAGE, "sleep", "600")
+    try:
+        for case, flags in {"the container's user": ["-u", run_as], **EXEC_USERS}.items():
+            theirs = podman.run("--rm", *flags, GROUPS_IMAGE, *ID).stdout
+            assert engine("run", "--rm", *flags, GROUPS_IMAGE, *ID).stdout == theirs, case
+            exec_flags = [] if case == "the container's user" else flags
+            assert engine("exec", *exec_flags, "box", *ID).stdout == theirs, case
+        for user, error in (
+            ("nosuch", "user nosuch: no matching entries in passwd"),
+            ("nobody:nosuch", "group nosuch"),
+        ):
+            p = engine("exec", "-u", user, "box", "id", check=False)
+            assert p.returncode == 126, p  # docker's status (podman 4.3: 255), and its words in one line
+            assert p.stderr.startswith("Error: --user: unable to find ") and error in p.stderr, p.stderr
+            assert len(p.stderr.splitlines()) == 1
+    finally:
+        engine("rm", "-f", "box")

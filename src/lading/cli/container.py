@@ -749,34 +749,39 @@ def _top(roots: Any, args: argparse.Namespace) -> int:
 
 def _exec(roots: Any, args: argparse.Namespace) -> int:
     from lading.engine.exec_lookup import check_command
-    from lading.image.convert import resolve_user
+    from lading.engine.exec_process import exec_process
+    from lading.linux.userns import in_user_namespace
 
     if not args.command:
         raise LadingError("exec: give the command to run")
     c = _running(roots, args.container)
-    env = _env(args.env)
-    path = next((e[5:] for e in reversed([*c.config["Config"]["Env"], *env]) if e.startswith("PATH=")), "")
+    rootfs = roots.layers.merged(c.config["MountID"])
     try:
-        check_command(c.state["Pid"], args.command[0], path, args.workdir or c.config["Config"]["WorkingDir"] or "/")
+        process = exec_process(
+            roots.run_dir(c.id) / "bundle", rootfs, args.command, args.tty, args.workdir, _env(args.env), args.user
+        )
+    except LadingError as e:  # no such user or group: docker's status for an exec that cannot start
+        sys.stderr.write(f"Error: {e}\n")
+        return 126
+    path = next((e[5:] for e in reversed(process["env"]) if e.startswith("PATH=")), "")
+    try:
+        check_command(c.state["Pid"], args.command[0], path, process["cwd"])
     except LadingError as err:  # docker's status for a command that is missing or cannot be run
         sys.stderr.write(f"Error: {err}\n")
         return _cannot_run_status(str(err))
-    argv = [*roots.runtime_argv(c.host["Runtime"]), "exec"]
-    if args.tty:
-        argv.append("--tty")
+    if in_user_namespace():
+        from lading.engine import rootless
+
+        rootless.fit({"process": process, "mounts": []})
+    fd = os.memfd_create("process.json", 0)  # the runtime reads it by path; its exec'd process gets no copy
+    os.write(fd, json.dumps(process).encode())
+    os.set_inheritable(fd, True)
+    argv = [*roots.runtime_argv(c.host["Runtime"]), "exec", "--process", f"/proc/self/fd/{fd}"]
     if args.detach:
         argv.append("--detach")
-    if args.workdir:
-        argv += ["--cwd", args.workdir]
-    if args.user:
-        u = resolve_user(args.user, str(roots.layers.merged(c.config["MountID"])), "--user")
-        argv += ["--user", f"{u['uid']}:{u['gid']}"]
-    for e in env:
-        argv += ["--env", e]
-    argv += [c.id, *args.command]
+    argv += [c.id]
     if not args.interactive and not args.tty:
-        fd = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(fd, 0)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.execvp(argv[0], argv)
 
 

@@ -83,10 +83,19 @@ def _bind(source: str, destination: str, readonly: bool) -> dict[str, Any]:
     }
 
 
+def process_user(user: str, rootfs: Path) -> dict[str, Any]:
+    """``-u USER[:GROUP]`` (of run, create or exec) as process.user, from the container's
+    /etc/passwd and /etc/group; the primary group is among the groups, as docker and podman have it."""
+    from lading.image.convert import resolve_user
+
+    resolved = resolve_user(user, str(rootfs), "--user")
+    resolved["additionalGids"] = sorted({resolved["gid"], *resolved.get("additionalGids", [])})
+    return resolved
+
+
 def config(
     c: Container, rootfs: Path, netns: str | None = None, extra_mounts: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    from lading.image.convert import resolve_user
     from lading.spec.defaults import default_config
 
     cc, host = c.config["Config"], c.host
@@ -102,8 +111,7 @@ def config(
     names = {e.partition("=")[0] for e in cc["Env"]}
     env = [e for e in env if e.partition("=")[0] not in names] + list(cc["Env"])
     caps = capabilities(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
-    user = resolve_user(cc.get("User") or "", str(rootfs), "--user")
-    user["additionalGids"] = sorted({user["gid"], *user.get("additionalGids", [])})  # as docker and podman
+    user = process_user(cc.get("User") or "", rootfs)
     spec["process"] = {
         "terminal": bool(cc.get("Tty")),
         "user": user,

@@ -70,7 +70,7 @@ def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.
         uid = int(user)
         gid = int(entry[3]) if entry and entry[2] == user else 0
     elif entry is None:
-        raise LadingError(f"{source}: user {user!r} is not in the image's /etc/passwd")
+        raise LadingError(f"{source}: unable to find user {user}: no matching entries in passwd file")
     else:
         uid, gid = int(entry[2]), int(entry[3])
     result: dict[str, Any] = {"uid": uid, "gid": gid}
@@ -81,7 +81,7 @@ def resolve_user(spec_: str, rootfs: str, source: str = "image config: $.config.
         else:
             g = next((g for g in groups if len(g) >= 3 and g[0] == group), None)
             if g is None:
-                raise LadingError(f"{source}: group {group!r} is not in the image's /etc/group")
+                raise LadingError(f"{source}: unable to find group {group}: no matching entries in group file")
             result["gid"] = int(g[2])
     elif not user.isdigit():
         extra = sorted({int(g[2]) for g in groups if len(g) >= 4 and user in g[3].split(",") and g[2].isdigit()})
