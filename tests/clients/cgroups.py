@@ -27,8 +27,14 @@ def hierarchies() -> list[Path]:
     return [p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()]
 
 
-def remove_cgroup_tree(path: str) -> list[str]:
-    """rmdir path and everything below it in every hierarchy; returns what could not be removed."""
+def remove_cgroup_tree(path: str, timeout: float = 10) -> list[str]:
+    """rmdir path and everything below it in every hierarchy, once the processes in it are gone;
+    returns what could not be removed. A client's helpers can outlive the command that removed
+    their container: conmon, and the exit command it runs (`podman container cleanup`), leave a
+    moment after `podman rm` returns, and a cgroup that still holds them cannot be removed."""
+    deadline = time.monotonic() + timeout
+    while processes_under(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
     left = []
     for hierarchy in hierarchies():
         top = hierarchy / path.lstrip("/")
