@@ -58,7 +58,7 @@ _STAMP = f"{sys.version} index 2"
 _Module = type(sys)  # types.ModuleType, without importing types
 # The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
 # lists them): served from the file too, with the same check of their sources.
-STDLIB = ("__future__", "types", "struct", "ctypes", "ctypes._endian")
+STDLIB = ("__future__", "struct")
 # And its C modules that are shared objects (where the interpreter does not have them built in):
 # the file records where each is, so that its first import is not a search along sys.path, whose
 # directories (site-packages, the standard library, lib-dynload) are each listed on the way.
@@ -145,9 +145,9 @@ def _future_as_flag(tree: "ast.Module") -> int:
 
 def _first(trees: "dict[str, ast.Module]") -> dict[str, tuple[str, ...]]:
     """For each module, what :meth:`Finder.exec_module` may execute before it: the modules its
-    top-level imports name, less any that imports it in turn, directly or not (ctypes imports
-    ctypes._endian at its end, which imports ctypes: that one must run when the statement does,
-    with ctypes half made, as it always has)."""
+    top-level imports name, less any that imports it in turn, directly or not (a cycle: that one
+    must run when its import statement does, with the module that names it half made, as it
+    always has)."""
     imported = {module: _imported(tree, trees) for module, tree in trees.items()}
     reach: dict[str, set[str]] = {}
     for module in imported:
