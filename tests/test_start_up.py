@@ -83,7 +83,8 @@ CGROUP_VERBS = (
 )
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel) and struct, ctypes (libc); SHA-256 (the key of the
+# the C halves of socket (the init's channel), struct and ctypes (libc, through lading.linux.cdata:
+# not the ctypes package, which brings os, types and ctypes._endian); SHA-256 (the key of the
 # seccomp cache) only for a config with linux.seccomp; termios and pty only for a process with a
 # terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
 # contextlib, signal, socket or zlib (the cgroup's name under a --root of its own hashes the root
@@ -102,10 +103,7 @@ STARTS = (
         "lading.runtime.*",
         "lading.linux.*",
         "_socket",
-        "ctypes",
         "_ctypes",
-        "ctypes._endian",
-        "types",
         "struct",
         "_struct",
     }

@@ -42,11 +42,11 @@ def import_roots() -> list[str]:
 def write_launcher(path: str, python: str = sys.executable) -> None:
     """Write the launcher to path atomically (it may be the command other processes are running)."""
     import lading
-    from lading import precompiled
+    from lading import precompiled, precompiled_build
 
     package_dir = os.path.dirname(os.path.abspath(lading.__file__ or ""))
     try:
-        precompiled.build(package_dir, precompiled.path_for(package_dir))
+        precompiled_build.build(package_dir, precompiled.path_for(package_dir))
     except OSError as e:  # a read-only package directory: the launcher imports the normal way
         sys.stderr.write(f"lading launcher: modules not precompiled: {e}\n")
     tmp = f"{path}.tmp{os.getpid()}"

@@ -8,9 +8,9 @@ them from a single-threaded process (the container init) right before execve.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
+from lading.linux import cdata
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -75,28 +75,28 @@ _PR_CAP_AMBIENT_RAISE = 2
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
-class _Header(ctypes.Structure):
-    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+class _Header(cdata.Structure):
+    _fields_ = (("version", cdata.c_uint32), ("pid", cdata.c_int))
 
 
-class _Data(ctypes.Structure):
+class _Data(cdata.Structure):
     _fields_ = (
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", cdata.c_uint32),
+        ("permitted", cdata.c_uint32),
+        ("inheritable", cdata.c_uint32),
     )
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = cdata.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
+_prctl.argtypes = (cdata.c_int, cdata.c_ulong, cdata.c_ulong, cdata.c_ulong, cdata.c_ulong)
+_prctl.restype = cdata.c_int
 _capget = _libc.capget
-_capget.argtypes = (ctypes.POINTER(_Header), ctypes.POINTER(_Data))
-_capget.restype = ctypes.c_int
+_capget.argtypes = (cdata.POINTER(_Header), cdata.POINTER(_Data))
+_capget.restype = cdata.c_int
 _capset = _libc.capset
-_capset.argtypes = (ctypes.POINTER(_Header), ctypes.POINTER(_Data))
-_capset.restype = ctypes.c_int
+_capset.argtypes = (cdata.POINTER(_Header), cdata.POINTER(_Data))
+_capset.restype = cdata.c_int
 
 
 class CapSets(Record):
@@ -109,7 +109,7 @@ class CapSets(Record):
 
 def _check(rc: int, what: str) -> int:
     if rc < 0:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return rc
 
@@ -151,7 +151,7 @@ def capget(pid: int = 0) -> CapSets:
     """Effective, permitted and inheritable sets of a thread (0: the calling thread)."""
     header = _Header(_LINUX_CAPABILITY_VERSION_3, pid)
     data = (_Data * 2)()
-    _check(_capget(ctypes.byref(header), data), "capget")
+    _check(_capget(cdata.byref(header), data), "capget")
     return CapSets(
         data[0].effective | data[1].effective << 32,
         data[0].permitted | data[1].permitted << 32,
@@ -168,7 +168,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = effective >> shift & 0xFFFFFFFF
         data[i].permitted = permitted >> shift & 0xFFFFFFFF
         data[i].inheritable = inheritable >> shift & 0xFFFFFFFF
-    _check(_capset(ctypes.byref(header), data), "capset")
+    _check(_capset(cdata.byref(header), data), "capset")
 
 
 def bounding() -> int:

@@ -41,10 +41,10 @@ What glibc's fork() does besides the system call, and why it is not missed here:
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
+from lading.linux import cdata
 from lading.linux.libc import SYS_CLONE3
 
 CLONE_INTO_CGROUP = 0x200000000
@@ -56,8 +56,8 @@ _CLONE_ARGS = struct.Struct("=11Q")
 
 # The process's own symbols (libc's syscall(), the interpreter's PyOS_* calls), called with the
 # GIL held as os.fork() holds it: no other Python thread can take it during the clone.
-_self = ctypes.PyDLL(None, use_errno=True)
-_self.syscall.restype = ctypes.c_long
+_self = cdata.PyDLL(None, use_errno=True)
+_self.syscall.restype = cdata.c_long
 for _name in ("PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent"):
     getattr(_self, _name).restype = None
 
@@ -79,9 +79,9 @@ def clone_into_cgroup(cgroup_fd: int, flags: int = 0) -> int | None:
     if len(os.listdir("/proc/self/task")) > 1:  # another thread may hold one of glibc's locks
         return None
     args = _CLONE_ARGS.pack(flags | CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
-    buf = ctypes.create_string_buffer(args, len(args))
+    buf = cdata.create_string_buffer(args, len(args))
     _self.PyOS_BeforeFork()
-    pid = _self.syscall(ctypes.c_long(SYS_CLONE3), buf, ctypes.c_size_t(len(args)))
+    pid = _self.syscall(cdata.c_long(SYS_CLONE3), buf, cdata.c_size_t(len(args)))
     if pid == 0:
         _self.PyOS_AfterFork_Child()
         return 0

@@ -13,10 +13,10 @@ so the mount lands where the container will look for it.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
+from lading.linux import cdata
 from lading.linux.libc import SYS_OPENAT2, syscall
 
 RESOLVE_NO_XDEV = 0x01
@@ -28,13 +28,13 @@ O_PATH = 0o10000000
 MAX_SYMLINKS = 40  # as the kernel's path walk
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+class _OpenHow(cdata.Structure):
+    _fields_ = (("flags", cdata.c_uint64), ("mode", cdata.c_uint64), ("resolve", cdata.c_uint64))
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return syscall(SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how), what=f"open {path}")
+    return syscall(SYS_OPENAT2, dirfd, os.fsencode(path), cdata.byref(how), cdata.sizeof(how), what=f"open {path}")
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:

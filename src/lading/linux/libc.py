@@ -1,4 +1,4 @@
-"""The C library, loaded once through ctypes, and the errno-checking call wrapper.
+"""The C library, loaded once (through cdata, ctypes without its package), and the errno-checking call wrapper.
 
 Python's ``os`` covers most of what a runtime needs; the few syscalls it lacks on 3.11 (mount,
 unshare, setns, pivot_root, openat2, prctl, capset, ...) go through ``libc.syscall`` or libc's own
@@ -7,21 +7,22 @@ wrappers here, and every failure becomes an ``OSError`` with the errno and what 
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from lading.linux import cdata
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+libc = cdata.CDLL(None, use_errno=True)
+libc.syscall.restype = cdata.c_long
 
 
 def check(ret: int, what: str) -> int:
     """Raise OSError(errno, what) if a libc call returned -1."""
     if ret == -1:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return ret
 

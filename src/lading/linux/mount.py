@@ -8,9 +8,9 @@ attribute (``rro``, ``rnosuid``, ... applied with mount_setattr), or filesystem 
 
 from __future__ import annotations
 
-import ctypes
 import os
 
+from lading.linux import cdata
 from lading.linux.libc import (
     SYS_MOUNT_SETATTR,
     SYS_MOVE_MOUNT,
@@ -186,7 +186,7 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
             source.encode() if source is not None else None,
             target.encode(),
             fstype.encode() if fstype is not None else None,
-            ctypes.c_ulong(flags),
+            cdata.c_ulong(flags),
             data.encode() if data else None,
         ),
         f"mount {source or fstype} on {target}",
@@ -201,12 +201,12 @@ def pivot_root(new_root: str, put_old: str) -> None:
     syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode(), what="pivot_root")
 
 
-class _MountAttr(ctypes.Structure):
+class _MountAttr(cdata.Structure):
     _fields_ = (
-        ("attr_set", ctypes.c_uint64),
-        ("attr_clr", ctypes.c_uint64),
-        ("propagation", ctypes.c_uint64),
-        ("userns_fd", ctypes.c_uint64),
+        ("attr_set", cdata.c_uint64),
+        ("attr_clr", cdata.c_uint64),
+        ("propagation", cdata.c_uint64),
+        ("userns_fd", cdata.c_uint64),
     )
 
 
@@ -218,8 +218,8 @@ def set_recursive_attributes(target: str, attr_set: int, attr_clear: int) -> Non
         AT_FDCWD,
         target.encode(),
         AT_RECURSIVE,
-        ctypes.byref(attr),
-        ctypes.sizeof(attr),
+        cdata.byref(attr),
+        cdata.sizeof(attr),
         what=f"mount_setattr {target}",
     )
 
@@ -237,7 +237,7 @@ def set_idmap(tree_fd: int, userns_fd: int, recursive: bool) -> None:
     The kernel maps only a mount never attached, for a caller privileged over the filesystem."""
     attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
-    syscall(SYS_MOUNT_SETATTR, tree_fd, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr), what="mount_setattr idmap")
+    syscall(SYS_MOUNT_SETATTR, tree_fd, b"", flags, cdata.byref(attr), cdata.sizeof(attr), what="mount_setattr idmap")
 
 
 def move_mount(tree_fd: int, target_fd: int) -> None:

@@ -6,8 +6,9 @@ turns EPERM into a ValueError; this wrapper keeps the kernel's numbers and errno
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from lading.linux import cdata
 
 INFINITY = (1 << 64) - 1
 
@@ -32,19 +33,19 @@ NUMBERS: dict[str, int] = {
 }
 
 
-class _Rlimit(ctypes.Structure):
-    _fields_ = (("cur", ctypes.c_uint64), ("max", ctypes.c_uint64))
+class _Rlimit(cdata.Structure):
+    _fields_ = (("cur", cdata.c_uint64), ("max", cdata.c_uint64))
 
 
-_prlimit = ctypes.CDLL(None, use_errno=True).prlimit
-_prlimit.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Rlimit), ctypes.POINTER(_Rlimit))
-_prlimit.restype = ctypes.c_int
+_prlimit = cdata.CDLL(None, use_errno=True).prlimit
+_prlimit.argtypes = (cdata.c_int, cdata.c_int, cdata.POINTER(_Rlimit), cdata.POINTER(_Rlimit))
+_prlimit.restype = cdata.c_int
 
 
 def _call(pid: int, resource: int, new: _Rlimit | None) -> tuple[int, int]:
     old = _Rlimit()
-    if _prlimit(pid, resource, ctypes.byref(new) if new is not None else None, ctypes.byref(old)) < 0:
-        err = ctypes.get_errno()
+    if _prlimit(pid, resource, cdata.byref(new) if new is not None else None, cdata.byref(old)) < 0:
+        err = cdata.get_errno()
         raise OSError(err, os.strerror(err))
     return old.cur, old.max
 

@@ -6,10 +6,10 @@ NUMA memory policy (set_mempolicy). Thin wrappers over the system calls; numbers
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
+from lading.linux import cdata
 from lading.linux.libc import check, libc, syscall
 
 _MACHINE = os.uname().machine
@@ -54,7 +54,7 @@ _SCHED_ATTR = struct.Struct("=IIQiIQQQ")  # struct sched_attr, SCHED_ATTR_SIZE_V
 
 def set_scheduler(policy: int, flags: int, nice: int, priority: int, runtime: int, deadline: int, period: int) -> None:
     """sched_setattr(2) on the calling thread."""
-    attr = ctypes.create_string_buffer(
+    attr = cdata.create_string_buffer(
         _SCHED_ATTR.pack(_SCHED_ATTR.size, policy, flags, nice, priority, runtime, deadline, period)
     )
     syscall(_SYS_SCHED_SETATTR, 0, attr, 0, what="sched_setattr")
@@ -66,7 +66,7 @@ def set_io_priority(io_class: int, level: int) -> None:
 
 
 def set_personality(persona: int) -> None:
-    libc.personality.argtypes = (ctypes.c_ulong,)
+    libc.personality.argtypes = (cdata.c_ulong,)
     check(libc.personality(persona), "personality")
 
 
@@ -74,7 +74,7 @@ def set_mempolicy(mode: int, nodes: set[int]) -> None:
     """set_mempolicy(2) on the calling thread: ``mode`` (with its flags) over ``nodes``."""
     maxnode = max(nodes, default=-1) + 2  # the kernel reads maxnode - 1 bits
     words = (maxnode + 63) // 64
-    mask = (ctypes.c_ulong * max(words, 1))()
+    mask = (cdata.c_ulong * max(words, 1))()
     for n in nodes:
         mask[n // 64] |= 1 << (n % 64)
     syscall(_SYS_SET_MEMPOLICY, mode, mask if nodes else None, maxnode if nodes else 0, what="set_mempolicy")

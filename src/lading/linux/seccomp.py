@@ -12,11 +12,11 @@ Numbers follow <seccomp.h> (libseccomp) and <linux/seccomp.h>; nothing here know
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import struct
 
+from lading.linux import cdata
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -88,50 +88,50 @@ class ArgCmp(Record):
     value_two: int = 0
 
 
-class _ScmpArgCmp(ctypes.Structure):
+class _ScmpArgCmp(cdata.Structure):
     _fields_ = (
-        ("arg", ctypes.c_uint),
-        ("op", ctypes.c_int),
-        ("datum_a", ctypes.c_uint64),
-        ("datum_b", ctypes.c_uint64),
+        ("arg", cdata.c_uint),
+        ("op", cdata.c_int),
+        ("datum_a", cdata.c_uint64),
+        ("datum_b", cdata.c_uint64),
     )
 
 
-class _ScmpVersion(ctypes.Structure):
-    _fields_ = (("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint))
+class _ScmpVersion(cdata.Structure):
+    _fields_ = (("major", cdata.c_uint), ("minor", cdata.c_uint), ("micro", cdata.c_uint))
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+class _SockFprog(cdata.Structure):
+    _fields_ = (("len", cdata.c_ushort), ("filter", cdata.c_void_p))
 
 
 _loaded: dict[str, Any] = {}  # libseccomp and the seccomp(2) caller, once each (not functools: start-up cost)
 
 
-def _lib() -> ctypes.CDLL:
+def _lib() -> cdata.CDLL:
     if "lib" in _loaded:
-        lib: ctypes.CDLL = _loaded["lib"]
+        lib: cdata.CDLL = _loaded["lib"]
         return lib
     try:
-        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+        lib = cdata.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as e:
         raise OSError(errno.ENOENT, f"libseccomp.so.2 is not installed (Debian: libseccomp2): {e}") from e
-    ctx = ctypes.c_void_p
+    ctx = cdata.c_void_p
     sigs: dict[str, tuple[object, tuple[object, ...]]] = {
-        "seccomp_version": (ctypes.POINTER(_ScmpVersion), ()),
-        "seccomp_api_get": (ctypes.c_uint, ()),
-        "seccomp_init": (ctx, (ctypes.c_uint32,)),
+        "seccomp_version": (cdata.POINTER(_ScmpVersion), ()),
+        "seccomp_api_get": (cdata.c_uint, ()),
+        "seccomp_init": (ctx, (cdata.c_uint32,)),
         "seccomp_release": (None, (ctx,)),
-        "seccomp_arch_add": (ctypes.c_int, (ctx, ctypes.c_uint32)),
-        "seccomp_arch_resolve_name": (ctypes.c_uint32, (ctypes.c_char_p,)),
-        "seccomp_syscall_resolve_name": (ctypes.c_int, (ctypes.c_char_p,)),
-        "seccomp_syscall_resolve_name_arch": (ctypes.c_int, (ctypes.c_uint32, ctypes.c_char_p)),
-        "seccomp_arch_native": (ctypes.c_uint32, ()),
+        "seccomp_arch_add": (cdata.c_int, (ctx, cdata.c_uint32)),
+        "seccomp_arch_resolve_name": (cdata.c_uint32, (cdata.c_char_p,)),
+        "seccomp_syscall_resolve_name": (cdata.c_int, (cdata.c_char_p,)),
+        "seccomp_syscall_resolve_name_arch": (cdata.c_int, (cdata.c_uint32, cdata.c_char_p)),
+        "seccomp_arch_native": (cdata.c_uint32, ()),
         "seccomp_rule_add_array": (
-            ctypes.c_int,
-            (ctx, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ScmpArgCmp)),
+            cdata.c_int,
+            (ctx, cdata.c_uint32, cdata.c_int, cdata.c_uint, cdata.POINTER(_ScmpArgCmp)),
         ),
-        "seccomp_export_bpf": (ctypes.c_int, (ctx, ctypes.c_int)),
+        "seccomp_export_bpf": (cdata.c_int, (ctx, cdata.c_int)),
     }
     for fname, (restype, argtypes) in sigs.items():
         fn = getattr(lib, fname)
@@ -244,10 +244,10 @@ def _syscall() -> tuple[Callable[..., int], int]:
     if "syscall" in _loaded:
         found: tuple[Callable[..., int], int] = _loaded["syscall"]
         return found
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = cdata.CDLL(None, use_errno=True)
     fn = libc.syscall
-    fn.restype = ctypes.c_long
-    fn.argtypes = (ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p)
+    fn.restype = cdata.c_long
+    fn.argtypes = (cdata.c_long, cdata.c_ulong, cdata.c_ulong, cdata.c_void_p)
     nr = resolve_syscall("seccomp")
     if nr is None or nr < 0:
         raise OSError(errno.ENOSYS, "seccomp(2) is not available on this architecture")
@@ -259,7 +259,7 @@ def _seccomp(op: int, flags: int, arg: int | None) -> int:
     fn, nr = _syscall()
     rc = int(fn(nr, op, flags, arg))
     if rc < 0:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, f"seccomp: {os.strerror(err)}")
     return rc
 
@@ -272,9 +272,9 @@ def load(program: bytes, flags: int = 0) -> int:
     """
     if not program or len(program) % 8:
         raise ValueError("a BPF program is a non-empty array of 8-byte instructions")
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    return _seccomp(_SECCOMP_SET_MODE_FILTER, flags, ctypes.addressof(prog))
+    buf = cdata.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, cdata.addressof(buf))
+    return _seccomp(_SECCOMP_SET_MODE_FILTER, flags, cdata.addressof(prog))
 
 
 def flag_supported(flag: int) -> bool:
@@ -290,9 +290,9 @@ def flag_supported(flag: int) -> bool:
 
 def action_available(action: int) -> bool:
     """Whether the kernel implements a filter return action (SECCOMP_GET_ACTION_AVAIL)."""
-    value = ctypes.c_uint32(action & 0xFFFF0000)
+    value = cdata.c_uint32(action & 0xFFFF0000)
     try:
-        _seccomp(_SECCOMP_GET_ACTION_AVAIL, 0, ctypes.addressof(value))
+        _seccomp(_SECCOMP_GET_ACTION_AVAIL, 0, cdata.addressof(value))
     except OSError:
         return False
     return True

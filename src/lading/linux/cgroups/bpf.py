@@ -6,11 +6,11 @@ bpf_attr laid out by hand (the fields below are the kernel's, in order; the rest
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
 
 from lading.errors import LadingError
+from lading.linux import cdata
 
 _NR_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
 
@@ -27,78 +27,78 @@ BPF_F_ALLOW_MULTI = 2
 _ATTR_SIZE = 144  # large enough for every command used here; the kernel zero-checks the tail
 
 
-class _Load(ctypes.Structure):
-    _fields_ = [
-        ("prog_type", ctypes.c_uint32),
-        ("insn_cnt", ctypes.c_uint32),
-        ("insns", ctypes.c_uint64),
-        ("license", ctypes.c_uint64),
-        ("log_level", ctypes.c_uint32),
-        ("log_size", ctypes.c_uint32),
-        ("log_buf", ctypes.c_uint64),
-        ("kern_version", ctypes.c_uint32),
-        ("prog_flags", ctypes.c_uint32),
-        ("prog_name", ctypes.c_char * 16),
-        ("prog_ifindex", ctypes.c_uint32),
-        ("expected_attach_type", ctypes.c_uint32),
-    ]
+class _Load(cdata.Structure):
+    _fields_ = (
+        ("prog_type", cdata.c_uint32),
+        ("insn_cnt", cdata.c_uint32),
+        ("insns", cdata.c_uint64),
+        ("license", cdata.c_uint64),
+        ("log_level", cdata.c_uint32),
+        ("log_size", cdata.c_uint32),
+        ("log_buf", cdata.c_uint64),
+        ("kern_version", cdata.c_uint32),
+        ("prog_flags", cdata.c_uint32),
+        ("prog_name", cdata.c_char * 16),
+        ("prog_ifindex", cdata.c_uint32),
+        ("expected_attach_type", cdata.c_uint32),
+    )
 
 
-class _Attach(ctypes.Structure):
-    _fields_ = [
-        ("target_fd", ctypes.c_uint32),
-        ("attach_bpf_fd", ctypes.c_uint32),
-        ("attach_type", ctypes.c_uint32),
-        ("attach_flags", ctypes.c_uint32),
-        ("replace_bpf_fd", ctypes.c_uint32),
-    ]
+class _Attach(cdata.Structure):
+    _fields_ = (
+        ("target_fd", cdata.c_uint32),
+        ("attach_bpf_fd", cdata.c_uint32),
+        ("attach_type", cdata.c_uint32),
+        ("attach_flags", cdata.c_uint32),
+        ("replace_bpf_fd", cdata.c_uint32),
+    )
 
 
-class _Query(ctypes.Structure):
-    _fields_ = [
-        ("target_fd", ctypes.c_uint32),
-        ("attach_type", ctypes.c_uint32),
-        ("query_flags", ctypes.c_uint32),
-        ("attach_flags", ctypes.c_uint32),
-        ("prog_ids", ctypes.c_uint64),
-        ("prog_cnt", ctypes.c_uint32),
-    ]
+class _Query(cdata.Structure):
+    _fields_ = (
+        ("target_fd", cdata.c_uint32),
+        ("attach_type", cdata.c_uint32),
+        ("query_flags", cdata.c_uint32),
+        ("attach_flags", cdata.c_uint32),
+        ("prog_ids", cdata.c_uint64),
+        ("prog_cnt", cdata.c_uint32),
+    )
 
 
-class _GetFd(ctypes.Structure):
-    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32), ("open_flags", ctypes.c_uint32)]
+class _GetFd(cdata.Structure):
+    _fields_ = (("prog_id", cdata.c_uint32), ("next_id", cdata.c_uint32), ("open_flags", cdata.c_uint32))
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = cdata.CDLL(None, use_errno=True)
 
 
-def _bpf(cmd: int, attr: ctypes.Structure, what: str) -> int:
+def _bpf(cmd: int, attr: cdata.Structure, what: str) -> int:
     nr = _NR_BPF.get(platform.machine())
     if nr is None:
         raise LadingError(f"bpf: unsupported architecture {platform.machine()}")
-    buf = ctypes.create_string_buffer(_ATTR_SIZE)
-    ctypes.memmove(buf, ctypes.addressof(attr), ctypes.sizeof(attr))
-    ret = int(_libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf, ctypes.c_uint(_ATTR_SIZE)))
+    buf = cdata.create_string_buffer(_ATTR_SIZE)
+    cdata.memmove(buf, cdata.addressof(attr), cdata.sizeof(attr))
+    ret = int(_libc.syscall(cdata.c_long(nr), cdata.c_int(cmd), buf, cdata.c_uint(_ATTR_SIZE)))
     if ret < 0:
-        err = ctypes.get_errno()
+        err = cdata.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
-    ctypes.memmove(ctypes.addressof(attr), buf, ctypes.sizeof(attr))
+    cdata.memmove(cdata.addressof(attr), buf, cdata.sizeof(attr))
     return ret
 
 
 def load_device_program(code: bytes, license: str = "Apache-2.0") -> int:
     """Load a BPF_PROG_TYPE_CGROUP_DEVICE program; returns its fd. The verifier log goes in the error."""
-    insns = ctypes.create_string_buffer(code, len(code))
-    lic = ctypes.create_string_buffer(license.encode())
-    log = ctypes.create_string_buffer(65536)
+    insns = cdata.create_string_buffer(code, len(code))
+    lic = cdata.create_string_buffer(license.encode())
+    log = cdata.create_string_buffer(65536)
     attr = _Load(
         prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt=len(code) // 8,
-        insns=ctypes.addressof(insns),
-        license=ctypes.addressof(lic),
+        insns=cdata.addressof(insns),
+        license=cdata.addressof(lic),
         log_level=1,
         log_size=len(log),
-        log_buf=ctypes.addressof(log),
+        log_buf=cdata.addressof(log),
         prog_name=b"lading_devices",
     )
     try:
@@ -120,8 +120,8 @@ def detach(cgroup_fd: int, prog_fd: int) -> None:
 
 def attached_ids(cgroup_fd: int) -> list[int]:
     """Ids of the device programs attached directly to the cgroup."""
-    ids = (ctypes.c_uint32 * 64)()
-    q = _Query(cgroup_fd, BPF_CGROUP_DEVICE, 0, 0, ctypes.addressof(ids), len(ids))
+    ids = (cdata.c_uint32 * 64)()
+    q = _Query(cgroup_fd, BPF_CGROUP_DEVICE, 0, 0, cdata.addressof(ids), len(ids))
     _bpf(BPF_PROG_QUERY, q, "BPF_PROG_QUERY")
     return list(ids[: q.prog_cnt])
 
