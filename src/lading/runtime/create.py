@@ -109,10 +109,11 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             log.debug("forked stage-1 (%d), born in its cgroup2 directory: %s", pid, entry.born_in_v2)
             init_pid = _through_stage1(plan, parent, pid)
         started = proc.start_time(init_pid)
-        pidfd = proc.open_pidfd(init_pid, started)
+        # our own child, whose pid cannot be reused, even if it has already died: its error, if
+        # it reported one, is then read first through the channel
+        pidfd = os.pidfd_open(init_pid) if own_init else proc.open_pidfd(init_pid, started)
         if pidfd is None:
-            parent.expect("hooks")  # the error it reported before it died, if it did
-            raise LadingError("container init exited during create")
+            raise _gone(parent)
         try:
             state = _record(plan, init_pid, started, cgroup)
             state.creating = True  # `state` shows "creating" until ready
@@ -176,6 +177,13 @@ def _through_stage1(plan: Plan, parent: Channel, stage1: int) -> int:
         os.waitpid(stage1, 0)
     log.debug("the container's init is %d", init_pid)
     return init_pid
+
+
+def _gone(parent: Channel) -> LadingError:
+    """Why the init died before create could watch it: the error it reported, if it did."""
+    while (msg := parent.recv())["type"] not in ("error", "eof"):
+        pass
+    return LadingError(msg["msg"] if msg["type"] == "error" else "container init exited during create")
 
 
 def _kill(pid: int, started: str | None, own: bool) -> None:
