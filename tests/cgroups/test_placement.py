@@ -131,7 +131,8 @@ def unified() -> None:
 
 def run_and_exec(lading: Lading, bundle, cid: str) -> list[str]:
     """run -d and exec -d with --debug, each process checked to be in the container's cgroup;
-    what the debug log said of each stage 1: born in its cgroup2 directory, "True" or "False"."""
+    what the debug log said of each stage 1 (or of the init cloned without one): born in its
+    cgroup2 directory, "True" or "False"."""
     bundle.write(args=["sleep", "1000"])
     said = lading("--debug", "run", "-d", "-b", str(bundle), cid).stderr
     try:

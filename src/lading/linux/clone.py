@@ -1,4 +1,5 @@
-"""fork() whose child is born in a cgroup2 directory: clone3 with CLONE_INTO_CGROUP.
+"""fork() whose child is born in a cgroup2 directory (and, if asked, in new namespaces): clone3
+with CLONE_INTO_CGROUP.
 
 Why: moving a process into a cgroup by writing its pid to ``cgroup.procs`` makes the kernel take
 its global cgroup_threadgroup_rwsem for writing, and taking it waits for an RCU grace period:
@@ -31,9 +32,11 @@ What glibc's fork() does besides the system call, and why it is not missed here:
   pthread_setaffinity_np, pthread_setschedparam, pthread_getattr_np) and as the owner of
   recursive, error-checking, robust and priority-inheritance mutexes; raise() and abort() ask the
   kernel (gettid), and a fork() in the child has the kernel store the grandchild's own id. So
-  the child must do nothing of the first kind: lading's forked stage-1 processes set their
-  affinity and credentials, join namespaces and cgroups through system calls on themselves
-  (pid 0), fork and exit; their children, forked by glibc, are whole again.
+  the child must do nothing of the first kind: lading's cloned children (a stage 1, or a
+  container's init cloned straight into its namespaces by :func:`clone_into_cgroup`) have one
+  thread and set their affinity, scheduling and credentials, join namespaces and cgroups through
+  system calls on themselves (pid 0); what they fork (a stage 1's init, a hook), glibc forks,
+  and it is whole again.
 """
 
 from __future__ import annotations
@@ -63,16 +66,24 @@ def fork_into_cgroup(cgroup_fd: int) -> tuple[int, bool]:
     """``os.fork()``, with the child born in the cgroup2 directory open at ``cgroup_fd`` when
     the kernel allows it: (the pid as os.fork returns it, whether the child was born there). When
     it was not, the child starts in this process's cgroups, as with os.fork()."""
-    if len(os.listdir("/proc/self/task")) > 1:  # another thread may hold one of glibc's locks
+    pid = clone_into_cgroup(cgroup_fd)
+    if pid is None:
         return os.fork(), False
-    args = _CLONE_ARGS.pack(CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+    return pid, True
+
+
+def clone_into_cgroup(cgroup_fd: int, flags: int = 0) -> int | None:
+    """The child born in the cgroup2 directory open at ``cgroup_fd``, and in new namespaces as
+    ``flags`` (CLONE_NEW*) say: the pid as os.fork returns it, or None where the kernel refused
+    (see above; or any namespace it could not make) and no child was made."""
+    if len(os.listdir("/proc/self/task")) > 1:  # another thread may hold one of glibc's locks
+        return None
+    args = _CLONE_ARGS.pack(flags | CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
     buf = cdata.create_string_buffer(args, len(args))
     _self.PyOS_BeforeFork()
     pid = _self.syscall(cdata.c_long(SYS_CLONE3), buf, cdata.c_size_t(len(args)))
     if pid == 0:
         _self.PyOS_AfterFork_Child()
-        return 0, True
+        return 0
     _self.PyOS_AfterFork_Parent()
-    if pid > 0:
-        return pid, True
-    return os.fork(), False
+    return pid if pid > 0 else None

@@ -11,6 +11,10 @@ without that wait), and into cgroup2 through ``cgroup.procs`` only where it was 
 That is where the kernel refuses clone3 (an older kernel, a seccomp filter, see linux/clone.py)
 and where ``process.execCPUAffinity.initial`` is set: the spec sets that affinity before the
 transition to the container's cgroup, whose cpuset may not allow those CPUs.
+
+A `create` that needs no stage 1 (runtime/init.py says when) has the same clone3 make the
+container's init itself, born in its new namespaces as well; it enters the v1 hierarchies the
+same way, first of all (writing "0" to ``tasks`` names the writer whatever its PID namespace).
 """
 
 from __future__ import annotations
@@ -29,30 +33,40 @@ if TYPE_CHECKING:
 
 class Entry(Record):
     """What the child needs to finish entering: the cgroup (None: it has none of its own, a
-    rootless container without a delegated cgroup), whether it was born in its cgroup2 part, and
-    for an exec the container's init (whose cgroup2 cgroup it joins where the container's own
-    takes no process: Cgroup.join)."""
+    rootless container without a delegated cgroup), whether it was born in its cgroup2 part, for
+    an exec the container's init (whose cgroup2 cgroup it joins where the container's own takes
+    no process: Cgroup.join), and whether it was born in the container's new namespaces too (it
+    is then the container's init itself, see runtime/init.py)."""
 
     cgroup: Cgroup | None
     born_in_v2: bool
     attrs: Attrs
     init_pid: int | None = None
+    born_in_namespaces: bool = False
 
     def enter(self) -> None:
-        """In stage 1, first of all: the initial CPU affinity, then every hierarchy of the cgroup
-        it was not born in."""
+        """In the child, first of all: the initial CPU affinity, then every hierarchy of the
+        cgroup it was not born in."""
         process_attrs.apply_initial(self.attrs)
         if self.cgroup is not None:
             self.cgroup.join(v2=not self.born_in_v2, beside=self.init_pid)
 
 
-def fork(cgroup: ContainerCgroup | None, attrs: Attrs, init_pid: int | None = None) -> tuple[int, Entry]:
-    """``os.fork()`` for a stage 1 that goes into ``cgroup``: (the pid as os.fork returns it, what
-    the child passes to :meth:`Entry.enter` first). ``init_pid``: see :class:`Entry`."""
+def fork(
+    cgroup: ContainerCgroup | None, attrs: Attrs, init_pid: int | None = None, namespaces: int | None = None
+) -> tuple[int, Entry]:
+    """``os.fork()`` for a child that goes into ``cgroup``: (the pid as os.fork returns it, what
+    the child passes to :meth:`Entry.enter` first). ``init_pid``: see :class:`Entry`.
+
+    ``namespaces`` (CLONE_NEW* flags, for a create that needs no stage 1): the child is born in
+    those new namespaces too where it can be, cloned into its cgroup2 directory; where it cannot
+    (no cgroup of its own or no cgroup2 part, an initial CPU affinity, clone3 refused) it is
+    born in the runtime's, and ``Entry.born_in_namespaces`` is false."""
     if cgroup is None:
         return os.fork(), Entry(None, False, attrs)
     if attrs.initial_cpus is not None:
-        pid, born = os.fork(), False
-    else:
-        pid, born = cgroup.cg.fork()  # a busy cgroup2 directory refuses clone3's child too
+        return os.fork(), Entry(cgroup.cg, False, attrs, init_pid)
+    if namespaces is not None and (pid := cgroup.cg.clone(namespaces)) is not None:
+        return pid, Entry(cgroup.cg, True, attrs, init_pid, born_in_namespaces=True)
+    pid, born = cgroup.cg.fork()  # a busy cgroup2 directory refuses clone3's child too
     return pid, Entry(cgroup.cg, born, attrs, init_pid)

@@ -70,6 +70,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
 
     lock = store.reserve(cid)
     init_pid: int | None = None
+    own_init = False  # the init is this process's child (cloned into its namespaces, no stage 1)
     started: str | None = None
     cgroup: cgroups.ContainerCgroup | None = None
     hooks_began = False
@@ -94,34 +95,25 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         # by path, where the mounts or its own cgroups may differ from the runtime's
         joins_view = any(flag & (ns.CLONE_NEWNS | ns.CLONE_NEWCGROUP) for _, flag in plan.join)
         layout = cgroup.layout if cgroup is not None and not joins_view else None
-        # stage 1 enters the cgroup before it does anything of the container's (runc's order)
-        stage1, entry = cgroup_entry.fork(cgroup, plan.launch.attrs)
-        if stage1 == 0:
+        # the child enters the cgroup before it does anything of the container's (runc's order);
+        # it is the init itself where it could be born in the container's namespaces too
+        pid, entry = cgroup_entry.fork(cgroup, plan.launch.attrs, namespaces=plan.clone_flags())
+        if pid == 0:
             child_main(plan, child, Handles(console_fd, idmapped_trees, [lock.fd, parent.fileno()], entry, layout))
         child.close()
-        log.debug("forked stage-1 (%d), born in its cgroup2 directory: %s", stage1, entry.born_in_v2)
-        try:
-            msg = parent.expect("stage1")
-            if plan.new_userns:
-                from lading.linux import userns
-
-                try:
-                    userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
-                except LadingError as e:
-                    raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
-            log.debug("stage-1 (%d) is in the container's cgroup", msg["pid"])
-            parent.send("go")
-            init_pid = parent.expect("init")["pid"]
-            log.debug("the container's init is %d", init_pid)
-        except BaseException:
-            os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
-            raise
-        finally:
-            os.waitpid(stage1, 0)
+        own_init = entry.born_in_namespaces
+        if own_init:
+            init_pid = pid
+            log.debug("the container's init is %d, cloned with no stage 1, born in its cgroup2 directory: True", pid)
+        else:
+            log.debug("forked stage-1 (%d), born in its cgroup2 directory: %s", pid, entry.born_in_v2)
+            init_pid = _through_stage1(plan, parent, pid)
         started = proc.start_time(init_pid)
-        pidfd = proc.open_pidfd(init_pid, started)
+        # our own child, whose pid cannot be reused, even if it has already died: its error, if
+        # it reported one, is then read first through the channel
+        pidfd = os.pidfd_open(init_pid) if own_init else proc.open_pidfd(init_pid, started)
         if pidfd is None:
-            raise LadingError("container init exited during create")
+            raise _gone(parent)
         try:
             state = _record(plan, init_pid, started, cgroup)
             state.creating = True  # `state` shows "creating" until ready
@@ -146,8 +138,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         return state
     except BaseException:
         if init_pid is not None:
-            proc.send_signal(init_pid, started, signals.SIGKILL)
-            proc.wait_gone(init_pid, started)
+            _kill(init_pid, started, own_init)
         if cgroup is not None:
             cgroup.destroy()
         store.remove(cid)
@@ -162,6 +153,49 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         for fd in idmapped_trees.values():
             os.close(fd)
         lock.release()
+
+
+def _through_stage1(plan: Plan, parent: Channel, stage1: int) -> int:
+    """The runtime's side of stage 1 (init.py): the user namespace's maps once it has made it,
+    then the init's pid as stage 1 reports it before it exits."""
+    try:
+        msg = parent.expect("stage1")
+        if plan.new_userns:
+            from lading.linux import userns
+
+            try:
+                userns.write_maps(msg["pid"], plan.uid_map, plan.gid_map)
+            except LadingError as e:
+                raise LadingError(f"config.json: $.linux.uidMappings, gidMappings: {e}") from None
+        log.debug("stage-1 (%d) is in the container's cgroup", msg["pid"])
+        parent.send("go")
+        init_pid: int = parent.expect("init")["pid"]
+    except BaseException:
+        os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
+        raise
+    finally:
+        os.waitpid(stage1, 0)
+    log.debug("the container's init is %d", init_pid)
+    return init_pid
+
+
+def _gone(parent: Channel) -> LadingError:
+    """Why the init died before create could watch it: the error it reported, if it did."""
+    while (msg := parent.recv())["type"] not in ("error", "eof"):
+        pass
+    return LadingError(msg["msg"] if msg["type"] == "error" else "container init exited during create")
+
+
+def _kill(pid: int, started: str | None, own: bool) -> None:
+    """Kill the init and wait until it is gone: reaped when it is this process's child (cloned
+    without a stage 1; until then its pid cannot be reused), else through a pidfd, checked
+    against its start time."""
+    if own:
+        os.kill(pid, signals.SIGKILL)
+        os.waitpid(pid, 0)
+    else:
+        proc.send_signal(pid, started, signals.SIGKILL)
+        proc.wait_gone(pid, started)
 
 
 def _record(plan: Plan, pid: int, started: str | None, cgroup: cgroups.ContainerCgroup | None) -> ContainerState:

@@ -1,9 +1,10 @@
 """`run`: create and start, then (unless detached) stay with the container until it exits.
 
-In the foreground lading makes itself a child subreaper, so the container's init (double-forked
-during create) is re-parented to it and can be waited for; it forwards every signal it gets to
-the init, proxies the terminal when the container has one and no console socket was given, and
-exits with the container's status (128+N when the container was killed by signal N).
+In the foreground lading makes itself a child subreaper, so the container's init (its child when
+create cloned it, or double-forked through a stage 1 and re-parented to it) can be waited for; it
+forwards every signal it gets to the init, proxies the terminal when the container has one and no
+console socket was given, and exits with the container's status (128+N when the container was
+killed by signal N).
 """
 
 from __future__ import annotations

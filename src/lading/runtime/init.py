@@ -4,13 +4,20 @@ Process model (see docs/architecture.md): the runtime forks *stage 1*, which ent
 container's cgroup (runtime/cgroup_entry.py), joins or creates the user namespace, joins the
 namespaces given by path and unshares the new ones. Because a new PID (and time) namespace only
 applies to children, stage 1 forks the *init*, PID 1 of the container, reports its PID and
-exits. The init builds the
-rootfs, lets the runtime run the createRuntime hooks, runs createContainer hooks, pivots, runs the
-process pipeline up to the container's user (launch.py: terminal, environment, cwd, executable,
-rlimits, the trampoline, LSM labels, seccomp without noNewPrivileges, user, groups, capabilities)
-and reports ready; then it blocks on exec.fifo until ``start`` opens the other end, and runs what
-must come last (noNewPrivileges and its seccomp filter, startContainer hooks, execve), as runc's
-init does.
+exits. When the container needs none of that (:meth:`Plan.clone_flags`: no user namespace, none
+joined by path, no cgroup or time namespace) the runtime skips stage 1 and clones the init itself
+into its cgroup2 directory and its new namespaces at once (cgroup_entry.fork): the same code
+(:func:`_setup`) runs in it, but for the namespaces and the fork. That spares a fork, an exit and
+the page faults of a second copy of the runtime (3-4 ms of a `run`). It is stage 1 again where
+the kernel refuses that clone, where the init needs an initial CPU affinity (set before it enters
+the cgroup) and where it has no cgroup2 directory of its own.
+
+The init builds the rootfs, lets the runtime run the createRuntime hooks, runs createContainer
+hooks, pivots, runs the process pipeline up to the container's user (launch.py: terminal,
+environment, cwd, executable, rlimits, the trampoline, LSM labels, seccomp without
+noNewPrivileges, user, groups, capabilities) and reports ready; then it blocks on exec.fifo until
+``start`` opens the other end, and runs what must come last (noNewPrivileges and its seccomp
+filter, startContainer hooks, execve), as runc's init does.
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -56,32 +63,54 @@ class Handles(Record):
     console_fd: int | None  # the console socket (process.terminal)
     idmapped_trees: dict[int, int]  # id-mapped mounts, made by create: {index in mounts: tree fd}
     close: list[int]  # the runtime's own (its lock, its end of the channel): closed at once
-    cgroup: Entry  # how stage 1 enters the container's cgroup, first of all
+    cgroup: Entry  # how the child enters the container's cgroup, first of all
     cgroup_layout: Layout | None  # the hierarchies as the init sees them (None: it reads them)
 
 
 def child_main(plan: Plan, chan: Channel, handles: Handles) -> NoReturn:
-    """Entry point of the forked child; never returns."""
+    """Entry point of the forked child (stage 1, or the init born in its namespaces); never returns."""
     # Nothing is collected from here to the execve (the init's too): a collection would touch,
     # and so copy, the pages of every object the runtime made (0.2-0.5 ms on start's path).
     gc.disable()
     try:
-        _stage1(plan, chan, handles)
+        _setup(plan, chan, handles)
     except BaseException as e:  # report the failure to the runtime, then die
         report(chan, e)
     os._exit(1)
 
 
-def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
+def _setup(plan: Plan, chan: Channel, handles: Handles) -> None:
+    """From the fork to the init's own work: as stage 1, which makes the namespaces and forks the
+    init; or as the init itself, when it was born in them (``born_in_namespaces``)."""
+    direct = handles.cgroup.born_in_namespaces
     for fd in handles.close:
         os.close(fd)
-    chan.forward_log("stage-1")
+    chan.forward_log("init" if direct else "stage-1")
     handles.cgroup.enter()  # before it joins or makes any namespace, the cgroup one included
     keep = {chan.fileno(), *plan.launch.keep_fds}
     if handles.console_fd is not None:
         keep.add(handles.console_fd)
     keep.update(handles.idmapped_trees.values())
     shield.enter(keep)
+    if not direct:
+        _make_namespaces(plan, chan)
+    # still with the host's ids, which may enter the state and bundle dirs (the container's root
+    # may not): the exec fifo, and what rootfs.open_sources opens
+    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, handles.idmapped_trees)
+    if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(plan.time_offsets)
+    if plan.new_userns or plan.userns_path:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    if direct:
+        _init(plan, chan, fifo_fd, sources, handles)
+    _fork_init(plan, chan, fifo_fd, sources, handles)
+
+
+def _make_namespaces(plan: Plan, chan: Channel) -> None:
+    """Stage 1's: join the namespaces given by path, make the user namespace and every other."""
     # runc's order: join the namespaces given by path (the user namespace first, so that those it
     # owns can be joined), while still privileged over the host's; then make the user namespace
     # and let the runtime write its maps; then every other new namespace, owned by it.
@@ -99,16 +128,10 @@ def _stage1(plan: Plan, chan: Channel, handles: Handles) -> None:
     prctl.set_dumpable(False)
     ns.unshare(plan.unshare_flags)
     log.debug("joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags)
-    # still with the host's ids, which may enter the state and bundle dirs (the container's root
-    # may not): the exec fifo, and what rootfs.open_sources opens
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
-    sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, handles.idmapped_trees)
-    if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(plan.time_offsets)
-    if plan.new_userns or plan.userns_path:
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+
+
+def _fork_init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, handles: Handles) -> NoReturn:
+    """Stage 1's last step: fork the init (PID 1 of a new PID namespace), report its pid, exit."""
     # The init speaks on the same channel: it waits until stage 1 has said "init" and closed
     # ``reported`` so that the runtime always hears "init" before anything the init says. Closed
     # by hand, not by the exit, which closes the fds only after tearing down the address space.

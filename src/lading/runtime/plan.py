@@ -167,6 +167,18 @@ class Plan:
         elif os.geteuid() != 0 and not self.userns_path:
             raise LadingError("config.json: $.linux.namespaces: a rootless container needs a user namespace")
 
+    def clone_flags(self) -> int | None:
+        """The new namespaces the init can be born in (cloned by the runtime, init.py), or None
+        when a stage 1 must make them: a user namespace (new: the runtime writes its maps in
+        between; or by path), any namespace joined by path, a cgroup namespace (its root must be
+        the container's cgroup in every hierarchy, and the v1 ones are joined after birth), a
+        time namespace (its offsets are written before any process is in it)."""
+        if self.new_userns or self.userns_path or self.join:
+            return None
+        if self.unshare_flags & (ns.CLONE_NEWCGROUP | ns.CLONE_NEWTIME):
+            return None
+        return self.unshare_flags
+
     def state_json(self, status: str, pid: int | None) -> str:
         """The container state as hooks get it on stdin (state-schema.json)."""
         return hooks.state_json(OCI_VERSION, self.cid, status, pid, self.bundle, self.annotations)

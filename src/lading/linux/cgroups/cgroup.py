@@ -170,14 +170,37 @@ class Cgroup:
             return os.fork(), False
         from lading.linux import clone
 
-        try:
-            fd = os.open(self.v2, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            raise LadingError(f"cgroup: cannot open {self.v2}: {e.strerror}") from None
+        fd = self._open_v2(self.v2)
         try:
             return clone.fork_into_cgroup(fd)
         finally:
             os.close(fd)
+
+    def clone(self, flags: int) -> int | None:
+        """A child born in this cgroup's cgroup2 directory and in the new namespaces ``flags``
+        (CLONE_NEW*) say: the pid as os.fork returns it, or None where there is no cgroup2
+        directory or the kernel refused (linux/clone.py). The child then joins the v1
+        hierarchies itself (``join(v2=False)``)."""
+        import os  # create
+
+        if self.v2 is None:
+            return None
+        from lading.linux import clone
+
+        fd = self._open_v2(self.v2)
+        try:
+            return clone.clone_into_cgroup(fd, flags)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _open_v2(directory: str) -> int:
+        import os
+
+        try:
+            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LadingError(f"cgroup: cannot open {directory}: {e.strerror}") from None
 
     def join(self, v2: bool = True, beside: int | None = None) -> None:
         """Move the calling process, which must have a single thread (a freshly forked child), into
