@@ -21,6 +21,12 @@ adds the cost of unshare and sh to its figures.
 
 usage: python bench/runtime.py [-n ROUNDS] [--runtimes lading,runc,crun[,NAME=COMMAND]] [--gap SECONDS]
 
+Before the verbs it prints the floor on this machine: the interpreter lading's launcher runs,
+started and ended at once (`python -IS -c "import posix; posix._exit(0)"`), against runc's
+`list` of an empty root, interleaved. No Python verb can be faster than the first, so their ratio
+bounds what the lifecycle verbs can reach here (it differs from machine to machine: on one where
+page faults are dear, an interpreter's start costs more against a Go binary's).
+
 NAME=COMMAND times another runtime command beside them (an earlier lading's launcher, say), its
 ratio lading/NAME printed like the others.
 
@@ -169,6 +175,24 @@ def make_bundle(directory: Path) -> Path:
     return directory
 
 
+def floor(launcher: str, tmp: Path, rounds: int) -> str:
+    """The bare interpreter of lading's launcher against runc's `list` of an empty root: medians
+    in ms and the median of per-round ratios."""
+    with open(launcher) as f:
+        python = f.readline()[2:].split()[0]
+    bare = [python, "-IS", "-c", "import posix; posix._exit(0)"]
+    runc = [shutil.which("runc") or "runc", "--root", str(tmp / "floor-root"), "list"]
+    times: dict[str, list[float]] = {"python": [], "runc": []}
+    for _ in range(rounds):
+        for name, argv in (("python", bare), ("runc", runc)):
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times[name].append((time.perf_counter() - start) * 1000)
+    ratio = statistics.median(a / b for a, b in zip(times["python"], times["runc"], strict=True))
+    py, rc = statistics.median(times["python"]), statistics.median(times["runc"])
+    return f"floor:  bare python -IS {py:.1f} ms, runc list (empty root) {rc:.1f} ms: {ratio:.2f}x"
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
@@ -191,6 +215,8 @@ def main() -> int:
             name = name.split("=", 1)[0]
             runners.append(Runner(name, argv, Path(tmp) / f"{name}-root", bundle, opts.gap))
         print(f"before: {load()}")
+        if "lading" in opts.runtimes.split(",") and shutil.which("runc"):
+            print(floor(str(Path(tmp) / "lading"), Path(tmp), max(opts.n, 10)))
         try:
             for r in runners:
                 r("run", "--detach", "--bundle", str(bundle / SLEEPER), SLEEPER)

@@ -59,30 +59,14 @@ else:
         sizeof,
     )
 
-    class c_int(_SimpleCData):
-        _type_ = "i"
+    def _simple(name: str, code: str) -> type:
+        """A C type as ctypes defines it: a _SimpleCData subclass naming its struct code."""
+        return type(name, (_SimpleCData,), {"_type_": code, "__module__": __name__})
 
-    class c_uint(_SimpleCData):
-        _type_ = "I"
-
-    class c_long(_SimpleCData):
-        _type_ = "l"
-
-    class c_ulong(_SimpleCData):
-        _type_ = "L"
-
-    class c_ushort(_SimpleCData):
-        _type_ = "H"
-
-    class c_char(_SimpleCData):
-        _type_ = "c"
-
-    class c_char_p(_SimpleCData):
-        _type_ = "z"
-
-    class c_void_p(_SimpleCData):
-        _type_ = "P"
-
+    c_int, c_uint = _simple("c_int", "i"), _simple("c_uint", "I")
+    c_long, c_ulong = _simple("c_long", "l"), _simple("c_ulong", "L")
+    c_ushort, c_char = _simple("c_ushort", "H"), _simple("c_char", "c")
+    c_char_p, c_void_p = _simple("c_char_p", "z"), _simple("c_void_p", "P")
     c_uint32 = c_uint
     c_uint64 = c_size_t = c_ulong
 
