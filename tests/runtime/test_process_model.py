@@ -1,7 +1,8 @@
 """Which processes `create` makes (runtime/init.py): the init cloned straight into its cgroup and
-namespaces when the config needs nothing of a stage 1, and a stage 1 that forks the init when
-it does. The --debug log says which; the init is PID 1 in its namespaces either way. A create
-that fails on the first path kills and reaps the init itself (its caller gets no zombie)."""
+namespaces when the config needs nothing of a stage 1 (it then joins the namespaces given by path
+and makes a cgroup namespace itself), and a stage 1 that forks the init when it does. The --debug
+log says which; the init is PID 1 in its namespaces either way. A create that fails on the first
+path kills and reaps the init itself (its caller gets no zombie)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def _initial_cpu_affinity(c: dict[str, Any], tmp: Path) -> None:
     c["process"]["execCPUAffinity"] = {"initial": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
 
 
-NEEDS_STAGE1 = [_user_namespace, _cgroup_namespace, _time_namespace, _initial_cpu_affinity]
+NEEDS_STAGE1 = [_user_namespace, _time_namespace, _initial_cpu_affinity]
 
 
 @pytest.mark.parametrize("edit", NEEDS_STAGE1, ids=[e.__name__.strip("_") for e in NEEDS_STAGE1])
@@ -97,9 +98,137 @@ def test_stage1_where_the_config_needs_it(lading: Lading, bundle: Bundle, cid: s
         lading("delete", "-f", cid)
 
 
-def test_stage1_joins_a_namespace_given_by_path(
-    lading: Lading, bundle: Bundle, cid: str, other_ipc_namespace: str
+def cgroups_inside(lading: Lading, cid: str) -> list[str]:
+    """The init's /proc/1/cgroup as the container sees it: one "ID:CONTROLLERS:PATH" per hierarchy."""
+    return lading("exec", cid, "cat", "/proc/1/cgroup").stdout.split()
+
+
+@pytest.mark.parametrize("edit", [lambda c, t: None, _initial_cpu_affinity], ids=["direct", "stage1"])
+def test_a_cgroup_namespace_is_rooted_at_the_container_cgroup(
+    lading: Lading, bundle: Bundle, cid: str, tmp_path: Path, edit: Edit
 ) -> None:
+    """Without a stage 1 the init makes it itself once in every hierarchy, v1 ones included:
+    inside, every path is its root, as on stage 1 (and runc)."""
+    _cgroup_namespace(bundle.config, tmp_path)
+    edit(bundle.config, tmp_path)
+    said, pid = debug_run(lading, bundle, cid)
+    try:
+        assert (DIRECT in said) == (edit is not _initial_cpu_affinity), said
+        assert os.readlink(f"/proc/{pid}/ns/cgroup") != os.readlink("/proc/self/ns/cgroup")
+        lines = cgroups_inside(lading, cid)
+        assert len(lines) == len(Path("/proc/self/cgroup").read_text().split())
+        assert {line.split(":", 2)[2] for line in lines} == {"/"}, lines
+    finally:
+        lading("delete", "-f", cid)
+
+
+@pytest.fixture
+def pause(lading: Lading, bundle: Bundle, tmp_path: Path) -> Iterator[tuple[int, Bundle]]:
+    """A sleeping container of the test's own, in new namespaces of every kind (a pod's pause
+    container): its init's pid, and a second bundle on the same rootfs for the container that
+    joins them."""
+    _user_namespace(bundle.config, tmp_path)
+    _cgroup_namespace(bundle.config, tmp_path)
+    bundle.write(args=["sleep", "1000"])
+    lading("run", "-d", "-b", str(bundle), "pause")
+    second = Bundle(tmp_path / "second")
+    second.path.mkdir()
+    second.config["root"] = {"path": str(bundle.rootfs), "readonly": True}
+    try:
+        yield lading.state("pause")["pid"], second
+    finally:
+        lading("delete", "-f", "pause")
+
+
+def join(bundle: Bundle, pid: int, *kinds: str) -> None:
+    """Have the config join those namespaces of ``pid`` by path instead of making them."""
+    proc = {"network": "net", "mount": "mnt"}
+    namespaces = [n for n in bundle.config["linux"]["namespaces"] if n["type"] not in kinds]
+    bundle.config["linux"]["namespaces"] = [
+        *namespaces,
+        *({"type": k, "path": f"/proc/{pid}/ns/{proc.get(k, k)}"} for k in kinds),
+    ]
+
+
+def test_a_pod_container_joins_its_namespaces_without_stage1(
+    lading: Lading, cid: str, pause: tuple[int, Bundle], tmp_path: Path
+) -> None:
+    """network, ipc and uts given by path (Kubernetes' pod sandbox), with a cgroup namespace of
+    its own: the init joins the first and makes the last itself."""
+    target, second = pause
+    join(second, target, "network", "ipc", "uts")
+    _cgroup_namespace(second.config, tmp_path)
+    del second.config["hostname"]
+    said, pid = debug_run(lading, second, cid)
+    try:
+        assert DIRECT in said and "stage-1" not in said, said
+        assert nspid(pid) == [str(pid), "1"]
+        for name in ("net", "ipc", "uts"):
+            assert os.readlink(f"/proc/{pid}/ns/{name}") == os.readlink(f"/proc/{target}/ns/{name}"), name
+        for name in ("pid", "mnt", "cgroup"):
+            assert os.readlink(f"/proc/{pid}/ns/{name}") not in {
+                os.readlink(f"/proc/{target}/ns/{name}"),
+                os.readlink(f"/proc/self/ns/{name}"),
+            }, name
+        assert {line.split(":", 2)[2] for line in cgroups_inside(lading, cid)} == {"/"}
+    finally:
+        lading("delete", "-f", cid)
+
+
+def test_a_cgroup_namespace_joined_by_path_without_stage1(lading: Lading, cid: str, pause: tuple[int, Bundle]) -> None:
+    target, second = pause
+    join(second, target, "cgroup")
+    said, pid = debug_run(lading, second, cid)
+    try:
+        assert DIRECT in said and "stage-1" not in said, said
+        assert os.readlink(f"/proc/{pid}/ns/cgroup") == os.readlink(f"/proc/{target}/ns/cgroup")
+    finally:
+        lading("delete", "-f", cid)
+
+
+def test_a_mount_namespace_joined_by_path_without_stage1(lading: Lading, bundle: Bundle, cid: str) -> None:
+    """The init is not born in a mount namespace of its own that it would leave at once: it joins
+    the one given (here a copy of the host's) and builds the rootfs there, reading its own view
+    of the cgroup hierarchies."""
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "1000"])
+    try:
+        path = f"/proc/{holder.pid}/ns/mnt"
+        deadline = time.monotonic() + 5
+        while os.readlink(path) == os.readlink("/proc/self/ns/mnt"):  # until unshare has run
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        join(bundle, holder.pid, "mount")
+        said, pid = debug_run(lading, bundle, cid)
+        try:
+            assert DIRECT in said and "stage-1" not in said, said
+            assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(path)
+            assert lading("exec", cid, "cat", "/proc/1/cgroup").stdout
+        finally:
+            lading("delete", "-f", cid)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("kind", ["pid", "user"])
+def test_stage1_joins_a_pid_or_user_namespace_given_by_path(
+    lading: Lading, cid: str, pause: tuple[int, Bundle], kind: str
+) -> None:
+    target, second = pause
+    # with the user namespace, the network one it owns: a new one would be owned by it
+    join(second, target, *([kind, "network"] if kind == "user" else [kind]))
+    said, pid = debug_run(lading, second, cid)
+    try:
+        assert STAGE1 in said and DIRECT not in said, said
+        assert os.readlink(f"/proc/{pid}/ns/{kind}") == os.readlink(f"/proc/{target}/ns/{kind}")
+    finally:
+        lading("delete", "-f", cid)
+
+
+def test_stage1_still_joins_an_ipc_namespace_given_by_path_where_it_is_needed(
+    lading: Lading, bundle: Bundle, cid: str, tmp_path: Path, other_ipc_namespace: str
+) -> None:
+    _initial_cpu_affinity(bundle.config, tmp_path)
     namespaces = bundle.config["linux"]["namespaces"]
     namespaces[:] = [n for n in namespaces if n["type"] != "ipc"] + [{"type": "ipc", "path": other_ipc_namespace}]
     said, pid = debug_run(lading, bundle, cid)
@@ -108,6 +237,29 @@ def test_stage1_joins_a_namespace_given_by_path(
         assert os.readlink(f"/proc/{pid}/ns/ipc") == os.readlink(other_ipc_namespace)
     finally:
         lading("delete", "-f", cid)
+
+
+@pytest.mark.parametrize("edit", [lambda c, t: None, _initial_cpu_affinity], ids=["direct", "stage1"])
+def test_a_path_that_is_no_namespace_fails_create_alike(
+    lading: Lading, bundle: Bundle, cid: str, tmp_path: Path, edit: Edit
+) -> None:
+    """The init cloned without a stage 1 fails setns as stage 1 does: same message, nothing left."""
+    edit(bundle.config, tmp_path)
+    not_ns = tmp_path / "not-a-namespace"
+    not_ns.write_text("")
+    namespaces = bundle.config["linux"]["namespaces"]
+    namespaces[:] = [n for n in namespaces if n["type"] != "network"] + [{"type": "network", "path": str(not_ns)}]
+    bundle.write(args=["true"])
+    log = tmp_path / "debug.log"
+    lading.prefix = [sys.executable, SUBREAPER]
+    for debug in (["--debug", "--log", str(log)], []):  # which path it takes; then what the user reads
+        p = lading(*debug, "create", "--bundle", str(bundle), cid, check=False)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "left:" not in p.stderr, p.stderr
+        assert not runtime_entries(lading.root)
+        assert not lading.cgroup_dirs(cid)
+    assert (DIRECT in log.read_text()) == (edit is not _initial_cpu_affinity)
+    assert p.stderr.splitlines() == [f"setns {not_ns}: Invalid argument"], p.stderr
 
 
 def _bind_source_missing(c: dict[str, Any], tmp: Path) -> None:

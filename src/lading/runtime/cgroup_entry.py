@@ -14,7 +14,9 @@ transition to the container's cgroup, whose cpuset may not allow those CPUs.
 
 A `create` that needs no stage 1 (runtime/init.py says when) has the same clone3 make the
 container's init itself, born in its new namespaces as well; it enters the v1 hierarchies the
-same way, first of all (writing "0" to ``tasks`` names the writer whatever its PID namespace).
+same way, first of all (writing "0" to ``tasks`` names the writer whatever its PID namespace),
+and only then joins the namespaces given by path and unshares a new cgroup namespace, which is
+never among the clone's flags: its root is the cgroup its maker is in, in every hierarchy.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         from lading.runtime.init import Handles, child_main
 
         # the init's view of the cgroup hierarchies, unless it joins a mount or cgroup namespace
-        # by path, where the mounts or its own cgroups may differ from the runtime's
+        # by path (stage 1 or the init itself, before it reads them), where the mounts or its own
+        # cgroups may differ from the runtime's
         joins_view = any(flag & (ns.CLONE_NEWNS | ns.CLONE_NEWCGROUP) for _, flag in plan.join)
         layout = cgroup.layout if cgroup is not None and not joins_view else None
         # the child enters the cgroup before it does anything of the container's (runc's order);

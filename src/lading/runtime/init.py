@@ -4,13 +4,15 @@ Process model (see docs/architecture.md): the runtime forks *stage 1*, which ent
 container's cgroup (runtime/cgroup_entry.py), joins or creates the user namespace, joins the
 namespaces given by path and unshares the new ones. Because a new PID (and time) namespace only
 applies to children, stage 1 forks the *init*, PID 1 of the container, reports its PID and
-exits. When the container needs none of that (:meth:`Plan.clone_flags`: no user namespace, none
-joined by path, no cgroup or time namespace) the runtime skips stage 1 and clones the init itself
-into its cgroup2 directory and its new namespaces at once (cgroup_entry.fork): the same code
-(:func:`_setup`) runs in it, but for the namespaces and the fork. That spares a fork, an exit and
-the page faults of a second copy of the runtime (3-4 ms of a `run`). It is stage 1 again where
-the kernel refuses that clone, where the init needs an initial CPU affinity (set before it enters
-the cgroup) and where it has no cgroup2 directory of its own.
+exits. When the container needs none of that (:meth:`Plan.clone_flags`: no user namespace, no
+time namespace, no PID namespace joined by path) the runtime skips stage 1 and clones the init
+itself into its cgroup2 directory and its new namespaces but the cgroup one (cgroup_entry.fork):
+the same code (:func:`_setup`) runs in it, but that it joins the namespaces given by path and
+unshares the cgroup namespace once in all its hierarchies (a new cgroup namespace applies to the
+caller at once), and does not fork. That spares a fork, an exit and the page faults of a second
+copy of the runtime (3-4 ms of a `run`). It is stage 1 again where the kernel refuses that
+clone, where the init needs an initial CPU affinity (set before it enters the cgroup) and where
+it has no cgroup2 directory of its own.
 
 The init builds the rootfs, lets the runtime run the createRuntime hooks, runs createContainer
 hooks, pivots, runs the process pipeline up to the container's user (launch.py: terminal,
@@ -92,7 +94,9 @@ def _setup(plan: Plan, chan: Channel, handles: Handles) -> None:
         keep.add(handles.console_fd)
     keep.update(handles.idmapped_trees.values())
     shield.enter(keep)
-    if not direct:
+    if direct:
+        _finish_namespaces(plan)
+    else:
         _make_namespaces(plan, chan)
     # still with the host's ids, which may enter the state and bundle dirs (the container's root
     # may not): the exec fifo, and what rootfs.open_sources opens
@@ -116,8 +120,7 @@ def _make_namespaces(plan: Plan, chan: Channel) -> None:
     # and let the runtime write its maps; then every other new namespace, owned by it.
     if plan.userns_path:
         ns.setns(plan.userns_path, ns.CLONE_NEWUSER)
-    for path, flag in plan.join:
-        ns.setns(path, flag)
+    _join_by_path(plan)
     if plan.new_userns:
         ns.unshare(ns.CLONE_NEWUSER)
         # dumpable while the runtime writes the maps: a non-dumpable process's /proc files are
@@ -128,6 +131,25 @@ def _make_namespaces(plan: Plan, chan: Channel) -> None:
     prctl.set_dumpable(False)
     ns.unshare(plan.unshare_flags)
     log.debug("joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags)
+
+
+def _finish_namespaces(plan: Plan) -> None:
+    """The init's, born in its other new namespaces (Plan.clone_flags) and now in every hierarchy
+    of its cgroup: join the namespaces given by path, then make the cgroup namespace, rooted at
+    the cgroup it is in. None of those joins depends on the namespaces made at birth (the mount
+    namespace is never both made and joined; user and PID ones by path are stage 1's)."""
+    _join_by_path(plan)
+    if plan.unshare_flags & ns.CLONE_NEWCGROUP:
+        ns.unshare(ns.CLONE_NEWCGROUP)
+    log.debug(
+        "joined %d namespace(s) by path, unshared flags %#x", len(plan.join), plan.unshare_flags & ns.CLONE_NEWCGROUP
+    )
+
+
+def _join_by_path(plan: Plan) -> None:
+    """Join every namespace given by path but the user one, in the config's order."""
+    for path, flag in plan.join:
+        ns.setns(path, flag)
 
 
 def _fork_init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, handles: Handles) -> NoReturn:

@@ -170,14 +170,20 @@ class Plan:
     def clone_flags(self) -> int | None:
         """The new namespaces the init can be born in (cloned by the runtime, init.py), or None
         when a stage 1 must make them: a user namespace (new: the runtime writes its maps in
-        between; or by path), any namespace joined by path, a cgroup namespace (its root must be
-        the container's cgroup in every hierarchy, and the v1 ones are joined after birth), a
-        time namespace (its offsets are written before any process is in it)."""
-        if self.new_userns or self.userns_path or self.join:
+        between; by path: the others it owns are joined or made after it), a PID namespace joined
+        by path (setns to one applies to children only), a time namespace (new: its offsets are
+        written before any process is in it; kept on stage 1 when joined too).
+
+        Not the cgroup namespace, even a new one: its root must be the container's cgroup in every
+        hierarchy and the v1 ones are joined after birth, so the init unshares it itself once in
+        them (a new cgroup namespace applies to the caller at once). Nor any namespace joined by
+        path, which the init joins before that: cloning a namespace only to leave it for another
+        would waste its making (a network one's most of all), so only the new ones are here."""
+        if self.new_userns or self.userns_path or self.unshare_flags & ns.CLONE_NEWTIME:
             return None
-        if self.unshare_flags & (ns.CLONE_NEWCGROUP | ns.CLONE_NEWTIME):
+        if any(flag & (ns.CLONE_NEWPID | ns.CLONE_NEWTIME) for _, flag in self.join):
             return None
-        return self.unshare_flags
+        return self.unshare_flags & ~ns.CLONE_NEWCGROUP
 
     def state_json(self, status: str, pid: int | None) -> str:
         """The container state as hooks get it on stdin (state-schema.json)."""
