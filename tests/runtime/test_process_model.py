@@ -6,6 +6,7 @@ path kills and reaps the init itself (its caller gets no zombie)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -50,20 +51,28 @@ def test_the_init_is_cloned_into_its_namespaces_without_stage1(lading: Lading, b
         lading("delete", "-f", cid)
 
 
-@pytest.fixture
-def other_ipc_namespace() -> Iterator[str]:
-    """A path to an IPC namespace that is not this process's, alive for the test."""
-    p = subprocess.Popen(["unshare", "--ipc", "sleep", "1000"])
+@contextlib.contextmanager
+def holding(kind: str, *unshare: str) -> Iterator[tuple[int, str]]:
+    """A process in namespaces of its own (``unshare ARGS``): its pid and the path of its ``kind``
+    namespace, alive while in use."""
+    p = subprocess.Popen(["unshare", *unshare, "sleep", "1000"])
     try:
-        path = f"/proc/{p.pid}/ns/ipc"
+        path = f"/proc/{p.pid}/ns/{kind}"
         deadline = time.monotonic() + 5
-        while os.readlink(path) == os.readlink("/proc/self/ns/ipc"):  # until unshare has run
+        while os.readlink(path) == os.readlink(f"/proc/self/ns/{kind}"):  # until unshare has run
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        yield path
+        yield p.pid, path
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.fixture
+def other_ipc_namespace() -> Iterator[str]:
+    """A path to an IPC namespace that is not this process's, alive for the test."""
+    with holding("ipc", "--ipc") as (_, path):
+        yield path
 
 
 def _user_namespace(c: dict[str, Any], tmp: Path) -> None:
@@ -190,14 +199,8 @@ def test_a_mount_namespace_joined_by_path_without_stage1(lading: Lading, bundle:
     """The init is not born in a mount namespace of its own that it would leave at once: it joins
     the one given (here a copy of the host's) and builds the rootfs there, reading its own view
     of the cgroup hierarchies."""
-    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "1000"])
-    try:
-        path = f"/proc/{holder.pid}/ns/mnt"
-        deadline = time.monotonic() + 5
-        while os.readlink(path) == os.readlink("/proc/self/ns/mnt"):  # until unshare has run
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        join(bundle, holder.pid, "mount")
+    with holding("mnt", "--mount", "--propagation", "private") as (holder, path):
+        join(bundle, holder, "mount")
         said, pid = debug_run(lading, bundle, cid)
         try:
             assert DIRECT in said and "stage-1" not in said, said
@@ -205,9 +208,6 @@ def test_a_mount_namespace_joined_by_path_without_stage1(lading: Lading, bundle:
             assert lading("exec", cid, "cat", "/proc/1/cgroup").stdout
         finally:
             lading("delete", "-f", cid)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.mark.parametrize("kind", ["pid", "user"])
