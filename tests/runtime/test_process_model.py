@@ -1,13 +1,20 @@
-"""Which processes `create` makes (runtime/init.py): the init cloned straight into its cgroup and
-namespaces when the config needs nothing of a stage 1 (it then joins the namespaces given by path
-and makes a cgroup namespace itself), and a stage 1 that forks the init when it does. The --debug
-log says which; the init is PID 1 in its namespaces either way. A create that fails on the first
-path kills and reaps the init itself (its caller gets no zombie)."""
+"""Which processes `create` and `exec` make (runtime/init.py, runtime/exec_init.py).
+
+create: the init cloned straight into its cgroup and namespaces when the config needs nothing of
+a stage 1 (it then joins the namespaces given by path and makes a cgroup namespace itself), and a
+stage 1 that forks the init when it does. The --debug log says which; the init is PID 1 in its
+namespaces either way. A create that fails on the first path kills and reaps the init itself (its
+caller gets no zombie).
+
+exec: the process forked straight into the container's PID namespace (the runtime enters it for
+its children, and comes back), where the runtime may; a rootless runtime's goes through a stage 1
+(tests/userns/test_rootless.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,11 +25,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Bundle
-from tests.support import Lading, runtime_entries
+from tests.support import Lading, lading_env, runtime_entries
 
 # ``python SUBREAPER COMMAND...``: the command under a child subreaper, which reports what it left
 SUBREAPER = str(Path(__file__).with_name("subreaper.py"))
 DIRECT = "cloned with no stage 1"
+EXEC_DIRECT = "in its PID namespace (no stage 1)"
 STAGE1 = "forked stage-1 ("
 
 Edit = Callable[[dict[str, Any], Path], None]
@@ -295,3 +303,70 @@ def test_a_failing_create_reaps_the_init_it_cloned(
     assert DIRECT in log.read_text()
     assert not runtime_entries(lading.root)
     assert not lading.cgroup_dirs(cid)
+
+
+def namespaces_of(pid: int | str) -> dict[str, str]:
+    return {kind: os.readlink(f"/proc/{pid}/ns/{kind}") for kind in ("pid", "mnt", "uts", "ipc", "net", "cgroup")}
+
+
+@pytest.mark.parametrize(
+    "edit", [lambda c, t: None, _user_namespace, _cgroup_namespace], ids=["plain", "user", "cgroup"]
+)
+def test_exec_forks_the_process_into_the_pid_namespace_without_stage1(
+    lading: Lading, bundle: Bundle, cid: str, tmp_path: Path, edit: Edit
+) -> None:
+    """The process is in every namespace of the init, PID one included, with no stage 1."""
+    edit(bundle.config, tmp_path)
+    _, init = debug_run(lading, bundle, cid)
+    pid_file = tmp_path / "exec.pid"
+    try:
+        said = lading("--debug", "exec", "-d", "--pid-file", str(pid_file), cid, "sleep", "1000").stderr
+        pid = int(pid_file.read_text())
+        try:
+            assert EXEC_DIRECT in said and "stage-1" not in said, said
+            assert nspid(pid)[0] == str(pid) and len(nspid(pid)) == 2 and nspid(pid)[1] != "1"
+            assert namespaces_of(pid) == namespaces_of(init)
+            assert os.readlink(f"/proc/{pid}/ns/user") == os.readlink(f"/proc/{init}/ns/user")
+        finally:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        lading("delete", "-f", cid)
+
+
+def test_exec_in_the_foreground_comes_back_to_its_own_pid_namespace(lading: Lading, bundle: Bundle, cid: str) -> None:
+    """While `exec` waits for its process, the runtime's children would be born in its own PID
+    namespace again, and its process is its own child."""
+    _, init = debug_run(lading, bundle, cid)
+    runtime = subprocess.Popen(
+        [*lading.argv(), "--root", str(lading.root), "exec", cid, "sleep", "1000"], env=lading_env()
+    )
+    try:
+        children = Path(f"/proc/{runtime.pid}/task/{runtime.pid}/children")
+        deadline = time.monotonic() + 10
+        while not (child := children.read_text().split()) or namespaces_of(child[0]) != namespaces_of(init):
+            assert runtime.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        assert os.readlink(f"/proc/{runtime.pid}/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+        assert os.readlink(f"/proc/{runtime.pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+        os.kill(int(child[0]), signal.SIGKILL)
+        assert runtime.wait(timeout=10) == 128 + signal.SIGKILL
+    finally:
+        if runtime.poll() is None:
+            runtime.kill()
+            runtime.wait()
+        lading("delete", "-f", cid)
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detached"])
+def test_a_failing_exec_leaves_no_process(lading: Lading, bundle: Bundle, cid: str, detach: bool) -> None:
+    """The process fails before its execve: the runtime reaps it (its own child) and says why."""
+    debug_run(lading, bundle, cid)
+    try:
+        lading.prefix = [sys.executable, SUBREAPER]
+        p = lading("exec", *(["-d"] if detach else []), cid, "/no/such/program", check=False)
+        assert p.returncode != 0
+        assert "left:" not in p.stderr, p.stderr
+        assert "/no/such/program" in p.stderr, p.stderr
+    finally:
+        lading.prefix = []
+        lading("delete", "-f", cid)

@@ -159,6 +159,8 @@ def test_rootless_create_start_exec_delete(rootless: Lading, user_bundle: Bundle
     assert rootless.state("life")["status"] == "created"
     rootless("start", "life")
     assert rootless("exec", "life", "sh", "-c", "id -u; cat /proc/1/cmdline").stdout == "0\nsleep\x0060\x00"
+    # the runtime may not enter the container's PID namespace for its children: a stage 1 does
+    assert "exec-stage-1[" in rootless("--debug", "exec", "life", "true").stderr
     rootless("kill", "life", "KILL")
     rootless("delete", "--force", "life")
     assert rootless("list", "--quiet").stdout == ""

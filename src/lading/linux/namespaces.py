@@ -79,3 +79,24 @@ def open_other(pid: int) -> dict[str, int]:
 
 def setns_fd(fd: int, kind: str) -> None:
     check(libc.setns(fd, FLAGS[kind]), f"setns {kind}")
+
+
+def children_into_pid_namespace(fd: int) -> int | None:
+    """setns into the PID namespace open at ``fd``, which changes only where this process's next
+    children are born (its own PID namespace never changes): an fd on its own PID namespace to
+    come back with (``setns_fd(back, "pid")``), or None, with nothing changed, where it may not
+    go there or come back. Both need CAP_SYS_ADMIN in the user namespace that owns the PID
+    namespace and in the caller's own: a rootless runtime has neither, and one that is root in a
+    user namespace of its own (a rootless engine's) cannot come back to the host's. Coming back is
+    tried first, which changes nothing."""
+    back = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns_fd(back, "pid")
+        setns_fd(fd, "pid")
+    except PermissionError:
+        os.close(back)
+        return None
+    except BaseException:
+        os.close(back)
+        raise
+    return back

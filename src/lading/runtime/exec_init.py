@@ -1,14 +1,21 @@
 """The forked side of `exec`: from the runtime's fork to execve of the new process in the container.
 
-*Stage 1* (forked by the runtime) enters the container's cgroup (see cgroup_entry.py), makes
-itself non-dumpable and closes every inherited handle on the host's files (see shield.py), then
-joins the container's namespaces through fds the runtime opened on /proc/INIT/ns/*. A PID
-namespace only applies to children, so stage 1 forks the *process*, reports its PID and exits.
-The process chroots to the container's root (the init's, through /proc/INIT/root) and runs the
-same process pipeline as the init (launch.py), which execs the program through the trampoline
-(lading.linux.trampoline). An error before that is sent over the channel; the
-trampoline reports a failed execve on the error pipe; a successful execve closes both (they are
-close-on-exec), which is how the runtime learns the program started.
+The runtime's child is born in the container's PID namespace (the runtime set the one its
+children are born in, see execute.py) and is the *process* itself. It enters the container's
+cgroup (see cgroup_entry.py), closes every inherited handle on the host's files (see shield.py;
+the runtime made itself non-dumpable before the fork), joins the container's other namespaces
+through fds the runtime opened on /proc/INIT/ns/*, chroots to the container's root (the init's,
+through /proc/INIT/root) and runs the same process pipeline as the init (launch.py), which execs
+the program through the trampoline (lading.linux.trampoline).
+
+Where the runtime may not enter the PID namespace for its children (a rootless runtime, which
+has no privilege over it until it is in the container's user namespace), its child is *stage
+1*: it does the same up to the joins, the PID namespace included, then forks the process,
+reports its PID and exits.
+
+An error before the execve is sent over the channel; the trampoline reports a failed execve on
+the error pipe; a successful execve closes both (they are close-on-exec), which is how the
+runtime learns the program started.
 
 Namespaces are joined user namespace last: as the runtime's root, joining the others first works
 whether they belong to the container's user namespace or to the host's (a network namespace made
@@ -47,30 +54,36 @@ class Job(Record):
     error_fd: int  # the trampoline reports a failed execve here
 
 
-def child_main(job: Job, chan: Channel, cgroup: Entry) -> NoReturn:
-    """Entry point of the forked stage 1; never returns."""
+def child_main(job: Job, chan: Channel, cgroup: Entry, direct: bool) -> NoReturn:
+    """Entry point of the forked child (the process itself when ``direct``, stage 1 otherwise);
+    never returns."""
     gc.disable()  # as in runtime/init.py: no collection touches the runtime's pages before the execve
     try:
-        _stage1(job, chan, cgroup)
+        _setup(job, chan, cgroup, direct)
     except BaseException as e:
         report(chan, e)
     os._exit(1)
 
 
-def _stage1(job: Job, chan: Channel, cgroup: Entry) -> None:
-    chan.forward_log("exec-stage-1")
+def _setup(job: Job, chan: Channel, cgroup: Entry, direct: bool) -> None:
+    chan.forward_log("exec" if direct else "exec-stage-1")
+    # our pid as the runtime sees it (/proc is still the host's)
+    host_pid = int(os.readlink("/proc/self")) if direct else 0
     cgroup.enter()
     keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.launch.keep_fds}
     if job.console_fd is not None:
         keep.add(job.console_fd)
     shield.enter(keep)
-    _join(job.ns_fds)
-    log.debug("joined the container's namespaces: %s", " ".join(job.ns_fds))
+    joins = {kind: fd for kind, fd in job.ns_fds.items() if not (direct and kind == "pid")}
+    _join(joins)
+    log.debug("joined the container's namespaces: %s", " ".join(joins))
     if "user" in job.ns_fds:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     for fd in job.ns_fds.values():
         os.close(fd)
+    if direct:
+        _process(job, host_pid)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:

@@ -7,7 +7,8 @@ init is still the same process so a reused PID cannot redirect the join. The for
 exec_init.py) enters every hierarchy of the container's cgroup before it joins anything
 (runtime/cgroup_entry.py).
 
-In the foreground, lading is a child subreaper (the new process is a grandchild), forwards
+In the foreground, lading is a child subreaper, as runc is (the new process is a grandchild where
+a stage 1 forks it), forwards
 signals to the process, proxies its terminal when it has one and no console socket was given,
 and exits with its status (128+N when it was killed by signal N). With ``--detach`` it returns as
 soon as the program has been exec'd, after writing its host PID to ``--pid-file``: this is how
@@ -37,6 +38,7 @@ from lading.runtime.sync import Channel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lading.runtime.cgroup_entry import Entry
     from lading.runtime.container_state import ContainerState
     from lading.runtime.store import Store
     from lading.spec.runtime_config import Process, Spec
@@ -146,32 +148,39 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
 
 
 def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int, reap: bool) -> int:
-    """Fork stage 1 (which enters the cgroup first, or the init's cgroup2 cgroup where the
-    container's takes no process) and return the host PID of the exec'd process. ``errors`` is
-    the read end of ``job.error_fd``; both are closed here."""
+    """Fork the process (or a stage 1 that forks it, see exec_init.py) and return its host PID
+    once the program was exec'd. ``errors`` is the read end of ``job.error_fd``; both are closed
+    here. ``reap``: the process is reaped if it fails (a detached stage 1's is not our child)."""
     parent, child = Channel.pair()
     try:
-        stage1, entry = cgroup_entry.fork(cgroup, job.launch.attrs, init_pid)
-        if stage1 == 0:
+        direct, pid, entry = _fork(job, cgroup, init_pid)
+        if pid == 0:
             from lading.runtime.exec_init import child_main
 
             parent.close()
-            child_main(job, child, entry)
+            child_main(job, child, entry, direct)
         child.close()
         os.close(job.error_fd)
         try:
-            log.debug("exec: forked stage-1 (%d), born in its cgroup2 directory: %s", stage1, entry.born_in_v2)
-            pid: int = parent.expect("process")["pid"]
-            log.debug("exec: the process is %d", pid)
+            if direct:
+                log.debug(
+                    "exec: the process is %d, in its PID namespace (no stage 1), born in its cgroup2 directory: %s",
+                    pid,
+                    entry.born_in_v2,
+                )
+            else:
+                log.debug("exec: forked stage-1 (%d), born in its cgroup2 directory: %s", pid, entry.born_in_v2)
+                pid = _from_stage1(parent, pid)
+                log.debug("exec: the process is %d", pid)
+            msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
         except BaseException:
-            os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
+            if direct:  # our child: its pid cannot be reused until it is reaped
+                os.kill(pid, signals.SIGKILL)
+                os.waitpid(pid, 0)
             raise
-        finally:
-            os.waitpid(stage1, 0)
-        msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
         error = msg["msg"] if msg["type"] == "error" else read_to_end(errors)
         if error:
-            if reap:
+            if reap or direct:
                 os.waitpid(pid, 0)
             raise LadingError(trampoline.describe(error) if isinstance(error, bytes) else error)
         return pid
@@ -179,6 +188,42 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int,
         parent.close()
         child.close()
         os.close(errors)
+
+
+def _fork(job: Job, cgroup: ContainerCgroup | None, init_pid: int) -> tuple[bool, int, Entry]:
+    """(whether the child is the process itself, the pid as os.fork returns it, how it enters
+    the cgroup). A PID namespace only applies to children, so the runtime sets the one its
+    children are born in to the container's for the fork and back (the child is then the
+    process: nothing of the container's needs a fork any more), where it may; where it may not
+    (a rootless runtime), the child is a stage 1. The runtime is made non-dumpable first: its
+    child is in the container's PID namespace, where the container's processes can see it, from
+    birth (shield.py says why that matters)."""
+    pid_ns = job.ns_fds.get("pid")
+    back = ns.children_into_pid_namespace(pid_ns) if pid_ns is not None else None
+    if pid_ns is not None and back is None:
+        pid, entry = cgroup_entry.fork(cgroup, job.launch.attrs, init_pid)
+        return False, pid, entry
+    prctl.set_dumpable(False)
+    pid = -1
+    try:
+        pid, entry = cgroup_entry.fork(cgroup, job.launch.attrs, init_pid)
+    finally:
+        if back is not None and pid != 0:
+            ns.setns_fd(back, "pid")
+            os.close(back)
+    return True, pid, entry
+
+
+def _from_stage1(parent: Channel, stage1: int) -> int:
+    """The host PID of the process stage 1 forked, once it said so; stage 1 reaped."""
+    try:
+        pid: int = parent.expect("process")["pid"]
+    except BaseException:
+        os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
+        raise
+    finally:
+        os.waitpid(stage1, 0)
+    return pid
 
 
 class Forwarder:
