@@ -33,7 +33,7 @@ raise SystemExit(code)
 
 # Frozen into the interpreter: os and os.path. The runtime's verbs (all but pause, resume and spec)
 # make their system calls through posix (which the bare interpreter has) and use the functions of
-# os.path in lading.linux.files: os builds some thirty ABCs when it loads (_collections_abc).
+# os.path in lading.linux.paths: os builds some thirty ABCs when it loads (_collections_abc).
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 # The launcher's start-up (gc, for its threshold; the precompiled modules), then the command
 # line: the global flags, the small parser, the log, and the verb's module.

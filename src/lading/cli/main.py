@@ -85,7 +85,7 @@ def _default_root() -> str:
     namespace (rootless podman's) unless $USER is root."""
     if not posix.environ.get(b"XDG_RUNTIME_DIR"):
         return "/run/lading"
-    from lading.linux.files import fsdecode, join
+    from lading.linux.paths import fsdecode, join
 
     xdg = fsdecode(posix.environ[b"XDG_RUNTIME_DIR"])
     if posix.geteuid() == 0:

@@ -17,8 +17,8 @@ import errno
 import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
-from lading.linux.files import fsencode, join, relpath
 from lading.linux.libc import SYS_OPENAT2, syscall
+from lading.linux.paths import fsencode, join, relpath
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02

@@ -20,7 +20,7 @@ from lading.errors import LadingError
 from lading.linux import signals
 from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
-from lading.linux.files import abspath, exists, isdir, join
+from lading.linux.files import exists
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
@@ -40,6 +40,8 @@ DEFAULT_ROOT = "/run/lading"
 
 
 def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
+    from lading.linux.paths import abspath  # create and exec: pause and resume go without it
+
     if abspath(state_root) == DEFAULT_ROOT:
         return f"/lading-{cid}"
     return f"/lading-{_crc32(abspath(state_root).encode()):08x}-{cid}"
@@ -141,6 +143,8 @@ class ContainerCgroup:
         d = self.cg.directory(version, w.controller)
         if d is None:
             raise LadingError(f"cgroup: the {w.controller} controller is not available on this host")
+        from lading.linux.paths import join  # create and update
+
         if w.optional and not exists(join(d, w.file)):
             return
         cgroupfs.write(d, w.file, w.value)
@@ -239,6 +243,7 @@ def create(
     warning, as runc does, unless a limit was asked for; device rules are then the kernel's
     (a user namespace cannot make device nodes)."""
     from lading.linux.cgroups import layout
+    from lading.linux.paths import isdir
     from lading.runtime import cgroup_resources as res_
 
     res = linux.resources if linux else None

@@ -17,7 +17,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.linux.files import abspath, join
+from lading.linux.paths import abspath, join
 from lading.runtime import cgroup_entry, cgroups, hooks, launch
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan

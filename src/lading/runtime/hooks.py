@@ -23,7 +23,7 @@ import time
 from lading import jsonlite, log
 from lading.errors import LadingError
 from lading.linux import signals
-from lading.linux.files import fsdecode
+from lading.linux.paths import fsdecode
 from lading.linux.process import reset_signals
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.

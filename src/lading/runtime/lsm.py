@@ -19,7 +19,8 @@ from __future__ import annotations
 import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
-from lading.linux.files import exists, isdir, join
+from lading.linux.files import exists
+from lading.linux.paths import isdir, join
 from lading.record import Record
 
 TYPE_CHECKING = False

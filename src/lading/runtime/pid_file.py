@@ -9,7 +9,7 @@ import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.errors import LadingError
-from lading.linux.files import abspath, basename, dirname, join
+from lading.linux.paths import abspath, basename, dirname, join
 
 
 def write(path: str, pid: int) -> None:

@@ -11,7 +11,8 @@ import posix  # not os: runtime/store.py says why
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
-from lading.linux.files import exists, isdir, join, realpath
+from lading.linux.files import exists
+from lading.linux.paths import isdir, join, realpath
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
 from lading.record import Record
 from lading.runtime import hooks, process

@@ -11,8 +11,9 @@ import posix  # not os: runtime/store.py says why
 import stat
 
 from lading.errors import LadingError
-from lading.linux.files import exists, fsdecode, isdir, isfile, join
+from lading.linux.files import exists
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
+from lading.linux.paths import fsdecode, isdir, isfile, join
 from lading.linux.process import reset_signals
 
 TYPE_CHECKING = False

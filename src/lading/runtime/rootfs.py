@@ -18,7 +18,8 @@ from lading.errors import LadingError
 from lading.linux import fs, mountinfo
 from lading.linux import mount as m
 from lading.linux.cgroups import layout as cgroup_layout
-from lading.linux.files import exists, join, normpath, relpath
+from lading.linux.files import exists
+from lading.linux.paths import join, normpath, relpath
 from lading.record import Record
 
 TYPE_CHECKING = False

@@ -41,7 +41,7 @@ import stat
 from lading import jsonlite, log
 from lading.digest import sha256_hex
 from lading.linux import seccomp as sc
-from lading.linux.files import dirname, makedirs
+from lading.linux.paths import dirname, makedirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ The verbs that only read or signal a container (state, list, kill, start, delete
 process each, so this module makes its system calls through ``posix``, not ``os``: importing os
 builds some thirty abstract base classes (``_collections_abc``), about 1 ms, a tenth of `state`.
 Nor do create, run and exec: the functions of os.path (and os.makedirs) that they use are in
-linux/files.py.
+linux/paths.py, which these verbs do not load.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import posix
 
 from lading import jsonlite
 from lading.errors import LadingError, NotFoundError
-from lading.linux.files import abspath, exists, makedirs, read_file
+from lading.linux.files import exists, read_file
 from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
@@ -54,9 +54,19 @@ class Lock:
         self.release()
 
 
+def absolute(path: str) -> str:
+    """os.path.abspath(path), without loading linux/paths when the path is absolute and already
+    normal (no empty, ``.`` or ``..`` component, no trailing slash): the usual --root."""
+    if path == "/" or (path.startswith("/") and all(p not in ("", ".", "..") for p in path[1:].split("/"))):
+        return path
+    from lading.linux.paths import abspath
+
+    return abspath(path)
+
+
 class Store:
     def __init__(self, root: str) -> None:
-        self.root = abspath(root)
+        self.root = absolute(root)
 
     def seccomp_cache(self) -> str:
         """Where compiled seccomp filters are kept (runtime/seccomp_cache.py): a name no
@@ -74,6 +84,8 @@ class Store:
 
     def reserve(self, cid: str) -> Lock:
         """Create and lock a new container directory; fail if the ID is taken."""
+        from lading.linux.paths import makedirs  # create only
+
         path = self.dir(cid)
         makedirs(self.root, 0o711)
         try:

@@ -15,7 +15,6 @@ from lading import log
 from lading.errors import LadingError
 from lading.linux import signals
 from lading.linux.cgroups import cgroupfs, freezer
-from lading.linux.files import join, normpath, relpath
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
@@ -129,6 +128,8 @@ class Cgroup:
                     raise
 
     def _create_v2(self, leaf: str, mount: str) -> None:
+        from lading.linux.paths import join, relpath  # create only
+
         rel = relpath(leaf, mount)
         parent = mount
         for part in rel.split("/")[:-1] if rel != "." else []:
@@ -348,6 +349,8 @@ class Cgroup:
 
 def _below(directory: str, path: str) -> str:
     """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
+    from lading.linux.paths import normpath  # exec --cgroup only
+
     joined = normpath(directory + "/" + path)
     if joined != directory and not joined.startswith(directory + "/"):
         raise LadingError(f"{path} is not a sub cgroup path")

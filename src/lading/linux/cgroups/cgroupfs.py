@@ -12,7 +12,7 @@ import posix  # not os (runtime/store.py says why): state, list and delete read 
 import time
 
 from lading.errors import LadingError
-from lading.linux.files import dirname, isdir, read_file
+from lading.linux.files import read_file
 
 
 def _join(directory: str, name: str) -> str:
@@ -92,6 +92,8 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
     before a process can join (v1 cpuset.cpus and cpuset.mems): each empty one on the way down,
     in a cgroup made now or one someone made and left empty, gets its parent's value.
     """
+    from lading.linux.paths import dirname  # create only
+
     created: list[str] = []
     for _ in range(_MAKE_ATTEMPTS):
         try:
@@ -118,6 +120,8 @@ _MAKE_ATTEMPTS = 5
 def _make_missing(directory: str, created: list[str]) -> None:
     """mkdir of directory and its missing parents, top first, appending each made to created; a
     parent removed between the check and the mkdir below it raises FileNotFoundError."""
+    from lading.linux.paths import dirname, isdir  # create only
+
     missing: list[str] = []
     d = directory
     while not isdir(d):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from lading.linux import mountinfo
 from lading.linux.cgroups.cgroupfs import read_text
-from lading.linux.files import dirname, join, normpath
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -64,6 +63,9 @@ class Layout(Record):
         one (where the own cgroup holds processes, so it cannot have controllers enabled for
         children). A v1 hierarchy of named groups only (name=systemd) keeps its own: a
         container's cgroup is not made there."""
+        # here, not at the top: the monitor's setup child reads the layout without it
+        from lading.linux.paths import dirname, join, normpath
+
         v1: dict[str, Hierarchy] = {}
         moved: dict[Hierarchy, Hierarchy] = {}
         for controller, h in self.v1.items():

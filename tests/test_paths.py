@@ -1,4 +1,4 @@
-"""lading.linux.files' stand-ins for os.path (and os.makedirs) give posixpath's results."""
+"""lading.linux.paths and files.exists, the stand-ins for os.path and os.makedirs, give posixpath's results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lading.linux import files
+from lading.linux import files, paths
 
 PATHS = [
     "",
@@ -41,19 +41,19 @@ PATHS = [
 
 @pytest.mark.parametrize("path", PATHS)
 def test_path_functions_are_posixpaths(path: str) -> None:
-    assert files.normpath(path) == posixpath.normpath(path)
-    assert files.dirname(path) == posixpath.dirname(path)
-    assert files.abspath(path) == posixpath.abspath(path)
+    assert paths.normpath(path) == posixpath.normpath(path)
+    assert paths.dirname(path) == posixpath.dirname(path)
+    assert paths.abspath(path) == posixpath.abspath(path)
     for other in PATHS:
-        assert files.join(path, other) == posixpath.join(path, other), other
-        assert files.join(path, other, path) == posixpath.join(path, other, path), other
+        assert paths.join(path, other) == posixpath.join(path, other), other
+        assert paths.join(path, other, path) == posixpath.join(path, other, path), other
         if path:
-            assert files.relpath(path, other or ".") == posixpath.relpath(path, other or "."), other
+            assert paths.relpath(path, other or ".") == posixpath.relpath(path, other or "."), other
     if path:
-        assert files.relpath(path) == posixpath.relpath(path)
+        assert paths.relpath(path) == posixpath.relpath(path)
     else:
         with pytest.raises(ValueError, match="no path specified"):
-            files.relpath(path)
+            paths.relpath(path)
 
 
 def test_realpath_resolves_links_as_posixpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +67,7 @@ def test_realpath_resolves_links_as_posixpath(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path / "d")
     names = ["abs", "rel", "d/up", "abs/up/..", "loop1/x", "dangling/y", "missing/../d", "abs/../rel/e"]
     for name in [*(str(tmp_path / n) for n in names), "up", "../rel", "e/../..", ".", ""]:
-        assert files.realpath(name) == posixpath.realpath(name), name
+        assert paths.realpath(name) == posixpath.realpath(name), name
 
 
 def test_exists_isdir_isfile(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_exists_isdir_isfile(tmp_path: Path) -> None:
     (tmp_path / "bad").symlink_to("missing")
     for name in ["f", "link", "dlink", "bad", "missing", ".", "f/x", "a\0b"]:
         p = str(tmp_path / name)
-        assert (files.exists(p), files.isdir(p), files.isfile(p)) == (
+        assert (files.exists(p), paths.isdir(p), paths.isfile(p)) == (
             os.path.exists(p),
             os.path.isdir(p),
             os.path.isfile(p),
@@ -87,22 +87,22 @@ def test_exists_isdir_isfile(tmp_path: Path) -> None:
 def test_makedirs(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        files.makedirs(str(tmp_path / "a" / "b" / "c"), 0o711)
-        files.makedirs(str(tmp_path / "a" / "b" / "c"), 0o711)  # exists: nothing to do
+        paths.makedirs(str(tmp_path / "a" / "b" / "c"), 0o711)
+        paths.makedirs(str(tmp_path / "a" / "b" / "c"), 0o711)  # exists: nothing to do
     finally:
         os.umask(old)
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755  # parents: 0o777 less the umask
     assert (tmp_path / "a" / "b" / "c").stat().st_mode & 0o777 == 0o711
     (tmp_path / "file").write_text("")
     with pytest.raises(FileExistsError):
-        files.makedirs(str(tmp_path / "file"), 0o711)
+        paths.makedirs(str(tmp_path / "file"), 0o711)
     with pytest.raises(NotADirectoryError):
-        files.makedirs(str(tmp_path / "file" / "d"), 0o711)
+        paths.makedirs(str(tmp_path / "file" / "d"), 0o711)
 
 
 def test_fsencode_fsdecode() -> None:
-    assert files.basename("/a/b") == posixpath.basename("/a/b") == "b"
-    assert files.basename("/a/") == posixpath.basename("/a/") == ""
+    assert paths.basename("/a/b") == posixpath.basename("/a/b") == "b"
+    assert paths.basename("/a/") == posixpath.basename("/a/") == ""
     for name in ["plain", "caf\u00e9", "bad\udcff"]:
-        assert files.fsencode(name) == os.fsencode(name)
-        assert files.fsdecode(os.fsencode(name)) == os.fsdecode(os.fsencode(name))
+        assert paths.fsencode(name) == os.fsencode(name)
+        assert paths.fsdecode(os.fsencode(name)) == os.fsdecode(os.fsencode(name))
