@@ -1,7 +1,7 @@
 """os.path's functions (and os.makedirs, fsencode and fsdecode) for the verbs that make a container
 or a process (create, run, exec) and the init, which go without os as the light verbs do (see
 runtime/store.py): os.path is posixpath, which imports os. Each gives posixpath's result for the
-str paths lading passes (tests/test_files.py compares them). exists is in linux/files.py, which
+str paths lading passes (tests/test_paths.py compares them). exists is in linux/files.py, which
 the light verbs load: this module is for the verbs that make something.
 """
 
