@@ -31,9 +31,9 @@ finally:
 raise SystemExit(code)
 """
 
-# Frozen into the interpreter: os and os.path. The verbs that read or signal a container make
-# their system calls through posix (which the bare interpreter has) and leave os to the verbs that
-# need it: os builds some thirty ABCs when it loads (_collections_abc).
+# Frozen into the interpreter: os and os.path. The runtime's verbs (all but pause, resume and spec)
+# make their system calls through posix (which the bare interpreter has) and use the functions of
+# os.path in lading.linux.paths: os builds some thirty ABCs when it loads (_collections_abc).
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 # The launcher's start-up (gc, for its threshold; the precompiled modules), then the command
 # line: the global flags, the small parser, the log, and the verb's module.
@@ -83,15 +83,14 @@ CGROUP_VERBS = (
 )
 # create, run and exec: config.json through lading.spec.model (not msgspec), the runtime and
 # kernel layers (any of their modules: "lading.runtime.*"), and from the standard library only
-# the C halves of socket (the init's channel), struct and ctypes (libc, through lading.linux.cdata:
-# not the ctypes package, which brings os, types and ctypes._endian); SHA-256 (the key of the
-# seccomp cache) only for a config with linux.seccomp; termios and pty only for a process with a
-# terminal. Not msgspec, json, dataclasses, inspect, typing, re, enum, functools, collections,
-# contextlib, signal, socket or zlib (the cgroup's name under a --root of its own hashes the root
-# without it).
+# stat (file types: only its C half, _stat, with it) and the C halves of socket (the init's
+# channel), struct and ctypes (libc, through lading.linux.cdata: not the ctypes package, which
+# brings os, types and ctypes._endian); SHA-256 (the key of the seccomp cache) only for a config
+# with linux.seccomp; termios and pty only for a process with a terminal. Not os, msgspec, json,
+# dataclasses, inspect, typing, re, enum, functools, collections, contextlib, signal, socket or
+# zlib (the cgroup's name under a --root of its own hashes the root without it).
 STARTS = (
     CONTAINER
-    | OS
     | CGROUP
     | DELETE
     | {
@@ -102,6 +101,8 @@ STARTS = (
         "lading.spec.runtime_config",
         "lading.runtime.*",
         "lading.linux.*",
+        "stat",
+        "_stat",
         "_socket",
         "_ctypes",
         "struct",

@@ -85,18 +85,18 @@ def _default_root() -> str:
     namespace (rootless podman's) unless $USER is root."""
     if not posix.environ.get(b"XDG_RUNTIME_DIR"):
         return "/run/lading"
-    import os
+    from lading.linux.paths import fsdecode, join
 
-    xdg = os.environ["XDG_RUNTIME_DIR"]
-    if os.geteuid() == 0:
+    xdg = fsdecode(posix.environ[b"XDG_RUNTIME_DIR"])
+    if posix.geteuid() == 0:
         from lading.linux.userns import in_user_namespace
 
-        if not in_user_namespace() or os.environ.get("USER", "") == "root":
+        if not in_user_namespace() or posix.environ.get(b"USER", b"") == b"root":
             return "/run/lading"
-    root = os.path.join(xdg, "lading")
+    root = join(xdg, "lading")
     try:
-        os.mkdir(root, 0o700)
-        os.chmod(root, 0o1700)
+        posix.mkdir(root, 0o700)
+        posix.chmod(root, 0o1700)
     except OSError:
         pass  # it exists, or the verb reports why it cannot use it
     return root

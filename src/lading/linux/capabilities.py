@@ -8,7 +8,7 @@ them from a single-threaded process (the container init) right before execve.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
 from lading.record import Record
@@ -110,7 +110,7 @@ class CapSets(Record):
 def _check(rc: int, what: str) -> int:
     if rc < 0:
         err = cdata.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {posix.strerror(err)}")
     return rc
 
 
@@ -174,11 +174,11 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 def bounding() -> int:
     """The calling thread's bounding set: CapBnd of its /proc status, one read where
     PR_CAPBSET_READ would take a system call per capability."""
-    fd = os.open("/proc/thread-self/status", os.O_RDONLY | os.O_CLOEXEC)
+    fd = posix.open("/proc/thread-self/status", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
-        text = os.read(fd, 65536)
+        text = posix.read(fd, 65536)
     finally:
-        os.close(fd)
+        posix.close(fd)
     start = text.index(b"\nCapBnd:") + 8
     return int(text[start : text.index(b"\n", start)], 16)
 

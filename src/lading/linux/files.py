@@ -1,5 +1,6 @@
 """Whole small files (/proc, cgroup files, state records) and pipes read to their end, with posix
-calls only.
+calls only; and os.path.exists, which the light verbs need too (the rest of os.path is
+linux/paths.py, which only the verbs that make a container or a process load).
 
 A buffered file object costs an fstat, an ioctl and an lseek per open (and a text one a codec
 lookup), and ``os`` costs its import: the runtime's light verbs (state, list, delete: see
@@ -31,3 +32,12 @@ def read_file(path: str) -> bytes:
         raise OSError(e.errno, e.strerror, path) from None
     finally:
         posix.close(fd)
+
+
+def exists(path: str) -> bool:
+    """os.path.exists(path)."""
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True

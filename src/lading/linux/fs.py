@@ -14,10 +14,11 @@ so the mount lands where the container will look for it.
 from __future__ import annotations
 
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
 from lading.linux.libc import SYS_OPENAT2, syscall
+from lading.linux.paths import fsencode, join, relpath
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -33,8 +34,8 @@ class _OpenHow(cdata.Structure):
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return syscall(SYS_OPENAT2, dirfd, os.fsencode(path), cdata.byref(how), cdata.sizeof(how), what=f"open {path}")
+    how = _OpenHow(flags | posix.O_CLOEXEC, mode, resolve)
+    return syscall(SYS_OPENAT2, dirfd, fsencode(path), cdata.byref(how), cdata.sizeof(how), what=f"open {path}")
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:
@@ -56,7 +57,7 @@ def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755, _links: int = 
     the root.
     """
     try:
-        return open_in_root(root_fd, path, O_PATH | os.O_DIRECTORY)
+        return open_in_root(root_fd, path, O_PATH | posix.O_DIRECTORY)
     except FileNotFoundError:
         pass
     parent, _, name = path.rstrip("/").rpartition("/")
@@ -64,13 +65,13 @@ def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755, _links: int = 
     try:
         if name not in (".", ".."):
             try:
-                os.mkdir(name, mode, dir_fd=pfd)
+                posix.mkdir(name, mode, dir_fd=pfd)
             except FileExistsError:  # a dangling symlink: make its target instead
                 target = _symlink_target(root_fd, pfd, name, path, _links)
                 return mkdir_all_in_root(root_fd, target, mode, _links + 1)
-        return open_in_root(root_fd, path, O_PATH | os.O_DIRECTORY)
+        return open_in_root(root_fd, path, O_PATH | posix.O_DIRECTORY)
     finally:
-        os.close(pfd)
+        posix.close(pfd)
 
 
 def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755, _links: int = 0) -> int:
@@ -85,27 +86,27 @@ def create_in_root(root_fd: int, path: str, directory: bool, mode: int = 0o755, 
     pfd = mkdir_all_in_root(root_fd, parent, mode)
     try:
         try:
-            fd = open_in_root(pfd, name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            fd = open_in_root(pfd, name, posix.O_CREAT | posix.O_WRONLY | posix.O_NOFOLLOW, 0o644)
         except OSError as e:
             if e.errno != errno.ELOOP:
                 raise
             target = _symlink_target(root_fd, pfd, name, path, _links)
             return create_in_root(root_fd, target, directory, mode, _links + 1)
-        os.close(fd)
+        posix.close(fd)
         return open_in_root(pfd, name, O_PATH)
     finally:
-        os.close(pfd)
+        posix.close(pfd)
 
 
 def _symlink_target(root_fd: int, dir_fd: int, name: str, path: str, links: int) -> str:
     """Where the symlink ``name`` in ``dir_fd`` points, as a path inside the root."""
     if links >= MAX_SYMLINKS:
-        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-    target = os.readlink(name, dir_fd=dir_fd)
+        raise OSError(errno.ELOOP, posix.strerror(errno.ELOOP), path)
+    target = posix.readlink(name, dir_fd=dir_fd)
     if target.startswith("/"):
         return target
-    here = os.path.relpath(os.readlink(fd_path(dir_fd)), os.readlink(fd_path(root_fd)))
-    return os.path.join("/", here, target)
+    here = relpath(posix.readlink(fd_path(dir_fd)), posix.readlink(fd_path(root_fd)))
+    return join("/", here, target)
 
 
 def fd_path(fd: int) -> str:

@@ -7,7 +7,7 @@ wrappers here, and every failure becomes an ``OSError`` with the errno and what 
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
 
@@ -23,7 +23,7 @@ def check(ret: int, what: str) -> int:
     """Raise OSError(errno, what) if a libc call returned -1."""
     if ret == -1:
         err = cdata.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {posix.strerror(err)}")
     return ret
 
 
@@ -32,7 +32,7 @@ def syscall(nr: int, *args: Any, what: str) -> int:
 
 
 # x86_64 and aarch64 numbers for the syscalls libc has no wrapper for (or only a recent one).
-_MACHINE = os.uname().machine
+_MACHINE = posix.uname().machine
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[_MACHINE]
 SYS_OPENAT2 = 437
 SYS_MOUNT_SETATTR = 442

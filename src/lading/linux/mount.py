@@ -8,7 +8,7 @@ attribute (``rro``, ``rnosuid``, ... applied with mount_setattr), or filesystem 
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
 from lading.linux.libc import (
@@ -227,7 +227,7 @@ def set_recursive_attributes(target: str, attr_set: int, attr_clear: int) -> Non
 def open_tree(source: int, recursive: bool) -> int:
     """A detached copy of the mount tree at the O_PATH fd ``source`` (open_tree OPEN_TREE_CLONE,
     like a bind mount not yet attached anywhere); ``recursive`` copies submounts too."""
-    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    flags = OPEN_TREE_CLONE | posix.O_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     return syscall(SYS_OPEN_TREE, source, b"", flags, what="open_tree")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux.libc import check, libc
 
@@ -34,17 +34,17 @@ def unshare(flags: int) -> None:
 
 def setns(path: str, flag: int = 0) -> None:
     """Join the namespace that the file at ``path`` (e.g. /proc/PID/ns/net) refers to."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         check(libc.setns(fd, flag), f"setns {path}")
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def same_namespace(path: str, kind: str) -> bool:
     """True when ``path`` names the namespace of that kind this process is already in."""
     try:
-        a, b = os.stat(path), os.stat(f"/proc/self/ns/{kind}")
+        a, b = posix.stat(path), posix.stat(f"/proc/self/ns/{kind}")
     except OSError:
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
@@ -60,19 +60,19 @@ def open_other(pid: int) -> dict[str, int]:
     try:
         for kind in FLAGS:
             try:
-                fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                fd = posix.open(f"/proc/{pid}/ns/{kind}", posix.O_RDONLY | posix.O_CLOEXEC)
             except FileNotFoundError:
                 if kind in ("time", "cgroup"):
                     continue  # an older kernel without this namespace kind
                 raise
-            theirs, ours = os.fstat(fd), os.stat(f"/proc/self/ns/{kind}")
+            theirs, ours = posix.fstat(fd), posix.stat(f"/proc/self/ns/{kind}")
             if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
-                os.close(fd)
+                posix.close(fd)
             else:
                 fds[kind] = fd
     except BaseException:
         for fd in fds.values():
-            os.close(fd)
+            posix.close(fd)
         raise
     return fds
 
@@ -89,14 +89,14 @@ def children_into_pid_namespace(fd: int) -> int | None:
     namespace and in the caller's own: a rootless runtime has neither, and one that is root in a
     user namespace of its own (a rootless engine's) cannot come back to the host's. Coming back is
     tried first, which changes nothing."""
-    back = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    back = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         setns_fd(back, "pid")
         setns_fd(fd, "pid")
     except PermissionError:
-        os.close(back)
+        posix.close(back)
         return None
     except BaseException:
-        os.close(back)
+        posix.close(back)
         raise
     return back

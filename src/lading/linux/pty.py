@@ -12,7 +12,7 @@ from __future__ import annotations
 import _socket
 import errno
 import fcntl
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 import termios
 
@@ -27,22 +27,22 @@ _FD = struct.Struct("i")  # one fd in SCM_RIGHTS data
 
 def open_pty() -> tuple[int, int]:
     """Open /dev/ptmx here and return (master, peer), both close-on-exec and not controlling."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    master = posix.open("/dev/ptmx", posix.O_RDWR | posix.O_NOCTTY | posix.O_CLOEXEC)
     try:
         fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
         return master, _open_peer(master)
     except BaseException:
-        os.close(master)
+        posix.close(master)
         raise
 
 
 def _open_peer(master: int) -> int:
-    flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
+    flags = posix.O_RDWR | posix.O_NOCTTY | posix.O_CLOEXEC
     try:
         # Opens the peer through the master's own devpts instance, whatever /dev/pts points at.
         return fcntl.ioctl(master, TIOCGPTPEER, flags)
     except OSError:
-        return os.open(peer_path(master), flags)
+        return posix.open(peer_path(master), flags)
 
 
 def pts_number(master: int) -> int:
@@ -76,7 +76,7 @@ def unread_input(master: int) -> int:
         count: int = struct.unpack("i", fcntl.ioctl(peer, termios.FIONREAD, struct.pack("i", 0)))[0]
         return count
     finally:
-        os.close(peer)
+        posix.close(peer)
 
 
 def set_controlling_terminal(fd: int) -> None:
@@ -101,7 +101,7 @@ def recv_fd(sock: _socket.socket) -> tuple[int, str]:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds += [fd for (fd,) in _FD.iter_unpack(data[: len(data) - len(data) % _FD.size])]
     for extra in fds[1:]:
-        os.close(extra)
+        posix.close(extra)
     if not fds:
         raise OSError(errno.EBADMSG, "no file descriptor in the message")
     return fds[0], msg.decode(errors="replace")

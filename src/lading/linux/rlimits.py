@@ -6,7 +6,7 @@ turns EPERM into a ValueError; this wrapper keeps the kernel's numbers and errno
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
 
@@ -46,7 +46,7 @@ def _call(pid: int, resource: int, new: _Rlimit | None) -> tuple[int, int]:
     old = _Rlimit()
     if _prlimit(pid, resource, cdata.byref(new) if new is not None else None, cdata.byref(old)) < 0:
         err = cdata.get_errno()
-        raise OSError(err, os.strerror(err))
+        raise OSError(err, posix.strerror(err))
     return old.cur, old.max
 
 

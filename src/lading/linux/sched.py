@@ -6,13 +6,13 @@ NUMA memory policy (set_mempolicy). Thin wrappers over the system calls; numbers
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 
 from lading.linux import cdata
 from lading.linux.libc import check, libc, syscall
 
-_MACHINE = os.uname().machine
+_MACHINE = posix.uname().machine
 _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}[_MACHINE]
 _SYS_IOPRIO_SET = {"x86_64": 251, "aarch64": 30}[_MACHINE]
 _SYS_SET_MEMPOLICY = {"x86_64": 238, "aarch64": 237}[_MACHINE]

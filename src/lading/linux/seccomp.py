@@ -13,7 +13,7 @@ Numbers follow <seccomp.h> (libseccomp) and <linux/seccomp.h>; nothing here know
 from __future__ import annotations
 
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 
 from lading.linux import cdata
@@ -144,7 +144,7 @@ def _lib() -> cdata.CDLL:
 def _check(rc: int, what: str) -> int:
     """libseccomp returns -errno on failure."""
     if rc < 0:
-        raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
+        raise OSError(-rc, f"{what}: {posix.strerror(-rc)}")
     return rc
 
 
@@ -217,16 +217,16 @@ class Builder:
 
     def export_bpf(self) -> bytes:
         """The compiled program: an array of struct sock_filter, ready for :func:`load`."""
-        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        fd = posix.memfd_create("seccomp-bpf", posix.MFD_CLOEXEC)
         try:
             _check(_lib().seccomp_export_bpf(self._context(), fd), "seccomp_export_bpf")
-            os.lseek(fd, 0, os.SEEK_SET)
+            posix.lseek(fd, 0, 0)  # SEEK_SET
             chunks = []
-            while chunk := os.read(fd, 65536):
+            while chunk := posix.read(fd, 65536):
                 chunks.append(chunk)
             return b"".join(chunks)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def close(self) -> None:
         if self._ctx is not None:
@@ -260,7 +260,7 @@ def _seccomp(op: int, flags: int, arg: int | None) -> int:
     rc = int(fn(nr, op, flags, arg))
     if rc < 0:
         err = cdata.get_errno()
-        raise OSError(err, f"seccomp: {os.strerror(err)}")
+        raise OSError(err, f"seccomp: {posix.strerror(err)}")
     return rc
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 
 TYPE_CHECKING = False
@@ -95,7 +95,7 @@ _AARCH64 = b"".join(
 _CODE = {"x86_64": (62, _X86_64), "aarch64": (183, _AARCH64)}
 MFD_EXEC = 0x0010
 # read once, at import: a LINUX32 personality set for the container makes uname say i686
-_NATIVE = os.uname().machine
+_NATIVE = posix.uname().machine
 
 
 def image(error_fd: int, machine: str | None = None) -> bytes:
@@ -114,17 +114,17 @@ def image(error_fd: int, machine: str | None = None) -> bytes:
 def load(error_fd: int) -> int:
     """A sealed, close-on-exec memfd holding the trampoline."""
     try:
-        fd = os.memfd_create("lading-exec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
+        fd = posix.memfd_create("lading-exec", posix.MFD_CLOEXEC | posix.MFD_ALLOW_SEALING | MFD_EXEC)
     except OSError as e:
         if e.errno != errno.EINVAL:  # before Linux 6.3 there is no MFD_EXEC (and no need for it)
             raise
-        fd = os.memfd_create("lading-exec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        fd = posix.memfd_create("lading-exec", posix.MFD_CLOEXEC | posix.MFD_ALLOW_SEALING)
     try:
-        os.write(fd, image(error_fd))
+        posix.write(fd, image(error_fd))
         seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
     except BaseException:
-        os.close(fd)
+        posix.close(fd)
         raise
     return fd
 
@@ -134,14 +134,14 @@ def execve(trampoline_fd: int, path: str, args: list[str], env: dict[str, str]) 
     inheritable by now. Nothing but the exec itself: this may run under a seccomp filter."""
     argv = [path, *args]
     try:
-        os.execve(trampoline_fd, argv, env)  # execveat(fd, "", AT_EMPTY_PATH)
+        posix.execve(trampoline_fd, argv, env)  # execveat(fd, "", AT_EMPTY_PATH)
     except OSError:
         pass  # a seccomp profile that allows execve but not execveat: through /proc instead
-    os.execve(f"/proc/self/fd/{trampoline_fd}", argv, env)
+    posix.execve(f"/proc/self/fd/{trampoline_fd}", argv, env)
 
 
 def describe(report: bytes) -> str:
     """The error a process reported on its error fd: the trampoline's errno, or text."""
     if len(report) == 2 and report[0] == 0:
-        return f"exec failed: {os.strerror(report[1])}"
+        return f"exec failed: {posix.strerror(report[1])}"
     return report.decode(errors="replace").strip()

@@ -10,7 +10,7 @@ ranges /etc/subuid and /etc/subgid give the user.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
@@ -32,7 +32,7 @@ def map_text(ranges: list[IdRange]) -> str:
 
 
 def own_id(kind: str) -> int:
-    return os.geteuid() if kind == "uid" else os.getegid()
+    return posix.geteuid() if kind == "uid" else posix.getegid()
 
 
 def in_user_namespace() -> bool:
@@ -47,12 +47,12 @@ def in_user_namespace() -> bool:
 def runs_rootless() -> bool:
     """runc's ``--rootless auto``: not root, or root of a user namespace (cgroups this user may
     not make are then skipped)."""
-    return os.geteuid() != 0 or in_user_namespace()
+    return posix.geteuid() != 0 or in_user_namespace()
 
 
 def writes_itself(kind: str, ranges: list[IdRange]) -> bool:
     """True when this process may write the map without newuidmap/newgidmap."""
-    if os.geteuid() == 0:
+    if posix.geteuid() == 0:
         return True
     return len(ranges) == 1 and ranges[0].size == 1 and ranges[0].host == own_id(kind)
 
@@ -60,7 +60,7 @@ def writes_itself(kind: str, ranges: list[IdRange]) -> bool:
 def setgroups_denied(gids: list[IdRange]) -> bool:
     """True when the gid map can only be written after denying setgroups (an unprivileged user
     mapping its own gid), so the namespace's processes can never call setgroups."""
-    return os.geteuid() != 0 and writes_itself("gid", gids)
+    return posix.geteuid() != 0 and writes_itself("gid", gids)
 
 
 def setgroups_allowed(pid: str) -> bool:
@@ -87,11 +87,11 @@ def write_maps(pid: int, uids: list[IdRange], gids: list[IdRange]) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
-        os.write(fd, text.encode())
+        posix.write(fd, text.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def user_name() -> str:
@@ -99,17 +99,19 @@ def user_name() -> str:
     import pwd
 
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
+        return pwd.getpwuid(posix.getuid()).pw_name
     except KeyError:
-        return str(os.getuid())
+        return str(posix.getuid())
 
 
 def helper(kind: str) -> str | None:
     """The path of newuidmap or newgidmap on PATH, if this user may run it."""
+    import os  # an unprivileged user's mappings only
+
     name = f"new{kind}map"
     for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
         path = os.path.join(d or ".", name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
+        if os.path.isfile(path) and posix.access(path, posix.X_OK):
             return path
     return None
 
@@ -117,7 +119,7 @@ def helper(kind: str) -> str | None:
 def single_fallback(kind: str, user: str) -> bool:
     """True when an unprivileged user can map only its own id: the helper is missing, or
     /etc/subuid (or /etc/subgid) gives it no range."""
-    return os.geteuid() != 0 and (helper(kind) is None or not subordinate_ranges(kind, user, os.getuid()))
+    return posix.geteuid() != 0 and (helper(kind) is None or not subordinate_ranges(kind, user, posix.getuid()))
 
 
 def _helper(kind: str, pid: int, ranges: list[IdRange]) -> None:
@@ -157,26 +159,26 @@ def mapping_fd(uids: list[IdRange], gids: list[IdRange]) -> int:
 
     A short-lived child makes the namespace and waits while this process writes its maps and
     opens it; the fd keeps the namespace alive after the child has gone."""
-    made_r, made_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
+    made_r, made_w = posix.pipe()
+    done_r, done_w = posix.pipe()
+    pid = posix.fork()
     if pid == 0:
         try:
-            os.close(made_r)
-            os.close(done_w)
+            posix.close(made_r)
+            posix.close(done_w)
             ns.unshare(ns.CLONE_NEWUSER)
-            os.write(made_w, b"1")
-            os.read(done_r, 1)
+            posix.write(made_w, b"1")
+            posix.read(done_r, 1)
         finally:
-            os._exit(0)
-    os.close(made_w)
-    os.close(done_r)
+            posix._exit(0)
+    posix.close(made_w)
+    posix.close(done_r)
     try:
-        if os.read(made_r, 1) != b"1":
+        if posix.read(made_r, 1) != b"1":
             raise LadingError("cannot make a user namespace for an id-mapped mount")
         write_maps(pid, uids, gids)
-        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        return posix.open(f"/proc/{pid}/ns/user", posix.O_RDONLY | posix.O_CLOEXEC)
     finally:
-        os.close(made_r)
-        os.close(done_w)  # the child's read returns: it exits
-        os.waitpid(pid, 0)
+        posix.close(made_r)
+        posix.close(done_w)  # the child's read returns: it exits
+        posix.waitpid(pid, 0)

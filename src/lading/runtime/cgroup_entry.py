@@ -21,7 +21,7 @@ never among the clone's flags: its root is the cgroup its maker is in, in every 
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.record import Record
 from lading.runtime import process_attrs
@@ -57,7 +57,7 @@ class Entry(Record):
 def fork(
     cgroup: ContainerCgroup | None, attrs: Attrs, init_pid: int | None = None, namespaces: int | None = None
 ) -> tuple[int, Entry]:
-    """``os.fork()`` for a child that goes into ``cgroup``: (the pid as os.fork returns it, what
+    """``posix.fork()`` for a child that goes into ``cgroup``: (the pid as posix.fork returns it, what
     the child passes to :meth:`Entry.enter` first). ``init_pid``: see :class:`Entry`.
 
     ``namespaces`` (CLONE_NEW* flags, for a create that needs no stage 1): the child is born in
@@ -65,9 +65,9 @@ def fork(
     (no cgroup of its own or no cgroup2 part, an initial CPU affinity, clone3 refused) it is
     born in the runtime's, and ``Entry.born_in_namespaces`` is false."""
     if cgroup is None:
-        return os.fork(), Entry(None, False, attrs)
+        return posix.fork(), Entry(None, False, attrs)
     if attrs.initial_cpus is not None:
-        return os.fork(), Entry(cgroup.cg, False, attrs, init_pid)
+        return posix.fork(), Entry(cgroup.cg, False, attrs, init_pid)
     if namespaces is not None and (pid := cgroup.cg.clone(namespaces)) is not None:
         return pid, Entry(cgroup.cg, True, attrs, init_pid, born_in_namespaces=True)
     pid, born = cgroup.cg.fork()  # a busy cgroup2 directory refuses clone3's child too

@@ -20,6 +20,7 @@ from lading.errors import LadingError
 from lading.linux import signals
 from lading.linux.cgroups import cgroupfs
 from lading.linux.cgroups.cgroup import Cgroup
+from lading.linux.files import exists
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
@@ -39,11 +40,11 @@ DEFAULT_ROOT = "/run/lading"
 
 
 def default_path(cid: str, state_root: str = DEFAULT_ROOT) -> str:
-    import os  # create and exec; the verbs that only read or remove a cgroup go without os
+    from lading.linux.paths import abspath  # create and exec: pause and resume go without it
 
-    if os.path.abspath(state_root) == DEFAULT_ROOT:
+    if abspath(state_root) == DEFAULT_ROOT:
         return f"/lading-{cid}"
-    return f"/lading-{_crc32(os.path.abspath(state_root).encode()):08x}-{cid}"
+    return f"/lading-{_crc32(abspath(state_root).encode()):08x}-{cid}"
 
 
 def _crc32(data: bytes) -> int:
@@ -142,9 +143,9 @@ class ContainerCgroup:
         d = self.cg.directory(version, w.controller)
         if d is None:
             raise LadingError(f"cgroup: the {w.controller} controller is not available on this host")
-        import os  # create and update
+        from lading.linux.paths import join  # create and update
 
-        if w.optional and not os.path.exists(os.path.join(d, w.file)):
+        if w.optional and not exists(join(d, w.file)):
             return
         cgroupfs.write(d, w.file, w.value)
 
@@ -241,9 +242,8 @@ def create(
     ``optional`` (a rootless container): a cgroup this user may not make is skipped with a
     warning, as runc does, unless a limit was asked for; device rules are then the kernel's
     (a user namespace cannot make device nodes)."""
-    import os
-
     from lading.linux.cgroups import layout
+    from lading.linux.paths import isdir
     from lading.runtime import cgroup_resources as res_
 
     res = linux.resources if linux else None
@@ -252,7 +252,7 @@ def create(
     path = cgroup_path(cid, linux.cgroups_path if linux else None, f"{where}.cgroupsPath", state_root)
     host = layout.detect()
     cg = Cgroup.locate(host, path)
-    existed = [d for d in cg.directories() if os.path.isdir(d)]
+    existed = [d for d in cg.directories() if isdir(d)]
     container = ContainerCgroup(cg, path, host.placed(path))
     try:
         try:

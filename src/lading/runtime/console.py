@@ -8,10 +8,11 @@ terminal, its stdio and /dev/console.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.linux import mount as m
 from lading.linux import pty
+from lading.linux.files import exists
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,18 +29,18 @@ def setup(console_fd: int, process: Process, bind_dev_console: bool = True) -> N
             pty.set_window_size(slave, process.console_size.height, process.console_size.width)
         pty.send_fd(console_fd, master, "/dev/ptmx")
     finally:
-        os.close(master)
-        os.close(console_fd)
+        posix.close(master)
+        posix.close(console_fd)
     pty.set_controlling_terminal(slave)
     for target in (0, 1, 2):
-        os.dup2(slave, target)
+        posix.dup2(slave, target)
     if bind_dev_console:
         _bind_console(slave)
     if slave > 2:
-        os.close(slave)
+        posix.close(slave)
 
 
 def _bind_console(slave: int) -> None:
-    if not os.path.exists("/dev/console"):
-        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    if not exists("/dev/console"):
+        posix.close(posix.open("/dev/console", posix.O_CREAT | posix.O_WRONLY | posix.O_CLOEXEC, 0o600))
     m.mount(f"/proc/self/fd/{slave}", "/dev/console", None, m.MS_BIND)

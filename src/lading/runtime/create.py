@@ -9,7 +9,7 @@ init and removes what was made, so a failed create leaves nothing behind.
 from __future__ import annotations
 
 import _socket
-import os
+import posix  # not os: runtime/store.py says why
 import time
 
 from lading import OCI_VERSION, log
@@ -17,6 +17,7 @@ from lading.errors import LadingError
 from lading.linux import namespaces as ns
 from lading.linux import process as proc
 from lading.linux import signals
+from lading.linux.paths import abspath, join
 from lading.runtime import cgroup_entry, cgroups, hooks, launch
 from lading.runtime.container_state import ContainerState
 from lading.runtime.plan import Plan
@@ -48,14 +49,14 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
     """Create container ``cid``; returns its saved state. ``console_fd`` overrides --console-socket."""
     from lading.spec.decode import load_config
 
-    bundle = os.path.abspath(opts.bundle)
-    spec = load_config(os.path.join(bundle, "config.json"))
+    bundle = abspath(opts.bundle)
+    spec = load_config(join(bundle, "config.json"))
     store.dir(cid)  # validates the id before anything is made
     plan = Plan(
         spec,
         cid,
         bundle,
-        os.path.join(store.dir(cid), EXEC_FIFO),
+        join(store.dir(cid), EXEC_FIFO),
         no_pivot=opts.no_pivot,
         new_keyring=not opts.no_new_keyring,
         preserve_fds=opts.preserve_fds,
@@ -80,7 +81,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         _make_exec_fifo(plan)
         idmapped_trees = _idmapped_trees(plan)
         if not terminal and console_fd is not None:
-            os.close(console_fd)
+            posix.close(console_fd)
             console_fd = None
         elif console_fd is None and opts.console_socket and terminal:
             console_fd = _connect(opts.console_socket)
@@ -112,7 +113,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         started = proc.start_time(init_pid)
         # our own child, whose pid cannot be reused, even if it has already died: its error, if
         # it reported one, is then read first through the channel
-        pidfd = os.pidfd_open(init_pid) if own_init else proc.open_pidfd(init_pid, started)
+        pidfd = posix.pidfd_open(init_pid) if own_init else proc.open_pidfd(init_pid, started)
         if pidfd is None:
             raise _gone(parent)
         try:
@@ -131,7 +132,7 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             store.save(state)
             log.debug("container %s created", cid)
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
         if opts.pid_file:
             from lading.runtime import pid_file
 
@@ -150,9 +151,9 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
         parent.close()
         child.close()
         if console_fd is not None:
-            os.close(console_fd)
+            posix.close(console_fd)
         for fd in idmapped_trees.values():
-            os.close(fd)
+            posix.close(fd)
         lock.release()
 
 
@@ -172,10 +173,10 @@ def _through_stage1(plan: Plan, parent: Channel, stage1: int) -> int:
         parent.send("go")
         init_pid: int = parent.expect("init")["pid"]
     except BaseException:
-        os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
+        posix.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
         raise
     finally:
-        os.waitpid(stage1, 0)
+        posix.waitpid(stage1, 0)
     log.debug("the container's init is %d", init_pid)
     return init_pid
 
@@ -192,8 +193,8 @@ def _kill(pid: int, started: str | None, own: bool) -> None:
     without a stage 1; until then its pid cannot be reused), else through a pidfd, checked
     against its start time."""
     if own:
-        os.kill(pid, signals.SIGKILL)
-        os.waitpid(pid, 0)
+        posix.kill(pid, signals.SIGKILL)
+        posix.waitpid(pid, 0)
     else:
         proc.send_signal(pid, started, signals.SIGKILL)
         proc.wait_gone(pid, started)
@@ -236,15 +237,15 @@ def _connect(path: str) -> int:
 
 def _make_exec_fifo(plan: Plan) -> None:
     """exec.fifo, writable by the container's root, who opens it last (as runc makes it)."""
-    old = os.umask(0)
+    old = posix.umask(0)
     try:
-        os.mkfifo(plan.fifo_path, 0o622)
+        posix.mkfifo(plan.fifo_path, 0o622)
     finally:
-        os.umask(old)
-    if plan.uid_map and os.geteuid() == 0:
+        posix.umask(old)
+    if plan.uid_map and posix.geteuid() == 0:
         from lading.runtime.idmaps import host_id
 
-        os.chown(plan.fifo_path, host_id(plan.uid_map, 0) or 0, host_id(plan.gid_map, 0) or 0)
+        posix.chown(plan.fifo_path, host_id(plan.uid_map, 0) or 0, host_id(plan.gid_map, 0) or 0)
 
 
 def _idmapped_trees(plan: Plan) -> dict[int, int]:
@@ -259,24 +260,24 @@ def _idmapped_trees(plan: Plan) -> dict[int, int]:
     try:
         for i, idm in plan.idmapped.items():
             entry = (plan.spec.mounts or [])[i]
-            source = os.path.join(plan.bundle, entry.source or "")
+            source = join(plan.bundle, entry.source or "")
             try:
-                src = os.open(source, os.O_PATH | os.O_CLOEXEC)
+                src = posix.open(source, posix.O_PATH | posix.O_CLOEXEC)
                 try:
                     tree = m.open_tree(src, idm.rbind)
                 finally:
-                    os.close(src)
+                    posix.close(src)
                 trees[i] = tree
                 ns_fd = userns.mapping_fd(idm.uids, idm.gids)
                 try:
                     m.set_idmap(tree, ns_fd, idm.ridmap)
                 finally:
-                    os.close(ns_fd)
+                    posix.close(ns_fd)
             except OSError as e:
                 why = e.strerror or str(e)
                 raise LadingError(f"config.json: $.mounts[{i}]: cannot id-map {source}: {why}") from None
     except BaseException:
         for fd in trees.values():
-            os.close(fd)
+            posix.close(fd)
         raise
     return trees

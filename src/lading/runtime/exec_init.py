@@ -26,7 +26,7 @@ could be joined. Everything is imported before fork: the container cannot see Py
 from __future__ import annotations
 
 import gc
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.linux import namespaces as ns
@@ -62,13 +62,13 @@ def child_main(job: Job, chan: Channel, cgroup: Entry, direct: bool) -> NoReturn
         _setup(job, chan, cgroup, direct)
     except BaseException as e:
         report(chan, e)
-    os._exit(1)
+    posix._exit(1)
 
 
 def _setup(job: Job, chan: Channel, cgroup: Entry, direct: bool) -> None:
     chan.forward_log("exec" if direct else "exec-stage-1")
     # our pid as the runtime sees it (/proc is still the host's)
-    host_pid = int(os.readlink("/proc/self")) if direct else 0
+    host_pid = int(posix.readlink("/proc/self")) if direct else 0
     cgroup.enter()
     keep = {chan.fileno(), job.error_fd, job.root_fd, *job.ns_fds.values(), *job.launch.keep_fds}
     if job.console_fd is not None:
@@ -78,27 +78,27 @@ def _setup(job: Job, chan: Channel, cgroup: Entry, direct: bool) -> None:
     _join(joins)
     log.debug("joined the container's namespaces: %s", " ".join(joins))
     if "user" in job.ns_fds:
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+        posix.setresgid(0, 0, 0)
+        posix.setresuid(0, 0, 0)
     for fd in job.ns_fds.values():
-        os.close(fd)
+        posix.close(fd)
     if direct:
         _process(job, host_pid)
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
+    pid_r, pid_w = posix.pipe2(posix.O_CLOEXEC)
+    pid = posix.fork()
     if pid == 0:
-        os.close(pid_w)
+        posix.close(pid_w)
         try:
-            host_pid = int(os.read(pid_r, 32))
-            os.close(pid_r)
+            host_pid = int(posix.read(pid_r, 32))
+            posix.close(pid_r)
             chan.forward_log("exec")
             _process(job, host_pid)
         except BaseException as e:
             report(chan, e)
-        os._exit(1)
-    os.write(pid_w, str(pid).encode())
+        posix._exit(1)
+    posix.write(pid_w, str(pid).encode())
     chan.send("process", pid=pid)
-    os._exit(0)
+    posix._exit(0)
 
 
 def _join(fds: dict[str, int]) -> None:
@@ -119,10 +119,10 @@ def _join(fds: dict[str, int]) -> None:
 
 
 def _process(job: Job, host_pid: int) -> NoReturn:
-    os.setsid()
-    os.fchdir(job.root_fd)
-    os.chroot(".")
-    os.close(job.root_fd)
+    posix.setsid()
+    posix.fchdir(job.root_fd)
+    posix.chroot(".")
+    posix.close(job.root_fd)
     launch.open_terminal(job.launch, job.console_fd)
     ready = launch.prepare(job.launch)
     via = launch.become(job.launch, job.error_fd, job.state_json, host_pid)

@@ -18,7 +18,7 @@ podman and containerd always call it.
 from __future__ import annotations
 
 import _socket
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import jsonlite, log
 from lading.errors import LadingError
@@ -81,7 +81,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
     ours: _socket.socket | None = None
     forwarder: Forwarder | None = None
     try:
-        root_fd = os.open(f"/proc/{init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_fd = posix.open(f"/proc/{init_pid}/root", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         fds.append(root_fd)
         if not proc_.is_alive(init_pid, started):
             raise LadingError(f"cannot exec in a stopped container: {cid}")
@@ -107,7 +107,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             prctl.set_child_subreaper()
             forwarder = Forwarder()
         cgroup = _cgroup(cid, state, opts.sub_cgroups)
-        errors, error_fd = os.pipe2(os.O_CLOEXEC)
+        errors, error_fd = posix.pipe2(posix.O_CLOEXEC)
         # the container's state goes only to a seccomp agent (making it loads the hooks module)
         agent = sec.seccomp is not None and bool(sec.seccomp.listener_path)
         job = Job(to_launch, ns_fds, root_fd, state.hook_state(status) if agent else "{}", console_fd, error_fd)
@@ -120,7 +120,7 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         raise
     finally:
         for fd in fds:
-            os.close(fd)
+            posix.close(fd)
     master: int | None = None
     try:
         if ours is not None:
@@ -134,10 +134,10 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
             pid_file.write(opts.pid_file, pid)
     except BaseException:
         if master is not None:
-            os.close(master)
+            posix.close(master)
         if not opts.detach:
-            os.kill(pid, signals.SIGKILL)
-            os.waitpid(pid, 0)
+            posix.kill(pid, signals.SIGKILL)
+            posix.waitpid(pid, 0)
         elif started_at is not None:  # as runc: a process whose pid file failed is not left running
             proc_.send_signal(pid, started_at, signals.SIGKILL)
             proc_.wait_gone(pid, started_at)
@@ -160,7 +160,7 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int,
             parent.close()
             child_main(job, child, entry, direct)
         child.close()
-        os.close(job.error_fd)
+        posix.close(job.error_fd)
         try:
             if direct:
                 log.debug(
@@ -175,23 +175,23 @@ def _start(job: Job, errors: int, cgroup: ContainerCgroup | None, init_pid: int,
             msg = parent.recv()  # end of file: the trampoline was exec'd (the channel is close-on-exec)
         except BaseException:
             if direct:  # our child: its pid cannot be reused until it is reaped
-                os.kill(pid, signals.SIGKILL)
-                os.waitpid(pid, 0)
+                posix.kill(pid, signals.SIGKILL)
+                posix.waitpid(pid, 0)
             raise
         error = msg["msg"] if msg["type"] == "error" else read_to_end(errors)
         if error:
             if reap or direct:
-                os.waitpid(pid, 0)
+                posix.waitpid(pid, 0)
             raise LadingError(trampoline.describe(error) if isinstance(error, bytes) else error)
         return pid
     finally:
         parent.close()
         child.close()
-        os.close(errors)
+        posix.close(errors)
 
 
 def _fork(job: Job, cgroup: ContainerCgroup | None, init_pid: int) -> tuple[bool, int, Entry]:
-    """(whether the child is the process itself, the pid as os.fork returns it, how it enters
+    """(whether the child is the process itself, the pid as posix.fork returns it, how it enters
     the cgroup). A PID namespace only applies to children, so the runtime sets the one its
     children are born in to the container's for the fork and back (the child is then the
     process: nothing of the container's needs a fork any more), where it may; where it may not
@@ -210,7 +210,7 @@ def _fork(job: Job, cgroup: ContainerCgroup | None, init_pid: int) -> tuple[bool
     finally:
         if back is not None and pid != 0:
             ns.setns_fd(back, "pid")
-            os.close(back)
+            posix.close(back)
     return True, pid, entry
 
 
@@ -219,10 +219,10 @@ def _from_stage1(parent: Channel, stage1: int) -> int:
     try:
         pid: int = parent.expect("process")["pid"]
     except BaseException:
-        os.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
+        posix.kill(stage1, signals.SIGKILL)  # still our unreaped child: the pid cannot be reused
         raise
     finally:
-        os.waitpid(stage1, 0)
+        posix.waitpid(stage1, 0)
     return pid
 
 
@@ -242,7 +242,7 @@ class Forwarder:
             self.pending.append(signum)
             return
         try:
-            os.kill(self.pid, signum)  # our child until we reap it: the PID cannot be reused
+            posix.kill(self.pid, signum)  # our child until we reap it: the PID cannot be reused
         except ProcessLookupError:
             pass
 
@@ -262,11 +262,11 @@ def _wait(pid: int, master: int | None, forwarder: Forwarder) -> int:
         try:
             terminal.proxy(master, forward=forwarder.handle)
         finally:
-            os.close(master)
+            posix.close(master)
     while True:
-        waited, status = os.waitpid(pid, 0)
+        waited, status = posix.waitpid(pid, 0)
         if waited == pid:
-            code = os.waitstatus_to_exitcode(status)
+            code = posix.waitstatus_to_exitcode(status)
             return code if code >= 0 else 128 - code
 
 
@@ -307,6 +307,12 @@ def _check_terminal(process: Process, opts: ExecOptions) -> None:
 
 
 def _connect(path: str) -> int:
-    from lading.runtime import terminal
-
-    return terminal.connect_console_socket(path).detach()
+    """Connect to a --console-socket listener (the end the pty master is sent over), with _socket:
+    runtime/terminal (the caller's side of a terminal) brings socket, contextlib and signal."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise LadingError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
+    return sock.detach()

@@ -10,7 +10,7 @@ killed by signal N).
 from __future__ import annotations
 
 import _socket
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
 from lading.linux import prctl, signals
@@ -52,7 +52,7 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
         lifecycle.start(store, cid, state)
     except BaseException:
         if master is not None:
-            os.close(master)
+            posix.close(master)
         lifecycle.delete(store, cid, force=True, known=state)
         raise
     finally:
@@ -88,12 +88,12 @@ def _wait(state: ContainerState, master: int | None) -> int:
         try:
             terminal.proxy(master, forward=send)
         finally:
-            os.close(master)
+            posix.close(master)
     while True:
         try:
-            waited, status = os.waitpid(pid, 0)
+            waited, status = posix.waitpid(pid, 0)
         except ChildProcessError:
             raise LadingError(f"container init {pid} is not a child of this process") from None
         if waited == pid:
-            code = os.waitstatus_to_exitcode(status)
+            code = posix.waitstatus_to_exitcode(status)
             return code if code >= 0 else 128 - code

@@ -16,13 +16,14 @@ times out is killed with everything it started; one that exits in time may leave
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 import select
 import time
 
 from lading import jsonlite, log
 from lading.errors import LadingError
 from lading.linux import signals
+from lading.linux.paths import fsdecode
 from lading.linux.process import reset_signals
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
@@ -67,42 +68,47 @@ def run_poststop(poststop: list[dict[str, Any]] | None, state_json: str) -> None
             log.warning(str(e))
 
 
+def _environ() -> dict[str, str]:
+    """os.environ as a dict: posix.environ, decoded as os decodes it."""
+    return {fsdecode(k): fsdecode(v) for k, v in posix.environ.items()}
+
+
 def run_one(name: str, hook: dict[str, Any], state_json: str, env: Mapping[str, str] | None = None) -> None:
     path = hook["path"]
     args = hook.get("args") or [path]
     if "env" in hook:
         hook_env = dict(e.split("=", 1) for e in hook["env"] if "=" in e)
     else:
-        hook_env = dict(os.environ if env is None else env)
+        hook_env = _environ() if env is None else dict(env)
     timeout = hook.get("timeout")
-    stdin_r, stdin_w = os.pipe()
-    out_r, out_w = os.pipe()
-    pid = os.fork()
+    stdin_r, stdin_w = posix.pipe()
+    out_r, out_w = posix.pipe()
+    pid = posix.fork()
     if pid == 0:  # the hook
         try:
-            os.setpgid(0, 0)
-            os.dup2(stdin_r, 0)
-            os.dup2(out_w, 1)
-            os.dup2(out_w, 2)
-            os.closerange(3, _FD_LIMIT)
+            posix.setpgid(0, 0)
+            posix.dup2(stdin_r, 0)
+            posix.dup2(out_w, 1)
+            posix.dup2(out_w, 2)
+            posix.closerange(3, _FD_LIMIT)
             reset_signals()
-            os.execve(path, args, hook_env)
+            posix.execve(path, args, hook_env)
         except OSError as e:
-            os.write(2, f"exec {path}: {e.strerror or e}\n".encode())
+            posix.write(2, f"exec {path}: {e.strerror or e}\n".encode())
         except BaseException as e:
-            os.write(2, f"{e}\n".encode())
+            posix.write(2, f"{e}\n".encode())
         finally:
-            os._exit(127)
+            posix._exit(127)
     try:
-        os.setpgid(pid, pid)  # also here, so a timeout can never miss the group
+        posix.setpgid(pid, pid)  # also here, so a timeout can never miss the group
     except OSError:
         pass  # the hook already did it and exec'd
-    os.close(stdin_r)
-    os.close(out_w)
+    posix.close(stdin_r)
+    posix.close(out_w)
     try:
         status, output = _communicate(pid, stdin_w, state_json.encode(), out_r, timeout)
     finally:
-        os.close(out_r)
+        posix.close(out_r)
     detail = output.decode(errors="replace").strip().replace("\n", "; ")
     if status is None:
         raise LadingError(
@@ -116,8 +122,8 @@ def run_one(name: str, hook: dict[str, Any], state_json: str, env: Mapping[str, 
 def _communicate(pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float | None) -> tuple[int | None, bytes]:
     """Feed the state to the hook (then close ``in_fd``) and collect its output until it exits;
     None status (after killing its process group) on timeout. A hook need not read its stdin."""
-    pidfd = os.pidfd_open(pid)
-    os.set_blocking(in_fd, False)
+    pidfd = posix.pidfd_open(pid)
+    posix.set_blocking(in_fd, False)
     poller = select.poll()
     poller.register(out_fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
@@ -133,36 +139,36 @@ def _communicate(pid: int, in_fd: int, data: bytes, out_fd: int, timeout: float 
             events = poller.poll(left)
             if not events:
                 try:
-                    os.killpg(pid, signals.SIGKILL)
+                    posix.killpg(pid, signals.SIGKILL)
                 except ProcessLookupError:
                     pass
-                os.waitpid(pid, 0)
+                posix.waitpid(pid, 0)
                 return None, output
             for fd, _ in events:
                 if fd == pidfd:
                     exited = True
                 elif fd == in_fd:
                     try:
-                        data = data[os.write(in_fd, data) :]
+                        data = data[posix.write(in_fd, data) :]
                     except BrokenPipeError:
                         data = b""
                     if not data:
                         poller.unregister(in_fd)
-                        os.close(in_fd)
+                        posix.close(in_fd)
                         in_fd = -1
                 else:
-                    chunk = os.read(out_fd, 4096)
+                    chunk = posix.read(out_fd, 4096)
                     if not chunk:
                         poller.unregister(out_fd)
                     output = (output + chunk)[-OUTPUT_LIMIT:]
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
         if in_fd >= 0:
-            os.close(in_fd)
-    _, status = os.waitpid(pid, 0)
-    os.set_blocking(out_fd, False)
+            posix.close(in_fd)
+    _, status = posix.waitpid(pid, 0)
+    posix.set_blocking(out_fd, False)
     try:
-        output = (output + os.read(out_fd, OUTPUT_LIMIT))[-OUTPUT_LIMIT:]
+        output = (output + posix.read(out_fd, OUTPUT_LIMIT))[-OUTPUT_LIMIT:]
     except BlockingIOError:
         pass
-    return os.waitstatus_to_exitcode(status), output
+    return posix.waitstatus_to_exitcode(status), output

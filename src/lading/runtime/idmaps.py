@@ -8,7 +8,7 @@ without privilege, host ids that are neither its own nor subordinate ids /etc/su
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
 from lading.linux.userns import IdRange, helper, own_id, single_fallback, subordinate_ranges, user_name, writes_itself
@@ -49,9 +49,9 @@ def host_id(found: list[IdRange], container_id: int) -> int | None:
 def check_allowed(kind: str, where: str, found: list[IdRange]) -> None:
     """As a user without privilege: only its own id and its subordinate ids (what newuidmap and
     newgidmap would allow), said before the helpers refuse it halfway through create."""
-    if os.geteuid() == 0:
+    if posix.geteuid() == 0:
         return
-    allowed = [(own_id(kind), 1), *subordinate_ranges(kind, user_name(), os.getuid())]
+    allowed = [(own_id(kind), 1), *subordinate_ranges(kind, user_name(), posix.getuid())]
     for i, r in enumerate(found):
         if not any(first <= r.host and r.host + r.size <= first + count for first, count in allowed):
             raise LadingError(
@@ -64,7 +64,7 @@ def single_fallback_maps(kind: str, where: str, found: list[IdRange]) -> list[Id
     """For a user without privilege that has no newuidmap/newgidmap or no range in /etc/subuid
     (/etc/subgid): the one map it may write itself, its own id as root, with a warning when the
     config asked for more (its other container ids are then not mapped)."""
-    if writes_itself(kind, found) or os.geteuid() == 0:
+    if writes_itself(kind, found) or posix.geteuid() == 0:
         return found
     user = user_name()
     if not single_fallback(kind, user):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import _socket
 import errno
 import gc
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.errors import LadingError
@@ -78,7 +78,7 @@ def child_main(plan: Plan, chan: Channel, handles: Handles) -> NoReturn:
         _setup(plan, chan, handles)
     except BaseException as e:  # report the failure to the runtime, then die
         report(chan, e)
-    os._exit(1)
+    posix._exit(1)
 
 
 def _setup(plan: Plan, chan: Channel, handles: Handles) -> None:
@@ -86,7 +86,7 @@ def _setup(plan: Plan, chan: Channel, handles: Handles) -> None:
     init; or as the init itself, when it was born in them (``born_in_namespaces``)."""
     direct = handles.cgroup.born_in_namespaces
     for fd in handles.close:
-        os.close(fd)
+        posix.close(fd)
     chan.forward_log("init" if direct else "stage-1")
     handles.cgroup.enter()  # before it joins or makes any namespace, the cgroup one included
     keep = {chan.fileno(), *plan.launch.keep_fds}
@@ -100,14 +100,14 @@ def _setup(plan: Plan, chan: Channel, handles: Handles) -> None:
         _make_namespaces(plan, chan)
     # still with the host's ids, which may enter the state and bundle dirs (the container's root
     # may not): the exec fifo, and what rootfs.open_sources opens
-    fifo_fd = os.open(plan.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    fifo_fd = posix.open(plan.fifo_path, posix.O_PATH | posix.O_CLOEXEC)
     sources = rootfs.open_sources(plan.spec, plan.rootfs, plan.bundle, handles.idmapped_trees)
     if plan.time_offsets:  # a /proc file of this non-dumpable process: host root's
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(plan.time_offsets)
     if plan.new_userns or plan.userns_path:
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+        posix.setresgid(0, 0, 0)
+        posix.setresuid(0, 0, 0)
     if direct:
         _init(plan, chan, fifo_fd, sources, handles)
     _fork_init(plan, chan, fifo_fd, sources, handles)
@@ -126,7 +126,7 @@ def _make_namespaces(plan: Plan, chan: Channel) -> None:
         # dumpable while the runtime writes the maps: a non-dumpable process's /proc files are
         # root's, and a runtime that is not root could not write them (runc does the same)
         prctl.set_dumpable(True)
-    chan.send("stage1", pid=os.getpid())
+    chan.send("stage1", pid=posix.getpid())
     chan.expect("go")
     prctl.set_dumpable(False)
     ns.unshare(plan.unshare_flags)
@@ -157,28 +157,28 @@ def _fork_init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources,
     # The init speaks on the same channel: it waits until stage 1 has said "init" and closed
     # ``reported`` so that the runtime always hears "init" before anything the init says. Closed
     # by hand, not by the exit, which closes the fds only after tearing down the address space.
-    waiting, reported = os.pipe()
-    pid = os.fork()
+    waiting, reported = posix.pipe()
+    pid = posix.fork()
     if pid == 0:
         try:
-            os.close(reported)
-            os.read(waiting, 1)
-            os.close(waiting)
+            posix.close(reported)
+            posix.read(waiting, 1)
+            posix.close(waiting)
             chan.forward_log("init")
             _init(plan, chan, fifo_fd, sources, handles)
         except BaseException as e:
             report(chan, e)
-        os._exit(1)
+        posix._exit(1)
     chan.send("init", pid=pid)
-    os.close(reported)
-    os._exit(0)
+    posix.close(reported)
+    posix._exit(0)
 
 
 def _check_fifo(fifo_fd: int) -> None:
     """Fail create, not start, if exec.fifo cannot be opened for writing: without a reader the
     open fails with ENXIO only once the permission check has passed."""
     try:
-        os.close(os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        posix.close(posix.open(f"/proc/self/fd/{fifo_fd}", posix.O_WRONLY | posix.O_NONBLOCK | posix.O_CLOEXEC))
     except OSError as e:
         if e.errno != errno.ENXIO:
             raise LadingError(f"cannot open exec.fifo as the container's root: {e.strerror}") from None
@@ -186,12 +186,12 @@ def _check_fifo(fifo_fd: int) -> None:
 
 def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, handles: Handles) -> NoReturn:
     spec = plan.spec
-    host_pid = int(os.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
-    os.setsid()
+    host_pid = int(posix.readlink("/proc/self"))  # our pid as the runtime sees it (/proc is still the host's)
+    posix.setsid()
     if plan.new_keyring:
         keyring.join_new_session_keyring(f"_ses.{plan.cid}")
     for sig in _FATAL_WHILE_WAITING:  # a created container must die on TERM like runc's init
-        signals.handle(sig, lambda signum, _frame: os._exit(128 + signum))
+        signals.handle(sig, lambda signum, _frame: posix._exit(128 + signum))
     if "uts" in plan.private:
         if spec.hostname is not None:
             _socket.sethostname(spec.hostname)
@@ -217,9 +217,9 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, hand
     # they give no env, the process's (as in runc; HOME only after pivot_root, from the
     # container's /etc/passwd).
     if create_hooks := plan.hooks.get("createContainer"):
-        hooks.run("createContainer", create_hooks, plan.state_json("creating", os.getpid()), process.parse_env(proc))
+        hooks.run("createContainer", create_hooks, plan.state_json("creating", posix.getpid()), process.parse_env(proc))
     rootfs.pivot(root_fd, plan.no_pivot)
-    os.close(root_fd)
+    posix.close(root_fd)
     log.debug("%s into the rootfs", "chroot" if plan.no_pivot else "pivot_root")
     for key, value in plan.sysctl.items():  # before readonlyPaths seal /proc/sys
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
@@ -243,16 +243,16 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, hand
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
     # failure is written to the fifo for `start` to report; a successful execve closes it (the
     # trampoline marks it close-on-exec). dup2 also closes the O_PATH fd before the exec.
-    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    os.dup2(fd, fifo_fd)
-    os.close(fd)
+    fd = posix.open(f"/proc/self/fd/{fifo_fd}", posix.O_WRONLY | posix.O_CLOEXEC)
+    posix.dup2(fd, fifo_fd)
+    posix.close(fd)
 
     def start_hooks(env: dict[str, str]) -> None:
-        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", os.getpid()), env)
+        hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", posix.getpid()), env)
 
     try:
         launch.start(plan.launch, ready, via, agent_state, host_pid, start_hooks)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
-        os.write(fifo_fd, msg.encode(errors="replace"))
-    os._exit(127)
+        posix.write(fifo_fd, msg.encode(errors="replace"))
+    posix._exit(127)

@@ -14,7 +14,8 @@ from lading import log
 from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
-from lading.runtime.store import EXEC_FIFO, Store, exists
+from lading.linux.files import exists
+from lading.runtime.store import EXEC_FIFO, Store
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False

@@ -16,9 +16,11 @@ setup has been done.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
+from lading.linux.files import exists
+from lading.linux.paths import isdir, join
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -30,7 +32,7 @@ ATTR_DIR = "/proc/thread-self/attr"
 
 def apparmor_enabled() -> bool:
     """AppArmor is active: securityfs shows it and the module says it is enabled."""
-    if not os.path.isdir("/sys/kernel/security/apparmor"):
+    if not isdir("/sys/kernel/security/apparmor"):
         return False
     try:
         with open("/sys/module/apparmor/parameters/enabled") as f:
@@ -41,7 +43,7 @@ def apparmor_enabled() -> bool:
 
 def selinux_enabled() -> bool:
     """SELinux is active: selinuxfs is mounted and processes have a real context."""
-    if not os.path.exists("/sys/fs/selinux/enforce"):
+    if not exists("/sys/fs/selinux/enforce"):
         return False
     try:
         with open("/proc/self/attr/current") as f:
@@ -77,11 +79,11 @@ def prepare(process: Process, linux: Linux | None) -> LsmPlan:
 
 def _write_attr(path: str, value: str, what: str) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
         try:
-            os.write(fd, value.encode())
+            posix.write(fd, value.encode())
         finally:
-            os.close(fd)
+            posix.close(fd)
     except OSError as e:
         raise LadingError(f"cannot set the {what} for the container process: {path}: {e.strerror}") from e
 
@@ -89,13 +91,13 @@ def _write_attr(path: str, value: str, what: str) -> None:
 def apply(plan: LsmPlan, attr_dir: str = ATTR_DIR) -> None:
     """Set the on-exec AppArmor profile and SELinux label of the calling thread."""
     if plan.apparmor_profile:
-        path = os.path.join(attr_dir, "apparmor", "exec")
-        if not os.path.exists(path):
-            path = os.path.join(attr_dir, "exec")
+        path = join(attr_dir, "apparmor", "exec")
+        if not exists(path):
+            path = join(attr_dir, "exec")
         _write_attr(path, f"exec {plan.apparmor_profile}", f'AppArmor profile "{plan.apparmor_profile}"')
     if plan.selinux_label:
         label = plan.selinux_label
-        _write_attr(os.path.join(attr_dir, "exec"), label, f'SELinux label "{label}"')
+        _write_attr(join(attr_dir, "exec"), label, f'SELinux label "{label}"')
 
 
 def mount_label_option(mount_label: str) -> str:

@@ -5,10 +5,11 @@ Its own module because `exec` writes one too, and should not load `create` for i
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.errors import LadingError
+from lading.linux.paths import abspath, basename, dirname, join
 
 
 def write(path: str, pid: int) -> None:
@@ -20,26 +21,26 @@ def write(path: str, pid: int) -> None:
     fresh, never through a link someone planted."""
     import stat
 
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    path = abspath(path)
+    tmp = join(dirname(path), f".{basename(path)}.tmp")
     try:
         try:
-            mode = os.lstat(path).st_mode
+            mode = posix.lstat(path).st_mode
         except FileNotFoundError:
             mode = stat.S_IFREG
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
             raise LadingError(f"--pid-file {path}: exists and is not a regular file; refusing to replace it")
         try:
-            os.unlink(tmp)
+            posix.unlink(tmp)
         except FileNotFoundError:
             pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o644)
         with open(fd, "w") as f:
             f.write(str(pid))
-        os.rename(tmp, path)
+        posix.rename(tmp, path)
     except OSError as e:
         try:
-            os.unlink(tmp)
+            posix.unlink(tmp)
         except OSError:
             pass
         raise LadingError(f"--pid-file {path}: {e.strerror}") from None

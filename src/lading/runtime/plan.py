@@ -6,11 +6,13 @@ message before any process, mount or state exists; the init only carries the pla
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import OCI_VERSION
 from lading.errors import LadingError
 from lading.linux import namespaces as ns
+from lading.linux.files import exists
+from lading.linux.paths import isdir, join, realpath
 from lading.linux.userns import IdRange, in_user_namespace, setgroups_allowed, setgroups_denied
 from lading.record import Record
 from lading.runtime import hooks, process
@@ -128,7 +130,7 @@ class Plan:
             seen.add(n.type)
             flag = ns.FLAGS[NS_NAMES[n.type]]
             if n.path:
-                if not os.path.exists(n.path):
+                if not exists(n.path):
                     raise LadingError(f"{where}.path: {n.path}: no such file")
                 if ns.same_namespace(n.path, NS_NAMES[n.type]):
                     continue  # already in it
@@ -164,7 +166,7 @@ class Plan:
             from lading.runtime import idmaps  # only with a user namespace or id-mapped mounts
 
             self.uid_map, self.gid_map = idmaps.container_maps(spec)
-        elif os.geteuid() != 0 and not self.userns_path:
+        elif posix.geteuid() != 0 and not self.userns_path:
             raise LadingError("config.json: $.linux.namespaces: a rootless container needs a user namespace")
 
     def clone_flags(self) -> int | None:
@@ -210,7 +212,7 @@ def refuse_unapplied(spec: Spec) -> None:
             "config.json: $.linux.netDevices: moving host network interfaces into the container is not supported"
         )
     if linux.intel_rdt is not None:
-        why = "resctrl is not mounted at /sys/fs/resctrl" if not os.path.isdir("/sys/fs/resctrl/info") else ""
+        why = "resctrl is not mounted at /sys/fs/resctrl" if not isdir("/sys/fs/resctrl/info") else ""
         raise LadingError(
             "config.json: $.linux.intelRdt: Intel RDT (resctrl) is not supported" + (f": {why}" if why else "")
         )
@@ -219,10 +221,10 @@ def refuse_unapplied(spec: Spec) -> None:
 def resolve_rootfs(spec: Spec, bundle: str) -> str:
     if not spec.root.path:
         raise LadingError("config.json: $.root.path: required")
-    path = os.path.join(bundle, spec.root.path)
-    if not os.path.isdir(path):
+    path = join(bundle, spec.root.path)
+    if not isdir(path):
         raise LadingError(f"config.json: $.root.path: {path}: no such directory")
-    return os.path.realpath(path)
+    return realpath(path)
 
 
 def validate_sysctl(sysctl: dict[str, str] | None, private: set[str]) -> dict[str, str]:
@@ -268,7 +270,7 @@ def idmapped_mounts(spec: Spec, uids: list[IdRange], gids: list[IdRange]) -> dic
         where = f"config.json: $.mounts[{i}]"
         if not options & {"bind", "rbind"} and entry.type != "bind":
             raise LadingError(f"{where}: only bind mounts can be id-mapped")
-        if os.geteuid() != 0:
+        if posix.geteuid() != 0:
             raise LadingError(f"{where}: id-mapped mounts need root (the kernel id-maps a host mount only for root)")
         if entry.uid_mappings is not None:
             from lading.runtime import idmaps

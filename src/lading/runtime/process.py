@@ -7,11 +7,13 @@ These run in the container's init after pivot_root, so they read the container's
 from __future__ import annotations
 
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 import stat
 
 from lading.errors import LadingError
+from lading.linux.files import exists
 from lading.linux.libc import SYS_CLOSE_RANGE, syscall
+from lading.linux.paths import fsdecode, isdir, isfile, join
 from lading.linux.process import reset_signals
 
 TYPE_CHECKING = False
@@ -24,7 +26,7 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 def listen_fds_passed() -> int:
     """Socket-activation fds (LISTEN_FDS) are passed on to the container, as runc does."""
     try:
-        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+        return max(0, int(fsdecode(posix.environ.get(b"LISTEN_FDS", b"0"))))
     except ValueError:
         return 0
 
@@ -36,7 +38,7 @@ def kept_fds(listen: int, preserve: int) -> range:
     for i in range(preserve):
         fd = 3 + listen + i
         try:
-            os.fstat(fd)
+            posix.fstat(fd)
         except OSError as e:
             raise LadingError(f"unable to stat preserved-fd {i} (of {preserve}): fd {fd}: {e.strerror}") from None
     return range(3, 3 + listen + preserve)
@@ -76,14 +78,14 @@ def home_of(uid: int) -> str:
 def find_executable(name: str, env: dict[str, str]) -> str:
     """Resolve args[0] against the container's PATH; a clear error if it is not there."""
     if "/" in name:
-        if not os.path.exists(name):
+        if not exists(name):
             raise LadingError(f'exec: "{name}": stat {name}: no such file or directory')
-        if os.path.isdir(name) or not os.access(name, os.X_OK):
+        if isdir(name) or not posix.access(name, posix.X_OK):
             raise LadingError(f'exec: "{name}": permission denied')
         return name
     for d in env.get("PATH", "").split(":"):
-        candidate = os.path.join(d or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        candidate = join(d or ".", name)
+        if isfile(candidate) and posix.access(candidate, posix.X_OK):
             return candidate
     raise LadingError(f'exec: "{name}": executable file not found in $PATH')
 
@@ -93,11 +95,11 @@ def switch_user(process: Process, allow_setgroups: bool) -> None:
     user = process.user
     uid, gid = (user.uid, user.gid) if user else (0, 0)
     if allow_setgroups:
-        os.setgroups(list(user.additional_gids or []) if user else [])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+        posix.setgroups(list(user.additional_gids or []) if user else [])
+    posix.setresgid(gid, gid, gid)
+    posix.setresuid(uid, uid, uid)
     if user and user.umask is not None:
-        os.umask(user.umask)
+        posix.umask(user.umask)
 
 
 def own_stdio(uid: int) -> None:
@@ -105,16 +107,16 @@ def own_stdio(uid: int) -> None:
     container (or any stdio) is otherwise root's, and a non-root program could not use it. Only
     the owner changes; the group stays the one the file has (devpts gives its tty group). A
     /dev/null is left alone, and so is a file whose ids are not mapped here (EINVAL, EPERM)."""
-    null = os.stat("/dev/null").st_rdev
+    null = posix.stat("/dev/null").st_rdev
     for fd in (0, 1, 2):
         try:
-            st = os.fstat(fd)
+            st = posix.fstat(fd)
         except OSError:
             continue  # closed
         if st.st_uid == uid or (st.st_rdev == null and stat.S_ISCHR(st.st_mode)):
             continue
         try:
-            os.fchown(fd, uid, st.st_gid)
+            posix.fchown(fd, uid, st.st_gid)
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.EPERM):
                 raise
@@ -129,7 +131,7 @@ def ready_to_exec(keep_fds: range, error_fd: int, still_caught: tuple[int, ...] 
     syscall(SYS_CLOSE_RANGE, 3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC, what="close_range")
     for fd in keep_fds:
         try:
-            os.set_inheritable(fd, True)
+            posix.set_inheritable(fd, True)
         except OSError:
             pass
-    os.set_inheritable(error_fd, True)  # the trampoline marks it close-on-exec itself
+    posix.set_inheritable(error_fd, True)  # the trampoline marks it close-on-exec itself

@@ -14,7 +14,7 @@ fields, in :func:`prepare`, before the fork: :func:`apply` finds it loaded after
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError
 from lading.record import Record
@@ -115,7 +115,7 @@ def apply_initial(attrs: Attrs) -> None:
     """The initial CPU affinity of the calling, freshly forked process, before it joins the
     cgroup."""
     if (cpus := attrs.initial_cpus) is not None:
-        _apply("process.execCPUAffinity.initial", lambda: os.sched_setaffinity(0, cpus))
+        _apply("process.execCPUAffinity.initial", lambda: posix.sched_setaffinity(0, cpus))
 
 
 def apply(attrs: Attrs) -> None:
@@ -141,7 +141,7 @@ def apply(attrs: Attrs) -> None:
     if (policy := attrs.memory_policy) is not None:
         steps.append(("linux.memoryPolicy", lambda: sched.set_mempolicy(*policy)))
     if (cpus := attrs.final_cpus) is not None:
-        steps.append(("process.execCPUAffinity.final", lambda: os.sched_setaffinity(0, cpus)))
+        steps.append(("process.execCPUAffinity.final", lambda: posix.sched_setaffinity(0, cpus)))
     for where, step in steps:
         _apply(where, step)
 

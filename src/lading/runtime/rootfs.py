@@ -10,7 +10,7 @@ resolved with ``lading.linux.fs`` (openat2 RESOLVE_IN_ROOT) and mounted through 
 from __future__ import annotations
 
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 import stat
 
 from lading import log
@@ -18,6 +18,8 @@ from lading.errors import LadingError
 from lading.linux import fs, mountinfo
 from lading.linux import mount as m
 from lading.linux.cgroups import layout as cgroup_layout
+from lading.linux.files import exists
+from lading.linux.paths import join, normpath, relpath
 from lading.record import Record
 
 TYPE_CHECKING = False
@@ -70,7 +72,7 @@ class Sources(Record):
 
     def close(self) -> None:
         for fd in (self.rootfs, *self.binds.values(), *self.idmapped.values()):
-            os.close(fd)
+            posix.close(fd)
 
 
 def open_sources(spec: Spec, rootfs: str, bundle: str, idmapped: dict[int, int]) -> Sources:
@@ -78,13 +80,13 @@ def open_sources(spec: Spec, rootfs: str, bundle: str, idmapped: dict[int, int])
     process becomes the container's root: a root mapped to another host id can then mount from
     a directory only host root may enter (a bundle under /root, a 0700 temp dir), as with runc.
     A source that does not exist yet is opened when its turn comes, after the mounts before it."""
-    root = os.open(rootfs, fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root = posix.open(rootfs, fs.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     binds: dict[int, int] = {}
     later: dict[int, str] = {}
     try:
         for i, entry in enumerate(spec.mounts or []):
             if is_bind(entry) and i not in idmapped and entry.type != "cgroup":
-                source = os.path.join(bundle, entry.source or "")
+                source = join(bundle, entry.source or "")
                 try:
                     binds[i] = _open_source(i, entry, source)
                 except FileNotFoundError:
@@ -99,7 +101,7 @@ def _open_source(i: int, entry: Mount, path: str) -> int:
     """An O_PATH fd of a bind source; FileNotFoundError if it is not there, any other failure
     as the config's error."""
     try:
-        return os.open(path, fs.O_PATH | os.O_CLOEXEC)
+        return posix.open(path, fs.O_PATH | posix.O_CLOEXEC)
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -120,7 +122,7 @@ def prepare(
     # pivot_root (and a move for --no-pivot) refuses a root whose parent mount is shared, which
     # it is after "shared": make just that one mount private, so that the bind of the rootfs,
     # a copy of it, is private too and its mounts never reach the host (as runc does).
-    parent = mountinfo.holding(mountinfo.read(), os.readlink(fs.fd_path(sources.rootfs)))
+    parent = mountinfo.holding(mountinfo.read(), posix.readlink(fs.fd_path(sources.rootfs)))
     if parent.shared:
         m.mount(None, parent.mountpoint, None, m.MS_PRIVATE)
     # the rootfs bound onto itself, reached through the fd stage 1 opened (see open_sources)
@@ -136,7 +138,7 @@ def prepare(
                     try:
                         new_root = mount_entry(root_fd, entry, source, own_cgroupns, cgroups)
                     finally:
-                        os.close(source)
+                        posix.close(source)
                 else:
                     new_root = mount_entry(root_fd, entry, sources.binds.get(i), own_cgroupns, cgroups)
             except OSError as e:
@@ -145,17 +147,17 @@ def prepare(
                     f"{entry.source or ''} on {entry.destination}: {e.strerror or e}"
                 ) from None
             if new_root is not None:
-                os.close(root_fd)
+                posix.close(root_fd)
                 root_fd = new_root
         create_devices(root_fd, (linux.devices if linux else None) or [], bind_devices)
         if spec.process and spec.process.cwd:
             try:
-                os.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
+                posix.close(fs.mkdir_all_in_root(root_fd, spec.process.cwd))
             except OSError as e:
-                cwd, why = spec.process.cwd, os.strerror(e.errno or 0)
+                cwd, why = spec.process.cwd, posix.strerror(e.errno or 0)
                 raise LadingError(f"config.json: $.process.cwd: cannot create {cwd!r} in the rootfs: {why}") from None
     except BaseException:
-        os.close(root_fd)
+        posix.close(root_fd)
         raise
     return root_fd
 
@@ -164,11 +166,11 @@ def attach_tree(root_fd: int, entry: Mount, tree: int) -> int | None:
     """An id-mapped bind mount: the runtime's detached tree, attached, then the entry's flags.
     Returns the new root if the entry was mounted on the root."""
     opts = m.parse_options(entry.options or [])
-    target = fs.create_in_root(root_fd, entry.destination, directory=stat.S_ISDIR(os.fstat(tree).st_mode))
+    target = fs.create_in_root(root_fd, entry.destination, directory=stat.S_ISDIR(posix.fstat(tree).st_mode))
     try:
         new_root = _attach(root_fd, tree, target)
     finally:
-        os.close(target)
+        posix.close(target)
     _finish_bind(new_root if new_root is not None else root_fd, entry.destination, opts)
     return new_root
 
@@ -179,11 +181,11 @@ def _attach(root_fd: int, tree: int, target: int) -> int | None:
     m.move_mount(tree, target)
     if not _same_inode(root_fd, target):
         return None
-    return os.dup(tree)
+    return posix.dup(tree)
 
 
 def _same_inode(a: int, b: int) -> bool:
-    sa, sb = os.fstat(a), os.fstat(b)
+    sa, sb = posix.fstat(a), posix.fstat(b)
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
@@ -195,7 +197,7 @@ def is_bind(entry: Mount) -> bool:
 def read_only_later(entry: Mount) -> bool:
     """A read-only tmpfs or /dev is mounted writable and made read-only by ``finish``, as runc
     does: the mounts below it, the device nodes and a tmpcopyup need to write into it first."""
-    return (entry.type == "tmpfs" or os.path.normpath(entry.destination) == "/dev") and bool(
+    return (entry.type == "tmpfs" or normpath(entry.destination) == "/dev") and bool(
         m.parse_options(entry.options or []).flags & m.MS_RDONLY
     )
 
@@ -220,13 +222,13 @@ def mount_entry(
     if is_bind(entry):
         if source is None:
             raise FileNotFoundError(errno.ENOENT, "source does not exist", entry.source)
-        target = fs.create_in_root(root_fd, dest, directory=stat.S_ISDIR(os.fstat(source).st_mode))
+        target = fs.create_in_root(root_fd, dest, directory=stat.S_ISDIR(posix.fstat(source).st_mode))
         tree = m.open_tree(source, recursive=bool(opts.flags & m.MS_REC))
         try:
             new_root = _attach(root_fd, tree, target)
         finally:
-            os.close(tree)
-            os.close(target)
+            posix.close(tree)
+            posix.close(target)
         _finish_bind(new_root if new_root is not None else root_fd, dest, opts)
         return new_root
     target = fs.mkdir_all_in_root(root_fd, dest)
@@ -246,7 +248,7 @@ def mount_entry(
             covered = fs.fd_path(target)
             _on_mount(root_fd, dest, lambda mounted: _copy_up(covered, mounted))
     finally:
-        os.close(target)
+        posix.close(target)
     _finish(root_fd, dest, opts)
     return None
 
@@ -284,7 +286,7 @@ def _on_mount(root_fd: int, dest: str, action: Callable[[str], None]) -> None:
     try:
         action(fs.fd_path(fd))
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def mount_cgroup(
@@ -307,13 +309,13 @@ def mount_cgroup(
     try:
         m.mount("tmpfs", fs.fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
     finally:
-        os.close(target)
+        posix.close(target)
     target = fs.open_in_root(root_fd, dest)  # the new tmpfs, not the directory it covers
     try:
         for h in layout.hierarchies():
-            _mount_hierarchy(target, os.path.relpath(h.mountpoint, "/sys/fs/cgroup"), h, flags, own_namespace)
+            _mount_hierarchy(target, relpath(h.mountpoint, "/sys/fs/cgroup"), h, flags, own_namespace)
     finally:
-        os.close(target)
+        posix.close(target)
     if flags & m.MS_RDONLY:
         _on_mount(root_fd, dest, lambda p: m.mount(None, p, None, m.MS_REMOUNT | m.MS_BIND | flags))
 
@@ -327,7 +329,7 @@ def _mount_hierarchy(parent: int, sub: str, h: cgroup_layout.Hierarchy, flags: i
             return
         m.mount(h.directory(h.own), fs.fd_path(fd), None, m.MS_BIND | m.MS_REC)
     finally:
-        os.close(fd)
+        posix.close(fd)
     if flags & ~m.MS_REC:
         _on_mount(parent, sub, lambda p: m.mount(None, p, None, m.MS_BIND | m.MS_REMOUNT | (flags & ~m.MS_REC)))
 
@@ -347,12 +349,12 @@ def create_devices(root_fd: int, devices: list[LinuxDevice], bind_devices: bool)
         if _lstat(dev, "pts/ptmx") is not None:
             st = _lstat(dev, "ptmx")
             if st is not None and not stat.S_ISLNK(st.st_mode):
-                os.unlink("ptmx", dir_fd=dev)
+                posix.unlink("ptmx", dir_fd=dev)
             _symlink("pts/ptmx", "ptmx", dev)
-        if os.path.exists("/proc/kcore"):
+        if exists("/proc/kcore"):
             _symlink("/proc/kcore", "core", dev)
     finally:
-        os.close(dev)
+        posix.close(dev)
 
 
 def _device(
@@ -364,16 +366,16 @@ def _device(
         raise LadingError(f"device {path}: cannot create it in the rootfs: {e.strerror or e}") from None
 
 
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+def _lstat(dir_fd: int, name: str) -> posix.stat_result | None:
     try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return posix.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
 
 
 def _symlink(target: str, name: str, dir_fd: int) -> None:
     try:
-        os.symlink(target, name, dir_fd=dir_fd)
+        posix.symlink(target, name, dir_fd=dir_fd)
     except FileExistsError:
         pass
 
@@ -389,50 +391,52 @@ def make_device(
     pfd = fs.mkdir_all_in_root(root_fd, parent)
     try:
         try:
-            os.unlink(name, dir_fd=pfd)
+            posix.unlink(name, dir_fd=pfd)
         except FileNotFoundError:
             pass
         except IsADirectoryError:
             raise LadingError(f"config.json: device {path} is a directory in the rootfs") from None
         if bind_devices and kind != "p":
-            fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd)
-            os.close(fd)
+            fd = posix.open(
+                name, posix.O_CREAT | posix.O_WRONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW, 0o644, dir_fd=pfd
+            )
+            posix.close(fd)
             target = fs.open_in_root(pfd, name)
             try:
                 m.mount(path, fs.fd_path(target), None, m.MS_BIND)
             finally:
-                os.close(target)
+                posix.close(target)
             return
-        os.mknod(name, _KINDS[kind] | (mode & 0o7777), os.makedev(major, minor), dir_fd=pfd)
-        os.chmod(name, mode & 0o7777, dir_fd=pfd)
-        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        posix.mknod(name, _KINDS[kind] | (mode & 0o7777), posix.makedev(major, minor), dir_fd=pfd)
+        posix.chmod(name, mode & 0o7777, dir_fd=pfd)
+        posix.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
     finally:
-        os.close(pfd)
+        posix.close(pfd)
 
 
 def pivot(root_fd: int, no_pivot: bool) -> None:
     """Make the rootfs (the fd prepare returned) the process's /. pivot_root(".", ".") then
     detaching the old root leaves no path to the host; --no-pivot moves the rootfs over / and
     chroots (for ramfs roots)."""
-    os.fchdir(root_fd)
+    posix.fchdir(root_fd)
     if no_pivot:
         m.mount(None, "/", None, m.MS_SLAVE | m.MS_REC)  # neither the move nor an unmount reaches the host
-        _hide_host_proc_and_sys(os.getcwd())
+        _hide_host_proc_and_sys(posix.getcwd())
         m.mount(".", "/", None, m.MS_MOVE)
-        os.chroot(".")
+        posix.chroot(".")
     else:
-        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        old_root = posix.open("/", posix.O_DIRECTORY | posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             m.pivot_root(".", ".")
             # "." is still the new root, with the old one stacked on it: step onto the old root
             # so that only its tree is made a slave (the detach must not reach the host) while
             # the container's mounts keep the propagation the config gave them (as runc does).
-            os.fchdir(old_root)
+            posix.fchdir(old_root)
         finally:
-            os.close(old_root)
+            posix.close(old_root)
         m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
         m.umount(".", m.MNT_DETACH)
-    os.chdir("/")
+    posix.chdir("/")
 
 
 def _hide_host_proc_and_sys(rootfs: str) -> None:
@@ -461,13 +465,13 @@ def finish(spec: Spec) -> None:
         mask(path)
     for path in (linux.readonly_paths if linux else None) or []:
         make_readonly(path)
-    root_fd = os.open("/", fs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = posix.open("/", fs.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
         for entry in spec.mounts or []:
             if read_only_later(entry):
                 _on_mount(root_fd, entry.destination, _remount_readonly)
     finally:
-        os.close(root_fd)
+        posix.close(root_fd)
     if spec.root and spec.root.readonly:
         _remount_readonly("/")
 
@@ -479,7 +483,7 @@ def _remount_readonly(path: str) -> None:
 def mask(path: str) -> None:
     """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return
     if stat.S_ISDIR(st.st_mode):
@@ -498,12 +502,12 @@ def make_readonly(path: str) -> None:
 
 def _current_flags(path: str) -> int:
     """The nosuid/nodev/noexec flags a mount already has (a bind remount must repeat them)."""
-    f = os.statvfs(path).f_flag
+    f = posix.statvfs(path).f_flag
     flags = 0
     for st_flag, ms_flag in (
-        (os.ST_NOSUID, m.MS_NOSUID),
-        (os.ST_NODEV, m.MS_NODEV),
-        (os.ST_NOEXEC, m.MS_NOEXEC),
+        (posix.ST_NOSUID, m.MS_NOSUID),
+        (posix.ST_NODEV, m.MS_NODEV),
+        (posix.ST_NOEXEC, m.MS_NOEXEC),
     ):
         if f & st_flag:
             flags |= ms_flag

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import _socket
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 
 from lading import OCI_VERSION, jsonlite, log
@@ -112,7 +112,7 @@ class Filter(Record):
 
 def _why(e: OSError) -> str:
     """The bare errno text (the linux layer puts the call's name in front of it)."""
-    return os.strerror(e.errno) if e.errno else str(e)
+    return posix.strerror(e.errno) if e.errno else str(e)
 
 
 def _action(name: str, errno_ret: int | None, errno_where: str) -> int:
@@ -300,7 +300,7 @@ def open_listener(f: Filter) -> int | None:
     if not f.notifies:
         return None
     try:
-        return os.open(f.listener_path, os.O_PATH | os.O_CLOEXEC)
+        return posix.open(f.listener_path, posix.O_PATH | posix.O_CLOEXEC)
     except OSError as e:  # runc's words
         raise LadingError(
             f"{_WHERE}.listenerPath: failed to connect with seccomp agent at {f.listener_path}: {_why(e)}"

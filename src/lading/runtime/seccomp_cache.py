@@ -35,12 +35,13 @@ makes up cannot fill the state root.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 import stat
 
 from lading import jsonlite, log
 from lading.digest import sha256_hex
 from lading.linux import seccomp as sc
+from lading.linux.paths import dirname, makedirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ _MAX_SIZE = 1 << 20  # far above what the kernel loads (4096 instructions of 8 b
 
 def _file_identity(path: str) -> str:
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError:
         return f"{path}:?"
     return f"{path}:{st.st_size}:{st.st_mtime_ns}"
@@ -64,7 +65,7 @@ def key(seccomp: LinuxSeccomp) -> str:
     from lading.runtime import seccomp as compiler
     from lading.spec.model import to_builtins
 
-    kernel = os.uname()
+    kernel = posix.uname()
     parts = [
         _MAGIC.decode(),
         jsonlite.dumps(to_builtins(seccomp)),
@@ -77,20 +78,20 @@ def key(seccomp: LinuxSeccomp) -> str:
     return sha256_hex("\n".join(parts).encode())
 
 
-def _trusted(st: os.stat_result) -> bool:
-    return st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+def _trusted(st: posix.stat_result) -> bool:
+    return st.st_uid == posix.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _open_directory(directory: str) -> int | None:
     """The cache directory, if it is ours alone."""
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = posix.open(directory, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
     except OSError:
         return None
-    if _trusted(os.fstat(fd)):
+    if _trusted(posix.fstat(fd)):
         return fd
     log.debug("seccomp cache %s: not owned by this user alone, not used", directory)
-    os.close(fd)
+    posix.close(fd)
     return None
 
 
@@ -100,21 +101,21 @@ def load(directory: str, digest: str) -> tuple[int, bytes] | None:
     if dir_fd is None:
         return None
     try:
-        fd = os.open(digest, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = posix.open(digest, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return None
     finally:
-        os.close(dir_fd)
+        posix.close(dir_fd)
     try:
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or not _trusted(st) or st.st_size > _MAX_SIZE:
             log.debug("seccomp cache %s/%s: not a file of this user alone, ignored", directory, digest)
             return None
-        data = os.read(fd, _MAX_SIZE + 1)
+        data = posix.read(fd, _MAX_SIZE + 1)
     except OSError:
         return None
     finally:
-        os.close(fd)
+        posix.close(fd)
     found = _parse(data, digest)
     if found is None:
         log.debug("seccomp cache %s/%s: not a sound entry, ignored", directory, digest)
@@ -138,8 +139,8 @@ def _parse(data: bytes, digest: str) -> tuple[int, bytes] | None:
 def store(directory: str, digest: str, flags: int, program: bytes) -> None:
     """Keep a compiled filter under digest (atomically); a failure only costs the next compile."""
     try:
-        os.makedirs(os.path.dirname(directory), 0o711, exist_ok=True)  # the state root, as Store.reserve makes it
-        os.mkdir(directory, 0o700)
+        makedirs(dirname(directory), 0o711)  # the state root, as Store.reserve makes it
+        posix.mkdir(directory, 0o700)
     except FileExistsError:
         pass
     except OSError as e:
@@ -148,40 +149,40 @@ def store(directory: str, digest: str, flags: int, program: bytes) -> None:
     dir_fd = _open_directory(directory)
     if dir_fd is None:
         return
-    temporary = f".{digest}.{os.getpid()}"
+    temporary = f".{digest}.{posix.getpid()}"
     data = b"%s%s\n%d\n%s\n%s" % (_MAGIC, digest.encode(), flags, sha256_hex(program).encode(), program)
     try:
-        opening = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temporary, opening, 0o600, dir_fd=dir_fd)
+        opening = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC
+        fd = posix.open(temporary, opening, 0o600, dir_fd=dir_fd)
         try:
-            os.write(fd, data)
+            posix.write(fd, data)
         finally:
-            os.close(fd)
-        os.rename(temporary, digest, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            posix.close(fd)
+        posix.rename(temporary, digest, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         _evict(dir_fd)
     except OSError as e:
         log.debug("seccomp cache %s: %s", directory, e)
         try:
-            os.unlink(temporary, dir_fd=dir_fd)
+            posix.unlink(temporary, dir_fd=dir_fd)
         except OSError:
             pass
     finally:
-        os.close(dir_fd)
+        posix.close(dir_fd)
 
 
 def _evict(dir_fd: int) -> None:
     """Remove the oldest entries beyond MAX_ENTRIES (a temporary file a killed writer left counts)."""
-    names = os.listdir(dir_fd)
+    names = posix.listdir(dir_fd)
     if len(names) <= MAX_ENTRIES:
         return
     aged = []
     for name in names:
         try:
-            aged.append((os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns, name))
+            aged.append((posix.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns, name))
         except FileNotFoundError:
             continue
     for _, name in sorted(aged)[: len(aged) - MAX_ENTRIES]:
         try:
-            os.unlink(name, dir_fd=dir_fd)
+            posix.unlink(name, dir_fd=dir_fd)
         except OSError:
             pass

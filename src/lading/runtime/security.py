@@ -30,7 +30,7 @@ execve. An exec'd process runs both right before its execve.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.linux import capabilities as linux_caps
@@ -101,7 +101,7 @@ class Security:
         if notify_fd is not None:
             message = seccomp.container_process_state(state_json.encode(), pid, self.seccomp.listener_metadata or "")
             seccomp.send_notify_fd(self.seccomp.listener_path, notify_fd, message, self.listener_fd)
-            os.close(notify_fd)
+            posix.close(notify_fd)
 
 
 def prepare(proc: Process, linux: Linux | None = None, seccomp_cache: str | None = None) -> Security:

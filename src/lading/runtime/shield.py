@@ -23,7 +23,7 @@ close-on-exec by the time the user's program starts.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 import stat
 
 from lading.errors import LadingError
@@ -37,32 +37,32 @@ if TYPE_CHECKING:
 def enter(keep: Iterable[int]) -> None:
     """In a freshly forked child, before it joins or creates any namespace."""
     prctl.set_dumpable(False)
-    os.chdir("/")
+    posix.chdir("/")
     close_host_fds(set(keep))
 
 
 def close_host_fds(keep: set[int]) -> None:
     """Close every fd from 3 up that is not in ``keep`` and could lead to a file (not a socket)."""
-    for name in os.listdir("/proc/self/fd"):
+    for name in posix.listdir("/proc/self/fd"):
         fd = int(name)
         if fd < 3 or fd in keep:
             continue
         try:
-            mode = os.fstat(fd).st_mode
+            mode = posix.fstat(fd).st_mode
         except OSError:
             continue  # the directory fd listdir itself used, already closed
         if not stat.S_ISSOCK(mode):
-            os.close(fd)
+            posix.close(fd)
 
 
 def chdir_inside(cwd: str) -> None:
     """chdir to the process's cwd and make sure it did not lead out of the container's root."""
     try:
-        os.chdir(cwd)
+        posix.chdir(cwd)
     except OSError as e:
         raise LadingError(f"chdir to cwd {cwd!r} set in the process failed: {e.strerror}") from None
     try:
-        where = os.getcwd()
+        where = posix.getcwd()
     except FileNotFoundError:
         where = ""
     if not where.startswith("/"):

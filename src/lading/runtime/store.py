@@ -8,7 +8,8 @@ holds an flock on its directory, so concurrent verbs on one container are serial
 The verbs that only read or signal a container (state, list, kill, start, delete) are one fresh
 process each, so this module makes its system calls through ``posix``, not ``os``: importing os
 builds some thirty abstract base classes (``_collections_abc``), about 1 ms, a tenth of `state`.
-os comes in only where a verb that creates a container needs it.
+Nor do create, run and exec: the functions of os.path (and os.makedirs) that they use are in
+linux/paths.py, which these verbs do not load.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import posix
 
 from lading import jsonlite
 from lading.errors import LadingError, NotFoundError
-from lading.linux.files import read_file
+from lading.linux.files import exists, read_file
 from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
@@ -54,22 +55,13 @@ class Lock:
 
 
 def absolute(path: str) -> str:
-    """os.path.abspath(path), without importing os when the path is absolute and already normal
-    (no empty, ``.`` or ``..`` component, no trailing slash): the usual --root."""
+    """os.path.abspath(path), without loading linux/paths when the path is absolute and already
+    normal (no empty, ``.`` or ``..`` component, no trailing slash): the usual --root."""
     if path == "/" or (path.startswith("/") and all(p not in ("", ".", "..") for p in path[1:].split("/"))):
         return path
-    import os
+    from lading.linux.paths import abspath
 
-    return os.path.abspath(path)
-
-
-def exists(path: str) -> bool:
-    """os.path.exists(path)."""
-    try:
-        posix.stat(path)
-    except (OSError, ValueError):
-        return False
-    return True
+    return abspath(path)
 
 
 class Store:
@@ -92,12 +84,12 @@ class Store:
 
     def reserve(self, cid: str) -> Lock:
         """Create and lock a new container directory; fail if the ID is taken."""
-        import os  # create only
+        from lading.linux.paths import makedirs  # create only
 
         path = self.dir(cid)
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        makedirs(self.root, 0o711)
         try:
-            os.mkdir(path, 0o711)
+            posix.mkdir(path, 0o711)
         except FileExistsError:
             raise LadingError(f"container with id exists: {cid}") from None
         return self._flock(path)

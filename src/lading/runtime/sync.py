@@ -9,7 +9,7 @@ the same way (``log`` messages), since the child has closed the runtime's log fi
 from __future__ import annotations
 
 import _socket
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading import jsonlite, log
 from lading.errors import LadingError, describe
@@ -56,7 +56,7 @@ class Channel:
     def forward_log(self, name: str) -> None:
         """In the forked child ``name``: its log lines go to the runtime over this channel,
         prefixed ``name[PID]:`` as runc prefixes its setup stages'."""
-        prefix = f"{name}[{os.getpid()}]: "
+        prefix = f"{name}[{posix.getpid()}]: "
         log.forward(lambda level, msg: self.send("log", level=level, msg=prefix + msg))
 
     def expect(self, kind: str, pidfd: int | None = None) -> dict[str, Any]:
@@ -80,4 +80,4 @@ def report(chan: Channel, e: BaseException) -> None:
     try:
         chan.send("error", msg=msg)
     except OSError:
-        os.write(2, f"lading init: {msg}\n".encode())
+        posix.write(2, f"lading init: {msg}\n".encode())

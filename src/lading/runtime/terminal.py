@@ -18,10 +18,9 @@ from __future__ import annotations
 import _socket
 import contextlib
 import errno
-import os
+import posix  # not os: runtime/store.py says why
 import select
 import signal
-import socket
 import termios
 import tty
 from collections.abc import Callable, Iterator
@@ -38,17 +37,6 @@ _CHUNK = 65536
 _EOF_CHECK_MS = 50
 _EOF_CHECK_MAX_MS = 1000
 _CANONICAL_QUIET_POLLS = 10  # a canonical-mode reader gets the end of input after 10 quiet polls
-
-
-def connect_console_socket(path: str) -> socket.socket:
-    """Connect to a --console-socket listener (the end the pty master is sent over)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        raise LadingError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
-    return sock
 
 
 def receive_master(sock: _socket.socket) -> int:
@@ -74,7 +62,7 @@ def raw_mode(fd: int) -> Iterator[None]:
 @contextlib.contextmanager
 def signals_to_pipe(signums: tuple[int, ...]) -> Iterator[int]:
     """Deliver signums as bytes on a pipe (the read end is yielded) instead of interrupting us."""
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    r, w = posix.pipe2(posix.O_NONBLOCK | posix.O_CLOEXEC)
     old_handlers = {s: signal.signal(s, lambda *_: None) for s in signums}
     old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     try:
@@ -83,8 +71,8 @@ def signals_to_pipe(signums: tuple[int, ...]) -> Iterator[int]:
         signal.set_wakeup_fd(old_wakeup)
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        os.close(r)
-        os.close(w)
+        posix.close(r)
+        posix.close(w)
 
 
 def _copy_window_size(src: int | None, master: int) -> None:
@@ -97,7 +85,7 @@ def _copy_window_size(src: int | None, master: int) -> None:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        view = view[posix.write(fd, view) :]
 
 
 def proxy(
@@ -108,8 +96,8 @@ def proxy(
     Signals in FORWARDED_SIGNALS go to ``forward`` when given; without it, SIGHUP, SIGINT, SIGQUIT
     and SIGTERM stop the proxy, and take their usual effect once the terminal is restored.
     """
-    stdin_tty = os.isatty(stdin_fd)
-    size_src = stdin_fd if stdin_tty else stdout_fd if os.isatty(stdout_fd) else None
+    stdin_tty = posix.isatty(stdin_fd)
+    size_src = stdin_fd if stdin_tty else stdout_fd if posix.isatty(stdout_fd) else None
     watched = FORWARDED_SIGNALS if forward else STOPPING_SIGNALS
     stopped_by: int | None = None
     with contextlib.ExitStack() as stack:
@@ -132,7 +120,7 @@ def _pump(
     forward: Callable[[int], None] | None,
 ) -> int | None:
     """The copy loop; returns the signal that stopped it, or None when the master hung up."""
-    os.set_blocking(master, False)
+    posix.set_blocking(master, False)
     to_master = bytearray()
     stdout_open = True
     last_input = b"\n"
@@ -154,7 +142,7 @@ def _pump(
         quiet = 0 if ready else quiet + 1
         for fd, events in ready:
             if fd == sigpipe:
-                for signum in os.read(sigpipe, 256):
+                for signum in posix.read(sigpipe, 256):
                     if signum == signal.SIGWINCH:
                         _copy_window_size(size_src, master)
                     elif forward is not None:
@@ -172,10 +160,10 @@ def _pump(
             elif fd == master:
                 if events & select.POLLOUT and to_master:
                     with contextlib.suppress(BlockingIOError):
-                        del to_master[: os.write(master, to_master)]
+                        del to_master[: posix.write(master, to_master)]
                 if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                     try:
-                        data = os.read(master, _CHUNK)
+                        data = posix.read(master, _CHUNK)
                     except BlockingIOError:
                         continue
                     except OSError as e:
@@ -196,7 +184,7 @@ def _read_input(stdin: int, events: int) -> bytes:
     if not events & (select.POLLIN | select.POLLHUP):
         return b""
     try:
-        return os.read(stdin, _CHUNK)
+        return posix.read(stdin, _CHUNK)
     except OSError as e:
         if e.errno == errno.EIO:  # the caller's terminal hung up
             return b""

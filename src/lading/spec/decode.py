@@ -7,7 +7,7 @@ which explains a failure, is imported only when there is one.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 
 from lading.errors import LadingError, NotFoundError
 from lading.spec.model import Malformed, Model, Rejected, decode_document
@@ -15,6 +15,7 @@ from lading.spec.model import Malformed, Model, Rejected, decode_document
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from os import PathLike
     from typing import TypeVar
 
     from lading.spec.runtime_config import Spec
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 
-def load_config(path: str | os.PathLike[str]) -> Spec:
+def load_config(path: str | PathLike[str]) -> Spec:
     """Read and decode a bundle's config.json."""
-    return decode_config(read_document(path), source=os.fspath(path))
+    return decode_config(read_document(path), source=posix.fspath(path))
 
 
 def decode_config(data: bytes, source: str = "config.json") -> Spec:
@@ -33,15 +34,15 @@ def decode_config(data: bytes, source: str = "config.json") -> Spec:
     return decode(data, Spec, source)
 
 
-def read_document(path: str | os.PathLike[str]) -> bytes:
+def read_document(path: str | PathLike[str]) -> bytes:
     """A file's bytes, or a one-line error naming it."""
     try:
         with open(path, "rb") as f:
             return f.read()
     except FileNotFoundError:
-        raise NotFoundError(f"{os.fspath(path)}: no such file") from None
+        raise NotFoundError(f"{posix.fspath(path)}: no such file") from None
     except OSError as e:
-        raise LadingError(f"{os.fspath(path)}: {(e.strerror or str(e)).lower()}") from None
+        raise LadingError(f"{posix.fspath(path)}: {(e.strerror or str(e)).lower()}") from None
 
 
 def decode(data: bytes, kind: type[T], source: str) -> T:

@@ -6,8 +6,7 @@ bpf_attr laid out by hand (the fields below are the kernel's, in order; the rest
 
 from __future__ import annotations
 
-import os
-import platform
+import posix  # not os (runtime/store.py says why), nor platform, which brings re
 
 from lading.errors import LadingError
 from lading.linux import cdata
@@ -73,15 +72,15 @@ _libc = cdata.CDLL(None, use_errno=True)
 
 
 def _bpf(cmd: int, attr: cdata.Structure, what: str) -> int:
-    nr = _NR_BPF.get(platform.machine())
+    nr = _NR_BPF.get(posix.uname().machine)
     if nr is None:
-        raise LadingError(f"bpf: unsupported architecture {platform.machine()}")
+        raise LadingError(f"bpf: unsupported architecture {posix.uname().machine}")
     buf = cdata.create_string_buffer(_ATTR_SIZE)
     cdata.memmove(buf, cdata.addressof(attr), cdata.sizeof(attr))
     ret = int(_libc.syscall(cdata.c_long(nr), cdata.c_int(cmd), buf, cdata.c_uint(_ATTR_SIZE)))
     if ret < 0:
         err = cdata.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {posix.strerror(err)}")
     cdata.memmove(cdata.addressof(attr), buf, cdata.sizeof(attr))
     return ret
 

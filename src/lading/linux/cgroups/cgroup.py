@@ -128,13 +128,13 @@ class Cgroup:
                     raise
 
     def _create_v2(self, leaf: str, mount: str) -> None:
-        import os
+        from lading.linux.paths import join, relpath  # create only
 
-        rel = os.path.relpath(leaf, mount)
+        rel = relpath(leaf, mount)
         parent = mount
-        for part in rel.split(os.sep)[:-1] if rel != "." else []:
+        for part in rel.split("/")[:-1] if rel != "." else []:
             self._enable(parent)
-            parent = os.path.join(parent, part)
+            parent = join(parent, part)
             cgroupfs.make(parent)
         if rel != ".":
             self._enable(parent)
@@ -164,25 +164,21 @@ class Cgroup:
         """``os.fork()``, with the child born in this cgroup's cgroup2 directory where there is
         one and the kernel allows it (linux/clone.py): (the pid as os.fork returns it, whether the
         child was born there). Either way the child then joins the rest itself (:meth:`join`)."""
-        import os  # create and exec
-
         if self.v2 is None:
-            return os.fork(), False
+            return posix.fork(), False
         from lading.linux import clone
 
         fd = self._open_v2(self.v2)
         try:
             return clone.fork_into_cgroup(fd)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def clone(self, flags: int) -> int | None:
         """A child born in this cgroup's cgroup2 directory and in the new namespaces ``flags``
         (CLONE_NEW*) say: the pid as os.fork returns it, or None where there is no cgroup2
         directory or the kernel refused (linux/clone.py). The child then joins the v1
         hierarchies itself (``join(v2=False)``)."""
-        import os  # create
-
         if self.v2 is None:
             return None
         from lading.linux import clone
@@ -191,14 +187,12 @@ class Cgroup:
         try:
             return clone.clone_into_cgroup(fd, flags)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     @staticmethod
     def _open_v2(directory: str) -> int:
-        import os
-
         try:
-            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            return posix.open(directory, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except OSError as e:
             raise LadingError(f"cgroup: cannot open {directory}: {e.strerror}") from None
 
@@ -355,9 +349,9 @@ class Cgroup:
 
 def _below(directory: str, path: str) -> str:
     """directory/path, which must not leave directory ("../x" and "a/../../x" are refused)."""
-    import os  # exec --cgroup only
+    from lading.linux.paths import normpath  # exec --cgroup only
 
-    joined = os.path.normpath(directory + "/" + path)
+    joined = normpath(directory + "/" + path)
     if joined != directory and not joined.startswith(directory + "/"):
         raise LadingError(f"{path} is not a sub cgroup path")
     return joined

@@ -92,7 +92,7 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
     before a process can join (v1 cpuset.cpus and cpuset.mems): each empty one on the way down,
     in a cgroup made now or one someone made and left empty, gets its parent's value.
     """
-    import os  # create only
+    from lading.linux.paths import dirname  # create only
 
     created: list[str] = []
     for _ in range(_MAKE_ATTEMPTS):
@@ -108,9 +108,9 @@ def make(directory: str, copy_from_parent: tuple[str, ...] = ()) -> list[str]:
         d = directory
         while not read(d, name).strip():  # the hierarchy's root always has a value
             empty.append(d)
-            d = os.path.dirname(d)
+            d = dirname(d)
         for d in reversed(empty):
-            write(d, name, read(os.path.dirname(d), name).strip())
+            write(d, name, read(dirname(d), name).strip())
     return created
 
 
@@ -120,19 +120,19 @@ _MAKE_ATTEMPTS = 5
 def _make_missing(directory: str, created: list[str]) -> None:
     """mkdir of directory and its missing parents, top first, appending each made to created; a
     parent removed between the check and the mkdir below it raises FileNotFoundError."""
-    import os  # create only
+    from lading.linux.paths import dirname, isdir  # create only
 
     missing: list[str] = []
     d = directory
-    while not os.path.isdir(d):
+    while not isdir(d):
         missing.append(d)
-        parent = os.path.dirname(d)
+        parent = dirname(d)
         if parent == d:
             break
         d = parent
     for d in reversed(missing):
         try:
-            os.mkdir(d, 0o755)
+            posix.mkdir(d, 0o755)
         except FileExistsError:
             continue
         except FileNotFoundError:

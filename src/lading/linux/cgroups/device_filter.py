@@ -8,7 +8,7 @@ devices.allow/devices.deny written in order; nothing matching means deny.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: runtime/store.py says why
 import struct
 
 from lading.errors import LadingError
@@ -112,9 +112,9 @@ def install(cgroup_dir: str, rules: list[DeviceRule]) -> None:
 
     prog_fd = bpf.load_device_program(encode(compile_rules(rules)))
     try:
-        cg_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        cg_fd = posix.open(cgroup_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     except OSError as e:
-        os.close(prog_fd)
+        posix.close(prog_fd)
         raise LadingError(f"cgroup: cannot open {cgroup_dir}: {e.strerror}") from None
     try:
         old = bpf.attached_ids(cg_fd)
@@ -124,9 +124,9 @@ def install(cgroup_dir: str, rules: list[DeviceRule]) -> None:
             try:
                 bpf.detach(cg_fd, fd)
             finally:
-                os.close(fd)
+                posix.close(fd)
     except OSError as e:
         raise LadingError(f"cgroup: cannot install the device filter on {cgroup_dir}: {e}") from None
     finally:
-        os.close(cg_fd)
-        os.close(prog_fd)
+        posix.close(cg_fd)
+        posix.close(prog_fd)

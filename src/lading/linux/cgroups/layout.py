@@ -63,19 +63,20 @@ class Layout(Record):
         one (where the own cgroup holds processes, so it cannot have controllers enabled for
         children). A v1 hierarchy of named groups only (name=systemd) keeps its own: a
         container's cgroup is not made there."""
-        import os  # here, not at the top: the monitor's setup child reads the layout without it
+        # here, not at the top: the monitor's setup child reads the layout without it
+        from lading.linux.paths import dirname, join, normpath
 
         v1: dict[str, Hierarchy] = {}
         moved: dict[Hierarchy, Hierarchy] = {}
         for controller, h in self.v1.items():
             if h not in moved:
                 named_only = all(c.startswith("name=") for c in h.controllers)
-                own = h.own if named_only else os.path.normpath(os.path.join(h.own, path))
+                own = h.own if named_only else normpath(join(h.own, path))
                 moved[h] = h.replace(own=own)
             v1[controller] = moved[h]
         unified = self.unified
         if unified is not None:
-            own = os.path.normpath(os.path.join(os.path.dirname(unified.own), path))
+            own = normpath(join(dirname(unified.own), path))
             unified = unified.replace(own=own)
         return Layout(self.mode, v1, unified, self.v2_controllers)
 
