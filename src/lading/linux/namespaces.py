@@ -83,13 +83,17 @@ def setns_fd(fd: int, kind: str) -> None:
 
 def children_into_pid_namespace(fd: int) -> int | None:
     """setns into the PID namespace open at ``fd``, which changes only where this process's next
-    children are born (its own PID namespace never changes): an fd on its own PID namespace to
-    come back with (``setns_fd(back, "pid")``), or None, with nothing changed, where it may not
-    go there or come back. Both need CAP_SYS_ADMIN in the user namespace that owns the PID
-    namespace and in the caller's own: a rootless runtime has neither, and one that is root in a
-    user namespace of its own (a rootless engine's) cannot come back to the host's. Coming back is
-    tried first, which changes nothing."""
-    back = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
+    children are born (its own PID namespace never changes): an fd on the namespace its children
+    were born in until now, to come back with (``setns_fd(back, "pid")``), or None, with nothing
+    changed, where it may not go there or come back. Both need CAP_SYS_ADMIN in the user
+    namespace that owns the PID namespace and in the caller's own: a rootless runtime has neither,
+    and one that is root in a user namespace of its own (a rootless engine's) cannot come back to
+    the host's. Coming back is tried first, which changes nothing; a kernel without
+    /proc/PID/ns/pid_for_children (before 4.12) is one where it may not."""
+    try:
+        back = posix.open("/proc/self/ns/pid_for_children", posix.O_RDONLY | posix.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
     try:
         setns_fd(back, "pid")
         setns_fd(fd, "pid")

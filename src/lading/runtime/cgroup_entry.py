@@ -1,5 +1,5 @@
-"""How a forked stage 1 (of `create` or `exec`) gets into the container's cgroup, before it does
-anything of the container's.
+"""How the runtime's forked child (a stage 1 of `create`, or the process of an `exec`) gets into
+the container's cgroup, before it does anything of the container's.
 
 The runtime could fork it and write its pid to every hierarchy's ``cgroup.procs``, but each such
 write makes the kernel wait for an RCU grace period (10-20 ms, most of a `run`; see
@@ -16,7 +16,9 @@ A `create` that needs no stage 1 (runtime/init.py says when) has the same clone3
 container's init itself, born in its new namespaces as well; it enters the v1 hierarchies the
 same way, first of all (writing "0" to ``tasks`` names the writer whatever its PID namespace),
 and only then joins the namespaces given by path and unshares a new cgroup namespace, which is
-never among the clone's flags: its root is the cgroup its maker is in, in every hierarchy.
+never among the clone's flags: its root is the cgroup its maker is in, in every hierarchy. An
+`exec`'s child is the process itself, born in the container's PID namespace (runtime/execute.py)
+and entering the cgroup as a stage 1 does.
 """
 
 from __future__ import annotations

@@ -8,11 +8,10 @@ exec_init.py) enters every hierarchy of the container's cgroup before it joins a
 (runtime/cgroup_entry.py).
 
 In the foreground, lading is a child subreaper, as runc is (the new process is a grandchild where
-a stage 1 forks it), forwards
-signals to the process, proxies its terminal when it has one and no console socket was given,
-and exits with its status (128+N when it was killed by signal N). With ``--detach`` it returns as
-soon as the program has been exec'd, after writing its host PID to ``--pid-file``: this is how
-podman and containerd always call it.
+a stage 1 forks it), forwards signals to the process, proxies its terminal when it has one and
+no console socket was given, and exits with its status (128+N when it was killed by signal N).
+With ``--detach`` it returns as soon as the program has been exec'd, after writing its host PID
+to ``--pid-file``: this is how podman and containerd always call it.
 """
 
 from __future__ import annotations
