@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lading.linux import pty
 from tests.conftest import Bundle
-from tests.support import Lading, lading_argv, lading_env
+from tests.support import Lading, lading_argv, lading_env, runtime_entries
 from tests.support_console import (
     ConsoleSocket,
     UserTerminal,
@@ -118,11 +118,20 @@ def test_piped_input_ends_once_the_shell_reads_again(lading: Lading, bundle: Bun
 
 
 def test_console_socket_that_nobody_listens_on(lading: Lading, bundle: Bundle) -> None:
+    """create and exec say so in one line naming the socket; create leaves no container."""
     bundle.write(terminal=True, args=SH)
     missing = lading.tmp / "nobody.sock"
+    said = f"--console-socket {missing}: cannot connect: No such file or directory\n"
     p = lading("create", "--bundle", str(bundle), "--console-socket", str(missing), "c1", check=False)
-    assert p.returncode == 1
-    assert str(missing) in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert (p.returncode, p.stderr) == (1, said)
+    assert not runtime_entries(lading.root) and not lading.cgroup_dirs("c1")
+    bundle.write(terminal=False, args=["sleep", "100"])
+    lading("run", "--detach", "--bundle", str(bundle), "c2")
+    try:
+        p = lading("exec", "-t", "-d", "--console-socket", str(missing), "c2", "true", check=False)
+        assert (p.returncode, p.stderr) == (255, said)
+    finally:
+        lading("delete", "--force", "c2")
 
 
 def test_the_pty_belongs_to_a_non_root_process(runtime: Lading, bundle: Bundle, cid: str, tmp_path: Path) -> None:

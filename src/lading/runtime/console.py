@@ -8,8 +8,10 @@ terminal, its stdio and /dev/console.
 
 from __future__ import annotations
 
+import _socket
 import posix  # not os: runtime/store.py says why
 
+from lading.errors import LadingError
 from lading.linux import mount as m
 from lading.linux import pty
 from lading.linux.files import exists
@@ -17,6 +19,18 @@ from lading.linux.files import exists
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lading.spec.runtime_config import Process
+
+
+def connect(path: str) -> int:
+    """Connect to a --console-socket listener, where the pty master is sent: the connected fd,
+    close-on-exec (the process that sends the master gets it through a fork)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise LadingError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
+    return sock.detach()
 
 
 def setup(console_fd: int, process: Process, bind_dev_console: bool = True) -> None:

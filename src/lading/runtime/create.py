@@ -8,7 +8,6 @@ init and removes what was made, so a failed create leaves nothing behind.
 
 from __future__ import annotations
 
-import _socket
 import posix  # not os: runtime/store.py says why
 import time
 
@@ -84,7 +83,9 @@ def create(store: Store, cid: str, opts: CreateOptions, console_fd: int | None =
             posix.close(console_fd)
             console_fd = None
         elif console_fd is None and opts.console_socket and terminal:
-            console_fd = _connect(opts.console_socket)
+            from lading.runtime import console  # the terminal's module, which the init needs too
+
+            console_fd = console.connect(opts.console_socket)
         if console_fd is not None:
             launch.load_console()
         cgroup = cgroups.create(cid, spec.linux, state_root=store.root, optional=opts.rootless)
@@ -223,16 +224,6 @@ def _rfc3339_now() -> str:
     seconds, nanos = divmod(time.time_ns(), 10**9)
     fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
-
-
-def _connect(path: str) -> int:
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError as e:
-        s.close()
-        raise LadingError(f"--console-socket {path}: {e.strerror}") from None
-    return s.detach()
 
 
 def _make_exec_fifo(plan: Plan) -> None:

@@ -96,7 +96,9 @@ def execute(store: Store, cid: str, opts: ExecOptions) -> int:
         console_fd: int | None = None
         if process.terminal:
             if opts.console_socket:
-                console_fd = _connect(opts.console_socket)
+                from lading.runtime import console  # the terminal's module, which the process needs too
+
+                console_fd = console.connect(opts.console_socket)
             else:
                 ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 console_fd = theirs.detach()
@@ -303,15 +305,3 @@ def _check_terminal(process: Process, opts: ExecOptions) -> None:
         raise LadingError("cannot allocate tty if lading will detach without setting console socket")
     if (not opts.detach or not process.terminal) and opts.console_socket:
         raise LadingError("cannot use console socket if lading will not detach or allocate tty")
-
-
-def _connect(path: str) -> int:
-    """Connect to a --console-socket listener (the end the pty master is sent over), with _socket:
-    runtime/terminal (the caller's side of a terminal) brings socket, contextlib and signal."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        raise LadingError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
-    return sock.detach()
