@@ -25,20 +25,21 @@ def fsdecode(name: bytes) -> str:
 
 def isdir(path: str) -> bool:
     """os.path.isdir(path)."""
-    try:
-        st = posix.stat(path)
-    except (OSError, ValueError):
-        return False
-    return st.st_mode & 0o170000 == 0o040000  # stat.S_ISDIR
+    return _is(path, 0o040000)  # stat.S_IFDIR
 
 
 def isfile(path: str) -> bool:
     """os.path.isfile(path)."""
+    return _is(path, 0o100000)  # stat.S_IFREG
+
+
+def _is(path: str, kind: int) -> bool:
+    """Whether path (links followed) is a file of that kind (its S_IFMT bits), as genericpath says."""
     try:
         st = posix.stat(path)
     except (OSError, ValueError):
         return False
-    return st.st_mode & 0o170000 == 0o100000  # stat.S_ISREG
+    return st.st_mode & 0o170000 == kind
 
 
 def makedirs(path: str, mode: int) -> None:
