@@ -43,8 +43,15 @@ def _status_unfrozen(store: Store, cid: str, state: ContainerState) -> str:
 
 
 def _frozen(state: ContainerState) -> bool:
-    cgroup = _cgroup(state)
-    return cgroup is not None and cgroup.freezer_state() != "thawed"
+    """Whether the freezer holds the container, read from state.json's record of its cgroup
+    (Cgroup.to_dict) with the freezer module alone: `state` and `list` of a running container
+    read one file, and need none of what the rest of the cgroup modules load."""
+    record = state.cgroup
+    if not isinstance(record, dict):
+        return False
+    from lading.linux.cgroups import freezer
+
+    return freezer.state((record.get("v1") or {}).get("freezer"), record.get("v2")) != "thawed"
 
 
 def _cgroup(state: ContainerState) -> Cgroup | None:

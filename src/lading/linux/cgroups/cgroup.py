@@ -270,11 +270,7 @@ class Cgroup:
     # --- freezer ---------------------------------------------------------------------------------
 
     def freezer_state(self) -> freezer.State:
-        if "freezer" in self.v1:
-            return freezer.state_v1(self.v1["freezer"])
-        if self.v2:
-            return freezer.state_v2(self.v2)
-        return "thawed"
+        return freezer.state(self.v1.get("freezer"), self.v2)
 
     def freeze(self) -> None:
         if "freezer" in self.v1:

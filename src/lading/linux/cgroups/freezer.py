@@ -33,6 +33,15 @@ def _wait(check: Callable[[], bool], timeout: float) -> bool:
         delay = min(delay * 2, 0.01)
 
 
+def state(v1: str | None, v2: str | None) -> State:
+    """The freezer state of a cgroup whose v1 freezer directory is ``v1`` and cgroup2 directory
+    ``v2`` (either may be None): v1's freezer where the host has one, as it then serves the
+    freezer on a hybrid host; thawed where there is neither."""
+    if v1:
+        return state_v1(v1)
+    return state_v2(v2) if v2 else "thawed"
+
+
 def state_v1(directory: str) -> State:
     value = cgroupfs.read(directory, "freezer.state").strip()
     if value == "FROZEN":
