@@ -62,14 +62,10 @@ CONTAINER = CLI | {
     "lading.linux.process",
 }
 LIFECYCLE = CONTAINER | {"lading.cli.lifecycle"}
-# Its cgroup: the freezer of a running container (paused or not), delete's removal.
-CGROUP = {
-    "errno",
-    "lading.linux.cgroups",
-    "lading.linux.cgroups.cgroup",
-    "lading.linux.cgroups.cgroupfs",
-    "lading.linux.cgroups.freezer",
-}
+# The freezer of a running container (paused or not): its module alone, with the file reader.
+FREEZER = {"errno", "lading.linux.cgroups", "lading.linux.cgroups.cgroupfs", "lading.linux.cgroups.freezer"}
+# Its cgroup: delete's removal, a kill of everything in it.
+CGROUP = FREEZER | {"lading.linux.cgroups.cgroup"}
 # start and delete lock the container (fcntl); start waits on exec.fifo with select; delete
 # kills what is left in the cgroup, and runs poststop hooks when there are some.
 LOCK = {"fcntl"}
@@ -125,9 +121,9 @@ FOR_SOME_CONFIGS = {
 # (name, what must exist first, command line, the modules it may load beyond the bare interpreter)
 VERBS: list[tuple[str, str, list[str], set[str]]] = [
     ("state", "created", ["state", "c"], LIFECYCLE),
-    ("state (running)", "running", ["state", "c"], LIFECYCLE | CGROUP),  # paused or not
+    ("state (running)", "running", ["state", "c"], LIFECYCLE | FREEZER),  # paused or not
     ("list", "created", ["list"], LIFECYCLE | {"pwd"}),  # the owner column: a user name, as runc
-    ("list (running)", "running", ["list"], LIFECYCLE | CGROUP | {"pwd"}),
+    ("list (running)", "running", ["list"], LIFECYCLE | FREEZER | {"pwd"}),
     ("kill", "running", ["kill", "c", "CONT"], LIFECYCLE),
     ("start", "created", ["start", "c"], LIFECYCLE | LOCK | {"select"}),
     ("delete", "stopped", ["delete", "c"], LIFECYCLE | DELETE),
