@@ -12,15 +12,18 @@ import sys
 
 from lading.linux.files import exists
 
+# fixed when the interpreter starts: asked once, not for each of the sixty paths the init opens
+_ENCODING, _ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
 
 def fsencode(path: str) -> bytes:
     """os.fsencode(path)."""
-    return path.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return path.encode(_ENCODING, _ERRORS)
 
 
 def fsdecode(name: bytes) -> str:
     """os.fsdecode(name), e.g. of a value in posix.environ (os.environ decodes each so)."""
-    return name.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return name.decode(_ENCODING, _ERRORS)
 
 
 def isdir(path: str) -> bool:
