@@ -32,6 +32,11 @@ class Record:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
+        if not kwargs and len(args) == len(fields):
+            # every field by position, the common call (a parser's records, mount options): there
+            # is nothing to check, and the checks below cost several times this assignment
+            self.__dict__.update(zip(fields, args, strict=False))
+            return
         if len(args) > len(fields) or not kwargs.keys() <= set(fields[len(args) :]):
             raise TypeError(f"{type(self).__name__}: unexpected arguments (fields: {', '.join(fields)})")
         missing = [f for f in fields[len(args) :] if f not in kwargs and not hasattr(type(self), f)]

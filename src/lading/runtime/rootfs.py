@@ -122,7 +122,7 @@ def prepare(
     # pivot_root (and a move for --no-pivot) refuses a root whose parent mount is shared, which
     # it is after "shared": make just that one mount private, so that the bind of the rootfs,
     # a copy of it, is private too and its mounts never reach the host (as runc does).
-    parent = mountinfo.holding(mountinfo.read(), posix.readlink(fs.fd_path(sources.rootfs)))
+    parent = mountinfo.read_holding(posix.readlink(fs.fd_path(sources.rootfs)))
     if parent.shared:
         m.mount(None, parent.mountpoint, None, m.MS_PRIVATE)
     # the rootfs bound onto itself, reached through the fd stage 1 opened (see open_sources)
