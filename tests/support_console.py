@@ -169,8 +169,18 @@ class UserTerminal:
         out = read_until(self.master, f"{rows} {cols}".encode())
         assert b"/dev/pts/" in out
         pty.set_window_size(self.master, rows + 10, cols + 20)  # the kernel sends the proxy SIGWINCH
-        os.write(self.master, b"stty size\r")
-        read_until(self.master, f"{rows + 10} {cols + 20}".encode())
+        # asked again until it shows, as a user would: the proxy passes the size on when it gets
+        # the signal, which under load can be after the shell has read the next line
+        wanted, seen = f"{rows + 10} {cols + 20}".encode(), b""
+        for _ in range(10):
+            os.write(self.master, b"stty size\r")
+            try:
+                read_until(self.master, wanted, timeout=2)
+                break
+            except AssertionError as e:
+                seen += str(e).encode()
+        else:
+            raise AssertionError(f"the shell never saw the new size {wanted!r}: {seen[-400:]!r}")
         os.write(self.master, b"sleep 1000\r")
         read_until(self.master, b"sleep 1000")
         time.sleep(0.5)  # for the shell to hand the terminal to sleep
