@@ -381,3 +381,23 @@ def test_state_is_creating_until_create_returns(lading, bundle, tmp_path):
     )
     assert lading.state("c1")["status"] == "created"
     lading("delete", "c1")
+
+
+def test_start_returns_before_the_execve_as_runc_does(runtime, bundle):
+    """`start` returns once the init has passed all that lading does before the execve (as runc's
+    and crun's return before the exec): a program the kernel will not exec (neither ELF nor #!)
+    ends the container instead of failing start. `run`, which waits for the execve, reports it
+    (tests/exec/test_host_escape.py)."""
+    junk = bundle.rootfs / "bin" / "junk"
+    junk.write_bytes(b"\x01\x02 not a program")
+    junk.chmod(0o755)
+    bundle.write(args=["/bin/junk"])
+    runtime("create", "--bundle", str(bundle), "c1")
+    p = runtime("start", "c1", check=False)
+    assert (p.returncode, p.stderr) == (0, "")
+    for _ in range(500):
+        if runtime.state("c1")["status"] == "stopped":
+            break
+        time.sleep(0.01)
+    assert runtime.state("c1")["status"] == "stopped"
+    runtime("delete", "c1")

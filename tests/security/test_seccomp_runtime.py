@@ -147,3 +147,20 @@ NEWER_THAN_CLONE3 = {
     "removexattrat",
     "open_tree_attr",
 }
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_a_profile_that_refuses_write_still_starts(
+    lading: Lading, bundle: Bundle, cid: str, no_new_privileges: bool
+) -> None:
+    """The init's last system call before the execve is a write to exec.fifo that lets `start`
+    return early; a profile that refuses write makes start wait for the execve instead. (runc
+    1.1.5's start fails on such a profile: "cannot start an already running container".)"""
+    seccomp = without(profile(), "write")
+    seccomp["syscalls"].append({"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXFULL})
+    bundle.config["linux"]["seccomp"] = seccomp
+    bundle.write(args=["true"], noNewPrivileges=no_new_privileges)
+    lading("create", "--bundle", str(bundle), cid)
+    p = lading("start", cid, check=False)
+    assert (p.returncode, p.stderr) == (0, "")
+    lading("delete", "--force", cid)

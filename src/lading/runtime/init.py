@@ -19,7 +19,9 @@ hooks, pivots, runs the process pipeline up to the container's user (launch.py: 
 environment, cwd, executable, rlimits, the trampoline, LSM labels, seccomp without
 noNewPrivileges, user, groups, capabilities) and reports ready; then it blocks on exec.fifo until
 ``start`` opens the other end, and runs what must come last (noNewPrivileges and its seccomp
-filter, startContainer hooks, execve), as runc's init does.
+filter, startContainer hooks, execve), as runc's init does. Before the execve it writes
+EXECVE_NEXT to the fifo, on which ``start`` returns: the kernel's teardown of this copy of the
+runtime and the program's own exec are not on ``start``'s path (runtime/lifecycle.py).
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -39,6 +41,7 @@ from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.record import Record
 from lading.runtime import hooks, launch, process, rootfs, shield
+from lading.runtime.store import EXECVE_NEXT
 from lading.runtime.sync import Channel, report
 
 TYPE_CHECKING = False
@@ -243,15 +246,30 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, hand
     # Block until `start` opens the fifo for reading: this is the "created" state. From then on a
     # failure is written to the fifo for `start` to report; a successful execve closes it (the
     # trampoline marks it close-on-exec). dup2 also closes the O_PATH fd before the exec.
-    fd = posix.open(f"/proc/self/fd/{fifo_fd}", posix.O_WRONLY | posix.O_CLOEXEC)
+    fifo = f"/proc/self/fd/{fifo_fd}"
+    fd = posix.open(fifo, posix.O_WRONLY | posix.O_CLOEXEC)
+    # Opened for reading as well where the container's user may (its root, who owns the fifo): a
+    # failure written after `start` has returned then finds a reader instead of SIGPIPE.
+    try:
+        fd, write_only = posix.open(fifo, posix.O_RDWR | posix.O_CLOEXEC), fd
+        posix.close(write_only)
+    except OSError:
+        pass
     posix.dup2(fd, fifo_fd)
     posix.close(fd)
 
-    def start_hooks(env: dict[str, str]) -> None:
+    def before_exec(env: dict[str, str]) -> None:
         hooks.run("startContainer", plan.hooks.get("startContainer"), plan.state_json("created", posix.getpid()), env)
+        # Nothing of lading's is left to fail: `start` may return now, before the execve, as
+        # runc's and crun's do (`run` still waits for it and reports its failure). Where a
+        # seccomp filter refuses the write, `start` waits for the execve instead.
+        try:
+            posix.write(fifo_fd, EXECVE_NEXT)
+        except OSError:
+            pass
 
     try:
-        launch.start(plan.launch, ready, via, agent_state, host_pid, start_hooks)
+        launch.start(plan.launch, ready, via, agent_state, host_pid, before_exec)
     except BaseException as e:
         msg = str(e) if isinstance(e, LadingError) else (getattr(e, "strerror", None) or str(e))
         posix.write(fifo_fd, msg.encode(errors="replace"))

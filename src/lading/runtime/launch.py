@@ -27,11 +27,13 @@ group or capability that cannot be set fails ``create`` and ``start`` has little
 :func:`start` (the init runs it once ``start`` has released it):
 
 7. with noNewPrivileges, no_new_privs and then the seccomp filter; the startContainer hooks
-   (init only, as the caller's ``before_exec``), under the filter as with runc;
-8. execve of the program through the trampoline: with noNewPrivileges, the one system call the
-   runtime itself makes under the filter (execveat, or execve of /proc/self/fd/N where the
-   profile lacks execveat), then the trampoline's fcntl and execve. (Without it the init's wait
-   on exec.fifo runs under the filter too, as runc's does.)
+   and the init's word to ``start`` that the execve is next (init only, as the caller's
+   ``before_exec``), under the filter as with runc;
+8. execve of the program through the trampoline: with noNewPrivileges, besides that word (a
+   write, whose failure is ignored), the one system call the runtime itself makes under the
+   filter (execveat, or execve of /proc/self/fd/N where the profile lacks execveat), then the
+   trampoline's fcntl and execve. (Without it the init's wait on exec.fifo runs under the
+   filter too, as runc's does.)
 
 :class:`Launch` is what both need, validated by the runtime before it forks.
 """

@@ -15,7 +15,7 @@ from lading.errors import LadingError, NotFoundError
 from lading.linux import process as proc
 from lading.linux import signals
 from lading.linux.files import exists
-from lading.runtime.store import EXEC_FIFO, Store
+from lading.runtime.store import EXEC_FIFO, EXECVE_NEXT, Store
 
 # Not `from typing import ...`: typing costs milliseconds on every verb's start-up.
 TYPE_CHECKING = False
@@ -128,17 +128,24 @@ def _user_name(uid: int) -> str:
 
 def start(store: Store, cid: str, known: ContainerState | None = None) -> None:
     """Let the created init exec the user program; errors if the container is not `created`.
-    ``known``: the state `run`'s create just saved (see :func:`load_for`)."""
+    ``known``: the state `run`'s create just saved (see :func:`load_for`).
+
+    Returns once the init has passed all that lading does before the execve (the seccomp filter
+    of noNewPrivileges, the startContainer hooks), as runc's and crun's start return before the
+    exec: the exec itself (the kernel tearing down the init's copy of the runtime, about 1 ms,
+    then the program's own exec) is left to the init. `run` (``known``), which reports a failed
+    execve, and a container with poststart hooks, which run once the program is executed
+    (runtime.md), wait for the execve too."""
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",), known)
         fifo = store.file(cid, EXEC_FIFO)
+        poststart = state.hooks("poststart")
         log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
-        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time)
+        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time, known is not None or bool(poststart))
         posix.unlink(fifo)
         if error:
             raise LadingError(error)
-        log.debug("init %d exec'd the container's process", state.pid)
-        poststart = state.hooks("poststart")
+        log.debug("init %d is exec'ing the container's process", state.pid)
         if not poststart:
             return
         from lading.runtime import hooks  # only when there are some
@@ -180,11 +187,13 @@ def _destroy(store: Store, cid: str, state: ContainerState) -> None:
         hooks.run_poststop(poststop, state.hook_state("stopped"))
 
 
-def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
-    """Open exec.fifo, which releases the init, and read until the init closes its end.
+def _open_exec_fifo(fifo: str, pid: int, started: str | None, until_exec: bool) -> str:
+    """Open exec.fifo, which releases the init, and read until the init writes EXECVE_NEXT or,
+    ``until_exec``, until it closes its end.
 
-    Nothing read means the user program was exec'd (the fifo is close-on-exec in the init);
-    anything read is the init's error. A writer that never connected means the init died first.
+    Nothing read but EXECVE_NEXT means the init is exec'ing the user program (or, at the close,
+    has exec'd it: the fifo is close-on-exec in the trampoline); anything else read is the init's
+    error. A writer that never connected means the init died first.
     """
     pidfd = proc.open_pidfd(pid, started)  # before the fifo: the program may exit at once
     if pidfd is None:
@@ -203,6 +212,8 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 chunk = _read_some(fd)
                 if chunk:
                     data += chunk
+                    if data.startswith(EXECVE_NEXT) and not until_exec:
+                        return ""
                     continue
                 if events[fd] & select.POLLHUP:
                     break
@@ -214,6 +225,7 @@ def _open_exec_fifo(fifo: str, pid: int, started: str | None) -> str:
                 if not hung_up and not data:
                     return "container init exited before start"
                 break
+        data = data.removeprefix(EXECVE_NEXT)
         if not data:
             return ""
         from lading.linux import trampoline  # only when there is an error to describe

@@ -23,6 +23,9 @@ from lading.runtime.container_state import ContainerState
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+# What the init writes to exec.fifo once nothing of lading's is left to fail before the execve
+# (runtime/init.py): `start` returns on it (runtime/lifecycle.py). Never the first byte of an error.
+EXECVE_NEXT = b"\x01"
 SECCOMP_CACHE = "seccomp:cache"  # compiled seccomp filters (runtime/seccomp_cache.py)
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
