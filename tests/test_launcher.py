@@ -117,15 +117,26 @@ def test_what_a_module_imports_comes_from_the_file_unless_edited(tree: Path) -> 
     assert show_all(tree, "lading.runtime.lifecycle", *names) == ["Finder", "Finder", "SourceFileLoader", "1"]
 
 
-def test_future_annotations_without_importing_future(tree: Path) -> None:
-    """The file compiles ``from __future__ import annotations`` into the module as a flag: its
-    annotations stay strings, and nothing imports __future__."""
-    code = SHOW_ALL.split("names = ")[0] + (
-        "main = sys.modules['lading.cli.main'].main\n"
-        "print('__future__' in sys.modules, main.__annotations__['return'])\n"
+def test_annotations_in_the_file(tree: Path) -> None:
+    """The file compiles ``from __future__ import annotations`` into the module as a flag (its
+    annotations stay strings, and nothing imports __future__), and leaves the functions'
+    annotations out (a class body keeps its own: lading.record reads them)."""
+    package = tree / "src" / "lading"
+    (package / "annotated.py").write_text(
+        "from __future__ import annotations\n\n\n"
+        "class Point:\n"
+        "    x: int\n\n"
+        "    def moved(self, dx: int, *rest: int, by: float = 1) -> Point:\n"
+        "        return self\n"
     )
-    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.cli.main"]
-    assert subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split() == ["False", "int"]
+    precompiled_build.build(str(package), str(tree / "modules"))
+    code = SHOW_ALL.split("names = ")[0] + (
+        "Point = sys.modules['lading.annotated'].Point\n"
+        "print('__future__' in sys.modules, Point.__annotations__, Point.moved.__annotations__)\n"
+    )
+    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.annotated"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert out == "False {'x': 'int'} {}\n"
 
 
 def test_an_import_cycle_runs_in_the_order_of_the_statements(tree: Path) -> None:
