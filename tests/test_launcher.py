@@ -166,6 +166,6 @@ def test_the_launcher_runs_with_its_precompiled_modules(tmp_path: Path) -> None:
     write_launcher(str(launcher))
     text = launcher.read_text()
     assert text.startswith(f"#!{os.path.abspath(sys.executable)} -IS\n")
-    assert "precompiled.install(" in text
+    assert "precompiled.start(" in text
     run = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, check=True)
     assert run.stdout.startswith(f"lading version {lading.__version__}\n")

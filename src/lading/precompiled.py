@@ -170,3 +170,15 @@ def install(path: str) -> None:
     if stamp != STAMP:
         return
     sys.meta_path.insert(0, Finder(path, root, index, start))
+
+
+def start(paths: "list[str]", path: str, gc_threshold: int) -> None:
+    """The launcher's start-up (lading/boot.py says what and why): the collector's threshold,
+    lading's directories first on sys.path, then :func:`install`. Here rather than in the
+    launcher's text, which the interpreter compiles at every start (some 25 000 instructions a
+    statement): this module's code is read compiled."""
+    import gc
+
+    gc.set_threshold(gc_threshold)
+    sys.path[:0] = paths
+    install(path)
