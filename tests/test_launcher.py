@@ -34,11 +34,13 @@ print(type(module.__spec__.loader).__name__, getattr(module, "EDITED", "-"), mod
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of the lading package (sources only) under tmp_path/src, with its precompiled file."""
-    package = tmp_path / "src" / "lading"
+    """A copy of the lading package (sources only) under a directory whose name has a space (the
+    index's entries are strings split at spaces), in its src, with its precompiled file."""
+    root = tmp_path / "a tree"
+    package = root / "src" / "lading"
     shutil.copytree(os.path.dirname(lading.__file__ or ""), package, ignore=shutil.ignore_patterns("__pycache__"))
-    precompiled_build.build(str(package), str(tmp_path / "modules"))
-    return tmp_path
+    precompiled_build.build(str(package), str(root / "modules"))
+    return root
 
 
 def show(tree: Path, module: str) -> list[str]:
@@ -48,7 +50,7 @@ def show(tree: Path, module: str) -> list[str]:
         text=True,
         check=True,
     ).stdout
-    return out.split()
+    return out.rstrip("\n").split(" ", 2)  # the path last: it has a space
 
 
 def test_unchanged_modules_come_from_the_precompiled_file(tree: Path) -> None:
@@ -158,6 +160,19 @@ def test_a_missing_or_damaged_file_is_ignored(tree: Path, damage: bytes | None) 
         modules.write_bytes(damage)
     else:
         modules.unlink()
+    assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"
+
+
+@pytest.mark.parametrize("other", ["magic", "stamp"])
+def test_a_file_another_python_wrote_is_ignored(tree: Path, other: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another bytecode (MAGIC_NUMBER, checked before anything is unmarshalled), or another build
+    of the same (the stamp in the head)."""
+    modules = tree / "modules"
+    if other == "magic":
+        modules.write_bytes(b"\x00\x00\r\n" + modules.read_bytes()[4:])
+    else:
+        monkeypatch.setattr(precompiled_build, "STAMP", "3.11.0 (another build) index 3")
+        precompiled_build.build(str(tree / "src" / "lading"), str(modules))
     assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"
 
 
