@@ -6,8 +6,8 @@ and check of its .pyc, all of it Python code running in importlib. The launcher
 (cli/launcher.py) has lading/precompiled_build.py write, at install time, one file beside the
 package's .pyc files holding every module's code object, marshalled, with the size and modification time of the
 source it was compiled from (and the same for the few modules of the standard library written in
-Python that the runtime verbs load). The launcher then calls :func:`install`, which puts a
-:class:`Finder` first on sys.meta_path.
+Python that the runtime verbs load). The launcher then calls :func:`start`, whose
+:func:`install` puts a :class:`Finder` first on sys.meta_path.
 
 A module is served from that file only while its source is exactly as it was compiled (size and
 mtime in nanoseconds, one stat); an edited, new or deleted module goes through the normal import
