@@ -34,11 +34,13 @@ print(type(module.__spec__.loader).__name__, getattr(module, "EDITED", "-"), mod
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of the lading package (sources only) under tmp_path/src, with its precompiled file."""
-    package = tmp_path / "src" / "lading"
+    """A copy of the lading package (sources only) under a directory whose name has a space (the
+    index's entries are strings split at spaces), in its src, with its precompiled file."""
+    root = tmp_path / "a tree"
+    package = root / "src" / "lading"
     shutil.copytree(os.path.dirname(lading.__file__ or ""), package, ignore=shutil.ignore_patterns("__pycache__"))
-    precompiled_build.build(str(package), str(tmp_path / "modules"))
-    return tmp_path
+    precompiled_build.build(str(package), str(root / "modules"))
+    return root
 
 
 def show(tree: Path, module: str) -> list[str]:
@@ -48,7 +50,7 @@ def show(tree: Path, module: str) -> list[str]:
         text=True,
         check=True,
     ).stdout
-    return out.split()
+    return out.rstrip("\n").split(" ", 2)  # the path last: it has a space
 
 
 def test_unchanged_modules_come_from_the_precompiled_file(tree: Path) -> None:
@@ -117,15 +119,26 @@ def test_what_a_module_imports_comes_from_the_file_unless_edited(tree: Path) -> 
     assert show_all(tree, "lading.runtime.lifecycle", *names) == ["Finder", "Finder", "SourceFileLoader", "1"]
 
 
-def test_future_annotations_without_importing_future(tree: Path) -> None:
-    """The file compiles ``from __future__ import annotations`` into the module as a flag: its
-    annotations stay strings, and nothing imports __future__."""
-    code = SHOW_ALL.split("names = ")[0] + (
-        "main = sys.modules['lading.cli.main'].main\n"
-        "print('__future__' in sys.modules, main.__annotations__['return'])\n"
+def test_annotations_in_the_file(tree: Path) -> None:
+    """The file compiles ``from __future__ import annotations`` into the module as a flag (its
+    annotations stay strings, and nothing imports __future__), and leaves the functions'
+    annotations out (a class body keeps its own: lading.record reads them)."""
+    package = tree / "src" / "lading"
+    (package / "annotated.py").write_text(
+        "from __future__ import annotations\n\n\n"
+        "class Point:\n"
+        "    x: int\n\n"
+        "    def moved(self, dx: int, *rest: int, by: float = 1) -> Point:\n"
+        "        return self\n"
     )
-    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.cli.main"]
-    assert subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split() == ["False", "int"]
+    precompiled_build.build(str(package), str(tree / "modules"))
+    code = SHOW_ALL.split("names = ")[0] + (
+        "Point = sys.modules['lading.annotated'].Point\n"
+        "print('__future__' in sys.modules, Point.__annotations__, Point.moved.__annotations__)\n"
+    )
+    argv = [sys.executable, "-IS", "-c", code, str(tree / "src"), str(tree / "modules"), "lading.annotated"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert out == "False {'x': 'int'} {}\n"
 
 
 def test_an_import_cycle_runs_in_the_order_of_the_statements(tree: Path) -> None:
@@ -150,11 +163,24 @@ def test_a_missing_or_damaged_file_is_ignored(tree: Path, damage: bytes | None) 
     assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"
 
 
+@pytest.mark.parametrize("other", ["magic", "stamp"])
+def test_a_file_another_python_wrote_is_ignored(tree: Path, other: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another bytecode (MAGIC_NUMBER, checked before anything is unmarshalled), or another build
+    of the same (the stamp in the head)."""
+    modules = tree / "modules"
+    if other == "magic":
+        modules.write_bytes(b"\x00\x00\r\n" + modules.read_bytes()[4:])
+    else:
+        monkeypatch.setattr(precompiled_build, "STAMP", "3.11.0 (another build) index 3")
+        precompiled_build.build(str(tree / "src" / "lading"), str(modules))
+    assert show(tree, "lading.runtime.lifecycle")[0] == "SourceFileLoader"
+
+
 def test_the_launcher_runs_with_its_precompiled_modules(tmp_path: Path) -> None:
     launcher = tmp_path / "lading"
     write_launcher(str(launcher))
     text = launcher.read_text()
     assert text.startswith(f"#!{os.path.abspath(sys.executable)} -IS\n")
-    assert "precompiled.install(" in text
+    assert "precompiled.start(" in text
     run = subprocess.run([str(launcher), "--version"], capture_output=True, text=True, check=True)
     assert run.stdout.startswith(f"lading version {lading.__version__}\n")

@@ -22,6 +22,7 @@ from tests.support import Lading
 
 # After the launcher's start-up code (lading/boot.py): the verb, then sys.modules into argv[1].
 PROBE_VERB = """
+import sys
 from lading.cli.main import main
 try:
     code = main(sys.argv[2:])

@@ -3,7 +3,8 @@
 Every runtime verb is a fresh process (podman and containerd exec the runtime for each step), so
 what runs before the verb is written out here, once, for the two places that start lading: the
 launcher install.sh puts at /usr/local/bin/lading (cli/launcher.py, run as ``python -IS``) and
-the engine, which runs lading's runtime as ``python -I -S -c CODE`` (engine/roots.py). The code:
+the engine, which runs lading's runtime as ``python -I -S -c CODE`` (engine/roots.py). The code
+loads lading.precompiled by its path and calls its ``start``, which:
 
 - puts lading's directory and msgspec's first on sys.path (there is no site processing);
 - collects cyclic garbage after 100 000 new objects instead of 700: a verb's start-up makes
@@ -13,7 +14,9 @@ the engine, which runs lading's runtime as ``python -I -S -c CODE`` (engine/root
   long-running commands still collect;
 - imports lading's modules from the file lading.precompiled built at install time, when there is
   one;
-- runs the command line and exits without the interpreter's teardown (cli/main.py: main_exit).
+
+then runs the command line and exits without the interpreter's teardown (cli/main.py:
+main_exit).
 """
 
 from __future__ import annotations
@@ -58,14 +61,11 @@ def setup(paths: list[str]) -> str:
     """The part of :func:`code` before the command line runs. lading.precompiled is loaded from
     its own file, not found along sys.path: that search (and the one for the lading package,
     which then comes from the precompiled file too) lists directories and costs more than the
-    module itself."""
+    module itself. The rest is its :func:`~lading.precompiled.start`, in compiled form."""
     package = os.path.join(paths[0], "lading")
     return (
-        "import gc, sys\n"
-        f"gc.set_threshold({GC_THRESHOLD})\n"
-        f"sys.path[:0] = {paths!r}\n"
         "from _frozen_importlib import _load\n"
         "from _frozen_importlib_external import spec_from_file_location\n"
         f"precompiled = _load(spec_from_file_location('lading.precompiled', {package + '/precompiled.py'!r}))\n"
-        f"precompiled.install({precompiled.path_for(package)!r})\n"
+        f"precompiled.start({paths!r}, {precompiled.path_for(package)!r}, {GC_THRESHOLD})\n"
     )

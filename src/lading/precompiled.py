@@ -6,8 +6,8 @@ and check of its .pyc, all of it Python code running in importlib. The launcher
 (cli/launcher.py) has lading/precompiled_build.py write, at install time, one file beside the
 package's .pyc files holding every module's code object, marshalled, with the size and modification time of the
 source it was compiled from (and the same for the few modules of the standard library written in
-Python that the runtime verbs load). The launcher then calls :func:`install`, which puts a
-:class:`Finder` first on sys.meta_path.
+Python that the runtime verbs load). The launcher then calls :func:`start`, whose
+:func:`install` puts a :class:`Finder` first on sys.meta_path.
 
 A module is served from that file only while its source is exactly as it was compiled (size and
 mtime in nanoseconds, one stat); an edited, new or deleted module goes through the normal import
@@ -41,19 +41,24 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import TypeAlias
 
-    # name -> (source path, is a package, source mtime in ns, source size, offset, length, the
-    # modules of the file that its top-level import statements name, in their order)
-    Index: TypeAlias = dict[str, tuple[str, bool, int, int, int, int, tuple[str, ...]]]
+    # name -> "MTIME SIZE OFFSET LENGTH DEPS SOURCE": the source's mtime in ns and size, where the
+    # code is (or EXTENSION), the modules of the file that its top-level import statements name
+    # (comma-separated, in their order), and the source's path (relative to the root when under
+    # it: lading's own modules). One string a module, split only when the module is looked for:
+    # tuples of fields and paths were some 1 500 objects to unmarshal at every start (0.6 million
+    # instructions), for the 25 to 70 modules a verb imports.
+    Index: TypeAlias = dict[str, str]
+    # (STAMP, the directory holding the lading package, with a trailing slash, the index)
+    Head: TypeAlias = tuple[str, str, Index]
 
-# The file: MAGIC_NUMBER, the index's length (4 bytes), the index (marshalled), then the code
-# objects (each marshalled), at the offsets the index gives from the end of the index. Only the
-# index is read at start-up; a module's code when it is imported.
+# The file: MAGIC_NUMBER, the head's length (4 bytes), the head (marshalled), then the code
+# objects (each marshalled), at the offsets the index gives from the end of the head. Only the
+# head is read at start-up; a module's code when it is imported.
 LENGTH = 4
 _FIRST_READ = 32768
-# The interpreter that built the file (and the index's format), under a key no module has:
-# another one ignores the file (the standard library's sources in it are that interpreter's).
-VERSION = " python"
-STAMP = f"{sys.version} index 2"
+# The interpreter that built the file (and the head's format): another one ignores the file (the
+# standard library's sources in it are that interpreter's).
+STAMP = f"{sys.version} index 3"
 _Module = type(sys)  # types.ModuleType, without importing types
 # The offset of a C module in the index: it has no code in the file.
 EXTENSION = -1
@@ -67,8 +72,8 @@ def path_for(package_dir: str) -> str:
 class Finder:
     """Finds and loads the modules of an index whose sources are unchanged."""
 
-    def __init__(self, path: str, index: "Index", start: int) -> None:
-        self.path, self.index, self.start = path, index, start
+    def __init__(self, path: str, root: str, index: "Index", start: int) -> None:
+        self.path, self.root, self.index, self.start = path, root, index, start
 
     def find_spec(
         self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
@@ -76,19 +81,23 @@ class Finder:
         entry = self.index.get(name)
         if entry is None:
             return None
-        source, is_package, mtime, size, offset, *_ = entry
+        mtime, size, offset, length, deps, source = entry.split(" ", 5)
+        if not source.startswith("/"):
+            source = self.root + source
         try:
             st = posix.stat(source)
         except OSError:
             return None
-        if st.st_mtime_ns != mtime or st.st_size != size:
+        if st.st_mtime_ns != int(mtime) or st.st_size != int(size):
             return None
-        if offset == EXTENSION:
+        if int(offset) == EXTENSION:
             return _frozen_importlib_external.spec_from_file_location(
                 name, source, loader=_frozen_importlib_external.ExtensionFileLoader(name, source)
             )
+        is_package = source.endswith("/__init__.py")
         # a loader by its two methods: importlib.abc.Loader would bring typing in
         spec = _frozen_importlib.ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
+        spec.loader_state = (int(offset), int(length), deps.split(",") if deps else ())  # for _execute
         if is_package:
             spec.submodule_search_locations = [source.rpartition("/")[0]]
         spec.has_location = True  # __file__ is the source, as with a normal import
@@ -108,7 +117,7 @@ class Finder:
             posix.close(fd)
 
     def _execute(self, module: "ModuleType", fd: int) -> None:
-        *_, offset, length, deps = self.index[module.__name__]
+        offset, length, deps = module.__spec__.loader_state  # type: ignore[union-attr]  # find_spec's
         if _thread._count() == 0:  # no other thread may be importing what this executes
             for name in deps:
                 if name not in sys.modules:
@@ -155,9 +164,21 @@ def install(path: str) -> None:
             posix.close(fd)
         if not data.startswith(magic) or len(data) < start:
             return
-        index = marshal.loads(memoryview(data)[len(magic) + LENGTH : start])
+        stamp, root, index = marshal.loads(memoryview(data)[len(magic) + LENGTH : start])
     except (OSError, EOFError, ValueError, TypeError):  # none, or damaged: the normal import system
         return
-    if index.get(VERSION, ("",))[0] != STAMP:
+    if stamp != STAMP:
         return
-    sys.meta_path.insert(0, Finder(path, index, start))
+    sys.meta_path.insert(0, Finder(path, root, index, start))
+
+
+def start(paths: "list[str]", path: str, gc_threshold: int) -> None:
+    """The launcher's start-up (lading/boot.py says what and why): the collector's threshold,
+    lading's directories first on sys.path, then :func:`install`. Here rather than in the
+    launcher's text, which the interpreter compiles at every start (some 25 000 instructions a
+    statement): this module's code is read compiled."""
+    import gc
+
+    gc.set_threshold(gc_threshold)
+    sys.path[:0] = paths
+    install(path)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import _frozen_importlib_external
 import marshal
 
-from lading.precompiled import EXTENSION, LENGTH, STAMP, VERSION
+from lading.precompiled import EXTENSION, LENGTH, STAMP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ast
     from collections.abc import Collection
 
-    from lading.precompiled import Index
+    from lading.precompiled import Head, Index
 
 # The standard library's modules written in Python that runtime verbs load (tests/test_start_up.py
 # lists them): served from the file too, with the same check of their sources.
@@ -35,49 +35,52 @@ def build(package_dir: str, path: str) -> None:
     are."""
     import os  # at install time
 
-    sources: dict[str, tuple[str, bool]] = {}  # module -> (source, is a package)
+    sources: dict[str, str] = {}  # module -> its source
     parent = os.path.dirname(package_dir)
     for directory, subdirs, files in os.walk(package_dir):
         subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith(".py"):
                 parts = os.path.relpath(os.path.join(directory, name), parent)[: -len(".py")].split(os.sep)
-                is_package = parts[-1] == "__init__"
-                sources[".".join(parts[:-1] if is_package else parts)] = (os.path.join(directory, name), is_package)
+                sources[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = os.path.join(directory, name)
     import importlib.util
 
     for module in STDLIB:
         spec = importlib.util.find_spec(module)
         if spec is not None and spec.origin and spec.origin.endswith(".py"):
-            sources[module] = (spec.origin, spec.submodule_search_locations is not None)
+            sources[module] = spec.origin
     import ast
 
     trees: dict[str, ast.Module] = {}
-    for module, (source, _) in sources.items():
+    for module, source in sources.items():
         with open(source, "rb") as f:
             trees[module] = ast.parse(f.read(), source)
     flags = {module: _future_as_flag(tree) for module, tree in trees.items()}
+    for tree in trees.values():
+        _without_function_annotations(tree)
     first = _first(trees)
     index: Index = {}
     codes: list[bytes] = []
     offset = 0
-    for module, (source, is_package) in sources.items():
+    root = parent + "/"
+    for module, source in sources.items():
         st = os.stat(source)
         codes.append(marshal.dumps(compile(trees[module], source, "exec", flags[module], dont_inherit=True)))
-        index[module] = (source, is_package, st.st_mtime_ns, st.st_size, offset, len(codes[-1]), first[module])
+        deps = ",".join(first[module])
+        index[module] = f"{st.st_mtime_ns} {st.st_size} {offset} {len(codes[-1])} {deps} {source.removeprefix(root)}"
         offset += len(codes[-1])
     for module in STDLIB_EXTENSIONS:
         spec = importlib.util.find_spec(module)
         if spec is not None and isinstance(spec.loader, _frozen_importlib_external.ExtensionFileLoader):
             assert spec.origin is not None
             st = os.stat(spec.origin)
-            index[module] = (spec.origin, False, st.st_mtime_ns, st.st_size, EXTENSION, 0, ())
-    index[VERSION] = (STAMP, False, 0, 0, 0, 0, ())
-    head = marshal.dumps(index)
+            index[module] = f"{st.st_mtime_ns} {st.st_size} {EXTENSION} 0  {spec.origin}"
+    head: Head = (STAMP, root, index)
+    data = marshal.dumps(head)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
-        f.write(_frozen_importlib_external.MAGIC_NUMBER + len(head).to_bytes(LENGTH, "little") + head)
+        f.write(_frozen_importlib_external.MAGIC_NUMBER + len(data).to_bytes(LENGTH, "little") + data)
         f.writelines(codes)
     os.replace(tmp, path)
 
@@ -98,6 +101,28 @@ def _future_as_flag(tree: ast.Module) -> int:
         return 0
     tree.body = [node for node in tree.body if not is_future(node)]
     return __future__.annotations.compiler_flag
+
+
+def _without_function_annotations(tree: ast.Module) -> None:
+    """Take the annotations off the module's functions (their arguments and return): each ``def``
+    would otherwise build a dict of them when it runs, about 1% of a runtime verb, for type
+    checkers only (nothing in lading reads a function's ``__annotations__``; the sources keep
+    them). A class body's annotations stay: lading.record reads them."""
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.returns = None
+            arguments = node.args
+            for arg in (
+                *arguments.posonlyargs,
+                *arguments.args,
+                *arguments.kwonlyargs,
+                arguments.vararg,
+                arguments.kwarg,
+            ):
+                if arg is not None:
+                    arg.annotation = None
 
 
 def _first(trees: dict[str, ast.Module]) -> dict[str, tuple[str, ...]]:
