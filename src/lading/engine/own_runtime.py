@@ -93,7 +93,7 @@ def _do(root: str, args: list[str]) -> None:
     from lading.runtime import lifecycle
 
     if verb == "start":
-        lifecycle.start(store, cid)
+        lifecycle.start(store, cid, until_exec=True)  # a program that cannot be exec'd: docker's error
     elif verb == "kill":
         lifecycle.kill(store, cid, lifecycle.signal_number(rest[0]), "--all" in options)
     elif verb == "delete":

@@ -49,7 +49,7 @@ def run(store: Store, cid: str, opts: CreateOptions, detach: bool = False, keep:
             from lading.linux import pty
 
             master, _ = pty.recv_fd(ours)
-        lifecycle.start(store, cid, state)
+        lifecycle.start(store, cid, state, until_exec=True)
     except BaseException:
         if master is not None:
             posix.close(master)

@@ -126,22 +126,22 @@ def _user_name(uid: int) -> str:
         return f"#{uid}"
 
 
-def start(store: Store, cid: str, known: ContainerState | None = None) -> None:
+def start(store: Store, cid: str, known: ContainerState | None = None, until_exec: bool = False) -> None:
     """Let the created init exec the user program; errors if the container is not `created`.
     ``known``: the state `run`'s create just saved (see :func:`load_for`).
 
     Returns once the init has passed all that lading does before the execve (the seccomp filter
     of noNewPrivileges, the startContainer hooks), as runc's and crun's start return before the
     exec: the exec itself (the kernel tearing down the init's copy of the runtime, about 1 ms,
-    then the program's own exec) is left to the init. `run` (``known``), which reports a failed
-    execve, and a container with poststart hooks, which run once the program is executed
-    (runtime.md), wait for the execve too."""
+    then the program's own exec) is left to the init. ``until_exec`` (`run` and the engine, which
+    report a failed execve) and poststart hooks (which run once the program is executed,
+    runtime.md) make it wait for the execve too."""
     with store.lock(cid):
         state, _ = load_for(store, cid, "start", ("created",), known)
         fifo = store.file(cid, EXEC_FIFO)
         poststart = state.hooks("poststart")
         log.debug("start %s: releasing init %d through exec.fifo", cid, state.pid)
-        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time, known is not None or bool(poststart))
+        error = _open_exec_fifo(fifo, state.pid, state.pid_start_time, until_exec or bool(poststart))
         posix.unlink(fifo)
         if error:
             raise LadingError(error)
