@@ -22,6 +22,8 @@ import fcntl
 import posix  # not os: runtime/store.py says why
 import struct
 
+from lading.linux.binfmt import E_MACHINE, NATIVE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
@@ -92,15 +94,14 @@ _AARCH64 = b"".join(
     )
 )  # errfd: .word (appended, 4-byte aligned)
 
-_CODE = {"x86_64": (62, _X86_64), "aarch64": (183, _AARCH64)}
+_CODE = {"x86_64": _X86_64, "aarch64": _AARCH64}
 MFD_EXEC = 0x0010
-# read once, at import: a LINUX32 personality set for the container makes uname say i686
-_NATIVE = posix.uname().machine
 
 
 def image(error_fd: int, machine: str | None = None) -> bytes:
     """The ELF file for this (or the given) machine, reporting failures to error_fd."""
-    e_machine, code = _CODE[machine or _NATIVE]
+    machine = machine or NATIVE
+    e_machine, code = E_MACHINE[machine], _CODE[machine]
     body = code + struct.pack("<I", error_fd)
     size = _EHDR + _PHDR + len(body)
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)  # 64-bit, little-endian, version 1, SysV

@@ -21,7 +21,8 @@ noNewPrivileges, user, groups, capabilities) and reports ready; then it blocks o
 ``start`` opens the other end, and runs what must come last (noNewPrivileges and its seccomp
 filter, startContainer hooks, execve), as runc's init does. Before the execve it writes
 EXECVE_NEXT to the fifo, on which ``start`` returns: the kernel's teardown of this copy of the
-runtime and the program's own exec are not on ``start``'s path (runtime/lifecycle.py).
+runtime and the program's own exec are not on ``start``'s path (runtime/lifecycle.py). It does
+not for a program the kernel may refuse to run (linux/binfmt.py), whose exec ``start`` waits for.
 
 All code here runs after fork in a copy of the runtime, with everything it needs already imported:
 after pivot_root Python's standard library is no longer reachable on disk.
@@ -36,7 +37,7 @@ import posix  # not os: runtime/store.py says why
 
 from lading import log
 from lading.errors import LadingError
-from lading.linux import keyring, netdev, prctl, signals
+from lading.linux import binfmt, keyring, netdev, prctl, signals
 from lading.linux import namespaces as ns
 from lading.linux.libc import check, libc
 from lading.record import Record
@@ -237,6 +238,9 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, hand
     # As runc: what fails here (a limit, the program, the user, a capability) fails create. The
     # trampoline reports to fifo_fd's number, which the fifo's write end takes over once opened.
     ready = launch.prepare(plan.launch)
+    # `start` returns before the execve only for a program the kernel will run by itself: for
+    # any other, it waits to report how the execve ends (linux/binfmt.py says why)
+    announce = binfmt.execs_natively(ready.path)
     agent_state = plan.state_json("running", host_pid)
     via = launch.become(plan.launch, fifo_fd, agent_state, host_pid, _FATAL_WHILE_WAITING)
     _check_fifo(fifo_fd)  # as the container's user, who opens it
@@ -263,10 +267,11 @@ def _init(plan: Plan, chan: Channel, fifo_fd: int, sources: rootfs.Sources, hand
         # Nothing of lading's is left to fail: `start` may return now, before the execve, as
         # runc's and crun's do (`run` still waits for it and reports its failure). Where a
         # seccomp filter refuses the write, `start` waits for the execve instead.
-        try:
-            posix.write(fifo_fd, EXECVE_NEXT)
-        except OSError:
-            pass
+        if announce:
+            try:
+                posix.write(fifo_fd, EXECVE_NEXT)
+            except OSError:
+                pass
 
     try:
         launch.start(plan.launch, ready, via, agent_state, host_pid, before_exec)
