@@ -83,7 +83,9 @@ def test_a_native_header_the_kernel_still_refuses_is_not_foreseen(tmp_path: Path
     assert _exec_errno(path) == errno.ENOEXEC
 
 
-def test_an_unreadable_or_missing_file_is_not_foreseen_to_run(tmp_path: Path) -> None:
-    assert not binfmt.execs_natively(str(tmp_path / "missing"))
-    assert not binfmt.execs_natively(str(tmp_path))  # a directory
-    assert os.path.isdir(tmp_path)
+def test_a_missing_file_a_directory_or_a_fifo_is_not_foreseen_to_run(tmp_path: Path) -> None:
+    """A fifo is not opened at all: with no writer, opening it would block."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o755)
+    for path in (tmp_path / "missing", tmp_path, fifo):
+        assert not binfmt.execs_natively(str(path)), path

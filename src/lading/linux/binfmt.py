@@ -30,7 +30,9 @@ def execs_natively(path: str) -> bool:
     (PT_INTERP), if it names one, is an executable file, or a ``#!`` script whose interpreter is;
     False for anything else, or a file that cannot be read."""
     try:
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+        if not _regular(posix.stat(path).st_mode):  # opening a fifo or a device could block or act
+            return False
+        fd = posix.open(path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_NOCTTY | posix.O_CLOEXEC)
         try:
             head = posix.pread(fd, _HEAD, 0)
             if head.startswith(b"#!"):
@@ -76,7 +78,11 @@ def _executable(path: bytes | None) -> bool:
     if path is None:
         return True
     mode = posix.stat(path).st_mode
-    return mode & 0o170000 == 0o100000 and mode & 0o111 != 0
+    return _regular(mode) and mode & 0o111 != 0
+
+
+def _regular(mode: int) -> bool:
+    return mode & 0o170000 == 0o100000
 
 
 def _number(data: bytes, offset: int, size: int) -> int:
