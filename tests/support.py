@@ -60,6 +60,17 @@ def static_program(source: str, directory: Path, name: str = "probe") -> Path:
     return directory / name
 
 
+def bare_elf_header() -> bytes:
+    """A 64-bit ELF header of this machine and no program headers: it passes linux/binfmt's look,
+    and the kernel refuses it (Exec format error)."""
+    from lading.linux import binfmt
+
+    machine = binfmt.E_MACHINE[binfmt.NATIVE].to_bytes(2, "little")
+    ident = b"\x7fELF\x02\x01\x01" + bytes(9)
+    fields = (2).to_bytes(2, "little") + machine + (1).to_bytes(4, "little") + bytes(28)  # type, machine, version
+    return ident + fields + (64).to_bytes(2, "little") + (56).to_bytes(2, "little") + bytes(6)  # no phdrs
+
+
 def default_config(args: list[str] | None = None, terminal: bool = False) -> dict[str, Any]:
     """The config `lading spec` (like `runc spec`) writes, with the given args."""
     from lading.spec.defaults import default_config as spec_default

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lading.linux import binfmt
+from tests.support import bare_elf_header
 
 TRUE = shutil.which("true") or "/bin/true"
 
@@ -22,15 +23,6 @@ def _exec_errno(path: Path) -> int:
     except OSError as e:
         return e.errno or -1
     return 0
-
-
-def _elf_without_program_headers() -> bytes:
-    """A 64-bit ELF header of this machine with no program headers: the kernel refuses it."""
-    machine = binfmt.E_MACHINE[binfmt.NATIVE]
-    header = b"\x7fELF\x02\x01\x01" + bytes(9)
-    header += (2).to_bytes(2, "little") + machine.to_bytes(2, "little") + (1).to_bytes(4, "little")
-    header += bytes(24) + bytes(4) + (64).to_bytes(2, "little") + (56).to_bytes(2, "little") + bytes(6)
-    return header
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -78,7 +70,7 @@ def test_what_the_kernel_refuses_is_foreseen(tmp_path: Path) -> None:
 
 def test_a_native_header_the_kernel_still_refuses_is_not_foreseen(tmp_path: Path) -> None:
     """The look is at the header and the interpreter, not a full check: this one passes it."""
-    path = _write(tmp_path / "bare-header", _elf_without_program_headers())
+    path = _write(tmp_path / "bare-header", bare_elf_header())
     assert binfmt.execs_natively(str(path))
     assert _exec_errno(path) == errno.ENOEXEC
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lading.linux import binfmt
-from tests.support import lading_argv, lading_env, pid_alive
+from tests.support import bare_elf_header, lading_argv, lading_env, pid_alive
 
 STATE_KEYS = {"ociVersion", "id", "status", "pid", "bundle"}
 
@@ -384,20 +383,22 @@ def test_state_is_creating_until_create_returns(lading, bundle, tmp_path):
     lading("delete", "c1")
 
 
+def _start_with_program(runtime, bundle, content):
+    """Create a container whose program is ``content`` (as /bin/program), then start it."""
+    program = bundle.rootfs / "bin" / "program"
+    program.write_bytes(content)
+    program.chmod(0o755)
+    bundle.write(args=["/bin/program"])
+    runtime("create", "--bundle", str(bundle), "c1")
+    return runtime("start", "c1", check=False)
+
+
 def test_start_returns_before_the_execve_as_runc_does(runtime, bundle):
     """`start` returns once the init has passed all that lading does before the execve (as runc's
     and crun's return before the exec): a program that passes linux/binfmt's look (an ELF header
     of this machine, here one the kernel still refuses) ends the container instead of failing
     start. `run`, which waits for the execve, reports it (tests/exec/test_host_escape.py)."""
-    machine = binfmt.E_MACHINE[binfmt.NATIVE]
-    header = b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + machine.to_bytes(2, "little")
-    header += (1).to_bytes(4, "little") + bytes(28) + (64).to_bytes(2, "little") + (56).to_bytes(2, "little") + bytes(6)
-    program = bundle.rootfs / "bin" / "bare-header"
-    program.write_bytes(header)
-    program.chmod(0o755)
-    bundle.write(args=["/bin/bare-header"])
-    runtime("create", "--bundle", str(bundle), "c1")
-    p = runtime("start", "c1", check=False)
+    p = _start_with_program(runtime, bundle, bare_elf_header())
     assert (p.returncode, p.stderr) == (0, "")
     for _ in range(500):
         if runtime.state("c1")["status"] == "stopped":
@@ -418,11 +419,6 @@ def test_start_reports_what_the_kernel_will_not_run(lading, bundle, content, err
     """For a program the kernel may refuse (linux/binfmt.py), `start` waits for the execve and
     fails with its reason, unlike runc's, which returns and leaves the message on the container's
     stderr."""
-    program = bundle.rootfs / "bin" / "program"
-    program.write_bytes(content)
-    program.chmod(0o755)
-    bundle.write(args=["/bin/program"])
-    lading("create", "--bundle", str(bundle), "c1")
-    p = lading("start", "c1", check=False)
+    p = _start_with_program(lading, bundle, content)
     assert (p.returncode, p.stderr) == (1, f"exec failed: {error}\n")
     lading("delete", "--force", "c1")
